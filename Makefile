@@ -1,0 +1,43 @@
+# urbangrid: `make run` and `make test` each set up everything they need on a fresh Debian machine.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
+
+.PHONY: setup run test lint typecheck services bench clean
+
+$(STAMP): pyproject.toml
+	bash infra/bootstrap.sh "$(VENV)"
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+setup: $(STAMP)
+
+# The embedded default: SQLite under ./var and a broker that needs no server, with a demo city.
+run: setup
+	$(BIN)/urbangrid db upgrade
+	$(BIN)/urbangrid demo seed
+	$(BIN)/urbangrid run
+
+# PostgreSQL + PostGIS and RabbitMQ for the integration tests (installed and started if missing).
+services:
+	bash infra/services.sh
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: setup
+	$(BIN)/mypy urbangrid geo intake workers dashboard
+
+test: setup services lint typecheck
+	$(BIN)/pytest --doctest-modules urbangrid geo
+	$(BIN)/pytest
+
+bench: setup services
+	$(BIN)/urbangrid bench geo
+
+clean:
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The Streamlit dashboard for department heads and grid staff (read-only)."""

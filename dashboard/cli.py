@@ -1,0 +1,37 @@
+"""``urbangrid dashboard``: serve the Streamlit dashboard."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+
+from urbangrid.settings import get_settings
+
+
+@click.command()
+def dashboard() -> None:
+    """Serve the dashboard (Streamlit) on the configured host and port."""
+    settings = get_settings()
+    app = Path(__file__).with_name("app.py")
+    raise SystemExit(
+        subprocess.call(
+            [
+                sys.executable,
+                "-m",
+                "streamlit",
+                "run",
+                str(app),
+                "--server.address",
+                settings.dashboard_host,
+                "--server.port",
+                str(settings.dashboard_port),
+                "--server.headless",
+                "true",
+                "--browser.gatherUsageStats",
+                "false",
+            ]
+        )
+    )

@@ -1,0 +1,228 @@
+"""``urbangrid grid …`` and ``urbangrid bench geo``: the grid from the command line."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import TextIO
+
+import click
+import numpy as np
+from sqlmodel import Session
+
+from geo.layer import LEVEL_NAMES, Grid
+from urbangrid.db import get_engine
+from urbangrid.settings import get_settings
+
+CRS_CHOICE = click.Choice(["wgs84", "gcj02", "bd09"])
+
+
+@click.group()
+def grid() -> None:
+    """The four-level grid: import, generate, validate, assign."""
+
+
+def _active(session: Session) -> tuple[int | None, Grid]:
+    from geo.store import active_version_id, load_grid
+
+    version = active_version_id(session)
+    return version, (load_grid(session, version) if version is not None else {})
+
+
+@grid.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--level", required=True, type=click.IntRange(1, 4))
+@click.option("--code-field", required=True, help="Property holding the area code.")
+@click.option("--name-field", required=True, help="Property holding the area name.")
+@click.option(
+    "--crs",
+    type=CRS_CHOICE,
+    default="wgs84",
+    show_default=True,
+    help="Coordinate system of the file; converted to WGS84 on the way in.",
+)
+@click.option(
+    "--tolerance",
+    default=0.01,
+    show_default=True,
+    help="Share of a child's area allowed outside its parent before it is reported.",
+)
+@click.option("--label", default=None, help="Label of the new grid version.")
+def grid_import(
+    file: Path,
+    level: int,
+    code_field: str,
+    name_field: str,
+    crs: str,
+    tolerance: float,
+    label: str | None,
+) -> None:
+    """Import FILE (GeoJSON, shapefile, GeoPackage) as grid level N of a new grid version.
+
+    Levels above N are kept from the active version and N's areas are linked to level N-1 by
+    largest overlap; levels below N are dropped, since they nested in the areas replaced.
+    """
+    from geo.importers import GridImportError, link_parents, read_layer
+    from geo.store import save_grid
+
+    try:
+        layer, report = read_layer(
+            file, level=level, code_field=code_field, name_field=name_field, crs=crs
+        )
+    except GridImportError as exc:
+        raise click.ClickException(str(exc)) from exc
+    with Session(get_engine()) as session:
+        _, current = _active(session)
+        if level > 1 and level - 1 not in current:
+            raise click.ClickException(
+                f"level {level} needs level {level - 1} in the active grid: import it first"
+            )
+        discrepancies = []
+        if level > 1:
+            layer, discrepancies = link_parents(layer, current[level - 1], tolerance=tolerance)
+        new_grid: Grid = {lvl: current[lvl] for lvl in range(1, level)}
+        new_grid[level] = layer
+        dropped = sorted(lvl for lvl in current if lvl > level)
+        version = save_grid(session, new_grid, label=label or f"L{level} from {file.name}")
+    for issue in report.issues:
+        click.echo(f"{issue.kind}: feature {issue.feature} {issue.code or ''} {issue.detail}")
+    for item in discrepancies:
+        click.echo(f"discrepancy: {item}")
+    click.echo(
+        f"imported {len(layer)} {LEVEL_NAMES[level]} areas as level {level} of grid version "
+        f"{version}; {len(report.issues)} import notes, {len(discrepancies)} discrepancies"
+        + (f"; dropped levels {dropped}" if dropped else "")
+    )
+
+
+@grid.command("generate")
+@click.option("--level", required=True, type=click.IntRange(3, 4))
+@click.option("--cell-size", default=100.0, show_default=True, help="Base cell size in metres.")
+@click.option(
+    "--community-area",
+    default=250_000.0,
+    show_default=True,
+    help="Target community area in square metres (level 3).",
+)
+@click.option("--seed", default=0, show_default=True)
+def grid_generate(level: int, cell_size: float, community_area: float, seed: int) -> None:
+    """Generate level 3 (communities) or 4 (base cells) under the active grid's level above."""
+    from geo.generate import base_cells, communities
+    from geo.store import save_grid
+
+    with Session(get_engine()) as session:
+        _, current = _active(session)
+        if level - 1 not in current:
+            raise click.ClickException(f"the active grid has no level {level - 1} to subdivide")
+        parent = current[level - 1]
+        try:
+            layer = (
+                communities(parent, target_area_m2=community_area, seed=seed)
+                if level == 3
+                else base_cells(parent, cell_size_m=cell_size)
+            )
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
+        new_grid: Grid = {lvl: current[lvl] for lvl in range(1, level)}
+        new_grid[level] = layer
+        version = save_grid(session, new_grid, label=f"L{level} generated")
+    click.echo(f"generated {len(layer)} level-{level} areas; grid version {version} is active")
+
+
+@grid.command("validate")
+@click.option("--tolerance", default=1.0, show_default=True, help="Tolerance in metres.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per problem.")
+def grid_validate(tolerance: float, as_json: bool) -> None:
+    """Check the active grid: nesting, gaps, overlaps, duplicate and malformed codes."""
+    from geo.validate import validate_grid
+
+    with Session(get_engine()) as session:
+        version, current = _active(session)
+    if version is None:
+        raise click.ClickException("no active grid: import or seed one first")
+    problems = validate_grid(current, tolerance_m=tolerance)
+    for problem in problems:
+        click.echo(
+            json.dumps(problem.__dict__, ensure_ascii=False, default=str)
+            if as_json
+            else str(problem)
+        )
+    click.echo(f"grid version {version}: {len(problems)} problems", err=True)
+    if problems:
+        sys.exit(1)
+
+
+@grid.command("assign")
+@click.argument("file", default="-", type=click.File("r", encoding="utf-8-sig"))
+@click.option("--crs", type=CRS_CHOICE, default="wgs84", show_default=True)
+def grid_assign(file: TextIO, crs: str) -> None:
+    """Assign the points of a CSV (columns lon, lat) to the four levels; rows out on stdout.
+
+    Appends l1_code..l4_code and status (``ok``, or ``outside`` the service area).
+    """
+    from geo.crs import to_wgs84
+    from geo.store import ActiveGrid
+
+    reader = csv.DictReader(file)
+    fields = reader.fieldnames or []
+    missing = [c for c in ("lon", "lat") if c not in fields]
+    if missing:
+        raise click.ClickException(f"input CSV has no {' or '.join(missing)} column")
+    rows = list(reader)
+    xs = np.empty(len(rows))
+    ys = np.empty(len(rows))
+    for number, row in enumerate(rows, start=2):
+        try:
+            xs[number - 2] = float(row["lon"])
+            ys[number - 2] = float(row["lat"])
+        except (TypeError, ValueError):
+            raise click.ClickException(
+                f"line {number}: lon/lat {row['lon']!r}, {row['lat']!r} are not numbers"
+            ) from None
+        if not (-180 <= xs[number - 2] <= 180 and -90 <= ys[number - 2] <= 90):
+            raise click.ClickException(f"line {number}: lon/lat out of range")
+    x, y = to_wgs84(xs, ys, crs)
+    with Session(get_engine()) as session:
+        try:
+            _, index = ActiveGrid().current(session)
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from exc
+    found = index.assign(x, y)
+    out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
+    writer = csv.writer(out)
+    writer.writerow([*fields, "l1_code", "l2_code", "l3_code", "l4_code", "status"])
+    levels = [found.codes.get(level) for level in (1, 2, 3, 4)]
+    for i, row in enumerate(rows):
+        inside = bool(found.inside[i])
+        codes = [str(lv[i]) if inside and lv is not None and lv[i] else "" for lv in levels]
+        writer.writerow([row[f] for f in fields] + codes + ["ok" if inside else "outside"])
+    out.flush()
+    out.detach()
+
+
+@click.group()
+def bench() -> None:
+    """Benchmarks that print figures beside a baseline measured in the same run."""
+
+
+@bench.command("geo")
+@click.option("--points", default=1_000_000, show_default=True)
+@click.option(
+    "--postgis-url",
+    default=None,
+    help="PostGIS to time ST_Covers against (default: the configured database "
+    "if it is PostgreSQL).",
+)
+def bench_geo(points: int, postgis_url: str | None) -> None:
+    """Assign random points over the demo city: vectorised vs per-point loop vs PostGIS."""
+    from geo.bench import run_geo_bench
+
+    url = postgis_url
+    configured = get_settings().effective_database_url
+    if url is None and configured.startswith("postgresql"):
+        url = configured
+    result = run_geo_bench(points, postgis_url=url)
+    click.echo(json.dumps(result))

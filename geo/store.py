@@ -1,0 +1,143 @@
+"""Grid versions in the database: save a grid, load it back, keep the active one indexed.
+
+This is the only module of ``geo/`` that touches the database; everything else is pure.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+
+import numpy as np
+import shapely
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import insert, select, update
+from sqlmodel import Session
+
+from geo.assign import GridIndex
+from geo.layer import Grid, Layer
+from urbangrid.tables import GridArea, GridVersion
+
+_INSERT_CHUNK = 5000
+
+
+def _as_multipolygon(geom: BaseGeometry) -> BaseGeometry:
+    if geom.geom_type == "Polygon":
+        return shapely.MultiPolygon([geom])
+    return geom
+
+
+def save_grid(session: Session, grid: Grid, *, label: str, activate: bool = True) -> int:
+    """Store every level of ``grid`` as a new version; with ``activate``, make it the live one.
+
+    Cases keep the codes and the version they were given: activating a new version never
+    rewrites them.
+    """
+    version = GridVersion(label=label, is_active=False)
+    session.add(version)
+    session.flush()
+    assert version.id is not None
+    for level in sorted(grid):
+        layer = grid[level]
+        rows = [
+            {
+                "version_id": version.id,
+                "level": level,
+                "code": code,
+                "name": name,
+                "parent_code": parent,
+                "source_id": source,
+                "geom": _as_multipolygon(geom),
+            }
+            for code, name, parent, source, geom in zip(
+                layer.codes,
+                layer.names,
+                layer.parents,
+                layer.source_ids or [None] * len(layer),
+                layer.geoms,
+                strict=True,
+            )
+        ]
+        for start in range(0, len(rows), _INSERT_CHUNK):
+            session.execute(insert(GridArea), rows[start : start + _INSERT_CHUNK])
+    if activate:
+        activate_version(session, version.id)
+    session.commit()
+    return version.id
+
+
+def activate_version(session: Session, version_id: int) -> None:
+    session.execute(update(GridVersion).values(is_active=False))
+    session.execute(
+        update(GridVersion).where(GridVersion.id == version_id).values(is_active=True)  # type: ignore[arg-type]
+    )
+
+
+def active_version_id(session: Session) -> int | None:
+    found = session.execute(
+        select(GridVersion.id).where(GridVersion.is_active.is_(True))  # type: ignore[attr-defined]
+    ).scalar_one_or_none()
+    return int(found) if found is not None else None
+
+
+def load_grid(session: Session, version_id: int, *, levels: Iterable[int] = (1, 2, 3, 4)) -> Grid:
+    """Read the levels of one grid version back as a :class:`Grid`."""
+    grid: Grid = {}
+    for level in levels:
+        rows = session.execute(
+            select(
+                GridArea.code,
+                GridArea.name,
+                GridArea.parent_code,
+                GridArea.geom,
+                GridArea.source_id,
+            )
+            .where(GridArea.version_id == version_id)  # type: ignore[arg-type]
+            .where(GridArea.level == level)  # type: ignore[arg-type]
+            .order_by(GridArea.code)  # type: ignore[arg-type]
+        ).all()
+        if not rows:
+            continue
+        geoms = np.empty(len(rows), dtype=object)
+        geoms[:] = [row[3] for row in rows]
+        grid[level] = Layer(
+            level=level,
+            codes=[row[0] for row in rows],
+            names=[row[1] for row in rows],
+            parents=[row[2] for row in rows],
+            geoms=geoms,
+            source_ids=[row[4] for row in rows] if any(row[4] for row in rows) else None,
+        )
+    return grid
+
+
+def area_names(session: Session, version_id: int, codes: Iterable[str | None]) -> dict[str, str]:
+    """Names of the given area codes in one grid version."""
+    wanted = [code for code in codes if code]
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(GridArea.code, GridArea.name)
+        .where(GridArea.version_id == version_id)  # type: ignore[arg-type]
+        .where(GridArea.code.in_(wanted))  # type: ignore[attr-defined]
+    ).all()
+    return {str(code): str(name) for code, name in rows}
+
+
+class ActiveGrid:
+    """The active grid version's index, built once per process and rebuilt on a new version."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._version: int | None = None
+        self._index: GridIndex | None = None
+
+    def current(self, session: Session) -> tuple[int, GridIndex]:
+        version = active_version_id(session)
+        if version is None:
+            raise LookupError("no grid version is active: import or seed a grid first")
+        with self._lock:
+            if version != self._version or self._index is None:
+                self._index = GridIndex.build(load_grid(session, version))
+                self._version = version
+            return version, self._index

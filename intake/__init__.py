@@ -1,0 +1,1 @@
+"""The intake API: where residents' reports enter urbangrid."""

@@ -1,0 +1,69 @@
+"""What the intake API accepts and answers, one small family of models per concept."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Crs = Literal["wgs84", "gcj02", "bd09"]
+
+
+class ReportCreate(BaseModel):
+    """A resident's report: what, where (in the coordinate system their map uses), and a note."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    category: str = Field(pattern=r"^[CE]\d{4}$", description="Category code, e.g. E0102")
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    crs: Crs = Field(default="wgs84", description="wgs84 (GPS), gcj02 (Amap/Tencent), bd09 (Baidu)")
+    description: str = Field(default="", max_length=4000)
+
+
+class ReportAccepted(BaseModel):
+    """The stored report's id and the private token its reporter follows it with."""
+
+    id: int
+    tracking_token: str
+    state: str
+
+
+class AreaRef(BaseModel):
+    code: str
+    name: str
+
+
+class DepartmentRef(BaseModel):
+    code: str
+    name: str
+
+
+class EventPublic(BaseModel):
+    at: datetime
+    action: str
+    from_state: str | None
+    to_state: str
+    actor: str
+    note: str
+
+
+class ReportPublic(BaseModel):
+    """A report as the public and its reporter see it."""
+
+    id: int
+    state: str
+    category: str
+    description: str
+    lat: float
+    lon: float
+    created_at: datetime
+    grid_version_id: int | None
+    district: AreaRef | None
+    street: AreaRef | None
+    community: AreaRef | None
+    cell: AreaRef | None
+    department: DepartmentRef | None
+    deadline: datetime | None
+    events: list[EventPublic]

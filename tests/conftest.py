@@ -1,0 +1,75 @@
+"""Shared fixtures: a seeded embedded database, a seeded PostGIS database, a RabbitMQ vhost."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlmodel import Session
+
+from geo.layer import Grid
+from tests.services import postgres_database, rabbitmq_vhost
+from urbangrid.db import dispose_engines, make_engine
+from urbangrid.migrate import upgrade
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"real data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def demo_grid() -> Grid:
+    from geo.demo import demo_city
+
+    return demo_city()
+
+
+def seed_database(url: str, grid: Grid) -> None:
+    """Migrate ``url`` and seed it with ``grid``, the starter taxonomy, departments and rules."""
+    from geo.store import save_grid
+    from urbangrid.domain.taxonomy import load_taxonomy
+    from urbangrid.seed import DEMO_LABEL, seed_departments_and_rules, upsert_taxonomy
+
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            taxonomy = load_taxonomy()
+            upsert_taxonomy(session, taxonomy)
+            seed_departments_and_rules(
+                session,
+                taxonomy,
+                streets=zip(grid[2].codes, grid[2].names, strict=True),
+                districts=zip(grid[1].codes, grid[1].names, strict=True),
+            )
+            save_grid(session, grid, label=DEMO_LABEL)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory: pytest.TempPathFactory, demo_grid: Grid) -> str:
+    path = tmp_path_factory.mktemp("embedded") / "urbangrid.db"
+    url = f"sqlite:///{path}"
+    seed_database(url, demo_grid)
+    return url
+
+
+@pytest.fixture(scope="session")
+def pg_url(demo_grid: Grid) -> Iterator[str]:
+    with postgres_database() as url:
+        seed_database(url, demo_grid)
+        yield url
+        dispose_engines()
+
+
+@pytest.fixture
+def amqp_url() -> Iterator[str]:
+    with rabbitmq_vhost() as url:
+        yield url

@@ -1,0 +1,1 @@
+"""urbangrid's shared core: settings, database, tables and the domain rules every process uses."""

@@ -1,0 +1,61 @@
+"""The ``urbangrid`` command: one entry point that gathers each package's commands."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+
+from urbangrid.settings import get_settings
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
+def main(verbose: bool) -> None:
+    """urbangrid: residents' street-problem reports, located, routed and tracked."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+@main.group()
+def db() -> None:
+    """The database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every pending migration to the configured database."""
+    from urbangrid.migrate import upgrade
+
+    upgrade(get_settings().effective_database_url)
+    click.echo("database is up to date")
+
+
+def _register() -> None:
+    from geo.cli import bench, grid
+    from intake.cli import api
+    from urbangrid.runner import demo, run
+    from workers.cli import scheduler, worker
+
+    main.add_command(grid)
+    main.add_command(bench)
+    main.add_command(demo)
+    main.add_command(run)
+    main.add_command(api)
+    main.add_command(worker)
+    main.add_command(scheduler)
+    try:
+        from dashboard.cli import dashboard
+    except ImportError:  # the dashboard's dependencies are optional on a worker machine
+        return
+    main.add_command(dashboard)
+
+
+_register()
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Domain rules as pure functions and plain data: no sessions, settings or Celery in here."""

@@ -1,0 +1,92 @@
+"""The category taxonomy (部件/事件) as plain data, read from YAML."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from urbangrid.domain.timelimits import parse_limit
+
+STARTER = Path(__file__).resolve().parent.parent / "data" / "taxonomy.yaml"
+_CODE = re.compile(r"^[CE]\d{4}$")
+
+
+@dataclass(frozen=True)
+class CategorySpec:
+    code: str
+    name_zh: str
+    name_en: str
+    department_kind: str
+    time_limit: str
+    needs_verification: bool = False
+
+    @property
+    def family(self) -> str:
+        """``component`` (部件, C…) or ``event`` (事件, E…).
+
+        >>> CategorySpec("E0102", "暴露垃圾", "Exposed rubbish", "sanitation", "4wh").family
+        'event'
+        """
+        return "component" if self.code.startswith("C") else "event"
+
+    @property
+    def major(self) -> str:
+        return self.code[1:3]
+
+    @property
+    def minor(self) -> str:
+        return self.code[3:5]
+
+
+@dataclass(frozen=True)
+class Taxonomy:
+    department_kinds: Mapping[str, Mapping[str, str]]
+    categories: tuple[CategorySpec, ...]
+
+
+def parse_taxonomy(document: Mapping[str, Any]) -> Taxonomy:
+    """Check and read a taxonomy document; errors name the entry and the field.
+
+    >>> t = parse_taxonomy({"department_kinds": {"sanitation": {"zh": "环卫", "en": "Sanitation"}},
+    ...     "categories": [{"code": "E0102", "zh": "暴露垃圾", "en": "Exposed rubbish",
+    ...                     "department": "sanitation", "limit": "4wh"}]})
+    >>> t.categories[0].time_limit
+    '4wh'
+    """
+    kinds = dict(document.get("department_kinds") or {})
+    categories = []
+    seen: set[str] = set()
+    for index, entry in enumerate(document.get("categories") or []):
+        where = f"categories[{index}]"
+        code = str(entry.get("code", ""))
+        if not _CODE.match(code):
+            raise ValueError(f"{where}.code: {code!r} is not a code like E0102 or C0101")
+        if code in seen:
+            raise ValueError(f"{where}.code: {code} appears twice")
+        seen.add(code)
+        kind = str(entry.get("department", ""))
+        if kind not in kinds:
+            raise ValueError(f"{where}.department: unknown department kind {kind!r}")
+        limit = str(entry.get("limit", ""))
+        parse_limit(limit)  # raises naming the bad limit
+        categories.append(
+            CategorySpec(
+                code=code,
+                name_zh=str(entry.get("zh", code)),
+                name_en=str(entry.get("en", code)),
+                department_kind=kind,
+                time_limit=limit,
+                needs_verification=bool(entry.get("verify", False)),
+            )
+        )
+    return Taxonomy(department_kinds=kinds, categories=tuple(categories))
+
+
+def load_taxonomy(path: Path = STARTER) -> Taxonomy:
+    with path.open(encoding="utf-8") as handle:
+        return parse_taxonomy(yaml.safe_load(handle) or {})

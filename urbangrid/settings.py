@@ -1,0 +1,81 @@
+"""The one settings object of every urbangrid process.
+
+Every key is read from an ``URBANGRID_``-prefixed environment variable (or ``.env``) and is
+documented in ``urbangrid.env.example``. Tests build a ``Settings`` from a plain mapping
+instead of patching the environment.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Configuration of the API, the workers, the scheduler and the dashboard."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="URBANGRID_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    var_dir: Path = Path("var")
+    database_url: str = ""
+    broker_url: str = ""
+    city_timezone: str = "Asia/Shanghai"
+
+    # The API publishes after commit; a broker that does not answer within this many seconds is
+    # treated as down and the relay re-publishes later, so a resident is never kept waiting.
+    publish_timeout_s: float = Field(default=2.0, gt=0)
+    relay_interval_s: float = Field(default=10.0, gt=0)
+    # A report still unrouted this long after its last publish is published again.
+    relay_grace_s: float = Field(default=30.0, gt=0)
+    relay_batch: int = Field(default=500, gt=0)
+
+    # Embedded broker polling: short enough that a report is routed within a second on a laptop.
+    embedded_poll_interval_s: float = Field(default=0.1, gt=0)
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8501
+    worker_concurrency: int = Field(default=2, gt=0)
+
+    @field_validator("var_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.resolve()
+
+    @property
+    def effective_database_url(self) -> str:
+        """The configured database, or the embedded SQLite file under ``var_dir``."""
+        return self.database_url or f"sqlite:///{self.var_dir / 'urbangrid.db'}"
+
+    @property
+    def effective_broker_url(self) -> str:
+        """The configured broker, or the embedded filesystem transport under ``var_dir``."""
+        return self.broker_url or "filesystem://"
+
+    @property
+    def embedded_broker(self) -> bool:
+        return self.effective_broker_url.startswith("filesystem://")
+
+    @property
+    def broker_dir(self) -> Path:
+        return self.var_dir / "broker"
+
+
+def load_settings(values: dict[str, Any] | None = None) -> Settings:
+    """Settings from the environment, or from ``values`` when a test passes them."""
+    if values is not None:
+        return Settings(**values)
+    return Settings()
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

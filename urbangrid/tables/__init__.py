@@ -1,0 +1,21 @@
+"""The tables: the database row holds the truth.
+
+A case carries its explicit state, the grid codes it was given (kept even when a new grid version
+is activated), its department and its deadline in indexed columns; what happened to it is the
+append-only ``case_events`` log. One module per concept; importing this package registers every
+table on the metadata.
+"""
+
+from urbangrid.tables.cases import Case, CaseEvent
+from urbangrid.tables.catalog import Category, Department, RoutingRule
+from urbangrid.tables.grid import GridArea, GridVersion
+
+__all__ = [
+    "Case",
+    "CaseEvent",
+    "Category",
+    "Department",
+    "GridArea",
+    "GridVersion",
+    "RoutingRule",
+]

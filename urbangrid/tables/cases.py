@@ -1,0 +1,70 @@
+"""Cases and their append-only event log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Column, Index, Text
+from sqlmodel import Field, SQLModel
+
+from urbangrid.columns import UTCDateTime, utcnow
+from urbangrid.domain.states import CaseState
+from urbangrid.spatial import Geometry
+
+
+class Case(SQLModel, table=True):
+    """A resident's report and everything the pipeline decided about it."""
+
+    __tablename__ = "cases"
+    __table_args__ = (
+        # The relay's query: reports stored but never routed.
+        Index("ix_cases_unrouted", "state", "published_at"),
+        Index("ix_cases_state_deadline", "state", "deadline_at"),
+    )
+    model_config = {"arbitrary_types_allowed": True}
+
+    id: int | None = Field(default=None, primary_key=True)
+    tracking_token: str = Field(max_length=64, unique=True)
+    category_code: str = Field(foreign_key="category.code", index=True)
+    description: str = Field(default="", sa_type=Text)
+    # Where the resident said, in the coordinate system they gave, and the WGS84 point stored.
+    input_crs: str = Field(max_length=8)
+    input_lat: float
+    input_lon: float
+    lat: float
+    lon: float
+    location: BaseGeometry | None = Field(default=None, sa_column=Column(Geometry("POINT")))
+    state: str = Field(default=CaseState.REPORTED, max_length=16)
+    grid_version_id: int | None = Field(default=None, foreign_key="grid_version.id")
+    l1_code: str | None = Field(default=None, max_length=32, index=True)
+    l2_code: str | None = Field(default=None, max_length=32, index=True)
+    l3_code: str | None = Field(default=None, max_length=32)
+    l4_code: str | None = Field(default=None, max_length=32)
+    department_code: str | None = Field(default=None, foreign_key="department.code", index=True)
+    routing_rule_id: int | None = Field(default=None)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    deadline_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    routed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    publish_attempts: int = 0
+
+
+class CaseEvent(SQLModel, table=True):
+    """One step of a case's history; rows are only ever appended."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (Index("ix_case_events_case", "case_id", "id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: int = Field(foreign_key="cases.id", ondelete="CASCADE")
+    at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    action: str = Field(max_length=32)
+    from_state: str | None = Field(default=None, max_length=16)
+    to_state: str = Field(max_length=16)
+    actor: str = Field(max_length=100)
+    role: str = Field(max_length=32)
+    note: str = Field(default="", sa_type=Text)
+    # Structured detail of an automated step: the rule, the grid version, the time limit used.
+    detail: str = Field(default="{}", sa_type=Text)

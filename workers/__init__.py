@@ -1,0 +1,1 @@
+"""Celery workers: route reports, run the SLA clocks, relay what was never published."""

@@ -1,0 +1,83 @@
+"""The Celery application: explicit queues, routes and delivery guarantees.
+
+The embedded default uses kombu's filesystem transport under ``var/broker`` (no server); an
+``amqp://`` URL selects RabbitMQ. Messages carry case ids only; the database row holds the truth.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+from kombu.entity import Exchange, Queue
+
+from urbangrid.settings import Settings, get_settings
+
+QUEUES = ("intake", "geo", "routing", "sla", "media", "notify")
+
+ROUTES = {
+    "urbangrid.route_case": {"queue": "routing"},
+    "urbangrid.relay_unrouted": {"queue": "intake"},
+}
+
+
+def _transport_options(settings: Settings) -> dict[str, Any]:
+    if settings.embedded_broker:
+        folder = settings.broker_dir / "queue"
+        processed = settings.broker_dir / "processed"
+        folder.mkdir(parents=True, exist_ok=True)
+        processed.mkdir(parents=True, exist_ok=True)
+        return {
+            "data_folder_in": str(folder),
+            "data_folder_out": str(folder),
+            "processed_folder": str(processed),
+            "store_processed": False,
+            "polling_interval": settings.embedded_poll_interval_s,
+        }
+    # A publish that cannot reach RabbitMQ must fail fast: the report is already stored and the
+    # relay will publish it once the broker is back.
+    return {"max_retries": 0, "confirm_publish": True}
+
+
+def make_celery(settings: Settings | None = None) -> Celery:
+    """A Celery app bound to the configured broker."""
+    settings = settings or get_settings()
+    app = Celery("urbangrid", broker=settings.effective_broker_url, set_as_current=False)
+    exchange = Exchange("urbangrid", type="direct", durable=True)
+    app.conf.update(
+        task_queues=[Queue(name, exchange, routing_key=name, durable=True) for name in QUEUES],
+        task_default_queue="routing",
+        task_default_exchange="urbangrid",
+        task_default_routing_key="routing",
+        task_routes=ROUTES,
+        task_serializer="json",
+        accept_content=["json"],
+        task_ignore_result=True,
+        result_backend=None,
+        # A task is acknowledged after it ran, and given back if its worker dies mid-way: every
+        # task is idempotent, so running twice is safe and losing one is not.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_connection_retry_on_startup=True,
+        broker_connection_timeout=settings.publish_timeout_s,
+        broker_transport_options=_transport_options(settings),
+        timezone=settings.city_timezone,
+        enable_utc=True,
+        worker_hijack_root_logger=False,
+        beat_schedule={
+            "relay-unrouted": {
+                "task": "urbangrid.relay_unrouted",
+                "schedule": settings.relay_interval_s,
+                "options": {"expires": settings.relay_interval_s},
+            },
+        },
+    )
+    if settings.embedded_broker:
+        # The filesystem transport has no fanout exchanges: no remote control or worker events.
+        app.conf.update(worker_enable_remote_control=False, worker_send_task_events=False)
+    app.conf.urbangrid_settings = settings
+    import workers.tasks
+
+    workers.tasks.register(app)
+    return app

@@ -1,0 +1,45 @@
+"""The relay: reports stored but never routed are published again.
+
+A report is committed before anything is published, so a broker that is down at submit time
+loses nothing: the report waits in the database, and this relay, run by the scheduler once the
+broker is back, publishes it. Routing is idempotent, so a report published twice routes once.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, col, select
+
+from urbangrid.domain.states import CaseState
+from urbangrid.tables import Case
+
+
+def claim_unrouted(session: Session, *, now: datetime, grace_s: float, batch: int) -> list[int]:
+    """Mark up to ``batch`` unrouted reports as published now and return their ids.
+
+    A report qualifies when it was never published, or was published more than ``grace_s`` ago
+    and is still unrouted (its message was lost). On PostgreSQL the rows are claimed with
+    ``FOR UPDATE SKIP LOCKED`` so two relays never publish the same report in the same round.
+    """
+    stale = now - timedelta(seconds=grace_s)
+    query = (
+        select(Case.id)
+        .where(Case.state == CaseState.REPORTED)
+        .where(col(Case.routed_at).is_(None))
+        .where(or_(col(Case.published_at).is_(None), col(Case.published_at) < stale))
+        .order_by(col(Case.id))
+        .limit(batch)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    ids = [int(i) for i in session.exec(query) if i is not None]
+    if ids:
+        session.execute(
+            update(Case)
+            .where(col(Case.id).in_(ids))
+            .values(published_at=now, publish_attempts=Case.publish_attempts + 1)
+        )
+    session.commit()
+    return ids
