@@ -106,7 +106,7 @@ def route_case(
         "deadline_at": deadline,
     }
     if decision is None:
-        claimed = _claim(session, case_id, {**values, "state": CaseState.FILED})
+        claimed = _claim(session, case_id, {**values, "state": CaseState.FILED, "filed_at": now})
         if claimed:
             _event(
                 session,
@@ -122,6 +122,8 @@ def route_case(
         return RouteOutcome(case_id, claimed, CaseState.FILED)
 
     values.update(
+        filed_at=now,
+        dispatched_at=now,
         state=CaseState.DISPATCHED,
         department_code=decision.department_code,
         routing_rule_id=decision.rule_id,

@@ -49,6 +49,17 @@ class Case(SQLModel, table=True):
     routed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     publish_attempts: int = 0
+    # Milestones and counters of the closed loop, kept by the step that records the event, so
+    # queues and metrics read columns instead of replaying logs. The events stay the truth.
+    filed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    dispatched_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    handled_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    closed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    rework_count: int = 0
+    return_count: int = 0
+    extension_count: int = 0
+    reopen_count: int = 0
+    escalation_level: int = 0
 
 
 class CaseEvent(SQLModel, table=True):

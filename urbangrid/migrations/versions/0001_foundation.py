@@ -115,6 +115,15 @@ def upgrade() -> None:
         sa.Column("routed_at", UTCDateTime()),
         sa.Column("published_at", UTCDateTime()),
         sa.Column("publish_attempts", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("filed_at", UTCDateTime()),
+        sa.Column("dispatched_at", UTCDateTime()),
+        sa.Column("handled_at", UTCDateTime()),
+        sa.Column("closed_at", UTCDateTime()),
+        sa.Column("rework_count", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("return_count", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("extension_count", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("reopen_count", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("escalation_level", sa.Integer, nullable=False, server_default="0"),
     )
     op.create_index("ix_cases_category_code", "cases", ["category_code"])
     op.create_index("ix_cases_l1_code", "cases", ["l1_code"])

@@ -1,0 +1,137 @@
+"""The closed loop's transition table (DOMAIN.md §4), enforced in one place.
+
+Every change of a case is an action from this table, performed by a role the table names, and
+recorded as one append-only event; replaying a case's events gives its current state. Automation
+(the router, the SLA sweep) acts as the ``system`` role on a role's behalf and records which rule
+did it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+
+from urbangrid.domain.states import OPEN_STATES, CaseState
+
+S = CaseState
+
+
+class Role(StrEnum):
+    CITIZEN = "citizen"
+    SUPERVISOR = "supervisor"  # 监督员, grid staff in the field
+    OPERATOR = "operator"  # 受理员
+    SHIFT_LEAD = "shift_lead"  # 值班长
+    DISPATCHER = "dispatcher"  # 派遣员
+    DEPARTMENT = "department"  # 专业部门
+    HEAD = "head"  # reads dashboards only
+    ADMIN = "admin"
+    SYSTEM = "system"  # automation, acting for a role and saying which rule did it
+
+
+@dataclass(frozen=True)
+class Transition:
+    action: str
+    sources: frozenset[CaseState]
+    target: CaseState | None  # None: the state does not change (extend, escalate, comment…)
+    roles: frozenset[Role]
+
+
+def _t(
+    action: str, sources: Iterable[CaseState], target: CaseState | None, *roles: Role
+) -> Transition:
+    return Transition(action, frozenset(sources), target, frozenset((*roles, Role.SYSTEM)))
+
+
+TRANSITIONS: dict[str, Transition] = {
+    t.action: t
+    for t in (
+        _t("submit", (), S.REPORTED, Role.CITIZEN, Role.SUPERVISOR),
+        _t("request_verification", (S.REPORTED,), S.VERIFYING, Role.OPERATOR),
+        _t("verify", (S.VERIFYING,), S.REPORTED, Role.SUPERVISOR),
+        _t("not_found", (S.VERIFYING,), S.VOID, Role.SUPERVISOR),
+        _t("file", (S.REPORTED,), S.FILED, Role.SHIFT_LEAD),
+        _t("void", (S.REPORTED, S.FILED), S.VOID, Role.SHIFT_LEAD),
+        _t("dispatch", (S.FILED,), S.DISPATCHED, Role.DISPATCHER),
+        _t("accept", (S.DISPATCHED,), S.IN_PROGRESS, Role.DEPARTMENT),
+        _t("return", (S.DISPATCHED, S.IN_PROGRESS), S.RETURNED, Role.DEPARTMENT),
+        _t("redispatch", (S.RETURNED,), S.DISPATCHED, Role.DISPATCHER),
+        _t("reject_return", (S.RETURNED,), S.IN_PROGRESS, Role.SHIFT_LEAD),
+        _t("request_extension", (S.IN_PROGRESS,), None, Role.DEPARTMENT),
+        _t("extend", (S.IN_PROGRESS,), None, Role.SHIFT_LEAD),
+        _t("request_suspension", (S.IN_PROGRESS,), None, Role.DEPARTMENT),
+        _t("suspend", (S.IN_PROGRESS,), S.SUSPENDED, Role.SHIFT_LEAD),
+        _t("resume", (S.SUSPENDED,), S.IN_PROGRESS, Role.SHIFT_LEAD),
+        _t("handle", (S.IN_PROGRESS,), S.HANDLED, Role.DEPARTMENT),
+        _t("check_fail", (S.HANDLED,), S.IN_PROGRESS, Role.SUPERVISOR),
+        _t("check_pass", (S.HANDLED,), S.CHECKED, Role.SUPERVISOR),
+        _t("close", (S.CHECKED,), S.CLOSED, Role.SHIFT_LEAD),
+        _t("reopen", (S.CLOSED,), S.IN_PROGRESS, Role.SHIFT_LEAD),
+        _t("escalate", OPEN_STATES, None, Role.SHIFT_LEAD),
+    )
+}
+
+
+class IllegalAction(Exception):
+    """An action the table does not allow now; carries the actions that are allowed."""
+
+    def __init__(self, action: str, state: CaseState | None, role: Role, allowed: list[str]):
+        self.action, self.state, self.role, self.allowed = action, state, role, allowed
+        super().__init__(
+            f"{action!r} is not allowed for {role} in state {state}; allowed now: "
+            f"{', '.join(allowed) or 'nothing'}"
+        )
+
+
+def allowed_actions(state: CaseState | None, role: Role) -> list[str]:
+    """The actions ``role`` may take on a case in ``state``, in table order.
+
+    >>> allowed_actions(CaseState.DISPATCHED, Role.DEPARTMENT)
+    ['accept', 'return']
+    >>> allowed_actions(CaseState.CLOSED, Role.DEPARTMENT)
+    []
+    """
+    return [
+        t.action
+        for t in TRANSITIONS.values()
+        if role in t.roles and (state in t.sources if state is not None else not t.sources)
+    ]
+
+
+def apply(state: CaseState | None, action: str, role: Role) -> CaseState:
+    """The state after ``role`` takes ``action`` in ``state``, or :class:`IllegalAction`.
+
+    >>> apply(CaseState.HANDLED, "check_fail", Role.SUPERVISOR)
+    <CaseState.IN_PROGRESS: 'IN_PROGRESS'>
+    >>> try:
+    ...     apply(CaseState.HANDLED, "close", Role.SHIFT_LEAD)
+    ... except IllegalAction as refused:
+    ...     refused.allowed
+    ['escalate']
+    """
+    transition = TRANSITIONS.get(action)
+    legal = (
+        transition is not None
+        and role in transition.roles
+        and (state in transition.sources if state is not None else not transition.sources)
+    )
+    if not legal or transition is None:
+        raise IllegalAction(action, state, role, allowed_actions(state, role))
+    if transition.target is None:
+        assert state is not None
+        return state
+    return transition.target
+
+
+def replay(events: Iterable[tuple[str, str]]) -> CaseState | None:
+    """A case's state from its events, given as (action, role) pairs in order.
+
+    >>> replay([("submit", "citizen"), ("file", "system"), ("dispatch", "system")])
+    <CaseState.DISPATCHED: 'DISPATCHED'>
+    """
+    state: CaseState | None = None
+    for action, role in events:
+        if action not in TRANSITIONS:
+            continue  # notes, photos, ratings and SLA marks do not change the state
+        state = apply(state, action, Role(role))
+    return state
