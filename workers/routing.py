@@ -1,28 +1,29 @@
 """Routing a stored report: locate → choose the department → set the deadline → dispatch.
 
 The steps are the domain's pure functions; this module reads their inputs from the database and
-writes their result back in one transaction, guarded so that a second run of the same task (a
-redelivery, the relay, a second worker) changes nothing and appends no second event.
+writes their result back through ``lifecycle.record`` in one transaction, guarded on the case
+being still unrouted, so that a second run of the same task (a redelivery, the relay, a second
+worker) changes nothing and appends no second event.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from geo.store import ActiveGrid
 from urbangrid.columns import utcnow
 from urbangrid.domain.routing import Rule, choose_department
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.timelimits import WorkCalendar, add_limit, parse_limit
-from urbangrid.tables import Case, CaseEvent, Category, Department, RoutingRule
+from urbangrid.domain.workflow import Role
+from urbangrid.lifecycle import ConcurrentChange, record
+from urbangrid.tables import Case, Category, Department, RoutingRule
 
 log = logging.getLogger(__name__)
 
@@ -57,23 +58,28 @@ def route_case(
 
     version_id, index = grid.current(session)
     found = index.assign(np.array([case.lon]), np.array([case.lat]))
+    unrouted = [col(Case.routed_at).is_(None)]
     if not bool(found.inside[0]):
         # The grid changed under the report: a dispatcher places it by hand.
-        claimed = _claim(session, case_id, {"routed_at": now, "grid_version_id": version_id})
-        if claimed:
-            _event(
+        try:
+            record(
                 session,
-                case_id,
-                now,
+                case,
                 "locate",
-                CaseState.REPORTED,
-                CaseState.REPORTED,
-                "outside the service area of the active grid; needs manual placement",
-                {"grid_version_id": version_id},
+                actor=SYSTEM_ACTOR,
+                role=Role.SYSTEM,
+                at=now,
+                note="outside the service area of the active grid; needs manual placement",
+                detail={"grid_version_id": version_id},
+                values={"routed_at": now, "grid_version_id": version_id},
+                guards=unrouted,
             )
+        except ConcurrentChange:
+            session.rollback()
+            return RouteOutcome(case_id, False, case.state)
         session.commit()
-        return RouteOutcome(case_id, claimed, CaseState.REPORTED)
-    cells = [str(found.codes[level][0]) for level in (1, 2, 3, 4)]
+        return RouteOutcome(case_id, True, CaseState.REPORTED)
+    cells = [str(found.codes[level][0]) if level in found.codes else "" for level in (1, 2, 3, 4)]
 
     category = session.get(Category, case.category_code)
     if category is None:  # intake refuses unknown categories, so only a deleted one lands here
@@ -94,108 +100,57 @@ def route_case(
     )
     limit = parse_limit(category.time_limit)
     deadline = add_limit(case.created_at, limit, calendar=calendar, tz=tz)
-
-    values: dict[str, object] = {
+    located = {
         "grid_version_id": version_id,
         "l1_code": cells[0],
         "l2_code": cells[1],
-        "l3_code": cells[2],
-        "l4_code": cells[3],
+        "l3_code": cells[2] or None,
+        "l4_code": cells[3] or None,
         "routed_at": now,
-        "updated_at": now,
         "deadline_at": deadline,
     }
-    if decision is None:
-        claimed = _claim(session, case_id, {**values, "state": CaseState.FILED, "filed_at": now})
-        if claimed:
-            _event(
-                session,
-                case_id,
-                now,
-                "file",
-                CaseState.REPORTED,
-                CaseState.FILED,
-                "filed automatically; no rule and no street office: dispatch by hand",
-                {"cells": cells, "time_limit": str(limit)},
-            )
-        session.commit()
-        return RouteOutcome(case_id, claimed, CaseState.FILED)
-
-    values.update(
-        filed_at=now,
-        dispatched_at=now,
-        state=CaseState.DISPATCHED,
-        department_code=decision.department_code,
-        routing_rule_id=decision.rule_id,
-    )
-    claimed = _claim(session, case_id, values)
-    if claimed:
-        _event(
+    try:
+        note = "filed automatically" + (
+            "" if decision else "; no rule and no street office: dispatch by hand"
+        )
+        record(
             session,
-            case_id,
-            now,
+            case,
             "file",
-            CaseState.REPORTED,
-            CaseState.FILED,
-            "filed automatically",
-            {
+            actor=SYSTEM_ACTOR,
+            role=Role.SYSTEM,
+            at=now,
+            note=note,
+            detail={
                 "cells": cells,
                 "grid_version_id": version_id,
                 "time_limit": str(limit),
                 "deadline": deadline.isoformat(),
             },
+            values=located,
+            guards=unrouted,
         )
-        _event(
+    except ConcurrentChange:
+        session.rollback()  # another worker routed it first
+        return RouteOutcome(case_id, False, case.state, case.department_code)
+    if decision is not None:
+        record(
             session,
-            case_id,
-            now,
+            case,
             "dispatch",
-            CaseState.FILED,
-            CaseState.DISPATCHED,
-            f"dispatched to {decision.department_code}",
-            {
+            actor=SYSTEM_ACTOR,
+            role=Role.SYSTEM,
+            at=now,
+            note=f"dispatched to {decision.department_code}",
+            detail={
                 "department": decision.department_code,
                 "rule_id": decision.rule_id,
                 "scope": decision.scope_code,
             },
+            values={
+                "department_code": decision.department_code,
+                "routing_rule_id": decision.rule_id,
+            },
         )
     session.commit()
-    return RouteOutcome(case_id, claimed, CaseState.DISPATCHED, decision.department_code)
-
-
-def _claim(session: Session, case_id: int, values: dict[str, object]) -> bool:
-    """Apply ``values`` only if the case is still unrouted; True when this call won."""
-    result = session.execute(
-        update(Case)
-        .where(Case.id == case_id)  # type: ignore[arg-type]
-        .where(Case.state == CaseState.REPORTED)  # type: ignore[arg-type]
-        .where(Case.routed_at.is_(None))  # type: ignore[union-attr]
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
-
-
-def _event(
-    session: Session,
-    case_id: int,
-    at: datetime,
-    action: str,
-    from_state: str,
-    to_state: str,
-    note: str,
-    detail: dict[str, object],
-) -> None:
-    session.add(
-        CaseEvent(
-            case_id=case_id,
-            at=at,
-            action=action,
-            from_state=from_state,
-            to_state=to_state,
-            actor=SYSTEM_ACTOR,
-            role="system",
-            note=note,
-            detail=json.dumps(detail, ensure_ascii=False, default=str),
-        )
-    )
+    return RouteOutcome(case_id, True, case.state, case.department_code)

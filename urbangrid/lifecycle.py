@@ -1,0 +1,110 @@
+"""Recording what happens to a case: one function, used by the API and the workers alike.
+
+``record`` checks the action against the transition table, moves the case's state with a
+guarded UPDATE (so two staff members acting at once cannot both move it), keeps the milestone
+and counter columns, and appends the event, all in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, update
+from sqlmodel import Session, col
+
+from urbangrid.columns import utcnow
+from urbangrid.domain.states import CaseState
+from urbangrid.domain.workflow import TRANSITIONS, IllegalAction, Role, apply
+from urbangrid.tables import Case, CaseEvent
+
+# Events that annotate a case without changing its state (DOMAIN.md §4, §5, §8).
+NOTES = frozenset(
+    {"comment", "photo", "rate", "reopen_request", "warn", "overdue", "locate", "duplicate"}
+)
+
+# Columns an action stamps or counts, so that queues and metrics need no replay.
+_STAMPS = {
+    "file": "filed_at",
+    "dispatch": "dispatched_at",
+    "redispatch": "dispatched_at",
+    "handle": "handled_at",
+    "close": "closed_at",
+}
+_COUNTS = {
+    "check_fail": "rework_count",
+    "return": "return_count",
+    "extend": "extension_count",
+    "reopen": "reopen_count",
+    "escalate": "escalation_level",
+}
+
+
+class ConcurrentChange(Exception):
+    """The case changed state between reading it and acting on it; read it again."""
+
+
+def record(
+    session: Session,
+    case: Case,
+    action: str,
+    *,
+    actor: str,
+    role: Role,
+    note: str = "",
+    detail: Mapping[str, Any] | None = None,
+    at: datetime | None = None,
+    values: Mapping[str, Any] | None = None,
+    guards: Sequence[ColumnElement[bool]] = (),
+) -> CaseEvent:
+    """Apply ``action`` to ``case`` and append its event; raises :class:`IllegalAction`.
+
+    ``values`` are further column updates that belong to the same step (a new deadline on
+    ``extend``, the department on ``dispatch``); ``guards`` are further conditions the row must
+    still meet (the router's "not yet routed"). Nothing is committed here.
+    """
+    at = at or utcnow()
+    before = CaseState(case.state)
+    if action in NOTES:
+        after = before
+    elif action in TRANSITIONS:
+        after = apply(before, action, role)
+    else:
+        raise IllegalAction(action, before, role, [])
+    changes: dict[str, Any] = {"updated_at": at, **(values or {})}
+    if after != before:
+        changes["state"] = after
+    stamp = _STAMPS.get(action)
+    if stamp:
+        changes[stamp] = at
+    counter = _COUNTS.get(action)
+    if counter:
+        changes[counter] = getattr(Case, counter) + 1
+    result = session.execute(
+        update(Case)
+        .where(col(Case.id) == case.id)
+        .where(col(Case.state) == before)
+        .where(*guards)
+        .values(**changes)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        raise ConcurrentChange(f"case {case.id} is no longer {before}")
+    assert case.id is not None
+    event = CaseEvent(
+        case_id=case.id,
+        at=at,
+        action=action,
+        from_state=before,
+        to_state=after,
+        actor=actor,
+        role=role,
+        note=note,
+        detail=json.dumps(dict(detail or {}), ensure_ascii=False, default=str),
+    )
+    session.add(event)
+    session.flush()
+    session.refresh(case)
+    return event
