@@ -24,6 +24,7 @@ run: setup
 # PostgreSQL + PostGIS and RabbitMQ for the integration tests (installed and started if missing).
 services:
 	bash infra/services.sh
+	bash infra/browser.sh
 
 lint: setup
 	$(BIN)/ruff check .
