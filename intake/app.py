@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from starlette.concurrency import run_in_threadpool
 
 from geo.store import ActiveGrid
+from intake.categories import router as categories_router
+from intake.errors import FieldError, field_error_handler
+from intake.limits import BodyLimit
+from intake.open311.router import router as open311_router
+from intake.photos import router as photos_router
+from intake.ratelimit import RateLimiter
 from intake.reports import router as reports_router
+from intake.submission import Intake
+from intake.tracking import router as tracking_router
+from intake.web import router as web_router
+from urbangrid.db import get_engine, is_sqlite
 from urbangrid.settings import Settings, get_settings
+from urbangrid.storage import open_storage
 from workers.app import make_celery
+
+log = logging.getLogger(__name__)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -19,7 +35,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        try:  # build the grid index now, so the first resident does not wait for it
+            await run_in_threadpool(app.state.intake.refresh_reference)
+        except Exception as exc:  # an empty or unmigrated database: intake answers 503 then
+            log.warning("intake reference data not loaded yet: %s", exc)
         yield
+        if async_engine is not None:
+            await async_engine.dispose()
         app.state.celery.close()
 
     app = FastAPI(
@@ -31,7 +53,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.grid = ActiveGrid()
     app.state.celery = make_celery(settings)
+    app.state.storage = open_storage(settings.media_storage, var_dir=settings.var_dir)
+    async_engine = _async_engine(settings)
+    app.state.intake = Intake(
+        settings,
+        engine=get_engine(settings),
+        async_engine=async_engine,
+        storage=app.state.storage,
+        celery=app.state.celery,
+    )
+    app.state.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    app.state.open311_limiter = RateLimiter(
+        settings.open311_rate_limit_per_minute, settings.rate_limit_burst * 10
+    )
+    app.add_middleware(
+        BodyLimit,
+        multipart_bytes=settings.photos_per_report * settings.photo_max_bytes + 1024 * 1024,
+        other_bytes=settings.json_max_bytes,
+    )
+    app.add_exception_handler(FieldError, field_error_handler)
     app.include_router(reports_router)
+    app.include_router(tracking_router)
+    app.include_router(photos_router)
+    app.include_router(categories_router)
+    app.include_router(open311_router)
+    app.include_router(web_router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
@@ -39,3 +85,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     return app
+
+
+def _async_engine(settings: Settings) -> AsyncEngine | None:
+    """PostgreSQL's asynchronous pool for the submit path; SQLite goes through threads."""
+    url = settings.effective_database_url
+    if is_sqlite(url):
+        return None
+    return create_async_engine(
+        url, pool_size=settings.api_pool_size, max_overflow=settings.api_pool_size
+    )

@@ -20,14 +20,40 @@ class ReportCreate(BaseModel):
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
     crs: Crs = Field(default="wgs84", description="wgs84 (GPS), gcj02 (Amap/Tencent), bd09 (Baidu)")
     description: str = Field(default="", max_length=4000)
+    contact: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Phone or e-mail for notices of progress; never shown in public views",
+    )
+    address: str | None = Field(default=None, max_length=500, description="Where, in words")
+
+
+class ReportForm(BaseModel):
+    """The text fields of a multipart report; lat/lon may be left out when a photo has GPS."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    category: str = Field(pattern=r"^[CE]\d{4}$", description="Category code, e.g. E0102")
+    lat: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
+    lon: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
+    crs: Crs = Field(default="wgs84", description="wgs84 (GPS), gcj02 (Amap/Tencent), bd09 (Baidu)")
+    description: str = Field(default="", max_length=4000)
+    contact: str | None = Field(default=None, max_length=200)
+    address: str | None = Field(default=None, max_length=500)
 
 
 class ReportAccepted(BaseModel):
-    """The stored report's id and the private token its reporter follows it with."""
+    """The stored report's id and the private token its reporter follows it with.
+
+    ``duplicate_of`` names the open case this report joined: the same problem was already
+    reported nearby, and the reporter now follows that case with the same token.
+    """
 
     id: int
     tracking_token: str
     state: str
+    duplicate_of: int | None = None
+    photos: list[int] = Field(default_factory=list, description="Ids of the photos received")
 
 
 class AreaRef(BaseModel):

@@ -18,6 +18,11 @@ QUEUES = ("intake", "geo", "routing", "sla", "media", "notify")
 ROUTES = {
     "urbangrid.route_case": {"queue": "routing"},
     "urbangrid.relay_unrouted": {"queue": "intake"},
+    # Intake: photos on the media queue, notices to residents on the notify queue.
+    "urbangrid.process_photo": {"queue": "media"},
+    "urbangrid.relay_photos": {"queue": "media"},
+    "urbangrid.send_notifications": {"queue": "notify"},
+    "urbangrid.expire_idempotency_keys": {"queue": "intake"},
 }
 
 
@@ -71,6 +76,21 @@ def make_celery(settings: Settings | None = None) -> Celery:
                 "schedule": settings.relay_interval_s,
                 "options": {"expires": settings.relay_interval_s},
             },
+            "relay-photos": {
+                "task": "urbangrid.relay_photos",
+                "schedule": settings.relay_interval_s,
+                "options": {"expires": settings.relay_interval_s},
+            },
+            "send-notifications": {
+                "task": "urbangrid.send_notifications",
+                "schedule": settings.notify_interval_s,
+                "options": {"expires": settings.notify_interval_s},
+            },
+            "expire-idempotency-keys": {
+                "task": "urbangrid.expire_idempotency_keys",
+                "schedule": 3600.0,
+                "options": {"expires": 3600.0},
+            },
         },
     )
     if settings.embedded_broker:
@@ -80,4 +100,10 @@ def make_celery(settings: Settings | None = None) -> Celery:
     import workers.tasks
 
     workers.tasks.register(app)
+    import workers.housekeeping
+    import workers.media
+    import workers.notify
+
+    for module in (workers.media, workers.notify, workers.housekeeping):
+        module.register(app)
     return app

@@ -6,16 +6,26 @@ append-only ``case_events`` log. One module per concept; importing this package 
 table on the metadata.
 """
 
+from urbangrid.tables.apikeys import ApiKey
 from urbangrid.tables.cases import Case, CaseEvent
 from urbangrid.tables.catalog import Category, Department, RoutingRule
 from urbangrid.tables.grid import GridArea, GridVersion
+from urbangrid.tables.idempotency import IdempotencyKey
+from urbangrid.tables.notifications import Notification
+from urbangrid.tables.photos import Photo
+from urbangrid.tables.taxonomy import MajorClass
 
 __all__ = [
+    "ApiKey",
     "Case",
     "CaseEvent",
     "Category",
     "Department",
     "GridArea",
     "GridVersion",
+    "IdempotencyKey",
+    "MajorClass",
+    "Notification",
+    "Photo",
     "RoutingRule",
 ]

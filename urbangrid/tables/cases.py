@@ -60,6 +60,14 @@ class Case(SQLModel, table=True):
     extension_count: int = 0
     reopen_count: int = 0
     escalation_level: int = 0
+    # Intake (residents' channel): where the report came from and who to tell, never shown in
+    # public views; a report that joined an open case as its duplicate follows that case.
+    channel: str = Field(default="api", max_length=16)  # web | api | open311
+    client_id: str | None = Field(default=None, max_length=100)
+    contact: str | None = Field(default=None, max_length=200)
+    address: str | None = Field(default=None, max_length=500)
+    media_url: str | None = Field(default=None, max_length=1000)
+    duplicate_of: int | None = Field(default=None, foreign_key="cases.id", index=True)
 
 
 class CaseEvent(SQLModel, table=True):
