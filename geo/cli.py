@@ -65,7 +65,7 @@ def grid_import(
     Levels above N are kept from the active version and N's areas are linked to level N-1 by
     largest overlap; levels below N are dropped, since they nested in the areas replaced.
     """
-    from geo.importers import GridImportError, link_parents, read_layer
+    from geo.importers import Discrepancy, GridImportError, link_parents, read_layer
     from geo.store import save_grid
 
     try:
@@ -80,9 +80,11 @@ def grid_import(
             raise click.ClickException(
                 f"level {level} needs level {level - 1} in the active grid: import it first"
             )
-        discrepancies = []
+        discrepancies: list[Discrepancy] = []
         if level > 1:
-            layer, discrepancies = link_parents(layer, current[level - 1], tolerance=tolerance)
+            layer, discrepancies = link_parents(
+                layer, current[level - 1], tolerance_share=tolerance
+            )
         new_grid: Grid = {lvl: current[lvl] for lvl in range(1, level)}
         new_grid[level] = layer
         dropped = sorted(lvl for lvl in current if lvl > level)
