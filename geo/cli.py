@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import sys
@@ -92,7 +93,7 @@ def grid_import(
     for issue in report.issues:
         click.echo(f"{issue.kind}: feature {issue.feature} {issue.code or ''} {issue.detail}")
     for item in discrepancies:
-        click.echo(f"discrepancy: {item}")
+        click.echo(f"{item.severity}: {item.kind}: {item.detail}")
     click.echo(
         f"imported {len(layer)} {LEVEL_NAMES[level]} areas as level {level} of grid version "
         f"{version}; {len(report.issues)} import notes, {len(discrepancies)} discrepancies"
@@ -148,9 +149,10 @@ def grid_validate(tolerance: float, as_json: bool) -> None:
     problems = validate_grid(current, tolerance_m=tolerance)
     for problem in problems:
         click.echo(
-            json.dumps(problem.__dict__, ensure_ascii=False, default=str)
+            json.dumps(dataclasses.asdict(problem), ensure_ascii=False, default=str)
             if as_json
-            else str(problem)
+            else f"{problem.kind}: level {problem.level} {','.join(problem.codes)}: "
+            f"{problem.detail}"
         )
     click.echo(f"grid version {version}: {len(problems)} problems", err=True)
     if problems:
