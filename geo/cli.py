@@ -228,5 +228,23 @@ def bench_geo(points: int, postgis_url: str | None) -> None:
     configured = get_settings().effective_database_url
     if url is None and configured.startswith("postgresql"):
         url = configured
+    if url is not None and not _postgis_reachable(url):
+        url = None
     result = run_geo_bench(points, postgis_url=url)
     click.echo(json.dumps(result))
+
+
+def _postgis_reachable(url: str) -> bool:
+    """Whether ``url`` answers with PostGIS; the benchmark reports null rather than failing."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        return True
+    except Exception as exc:
+        click.echo(f"PostGIS not reachable at {url}: {exc.__class__.__name__}", err=True)
+        return False
+    finally:
+        engine.dispose()
