@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 import shapely
 
-from geo.crs import METRES_PER_DEGREE, local_origin, to_local_metres
+from geo.crs import METRES_PER_DEGREE
 from geo.layer import Grid, Layer, leaf_level
 
 __all__ = ["Assignment", "GridIndex", "loop_assign"]
@@ -200,8 +200,9 @@ class GridIndex:
         width_m = (xmax - xmin) * METRES_PER_DEGREE * coslat
         height_m = (ymax - ymin) * METRES_PER_DEGREE
         if tile_m is None:
-            origin = local_origin(geoms)
-            side = float(np.sqrt(np.median(shapely.area(to_local_metres(geoms, origin)))))
+            # Degrees² to m² by the scale at the centre latitude: plenty for choosing a size.
+            m2_per_deg2 = METRES_PER_DEGREE**2 * coslat
+            side = float(np.sqrt(np.median(shapely.area(geoms)) * m2_per_deg2))
             # A fourteenth of a typical leaf keeps most tiles pure; where the extent allows finer
             # tiles within the default budget, take them: large leaves have long, detailed
             # boundaries, and finer tiles send fewer points to the exact test.
@@ -486,6 +487,9 @@ def _edge_tiles(
     """(tile, leaf) for every tile an edge may touch: each edge is cut into pieces no longer
     than a tile, and every tile each piece's bounding box (plus a margin) touches is marked."""
     steps = np.maximum(np.ceil(np.maximum(np.abs(x2 - x1) / dx, np.abs(y2 - y1) / dy)), 1)
+    # An axis-parallel edge is its own bounding box (lattice cells are made of them): no need
+    # to cut it into pieces.
+    steps[(x1 == x2) | (y1 == y2)] = 1
     edge, k = _expand(steps.astype(np.int64))
     f0 = k / steps[edge]
     f1 = (k + 1) / steps[edge]

@@ -1,4 +1,4 @@
-"""The grid from the command line, on real Shanghai boundaries: import, generate, validate, assign."""
+"""The grid from the command line on real Shanghai boundaries: import, generate, validate."""
 
 from __future__ import annotations
 
