@@ -35,9 +35,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        try:  # build the grid index now, so the first resident does not wait for it
+        # Build the grid index before the first resident waits on it (and read the categories).
+        try:
             await run_in_threadpool(app.state.intake.refresh_reference)
-        except Exception as exc:  # an empty or unmigrated database: intake answers 503 then
+        except Exception as exc:  # an unmigrated database: intake answers 503 until it is
             log.warning("intake reference data not loaded yet: %s", exc)
         yield
         if async_engine is not None:
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings,
         engine=get_engine(settings),
         async_engine=async_engine,
+        grid=app.state.grid,
         storage=app.state.storage,
         celery=app.state.celery,
     )
