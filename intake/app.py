@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from starlette.concurrency import run_in_threadpool
 
 from geo.store import ActiveGrid
@@ -15,7 +14,9 @@ from intake.categories import router as categories_router
 from intake.errors import FieldError, field_error_handler
 from intake.limits import BodyLimit
 from intake.open311.router import router as open311_router
+from intake.pgfast import FastStore
 from intake.photos import router as photos_router
+from intake.publisher import Publisher
 from intake.ratelimit import RateLimiter
 from intake.reports import router as reports_router
 from intake.submission import Intake
@@ -35,14 +36,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.publisher.start()
+        if fast is not None:
+            await fast.open()
         # Build the grid index before the first resident waits on it (and read the categories).
         try:
             await run_in_threadpool(app.state.intake.refresh_reference)
         except Exception as exc:  # an unmigrated database: intake answers 503 until it is
             log.warning("intake reference data not loaded yet: %s", exc)
         yield
-        if async_engine is not None:
-            await async_engine.dispose()
+        if fast is not None:
+            await fast.close()
+        await run_in_threadpool(app.state.publisher.stop)
         app.state.celery.close()
 
     app = FastAPI(
@@ -55,14 +60,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.grid = ActiveGrid()
     app.state.celery = make_celery(settings)
     app.state.storage = open_storage(settings.media_storage, var_dir=settings.var_dir)
-    async_engine = _async_engine(settings)
+    app.state.publisher = Publisher(app.state.celery)
+    fast = _fast_store(settings)
     app.state.intake = Intake(
         settings,
         engine=get_engine(settings),
-        async_engine=async_engine,
+        fast=fast,
         grid=app.state.grid,
         storage=app.state.storage,
-        celery=app.state.celery,
+        publisher=app.state.publisher,
     )
     app.state.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     app.state.open311_limiter = RateLimiter(
@@ -89,11 +95,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def _async_engine(settings: Settings) -> AsyncEngine | None:
-    """PostgreSQL's asynchronous pool for the submit path; SQLite goes through threads."""
+def _fast_store(settings: Settings) -> FastStore | None:
+    """PostgreSQL's one-statement submit path; SQLite takes the general path only."""
     url = settings.effective_database_url
     if is_sqlite(url):
         return None
-    return create_async_engine(
-        url, pool_size=settings.api_pool_size, max_overflow=settings.api_pool_size
-    )
+    return FastStore.for_url(url, settings.api_pool_size)

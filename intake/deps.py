@@ -35,7 +35,7 @@ def get_celery(request: Request) -> Celery:
     return celery
 
 
-def get_intake(request: Request) -> Intake:
+async def get_intake(request: Request) -> Intake:
     intake: Intake = request.app.state.intake
     return intake
 

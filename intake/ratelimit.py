@@ -71,8 +71,11 @@ class RateLimiter:
         return math.ceil(wait) if wait > 0 else 0
 
 
-def limit_writes(request: Request) -> None:
-    """Dependency of every write a resident makes: 429 with Retry-After past the limit."""
+async def limit_writes(request: Request) -> None:
+    """Dependency of every write a resident makes: 429 with Retry-After past the limit.
+
+    Asynchronous only so that FastAPI calls it on the event loop instead of a worker thread.
+    """
     limiter: RateLimiter = request.app.state.limiter
     wait = limiter.check(f"ip:{request.client.host if request.client else 'unknown'}")
     if wait:

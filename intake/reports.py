@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Header, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlmodel import select
@@ -91,7 +91,6 @@ _SUBMIT_BODY = {
 async def submit_report(
     request: Request,
     intake: IntakeDep,
-    background: BackgroundTasks,
     idempotency_key: Annotated[
         str | None,
         Header(
@@ -141,7 +140,7 @@ async def submit_report(
             uploads=uploads,
         )
     )
-    background.add_task(intake.publish, accepted)
+    intake.publish(accepted)
     body = ReportAccepted(
         id=accepted.id,
         tracking_token=accepted.tracking_token,
@@ -153,7 +152,6 @@ async def submit_report(
         body.model_dump(mode="json"),
         status_code=status.HTTP_200_OK if accepted.replayed else status.HTTP_201_CREATED,
         headers={"Idempotent-Replayed": "true"} if accepted.replayed else None,
-        background=background,
     )
 
 

@@ -8,6 +8,7 @@ duplicates → after the commit, publish the case to routing and the photos to t
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -15,40 +16,45 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import cached_property
 from typing import Any, TypeVar
 
 import numpy as np
 import shapely
-from celery import Celery
-from geo.assign import GridIndex
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, Table, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import Session, col
 from starlette.concurrency import run_in_threadpool
 
+from geo.assign import GridIndex
 from geo.crs import to_wgs84
 from geo.store import ActiveGrid
 from intake import idempotency
+from intake.duplicates import find_duplicate, link_duplicate, search_area
 from intake.errors import FieldError
+from intake.pgfast import FastStore, KeyTaken
+from intake.publisher import Publisher
 from urbangrid.columns import utcnow
-from urbangrid.domain.residents import Nearby, bounding_box, nearest_open_case
-from urbangrid.domain.states import OPEN_STATES, CaseState
+from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import Role
-from urbangrid.lifecycle import ConcurrentChange, record
+from urbangrid.lifecycle import ConcurrentChange
 from urbangrid.photos import PhotoInfo
 from urbangrid.settings import Settings
 from urbangrid.storage import Storage, object_key
 from urbangrid.tables import Case, CaseEvent, Category, IdempotencyKey, Photo
-from workers.media import publish_photo
-from workers.publish import publish_route
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-SYSTEM_ACTOR = "system:intake"
+
+# The statements of the submit path, built once: building them per request cost more CPU than
+# the database work itself. Core tables, so the ORM's bookkeeping stays out of the hot path.
+_CASES: Table = Case.__table__  # type: ignore[attr-defined]
+_INSERT_CASE = insert(_CASES).returning(_CASES.c.id)
+_INSERT_EVENT = insert(CaseEvent.__table__).returning(CaseEvent.__table__.c.id)  # type: ignore[attr-defined]
+_INSERT_KEY = insert(IdempotencyKey.__table__)  # type: ignore[attr-defined]
+_INSERT_PHOTO = insert(Photo.__table__).returning(Photo.__table__.c.id)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -132,16 +138,17 @@ class Intake:
         settings: Settings,
         *,
         engine: Engine,
-        async_engine: AsyncEngine | None,
+        fast: FastStore | None,
+        grid: ActiveGrid,
         storage: Storage,
-        celery: Celery,
+        publisher: Publisher,
     ) -> None:
         self.settings = settings
         self.engine = engine
-        self.async_engine = async_engine
+        self.fast = fast
         self.storage = storage
-        self.celery = celery
-        self._grid = ActiveGrid()
+        self.publisher = publisher
+        self._grid = grid
         self._reference = _Reference()
 
     # -- reference data -------------------------------------------------------------------
@@ -159,6 +166,12 @@ class Intake:
                 grid, error = index, ""
             except LookupError as exc:
                 grid, error = None, str(exc)
+        if grid is not None and grid is not self._reference.grid:
+            # The grid index is hundreds of thousands of long-lived objects; left to the
+            # collector, every full collection walks them all (90 ms pauses seen on the demo
+            # city). Frozen, they are never scanned again.
+            gc.collect()
+            gc.freeze()
         self._reference = _Reference(categories, limits, grid, error, time.monotonic())
 
     def time_limit(self, category: str) -> str | None:
@@ -202,6 +215,10 @@ class Intake:
         if sub.uploads:
             await run_in_threadpool(self.store_raw, sub.uploads)
         placed = _Placed(lat, lon, crs, wgs_lat, wgs_lon)
+        if self.fast is not None and not sub.uploads:
+            fast = await self._fast(sub, placed, print_)
+            if fast is not None:
+                return fast
         for attempt in range(3):
             try:
                 return await self._run(self._store, sub, placed, print_)
@@ -219,25 +236,46 @@ class Intake:
         raise AssertionError("unreachable")
 
     def publish(self, accepted: Accepted) -> None:
-        """After the commit: route a new case and process its photos (blocking; background)."""
+        """After the commit: route a new case and process its photos (never waits)."""
         if accepted.replayed:
             return
         if accepted.duplicate_of is None:
-            publish_route(self.celery, accepted.id)
+            self.publisher.route(accepted.id)
         self.publish_photos(accepted.photo_ids)
 
     def publish_photos(self, photo_ids: tuple[int, ...]) -> None:
         for photo_id in photo_ids:
-            publish_photo(self.celery, photo_id)
+            self.publisher.photo(photo_id)
 
     # -- helpers --------------------------------------------------------------------------
 
+    async def _fast(self, sub: Submission, placed: _Placed, print_: str) -> Accepted | None:
+        """PostgreSQL's one-statement path; None when the report needs the general path."""
+        assert self.fast is not None
+        now = utcnow()
+        token = secrets.token_urlsafe(24)
+        values = {
+            **_case_row(sub, placed, token, now),
+            **_event_row(sub, now),
+            "now": now,
+            "key_scope": sub.key_scope,
+            "key": sub.idempotency_key,
+            "fingerprint": print_,
+            **self._area(placed, now),
+        }
+        try:
+            case_id = await self.fast.insert(values)
+        except KeyTaken:
+            earlier = await self._run(idempotency.find, sub.key_scope, sub.idempotency_key)
+            if earlier is None:
+                raise
+            return await self._replay(sub, earlier, print_)
+        if case_id is None:
+            return None
+        return Accepted(case_id, token, CaseState.REPORTED, now)
+
     async def _run(self, step: Callable[..., T], *args: Any) -> T:
-        """Run ``step(connection, *args)`` in one transaction: on the asynchronous PostgreSQL
-        pool when there is one, else on the process's engine in a worker thread."""
-        if self.async_engine is not None:
-            async with self.async_engine.begin() as conn:
-                return await conn.run_sync(step, *args)
+        """Run ``step(connection, *args)`` in one transaction, in a worker thread."""
 
         def in_thread() -> T:
             with self.engine.begin() as conn:
@@ -256,6 +294,15 @@ class Intake:
             )
         return await self._run(_read_accepted, case_id)
 
+    def _area(self, placed: _Placed, now: datetime) -> dict[str, Any]:
+        return search_area(
+            placed.wgs_lat,
+            placed.wgs_lon,
+            radius_m=self.settings.duplicate_radius_m,
+            window_h=self.settings.duplicate_window_h,
+            now=now,
+        )
+
     def store_raw(self, uploads: tuple[Upload, ...]) -> None:
         """Keep the raw uploads (blocking; from a thread) until the media worker has run."""
         for upload in uploads:
@@ -265,59 +312,44 @@ class Intake:
 
     def _store(self, conn: Connection, sub: Submission, placed: _Placed, print_: str) -> Accepted:
         now = utcnow()
-        parent = self._find_duplicate(conn, sub.category, placed, now)
+        parent = find_duplicate(
+            conn,
+            sub.category,
+            placed.wgs_lat,
+            placed.wgs_lon,
+            radius_m=self.settings.duplicate_radius_m,
+            window_h=self.settings.duplicate_window_h,
+            now=now,
+        )
         token = secrets.token_urlsafe(24)
         case_id = _new_id(
-            conn.execute(
-                insert(Case)
-                .values(
-                    tracking_token=token,
-                    category_code=sub.category,
-                    description=sub.description,
-                    input_crs=placed.crs,
-                    input_lat=placed.lat,
-                    input_lon=placed.lon,
-                    lat=placed.wgs_lat,
-                    lon=placed.wgs_lon,
-                    location=shapely.Point(placed.wgs_lon, placed.wgs_lat),
-                    state=CaseState.REPORTED,
-                    created_at=now,
-                    updated_at=now,
-                    channel=sub.channel,
-                    client_id=sub.client_id,
-                    contact=sub.contact,
-                    address=sub.address,
-                    media_url=sub.media_url,
-                )
-                .returning(col(Case.id))
-            ).scalar_one()
+            conn.execute(_INSERT_CASE, _case_row(sub, placed, token, now)).scalar_one()
         )
+        event = _event_row(sub, now)
         event_id = _new_id(
             conn.execute(
-                insert(CaseEvent)
-                .values(
-                    case_id=case_id,
-                    at=now,
-                    action="submit",
-                    from_state=None,
-                    to_state=CaseState.REPORTED,
-                    actor=sub.actor,
-                    role=Role.CITIZEN,
-                    note=sub.description[:200],
-                    detail=json.dumps({"channel": sub.channel, "photos": len(sub.uploads)}),
-                )
-                .returning(col(CaseEvent.id))
+                _INSERT_EVENT,
+                {
+                    "case_id": case_id,
+                    "at": now,
+                    "action": "submit",
+                    "from_state": None,
+                    "to_state": CaseState.REPORTED.value,
+                    "role": Role.CITIZEN.value,
+                    **event,
+                },
             ).scalar_one()
         )
         if sub.idempotency_key:
             conn.execute(
-                insert(IdempotencyKey).values(
-                    client_id=sub.key_scope,
-                    key=sub.idempotency_key,
-                    fingerprint=print_,
-                    case_id=case_id,
-                    created_at=now,
-                )
+                _INSERT_KEY,
+                {
+                    "client_id": sub.key_scope,
+                    "key": sub.idempotency_key,
+                    "fingerprint": print_,
+                    "case_id": case_id,
+                    "created_at": now,
+                },
             )
         photo_ids = store_photo_rows(
             conn, case_id=case_id, event_id=event_id, uploads=sub.uploads, now=now
@@ -329,31 +361,37 @@ class Intake:
             state = CaseState.VOID
         return Accepted(case_id, token, state, now, parent, photo_ids)
 
-    def _find_duplicate(
-        self, conn: Connection, category: str, placed: _Placed, now: datetime
-    ) -> int | None:
-        radius = self.settings.duplicate_radius_m
-        if radius <= 0 or self.settings.duplicate_window_h <= 0:
-            return None
-        min_lat, max_lat, min_lon, max_lon = bounding_box(placed.wgs_lat, placed.wgs_lon, radius)
-        since = now - timedelta(hours=self.settings.duplicate_window_h)
-        rows = conn.execute(
-            select(col(Case.id), col(Case.lat), col(Case.lon))
-            .where(col(Case.category_code) == category)
-            .where(col(Case.created_at) >= since)
-            .where(col(Case.state).in_([str(s) for s in OPEN_STATES]))
-            .where(col(Case.duplicate_of).is_(None))
-            .where(col(Case.lat).between(min_lat, max_lat))
-            .where(col(Case.lon).between(min_lon, max_lon))
-            .order_by(col(Case.id))
-            .limit(100)
-        ).all()
-        return nearest_open_case(
-            (Nearby(_new_id(r[0]), float(r[1]), float(r[2])) for r in rows),
-            lat=placed.wgs_lat,
-            lon=placed.wgs_lon,
-            radius_m=radius,
-        )
+
+def _case_row(sub: Submission, placed: _Placed, token: str, now: datetime) -> dict[str, Any]:
+    """The new case's columns, the same on both paths."""
+    return {
+        "tracking_token": token,
+        "category_code": sub.category,
+        "description": sub.description,
+        "input_crs": placed.crs,
+        "input_lat": placed.lat,
+        "input_lon": placed.lon,
+        "lat": placed.wgs_lat,
+        "lon": placed.wgs_lon,
+        "location": shapely.Point(placed.wgs_lon, placed.wgs_lat),
+        "state": CaseState.REPORTED.value,
+        "created_at": now,
+        "updated_at": now,
+        "channel": sub.channel,
+        "client_id": sub.client_id,
+        "contact": sub.contact,
+        "address": sub.address,
+        "media_url": sub.media_url,
+    }
+
+
+def _event_row(sub: Submission, now: datetime) -> dict[str, Any]:
+    """The ``submit`` event's own columns, the same on both paths."""
+    return {
+        "actor": sub.actor,
+        "note": sub.description[:200],
+        "detail": json.dumps({"channel": sub.channel, "photos": len(sub.uploads)}),
+    }
 
 
 @dataclass(frozen=True)
@@ -396,56 +434,23 @@ def store_photo_rows(
     ids = []
     for upload in uploads:
         gps = upload.info.gps
-        ids.append(
-            _new_id(
-                conn.execute(
-                    insert(Photo)
-                    .values(
-                        case_id=case_id,
-                        event_id=event_id,
-                        kind=kind,
-                        state="pending",
-                        raw_key=object_key("incoming", upload.sha256),
-                        raw_sha256=upload.sha256,
-                        raw_format=upload.info.format,
-                        raw_bytes=len(upload.data),
-                        gps_lat=gps[0] if gps else None,
-                        gps_lon=gps[1] if gps else None,
-                        created_at=now,
-                    )
-                    .returning(col(Photo.id))
-                ).scalar_one()
-            )
-        )
+        values = {
+            "case_id": case_id,
+            "event_id": event_id,
+            "kind": kind,
+            "state": "pending",
+            "raw_key": object_key("incoming", upload.sha256),
+            "raw_sha256": upload.sha256,
+            "raw_format": upload.info.format,
+            "raw_bytes": len(upload.data),
+            "gps_lat": gps[0] if gps else None,
+            "gps_lon": gps[1] if gps else None,
+            "created_at": now,
+            "error": "",
+            "hidden": False,
+        }
+        ids.append(_new_id(conn.execute(_INSERT_PHOTO, values).scalar_one()))
     return tuple(ids)
-
-
-def link_duplicate(session: Session, case_id: int, parent_id: int, *, at: datetime) -> None:
-    """Void the new report as a duplicate of ``parent_id`` and note it on the parent."""
-    case = session.get(Case, case_id)
-    parent = session.get(Case, parent_id)
-    assert case is not None and parent is not None
-    record(
-        session,
-        case,
-        "void",
-        actor=SYSTEM_ACTOR,
-        role=Role.SYSTEM,
-        at=at,
-        note=f"duplicate of case {parent_id}; the reporter follows that case",
-        detail={"duplicate_of": parent_id},
-        values={"duplicate_of": parent_id},
-    )
-    record(
-        session,
-        parent,
-        "duplicate",
-        actor=SYSTEM_ACTOR,
-        role=Role.SYSTEM,
-        at=at,
-        note=f"report {case_id} describes the same problem",
-        detail={"report": case_id},
-    )
 
 
 def _new_id(value: int | None) -> int:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Depends, HTTPException, Path, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
@@ -49,7 +49,8 @@ class TimelineEntry(BaseModel):
     at: datetime
     action: str
     state: str
-    text: str = Field(description="What the step means, in the resident's language")
+    text_zh: str = Field(description="What the state means to the resident, in Chinese")
+    text_en: str = Field(description="… and in English")
     note: str = ""
     yours: bool = Field(description="Added by this report's resident")
 
@@ -162,7 +163,8 @@ def build_view(session: Session, own: Case, followed: Case, *, reopen_days: floa
             at=e.at,
             action=e.action,
             state=e.to_state,
-            text=status_text(e.to_state, "zh") + " / " + status_text(e.to_state, "en"),
+            text_zh=status_text(e.to_state, "zh"),
+            text_en=status_text(e.to_state, "en"),
             note=e.note,
             yours=_by(e, own),
         )
@@ -359,9 +361,7 @@ _PHOTO_BODY = {
     dependencies=[Depends(limit_writes)],
     openapi_extra=_PHOTO_BODY,
 )
-async def add_photos(
-    token: Token, request: Request, intake: IntakeDep, background: BackgroundTasks
-) -> TrackingView:
+async def add_photos(token: Token, request: Request, intake: IntakeDep) -> TrackingView:
     """Add one to six photos while the case is open."""
     if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
         raise FieldError(
@@ -398,5 +398,5 @@ async def add_photos(
             reopen_days=intake.settings.reopen_window_days,
             then=add_rows,
         )
-    background.add_task(intake.publish_photos, tuple(stored))
+    intake.publish_photos(tuple(stored))
     return view

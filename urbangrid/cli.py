@@ -37,7 +37,7 @@ def db_upgrade() -> None:
 
 def _register() -> None:
     from geo.cli import bench, grid
-    from intake.cli import api
+    from intake.cli import api, apikey, bench_intake, categories
     from urbangrid.runner import demo, run
     from workers.cli import scheduler, worker
 
@@ -46,6 +46,9 @@ def _register() -> None:
     main.add_command(demo)
     main.add_command(run)
     main.add_command(api)
+    main.add_command(categories)
+    main.add_command(apikey)
+    bench.add_command(bench_intake, "intake")
     main.add_command(worker)
     main.add_command(scheduler)
     try:

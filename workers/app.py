@@ -19,6 +19,7 @@ ROUTES = {
     "urbangrid.route_case": {"queue": "routing"},
     "urbangrid.relay_unrouted": {"queue": "intake"},
     # Intake: photos on the media queue, notices to residents on the notify queue.
+    "urbangrid.route_cases": {"queue": "routing"},
     "urbangrid.process_photo": {"queue": "media"},
     "urbangrid.relay_photos": {"queue": "media"},
     "urbangrid.send_notifications": {"queue": "notify"},
@@ -100,10 +101,11 @@ def make_celery(settings: Settings | None = None) -> Celery:
     import workers.tasks
 
     workers.tasks.register(app)
+    import workers.batches
     import workers.housekeeping
     import workers.media
     import workers.notify
 
-    for module in (workers.media, workers.notify, workers.housekeeping):
+    for module in (workers.batches, workers.media, workers.notify, workers.housekeeping):
         module.register(app)
     return app

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, BackgroundTasks, Header, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -195,7 +195,6 @@ async def create_request(
     request: Request,
     fmt: Fmt,
     intake: IntakeDep,
-    background: BackgroundTasks,
     idempotency_key: Annotated[str | None, Header(alias=HEADER, max_length=128)] = None,
 ) -> Response:
     """Submit a service request (form-encoded; ``api_key`` required)."""
@@ -246,7 +245,7 @@ async def create_request(
         if exc.field == "category":  # the standard's answer for an unknown service_code
             raise HTTPException(404, f"service_code {given.service_code!r} not found") from exc
         raise
-    background.add_task(intake.publish, accepted)
+    intake.publish(accepted)
     limit = intake.time_limit(given.service_code)
     response = document(
         fmt,
@@ -260,7 +259,6 @@ async def create_request(
         ],
         status=200 if accepted.replayed else 201,
     )
-    response.background = background
     return response
 
 

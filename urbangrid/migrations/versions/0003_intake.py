@@ -19,6 +19,14 @@ depends_on = None
 
 _CASE_COLUMNS = ("channel", "client_id", "contact", "address", "media_url", "duplicate_of")
 
+# Open cases that are not themselves duplicates: what a new report may join. Kept word for word
+# equal to intake.submission.OPEN_NOT_DUPLICATE (a test checks), which the query repeats so
+# that both PostgreSQL and SQLite can use this partial index.
+OPEN_NOT_DUPLICATE = (
+    "duplicate_of IS NULL AND state IN ('CHECKED', 'DISPATCHED', 'FILED', 'HANDLED', "
+    "'IN_PROGRESS', 'REPORTED', 'RETURNED', 'SUSPENDED', 'VERIFYING')"
+)
+
 
 def upgrade() -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
@@ -35,6 +43,13 @@ def upgrade() -> None:
     link = [] if sqlite else [sa.ForeignKey("cases.id", name="fk_cases_duplicate_of")]
     op.add_column("cases", sa.Column("duplicate_of", sa.Integer, *link))
     op.create_index("ix_cases_duplicate_of", "cases", ["duplicate_of"])
+    op.create_index(
+        "ix_cases_open_nearby",
+        "cases",
+        ["category_code", "lat"],
+        postgresql_where=sa.text(OPEN_NOT_DUPLICATE),
+        sqlite_where=sa.text(OPEN_NOT_DUPLICATE),
+    )
     # Notices and Open311's servicerequestupdates read recent events by time.
     op.create_index("ix_case_events_at", "case_events", ["at"])
     op.add_column(
@@ -133,6 +148,7 @@ def downgrade() -> None:
     for table in ("notification", "idempotency_key", "api_key", "photo", "major_class"):
         op.drop_table(table)
     op.drop_index("ix_case_events_at", table_name="case_events")
+    op.drop_index("ix_cases_open_nearby", table_name="cases")
     op.drop_index("ix_cases_duplicate_of", table_name="cases")
     if op.get_bind().dialect.name == "postgresql":
         op.drop_constraint("fk_cases_duplicate_of", "cases", type_="foreignkey")
