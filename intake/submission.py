@@ -117,6 +117,10 @@ class Accepted:
     replayed: bool = False
 
 
+# Grid indexes already frozen out of the collector in this process (by identity).
+_FROZEN: set[int] = set()
+
+
 @dataclass
 class _Reference:
     """What every report is checked against, held in memory and re-read every few seconds."""
@@ -166,7 +170,8 @@ class Intake:
                 grid, error = index, ""
             except LookupError as exc:
                 grid, error = None, str(exc)
-        if grid is not None and grid is not self._reference.grid:
+        if grid is not None and id(grid) not in _FROZEN:
+            _FROZEN.add(id(grid))
             # The grid index is hundreds of thousands of long-lived objects; left to the
             # collector, every full collection walks them all (90 ms pauses seen on the demo
             # city). Frozen, they are never scanned again.

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
+import re
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -104,7 +105,10 @@ def inspect(data: bytes, *, max_bytes: int, max_pixels: int) -> PhotoInfo:
                 exif = image.getexif()
                 gps = gps_position(exif.get_ifd(_GPS_IFD)) if exif else None
     except Image.DecompressionBombError as exc:
-        raise PhotoRejected(f"image is too large to decode safely: {exc}") from exc
+        # Pillow refuses far past its own limit before we see the size: say it our way.
+        found_pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(found_pixels.group(1)):,} pixels" if found_pixels else "its size"
+        raise PhotoRejected(f"image of {size} is more than the {max_pixels:,}-pixel limit") from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise PhotoRejected(f"unreadable {kind} image") from exc
     if found != kind:
