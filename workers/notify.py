@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from celery import Celery
-from sqlalchemy import Select, literal, select, union_all, update
+from sqlalchemy import Select, literal, select, true, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
@@ -174,7 +174,9 @@ def collect(session: Session, *, now: datetime, channel: str) -> int:
                 literal(channel),
                 literal(now, Notification.__table__.c.next_attempt_at.type),  # type: ignore[attr-defined]
                 literal(now, Notification.__table__.c.created_at.type),  # type: ignore[attr-defined]
-            ),
+            )
+            # SQLite parses INSERT … SELECT … ON CONFLICT only when the SELECT has a WHERE.
+            .where(true()),
         )
         .on_conflict_do_nothing()
     )
