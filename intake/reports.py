@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlmodel import select
@@ -156,7 +156,10 @@ async def submit_report(
 
 
 @router.get("/{report_id}", response_model=ReportPublic)
-def read_report(report_id: int, session: SessionDep) -> ReportPublic:
+def read_report(
+    report_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="The report's id")],
+    session: SessionDep,
+) -> ReportPublic:
     """A report's state, its four grid areas, its department and its deadline."""
     case = session.get(Case, report_id)
     if case is None:

@@ -21,6 +21,7 @@ from intake.deps import IntakeDep, SessionDep
 from intake.errors import FieldError
 from intake.photos import photo_url
 from intake.ratelimit import limit_writes
+from intake.schemas import Text
 from intake.submission import store_photo_rows
 from intake.uploads import read_form
 from urbangrid.columns import utcnow
@@ -96,23 +97,23 @@ class TrackingView(BaseModel):
 
 class CommentIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    text: str = Field(min_length=1, max_length=2000)
+    text: Text = Field(min_length=1, max_length=2000)
 
 
 class RatingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     score: int = Field(ge=1, le=5, description="1 very dissatisfied … 5 very satisfied")
-    comment: str = Field(default="", max_length=2000)
+    comment: Text = Field(default="", max_length=2000)
 
 
 class ReopenIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=2000, description="What is still wrong")
+    reason: Text = Field(min_length=1, max_length=2000, description="What is still wrong")
 
 
 class PhotoForm(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    note: str = Field(default="", max_length=2000)
+    note: Text = Field(default="", max_length=2000)
 
 
 def _own_and_followed(session: Session, token: str) -> tuple[Case, Case]:

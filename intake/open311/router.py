@@ -7,10 +7,11 @@ asked for, whatever part of the stack refused the request.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request
@@ -28,6 +29,7 @@ from intake.idempotency import HEADER, check_key, device_key
 from intake.open311 import views
 from intake.open311.render import document, errors
 from intake.ratelimit import RateLimiter
+from intake.schemas import Text
 from intake.submission import Submission
 from urbangrid.domain.residents import NOTIFY_ACTIONS, describe_limit
 from urbangrid.domain.states import OPEN_STATES
@@ -70,14 +72,13 @@ class Open311Route(APIRoute):
 
 router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
 
-Fmt = Annotated[str, Path(description="xml or json")]
+Fmt = Annotated[Literal["xml", "json"], Path(description="xml (the standard's) or json")]
 Lang = Annotated[str, Query(pattern="^(zh|en)$", description="Language of names: zh or en")]
 Jurisdiction = Annotated[str | None, Query(max_length=200)]
+_CODE = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
 
 
 def _check(fmt: str, jurisdiction_id: str | None, settings_jurisdiction: str) -> None:
-    if fmt not in ("xml", "json"):
-        raise HTTPException(404, f"format {fmt!r} is not served; use .xml or .json")
     if settings_jurisdiction and jurisdiction_id and jurisdiction_id != settings_jurisdiction:
         raise HTTPException(404, f"jurisdiction_id {jurisdiction_id!r} is not served here")
 
@@ -135,7 +136,7 @@ def services(
 @router.get("/services/{service_code}.{fmt}")
 def service_definition(
     fmt: Fmt,
-    service_code: Annotated[str, Path(max_length=16)],
+    service_code: Annotated[str, Path(max_length=16, pattern=r"^[A-Za-z0-9_-]+$")],
     session: SessionDep,
     intake: IntakeDep,
     jurisdiction_id: Jurisdiction = None,
@@ -154,21 +155,21 @@ class RequestIn(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True)
 
-    api_key: str = Field(default="", max_length=200)
-    jurisdiction_id: str | None = Field(default=None, max_length=200)
-    service_code: str = Field(max_length=16)
+    api_key: Text = Field(default="", max_length=200)
+    jurisdiction_id: Text | None = Field(default=None, max_length=200)
+    service_code: Text = Field(max_length=16)
     lat: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
     long: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
-    address_string: str | None = Field(default=None, max_length=500)
-    address_id: str | None = Field(default=None, max_length=100)
-    email: str | None = Field(default=None, max_length=100)
-    device_id: str | None = Field(default=None, max_length=100)
-    account_id: str | None = Field(default=None, max_length=100)
-    first_name: str | None = Field(default=None, max_length=50)
-    last_name: str | None = Field(default=None, max_length=50)
-    phone: str | None = Field(default=None, max_length=40)
-    description: str = Field(default="", max_length=4000)
-    media_url: str | None = Field(default=None, max_length=1000, pattern=r"^https?://\S+$")
+    address_string: Text | None = Field(default=None, max_length=500)
+    address_id: Text | None = Field(default=None, max_length=100)
+    email: Text | None = Field(default=None, max_length=100)
+    device_id: Text | None = Field(default=None, max_length=100)
+    account_id: Text | None = Field(default=None, max_length=100)
+    first_name: Text | None = Field(default=None, max_length=50)
+    last_name: Text | None = Field(default=None, max_length=50)
+    phone: Text | None = Field(default=None, max_length=40)
+    description: Text = Field(default="", max_length=4000)
+    media_url: Text | None = Field(default=None, max_length=1000, pattern=r"^https?://\S+$")
     crs: str = Field(default="wgs84", alias="attribute[crs]", pattern="^(wgs84|gcj02|bd09)$")
 
     def contact(self) -> str | None:
@@ -330,6 +331,8 @@ def list_requests(
             raise FieldError("end_date", "the window may not span more than 90 days")
         query = query.where(col(Case.created_at) >= start).where(col(Case.created_at) <= end)
         codes = _ids("service_code", service_code, 100)
+        if not all(_CODE.match(code) for code in codes):
+            raise FieldError("service_code", "codes are letters and digits, comma separated")
         if codes:
             query = query.where(col(Case.category_code).in_(codes))
         statuses = set(_ids("status", status, 2))
@@ -396,7 +399,7 @@ def _requests(
 @router.get("/tokens/{token}.{fmt}")
 def token(
     fmt: Fmt,
-    token: Annotated[str, Path(max_length=64)],
+    token: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
     session: SessionDep,
     intake: IntakeDep,
     jurisdiction_id: Jurisdiction = None,

@@ -45,3 +45,16 @@ def make_client(sqlite_url: str, tmp_path: Path) -> Iterator[MakeClient]:
 @pytest.fixture
 def client(make_client: MakeClient) -> TestClient:
     return make_client()
+
+
+@pytest.fixture
+def pg_client(pg_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    """The API on the seeded PostgreSQL database (its one-statement submit path included)."""
+    settings = Settings(
+        database_url=pg_url,
+        var_dir=tmp_path / "var",
+        rate_limit_per_minute=0,
+        duplicate_radius_m=0,
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client

@@ -217,3 +217,26 @@ def test_open311_client_flow_on_production_services(
     )
     assert request["extended_attributes"]["detailed_status"] == "DISPATCHED"
     assert all(request["extended_attributes"]["grid"].values())
+
+
+def test_control_characters_are_a_4xx_not_a_database_error(
+    pg_client: TestClient, demo_grid: Grid
+) -> None:
+    """PostgreSQL cannot store NUL; intake refuses it by name before the database sees it."""
+    lon, lat = cell_points(demo_grid, 1, seed=405)[0]
+    answer = pg_client.post(
+        "/api/v1/reports",
+        json={"category": "E0102", "lat": lat, "lon": lon, "description": "a\u0000b"},
+    )
+    assert answer.status_code == 422 and answer.json()["detail"][0]["loc"][-1] == "description"
+    token = pg_client.post(
+        "/api/v1/reports", json={"category": "E0102", "lat": lat, "lon": lon}
+    ).json()["tracking_token"]
+    comment = pg_client.post(f"/api/v1/track/{token}/comments", json={"text": "x\u0000"})
+    assert comment.status_code == 422 and comment.json()["detail"][0]["loc"][-1] == "text"
+    assert pg_client.get("/open311/v2/tokens/ab%00cd.json").status_code == 400
+    posted = pg_client.post(
+        "/open311/v2/requests.json",
+        data={"api_key": "k", "service_code": "E0102", "description": "a\x00b"},
+    )
+    assert posted.status_code == 400 and "description" in posted.json()[0]["description"]
