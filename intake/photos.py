@@ -24,8 +24,10 @@ _IMMUTABLE = "public, max-age=31536000, immutable"
 def photo_url(digest: str, *, thumb: bool = False, base: str = "") -> str:
     """Where a stored photo is served; absolute when ``base`` is given.
 
-    >>> photo_url("ab" * 32, thumb=True)[:24]
-    '/api/v1/photos/abababab'
+    >>> photo_url("ab" * 32, thumb=True, base="https://report.example.cn/").split("/")[:6]
+    ['https:', '', 'report.example.cn', 'api', 'v1', 'photos']
+    >>> photo_url("ab" * 32).endswith("abab.jpg")
+    True
     """
     return f"{base.rstrip('/')}/api/v1/photos/{digest}{'/thumb' if thumb else ''}.jpg"
 

@@ -17,9 +17,9 @@ def _printable(value: str) -> str:
     """Text may hold line breaks and tabs, never NUL or other control characters (PostgreSQL
     cannot store NUL, and nobody types the others).
 
-    >>> _printable("line one\nline two")
-    'line one\nline two'
-    >>> _printable("a\x00b")
+    >>> _printable("line one\\nline two")
+    'line one\\nline two'
+    >>> _printable("a\\x00b")
     Traceback (most recent call last):
     ...
     ValueError: contains a control character (U+0000)

@@ -166,7 +166,9 @@ def build_view(session: Session, own: Case, followed: Case, *, reopen_days: floa
             state=e.to_state,
             text_zh=status_text(e.to_state, "zh"),
             text_en=status_text(e.to_state, "en"),
-            note=e.note,
+            # Automation's notes are for staff ("dispatched to sanitation-310101"); the state
+            # text says it for the resident.
+            note="" if e.actor.startswith("system:") else e.note,
             yours=_by(e, own),
         )
         for e in events

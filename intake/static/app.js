@@ -237,7 +237,7 @@ function placePin(lat, lon) {
   const [x, y] = project(lon, lat);
   map.pin.setAttribute("cx", x);
   map.pin.setAttribute("cy", y);
-  map.pin.setAttribute("r", Math.max(map.view[2], map.view[3]) / 120);
+  map.pin.setAttribute("r", Math.max(map.view[2], map.view[3]) / 60);
 }
 
 $("locate").addEventListener("click", () => {
