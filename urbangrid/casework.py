@@ -20,7 +20,7 @@ from urbangrid.domain.routing import RoutingDecision, Rule, choose_department
 from urbangrid.domain.sla import ClockRules
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.timelimits import parse_limit
-from urbangrid.domain.workflow import TRANSITIONS, Role, allowed_actions, missing_fields
+from urbangrid.domain.workflow import TRANSITIONS, Role, allowed_actions, apply, missing_fields
 from urbangrid.lifecycle import record
 from urbangrid.tables import Case, CaseEvent, Category, Department, RoutingRule
 
@@ -54,8 +54,14 @@ class ActionInput:
     category: str | None = None
 
     def given(self) -> list[str]:
-        present = {"note": self.note, "reason": self.reason, "department": self.department}
-        present |= {"by": self.by, "photos": self.photos, "category": self.category}
+        present: dict[str, object] = {
+            "note": self.note,
+            "reason": self.reason,
+            "department": self.department,
+            "by": self.by,
+            "photos": self.photos,
+            "category": self.category,
+        }
         return [name for name, value in present.items() if value]
 
 
@@ -180,12 +186,10 @@ def act(
     ``IllegalAction`` for an action not allowed now, ``ConcurrentChange`` when someone else
     moved the case first.
     """
-    missing = missing_fields(action, given.given())
-    if missing:
-        raise FieldError(missing[0], f"{action!r} needs {missing[0]!r}")
     if action not in TRANSITIONS or action == "submit":
         raise FieldError("action", f"no action {action!r}")
     state = CaseState(case.state)
+    apply(state, action, role)  # IllegalAction, with the table's actions, before anything else
     allowed = available_actions(
         state,
         role,
@@ -193,8 +197,11 @@ def act(
         escalation_level=case.escalation_level,
         max_escalations=policy.max_escalations,
     )
-    if action in allowed_actions(state, role) and action not in allowed:
+    if action not in allowed:
         raise Refused(_why_refused(action, case), allowed)
+    missing = missing_fields(action, given.given())
+    if missing:
+        raise FieldError(missing[0], f"{action!r} needs {missing[0]!r}")
 
     detail: dict[str, Any] = {}
     values: dict[str, Any] = {}

@@ -116,8 +116,14 @@ def apply_plan(
             previous = latest.get(stage)
             if previous is not None and previous.stopped_at is None:
                 write_clock(previous, sla.stop(to_clock(previous), when), rules)
+            # Placeholders only: write_clock fills every column from the clock.
             row = SlaClock(
-                case_id=case.id, stage=stage, started_at=when, deadline_at=when, warn_at=when
+                case_id=case.id,
+                stage=stage,
+                started_at=when,
+                limit="",
+                deadline_at=when,
+                warn_at=when,
             )
             latest[stage] = write_clock(row, sla.start(stage, when, limits[stage]), rules)
             session.add(row)

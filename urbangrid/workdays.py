@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
+from urbangrid.casework import Policy
 from urbangrid.domain.calendar import OfficialCalendar
 from urbangrid.domain.sla import ClockRules
 from urbangrid.domain.timelimits import parse_windows
@@ -36,4 +37,13 @@ def clock_rules(session: Session, settings: Settings) -> ClockRules:
         windows=parse_windows(settings.office_windows),
         warn_share=settings.sla_warn_share,
         max_rounds=settings.sla_home_level - 1,
+    )
+
+
+def case_policy(session: Session, settings: Settings) -> Policy:
+    """Clock rules plus the escalation and ping-pong limits, for the API and the workers."""
+    return Policy(
+        rules=clock_rules(session, settings),
+        home_level=settings.sla_home_level,
+        pingpong_returns=settings.pingpong_returns,
     )

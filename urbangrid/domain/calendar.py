@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Collection, Mapping
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any
 
 import chinese_calendar
 
@@ -100,3 +102,60 @@ class OfficialCalendar:
             self._fallback.add(day.year)
             self._on_fallback(day.year)
             return day.weekday() < 5
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A year's holiday notice as the city enters it: days off, make-up working days."""
+
+    year: int
+    days: Mapping[date, bool]
+    complete: bool = False
+    note: str = ""
+
+
+def _days(value: object, where: str) -> list[date]:
+    if isinstance(value, date):
+        return [value]
+    text = str(value).strip()
+    first, sep, last = text.partition("..")
+    try:
+        start = date.fromisoformat(first.strip())
+        end = date.fromisoformat(last.strip()) if sep else start
+    except ValueError as exc:
+        raise ValueError(
+            f"{where}: {text!r} is not a date or a range like 2027-02-06..2027-02-12"
+        ) from exc
+    if end < start:
+        raise ValueError(f"{where}: range {text!r} ends before it starts")
+    return [start + timedelta(days=n) for n in range((end - start).days + 1)]
+
+
+def parse_notice(document: Mapping[str, Any]) -> Notice:
+    """Read a holiday notice: ``year``, ``holidays`` and ``workdays`` (days or ranges),
+    ``complete`` when it is the whole year's notice, and a ``note`` naming the source.
+
+    >>> notice = parse_notice({"year": 2027, "complete": True,
+    ...     "holidays": ["2027-02-06..2027-02-08"], "workdays": ["2027-02-14"]})
+    >>> sorted((d.isoformat(), w) for d, w in notice.days.items())[:2]
+    [('2027-02-06', False), ('2027-02-07', False)]
+    >>> parse_notice({"year": 2027, "holidays": ["2028-01-01"]})
+    Traceback (most recent call last):
+    ...
+    ValueError: holidays[0]: 2028-01-01 is not in 2027
+    """
+    try:
+        year = int(document["year"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError("year: missing or not a year, e.g. 2027") from exc
+    days: dict[date, bool] = {}
+    for key, working in (("holidays", False), ("workdays", True)):
+        for index, value in enumerate(document.get(key) or []):
+            where = f"{key}[{index}]"
+            for day in _days(value, where):
+                if day.year != year:
+                    raise ValueError(f"{where}: {day.isoformat()} is not in {year}")
+                if days.get(day, working) != working:
+                    raise ValueError(f"{where}: {day.isoformat()} is both a holiday and a workday")
+                days[day] = working
+    return Notice(year, days, bool(document.get("complete", False)), str(document.get("note", "")))
