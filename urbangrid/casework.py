@@ -25,6 +25,7 @@ from urbangrid.lifecycle import record
 from urbangrid.tables import Case, CaseEvent, Category, Department, RoutingRule
 
 ROUTER = "system:router"
+_DISPATCHED = (CaseState.DISPATCHED, CaseState.IN_PROGRESS)
 
 
 class FieldError(ValueError):
@@ -122,14 +123,17 @@ def escalation_code(case: Case, level: int, home_level: int) -> str | None:
 
 
 def suggest(
-    session: Session, case: Case, *, exclude: Collection[str] = ()
+    session: Session,
+    case: Case,
+    *,
+    exclude: Collection[str] = (),
+    category_code: str | None = None,
 ) -> RoutingDecision | None:
-    """The rule table's department for the case as it stands (category and grid codes)."""
+    """The rule table's department for the case as it stands (or with ``category_code``)."""
+    category_code = category_code or case.category_code
     rules = [
         Rule(r.id or 0, r.category_code, r.scope_code, r.department_code, r.priority)
-        for r in session.exec(
-            select(RoutingRule).where(RoutingRule.category_code == case.category_code)
-        )
+        for r in session.exec(select(RoutingRule).where(RoutingRule.category_code == category_code))
     ]
     cells = [case.l1_code or "", case.l2_code or "", case.l3_code or "", case.l4_code or ""]
     offices: dict[str, str] = {}
@@ -141,7 +145,7 @@ def suggest(
         }
     return choose_department(
         rules,
-        category_code=case.category_code,
+        category_code=category_code,
         cell_codes=cells,
         street_offices=offices,
         exclude=exclude,
@@ -224,6 +228,11 @@ def act(
             detail |= {"category": given.category, "previous_category": case.category_code}
         elif action == "recategorize":
             raise FieldError("category", f"the case is already {given.category}")
+        if action == "recategorize" and state in _DISPATCHED:
+            decision = suggest(session, case, category_code=given.category)
+            if decision is not None and decision.department_code != case.department_code:
+                # The department's clock stops with its own limit; the new one gets a new clock.
+                detail["reroute_to"] = decision.department_code
 
     if action in ("dispatch", "redispatch", "reroute"):
         values |= _dispatch_values(session, case, action, given, detail)
@@ -292,7 +301,7 @@ def act(
 
 def reroute_after_recategorize(session: Session, case: Case, *, policy: Policy) -> list[CaseEvent]:
     """A dispatched case whose new category belongs to another department moves there."""
-    if case.state not in (CaseState.DISPATCHED, CaseState.IN_PROGRESS):
+    if case.state not in _DISPATCHED:
         return []
     decision = suggest(session, case)
     if decision is None or decision.department_code == case.department_code:

@@ -144,6 +144,8 @@ def apply_plan(
                 elif op == "extend":
                     clock = sla.extend(clock, parse_limits(str(detail["by"])), when, rules)
                 elif op == "relimit":
+                    if clock.stage == Stage.HANDLE and detail.get("reroute_to"):
+                        continue  # this department's clock stops under its own limit
                     clock = sla.relimit(clock, limits[clock.stage], when, rules)
                 write_clock(row, clock, rules)
     session.flush()

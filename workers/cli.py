@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -54,8 +55,9 @@ def worker(queues: str, concurrency: int | None, loglevel: str, hostname: str | 
         f"--loglevel={loglevel}",
         "--pool=prefork",
     ]
-    if hostname:
-        argv.append(f"--hostname={hostname}")
+    # Two workers with one node name on one machine clash on RabbitMQ (the pidbox queue is
+    # exclusive), and the second dies at start-up: without a name, each gets its pid in it.
+    argv.append(f"--hostname={hostname or f'urbangrid-{os.getpid()}@%h'}")
     if settings.embedded_broker:
         argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
     app.worker_main(argv)

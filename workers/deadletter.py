@@ -26,6 +26,9 @@ from workers.app import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE
 _EXCHANGE = Exchange(DEAD_LETTER_EXCHANGE, type="topic", durable=True)
 # Dead-lettered messages keep their routing key (the work queue's name): "#" takes them all.
 _QUEUE = Queue(DEAD_LETTER_QUEUE, _EXCHANGE, routing_key="#", durable=True)
+# RabbitMQ's own death record is dropped on replay (brokers ignore or refuse it from clients):
+# this header keeps count of the replays instead.
+REPLAYS = "urbangrid-replays"
 
 
 @dataclass(frozen=True)
@@ -37,12 +40,13 @@ class DeadLetter:
     reason: str
     count: int
     died_at: datetime | None
+    replays: int = 0
 
     def line(self) -> str:
         when = self.died_at.isoformat() if self.died_at else "?"
         return (
             f"{self.task_id}  {self.task}{self.args}  from {self.queue}  "
-            f"{self.reason} x{self.count}  {when}"
+            f"{self.reason} x{self.count}  {when}  replayed {self.replays}"
         )
 
 
@@ -75,6 +79,7 @@ def describe(message: Any) -> DeadLetter:
         reason=str(death.get("reason", "?")),
         count=int(death.get("count", 1)),
         died_at=death.get("time"),
+        replays=int(headers.get(REPLAYS, 0)),
     )
 
 
@@ -128,6 +133,7 @@ def replay(
             if not select(letter):
                 continue  # left unacknowledged: back in the queue when the channel closes
             headers = {k: v for k, v in (message.headers or {}).items() if not k.startswith("x-")}
+            headers[REPLAYS] = letter.replays + 1
             properties = dict(message.properties or {})
             producer.publish(
                 message.body,
@@ -140,6 +146,6 @@ def replay(
                 correlation_id=properties.get("correlation_id"),
                 retry=False,
             )
-            message.ack()
+            channel.basic_ack(message.delivery_tag)
             replayed.append(letter)
     return replayed
