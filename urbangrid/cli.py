@@ -50,6 +50,9 @@ def _register() -> None:
     main.add_command(scheduler)
     for group in (sla, calendar, rules, dlq, staff):
         main.add_command(group)
+    from workers.bench import bench_sla
+
+    bench.add_command(bench_sla)
     try:
         from dashboard.cli import dashboard
     except ImportError:  # the dashboard's dependencies are optional on a worker machine

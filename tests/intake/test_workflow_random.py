@@ -58,7 +58,7 @@ def events(engine: Engine, case_id: int) -> list[tuple[str, str]]:
 
 
 @settings(
-    max_examples=30,
+    max_examples=20,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -7,10 +7,11 @@ PostgreSQL); then in real time with two schedulers, a worker and RabbitMQ.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import shapely
@@ -19,56 +20,124 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from geo.layer import Grid
-from geo.store import ActiveGrid
 from tests.processes import urbangrid_process, wait_until
 from urbangrid.columns import utcnow
 from urbangrid.db import make_engine
 from urbangrid.domain.timelimits import parse_limits
-from urbangrid.lifecycle import ConcurrentChange
+from urbangrid.domain.workflow import Role
+from urbangrid.lifecycle import ConcurrentChange, record
 from urbangrid.settings import Settings
 from urbangrid.tables import Case, CaseEvent, Category, SlaClock
 from urbangrid.workdays import case_policy, clock_rules
-from workers.routing import route_case
 from workers.sla import advance_case, claim_due
 
+T = TypeVar("T")
 
-def new_routed_case(
-    engine: Engine, grid: Grid, settings: Settings, *, category: str, cell: int
-) -> int:
-    point = shapely.point_on_surface(grid[max(grid)].geoms[cell])
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def own_database(request: pytest.FixtureRequest, tmp_path: Path, demo_grid: Grid) -> Iterator[str]:
+    """A database of this test's own, so the sweep sees no other test's cases."""
+    from tests.services import postgres_database
+    from urbangrid.domain.taxonomy import load_taxonomy
+    from urbangrid.migrate import upgrade
+    from urbangrid.seed import seed_departments_and_rules, upsert_taxonomy
+
+    def seed(url: str) -> None:
+        upgrade(url)
+        engine = make_engine(url)
+        with Session(engine) as session:
+            taxonomy = load_taxonomy()
+            upsert_taxonomy(session, taxonomy)
+            seed_departments_and_rules(
+                session,
+                taxonomy,
+                streets=zip(demo_grid[2].codes, demo_grid[2].names, strict=True),
+                districts=zip(demo_grid[1].codes, demo_grid[1].names, strict=True),
+            )
+            session.commit()
+        engine.dispose()
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'sla.db'}"
+        seed(url)
+        yield url
+    else:
+        with postgres_database() as url:
+            seed(url)
+            yield url
+
+
+def dispatched_case(engine: Engine, grid: Grid, settings: Settings, *, cell: int) -> int:
+    """A case of exposed rubbish in ``cell``, filed and dispatched by rule as the router does."""
+    codes = [grid[4].codes[cell]]
+    for level in (4, 3, 2):
+        layer = grid[level]
+        codes.insert(0, layer.parents[layer.codes.index(codes[0])])
+    point = shapely.point_on_surface(grid[4].geoms[cell])
     with Session(engine, expire_on_commit=False) as session:
         case = Case(
             tracking_token=f"sla-{utcnow().timestamp()}-{cell}",
-            category_code=category,
+            category_code="E0102",
             input_crs="wgs84",
             input_lat=point.y,
             input_lon=point.x,
             lat=point.y,
             lon=point.x,
             location=point,
+            l1_code=codes[0],
+            l2_code=codes[1],
+            l3_code=codes[2],
+            l4_code=codes[3],
         )
         session.add(case)
         session.commit()
-        assert case.id is not None
-        route_case(
-            case.id, session=session, grid=ActiveGrid(), rules=clock_rules(session, settings)
+        rules = clock_rules(session, settings)
+        record(session, case, "file", actor="system:router", role=Role.SYSTEM, rules=rules)
+        record(
+            session,
+            case,
+            "dispatch",
+            actor="system:router",
+            role=Role.SYSTEM,
+            rules=rules,
+            values={"department_code": f"sanitation-{codes[0]}"},
         )
+        session.commit()
+        assert case.id is not None
         return case.id
 
 
-def sweep(engine: Engine, settings: Settings, now: datetime) -> list[str]:
-    """One sweep as the scheduler and a worker run it, retried on a transient error."""
-    for _ in range(20):
+def retried(step: Callable[[], T]) -> T:
+    """Run ``step`` as a task would be: again after a transient error."""
+    for _ in range(50):
         try:
-            with Session(engine, expire_on_commit=False) as session:
-                fired: list[str] = []
-                for case_id in claim_due(session, now=now, lease_s=60, batch=100):
-                    policy = case_policy(session, settings)
-                    fired += advance_case(session, case_id, now=now, policy=policy)
-                return fired
+            return step()
         except (OperationalError, ConcurrentChange):
             continue  # SQLite refuses the second writer of a snapshot: the task is retried
-    raise AssertionError("sweep never got through")
+    raise AssertionError("never got through")
+
+
+def sweep(engine: Engine, settings: Settings, now: datetime) -> list[str]:
+    """One sweep as the scheduler runs it, and the tasks it hands out."""
+
+    def claim() -> list[int]:
+        with Session(engine) as session:
+            return claim_due(session, now=now, lease_s=60, batch=100)
+
+    fired: list[str] = []
+    for case_id in retried(claim):
+        fired += advance(engine, settings, case_id, now)
+    return fired
+
+
+def advance(engine: Engine, settings: Settings, case_id: int, now: datetime) -> list[str]:
+    """The task a sweep hands out for one case."""
+
+    def step() -> list[str]:
+        with Session(engine, expire_on_commit=False) as session:
+            return advance_case(session, case_id, now=now, policy=case_policy(session, settings))
+
+    return retried(step)
 
 
 def marks(engine: Engine, case_id: int) -> list[tuple[str, str]]:
@@ -82,14 +151,13 @@ def marks(engine: Engine, case_id: int) -> list[tuple[str, str]]:
     return [(action, json.loads(detail)["clock"]) for action, detail in rows]
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_untouched_case_escalates_once_per_limit_with_racing_sweeps(
-    backend: str, request: pytest.FixtureRequest, demo_grid: Grid, tmp_path: Path
+    own_database: str, demo_grid: Grid, tmp_path: Path
 ) -> None:
-    url = request.getfixturevalue("sqlite_url" if backend == "sqlite" else "pg_url")
+    url = own_database
     settings = Settings(database_url=url, var_dir=tmp_path)
     engine = make_engine(url)
-    case_id = new_routed_case(engine, demo_grid, settings, category="E0102", cell=60 + len(backend))
+    case_id = dispatched_case(engine, demo_grid, settings, cell=60)
     with Session(engine) as session:
         handle = session.execute(
             select(SlaClock).where(SlaClock.case_id == case_id, SlaClock.stage == "handle")
@@ -103,9 +171,11 @@ def test_untouched_case_escalates_once_per_limit_with_racing_sweeps(
     second = timedelta(seconds=1)
 
     def race(now: datetime) -> list[str]:
-        with ThreadPoolExecutor(2) as pool:
-            results = list(pool.map(lambda _: sweep(engine, settings, now), range(2)))
-        return sorted(results[0] + results[1])
+        """Two sweeps at once, and the case's task delivered a second time beside them."""
+        with ThreadPoolExecutor(3) as pool:
+            runs = [pool.submit(sweep, engine, settings, now) for _ in range(2)]
+            runs.append(pool.submit(advance, engine, settings, case_id, now))
+            return sorted(mark for run in runs for mark in run.result())
 
     assert race(handle.warn_at - second) == []
     assert race(handle.warn_at + second) == ["warn:handle"]
