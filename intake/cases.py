@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Query, status
 from fastapi.responses import JSONResponse
-from sqlalchemy import ColumnElement, and_, exists, func, or_
+from sqlalchemy import ColumnElement, and_, exists, func, or_, true
 from sqlmodel import Session, col, select
 
 from geo.store import area_names
@@ -75,7 +75,7 @@ def visible_case(session: Session, principal: Principal, case_id: int) -> Case:
     return case
 
 
-def _running(now: datetime) -> list[ColumnElement[bool]]:
+def _running() -> list[ColumnElement[bool]]:
     return [
         col(SlaClock.case_id) == col(Case.id),
         col(SlaClock.stopped_at).is_(None),
@@ -117,14 +117,14 @@ def list_cases(
         conditions.append(col(Case.escalated_to) == escalated_to)
     now = utcnow()
     if sla == "overdue":
-        conditions.append(exists().where(*_running(now), col(SlaClock.deadline_at) <= now))
+        conditions.append(exists().where(*_running(), col(SlaClock.deadline_at) <= now))
     elif sla == "at_risk":
         conditions.append(
             exists().where(
-                *_running(now), col(SlaClock.warn_at) <= now, col(SlaClock.deadline_at) > now
+                *_running(), col(SlaClock.warn_at) <= now, col(SlaClock.deadline_at) > now
             )
         )
-    where = and_(*conditions) if conditions else and_(True)
+    where = and_(true(), *conditions)
     total = session.exec(select(func.count()).select_from(Case).where(where)).one()
     order = {
         "due": (col(Case.stage_deadline_at).asc().nulls_last(), col(Case.id).asc()),

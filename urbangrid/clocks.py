@@ -108,24 +108,23 @@ def apply_plan(
         raise LookupError(f"case {case.id}: category {case.category_code} does not exist")
     limits = category_limits(category)
     latest: dict[Stage, SlaClock] = {Stage(row.stage): row for row in rows}
-    when = at
     for op, stage in steps:
         targets = _targets(latest, stage)
         if op == "start":
             assert stage is not None
             previous = latest.get(stage)
             if previous is not None and previous.stopped_at is None:
-                write_clock(previous, sla.stop(to_clock(previous), when), rules)
+                write_clock(previous, sla.stop(to_clock(previous), at), rules)
             # Placeholders only: write_clock fills every column from the clock.
             row = SlaClock(
                 case_id=case.id,
                 stage=stage,
-                started_at=when,
+                started_at=at,
                 limit="",
-                deadline_at=when,
-                warn_at=when,
+                deadline_at=at,
+                warn_at=at,
             )
-            latest[stage] = write_clock(row, sla.start(stage, when, limits[stage]), rules)
+            latest[stage] = write_clock(row, sla.start(stage, at, limits[stage]), rules)
             session.add(row)
         elif op == "reopen":
             assert stage is not None
@@ -136,17 +135,17 @@ def apply_plan(
             for row in targets:
                 clock = to_clock(row)
                 if op == "stop":
-                    clock = sla.stop(clock, when)
+                    clock = sla.stop(clock, at)
                 elif op == "pause":
-                    clock = sla.pause(clock, when)
+                    clock = sla.pause(clock, at)
                 elif op == "resume":
-                    clock = sla.resume(clock, when, rules)
+                    clock = sla.resume(clock, at, rules)
                 elif op == "extend":
-                    clock = sla.extend(clock, parse_limits(str(detail["by"])), when, rules)
+                    clock = sla.extend(clock, parse_limits(str(detail["by"])), at, rules)
                 elif op == "relimit":
                     if clock.stage == Stage.HANDLE and detail.get("reroute_to"):
                         continue  # this department's clock stops under its own limit
-                    clock = sla.relimit(clock, limits[clock.stage], when, rules)
+                    clock = sla.relimit(clock, limits[clock.stage], at, rules)
                 write_clock(row, clock, rules)
     session.flush()
     mirror(session, case.id, list(latest.values()))

@@ -21,7 +21,7 @@ from urbangrid.casework import Policy, escalation_code
 from urbangrid.clocks import to_clock
 from urbangrid.domain import sla
 from urbangrid.domain.workflow import Role
-from urbangrid.lifecycle import ConcurrentChange, record
+from urbangrid.lifecycle import record
 from urbangrid.tables import Case, SlaClock
 
 log = logging.getLogger(__name__)
@@ -161,6 +161,3 @@ def advance_case(session: Session, case_id: int, *, now: datetime, policy: Polic
             fired.append(f"escalate:{grid_level}")
     session.commit()
     return fired
-
-
-__all__ = ["ConcurrentChange", "advance_case", "claim_due"]
