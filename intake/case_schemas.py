@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from intake.schemas import AreaRef, DepartmentRef
 
@@ -29,7 +29,7 @@ class ActionBody(BaseModel):
         max_length=16,
         description="request_extension, extend: e.g. 1wd, 4wh (extend: default is the request)",
     )
-    photos: list[str] = Field(
+    photos: list[Annotated[str, StringConstraints(min_length=1, max_length=500)]] = Field(
         default_factory=list,
         max_length=20,
         description="handle (after-photo, required), checks: references of stored photos",

@@ -147,6 +147,11 @@ def apply_plan(
                         continue  # this department's clock stops under its own limit
                     clock = sla.relimit(clock, limits[clock.stage], at, rules)
                 write_clock(row, clock, rules)
+    if detail.get("previous_category") and action != "recategorize":
+        # Filed under another class: the whole case is held to the new class's limit.
+        whole = latest.get(Stage.CASE)
+        if whole is not None and whole.stopped_at is None:
+            write_clock(whole, sla.relimit(to_clock(whole), limits[Stage.CASE], at, rules), rules)
     session.flush()
     mirror(session, case.id, list(latest.values()))
 

@@ -270,3 +270,20 @@ def test_illegal_actions_answer_409_with_the_allowed_ones(
     capped = client.post(f"/api/v1/cases/{case_id}/actions/escalate", json={}, headers=auth(lead))
     assert capped.status_code == 409 and "escalate" not in capped.json()["allowed"]
     assert case_row(engine, case_id).escalated_to == case.l1_code
+
+
+def test_filing_under_another_class_sets_its_limits(
+    client: TestClient, engine: Engine, settings: Settings, demo_grid: Grid
+) -> None:
+    case_id = report_and_route(client, engine, settings, demo_grid, category="E0599", cell=23)
+    lead = staff_token(engine, "shift_lead", "city")
+    dispatcher = staff_token(engine, "dispatcher", "city")
+    filed = act(client, lead, case_id, "file", category="E0507", note="piled materials")
+    assert filed["category"] == "E0507"
+    assert filed["timeline"][-1]["detail"]["previous_category"] == "E0599"
+    whole = next(c for c in filed["clocks"] if c["stage"] == "case")
+    assert whole["limit"] == "1wh+1wh+1wd+1wd"  # E0507's stages, one after another
+    dispatched = act(client, dispatcher, case_id, "dispatch")
+    handle = next(c for c in dispatched["clocks"] if c["stage"] == "handle")
+    assert handle["limit"] == "1wd"
+    assert dispatched["deadline_at"] == handle["deadline_at"]
