@@ -82,7 +82,9 @@ def record(
     extension from ``detail["by"]``. Nothing is committed here.
     """
     at = at or utcnow()
-    if action in CLOCK_PLAN and rules is None:
+    # A submitted report's clocks may start later, at its first routed step, from its report
+    # time; every other step that moves a clock must move it now.
+    if action in CLOCK_PLAN and action != "submit" and rules is None:
         raise ValueError(f"{action!r} moves the SLA clocks: pass the clock rules")
     if action == "extend" and not (detail or {}).get("by"):
         raise ValueError("'extend' needs the extension in detail['by'], e.g. '1wd'")

@@ -78,6 +78,10 @@ def test_a_citizen_report_walks_the_whole_loop(
     act(client, supervisor, case_id, "verify", photos=["sha256:before"])
     filed = act(client, lead, case_id, "file")
     assert filed["state"] == "FILED" and filed["stage"] == "dispatch"
+    # The filing clock ran from the resident's report, not from when a worker saw it.
+    first = {c["stage"]: c for c in reversed(filed["clocks"])}
+    assert first["file"]["started_at"] == first["case"]["started_at"] == filed["created_at"]
+    assert first["file"]["stopped_at"] == filed["filed_at"]
     # No rule for this category: the street office of the case's street is suggested.
     assert filed["suggestion"]["department"] == office
     dispatched = act(client, dispatcher, case_id, "dispatch")
