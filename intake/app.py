@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from starlette.concurrency import run_in_threadpool
 
 from geo.store import ActiveGrid
+from intake.cases import router as cases_router
 from intake.categories import router as categories_router
 from intake.errors import FieldError, field_error_handler
 from intake.limits import BodyLimit
@@ -19,6 +20,7 @@ from intake.photos import router as photos_router
 from intake.publisher import Publisher
 from intake.ratelimit import RateLimiter
 from intake.reports import router as reports_router
+from intake.staff_auth import router as staff_auth_router
 from intake.submission import Intake
 from intake.tracking import router as tracking_router
 from intake.web import router as web_router
@@ -86,6 +88,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(categories_router)
     app.include_router(open311_router)
     app.include_router(web_router)
+    app.include_router(staff_auth_router)
+    app.include_router(cases_router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -37,9 +37,9 @@ def db_upgrade() -> None:
 
 def _register() -> None:
     from geo.cli import bench, grid
-    from intake.cli import api, apikey, bench_intake, categories
+    from intake.cli import api, apikey, bench_intake, categories, staff
     from urbangrid.runner import demo, run
-    from workers.cli import scheduler, worker
+    from workers.cli import calendar, dlq, rules, scheduler, sla, worker
 
     main.add_command(grid)
     main.add_command(bench)
@@ -51,6 +51,11 @@ def _register() -> None:
     bench.add_command(bench_intake, "intake")
     main.add_command(worker)
     main.add_command(scheduler)
+    for group in (sla, calendar, rules, dlq, staff):
+        main.add_command(group)
+    from workers.bench import bench_sla
+
+    bench.add_command(bench_sla)
     try:
         from dashboard.cli import dashboard
     except ImportError:  # the dashboard's dependencies are optional on a worker machine
