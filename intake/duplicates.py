@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from urbangrid.columns import UTCDateTime
 from urbangrid.domain.residents import Nearby, bounding_box, nearest_open_case
+from urbangrid.domain.sla import ClockRules
 from urbangrid.domain.states import OPEN_STATES
 from urbangrid.domain.workflow import Role
 from urbangrid.lifecycle import record
@@ -89,7 +90,9 @@ def find_duplicate(
     )
 
 
-def link_duplicate(session: Session, case_id: int, parent_id: int, *, at: datetime) -> None:
+def link_duplicate(
+    session: Session, case_id: int, parent_id: int, *, at: datetime, rules: ClockRules
+) -> None:
     """Void the new report as a duplicate of ``parent_id`` and note it on the parent."""
     case = session.get(Case, case_id)
     parent = session.get(Case, parent_id)
@@ -104,6 +107,7 @@ def link_duplicate(session: Session, case_id: int, parent_id: int, *, at: dateti
         note=f"duplicate of case {parent_id}; the reporter follows that case",
         detail={"duplicate_of": parent_id},
         values={"duplicate_of": parent_id},
+        rules=rules,  # voiding stops the report's clocks
     )
     record(
         session,

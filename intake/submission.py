@@ -43,6 +43,7 @@ from urbangrid.photos import PhotoInfo
 from urbangrid.settings import Settings
 from urbangrid.storage import Storage, object_key
 from urbangrid.tables import Case, CaseEvent, Category, IdempotencyKey, Photo
+from urbangrid.workdays import clock_rules
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +155,7 @@ class Intake:
         self.publisher = publisher
         self._grid = grid
         self._reference = _Reference()
+        self._misses: dict[str, float] = {}
 
     # -- reference data -------------------------------------------------------------------
 
@@ -179,6 +181,21 @@ class Intake:
             gc.freeze()
         self._reference = _Reference(categories, limits, grid, error, time.monotonic())
 
+    def _look_up_category(self, code: str) -> bool | None:
+        now = time.monotonic()
+        if now - self._misses.get(code, float("-inf")) < self.REFERENCE_TTL_S:
+            return None
+        with Session(self.engine) as session:
+            row = session.get(Category, code)
+        if row is None:
+            if len(self._misses) > 10_000:
+                self._misses.clear()
+            self._misses[code] = now
+            return None
+        self._reference.categories[code] = row.active
+        self._reference.limits[code] = row.time_limit
+        return row.active
+
     def time_limit(self, category: str) -> str | None:
         return self._reference.limits.get(category)
 
@@ -193,6 +210,10 @@ class Intake:
         """Check, place and store one report; raises :class:`FieldError` naming the field."""
         reference = await self.reference()
         active = reference.categories.get(sub.category)
+        if active is None:
+            # Perhaps loaded a moment ago: look it up once (an unknown code stays unknown for
+            # a while, so repeating it costs the database nothing).
+            active = await run_in_threadpool(self._look_up_category, sub.category)
         if active is None:
             raise FieldError("category", f"unknown category {sub.category!r}")
         if not active:
@@ -362,7 +383,8 @@ class Intake:
         state: str = CaseState.REPORTED
         if parent is not None:
             with Session(bind=conn) as session:
-                link_duplicate(session, case_id, parent, at=now)
+                rules = clock_rules(session, self.settings)
+                link_duplicate(session, case_id, parent, at=now, rules=rules)
             state = CaseState.VOID
         return Accepted(case_id, token, state, now, parent, photo_ids)
 

@@ -17,7 +17,9 @@ from urbangrid.columns import utcnow
 from urbangrid.db import make_engine
 from urbangrid.domain.workflow import Role
 from urbangrid.lifecycle import record
+from urbangrid.settings import Settings
 from urbangrid.tables import Case, CaseEvent
+from urbangrid.workdays import clock_rules
 
 CLOSING = ["file", "dispatch", "accept", "handle", "check_pass", "close"]
 
@@ -28,8 +30,9 @@ def advance(url: str, case_id: int, actions: list[str], at: datetime | None = No
     with Session(engine, expire_on_commit=False) as session:
         case = session.get(Case, case_id)
         assert case is not None
+        rules = clock_rules(session, Settings(database_url=url))
         for action in actions:
-            record(session, case, action, actor="test:staff", role=Role.SYSTEM, at=at)
+            record(session, case, action, actor="test:staff", role=Role.SYSTEM, at=at, rules=rules)
         session.commit()
     engine.dispose()
 
