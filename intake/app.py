@@ -17,6 +17,7 @@ from intake.limits import BodyLimit
 from intake.open311.router import router as open311_router
 from intake.pgfast import FastStore
 from intake.photos import router as photos_router
+from intake.photos import staff_router as staff_photos_router
 from intake.publisher import Publisher
 from intake.ratelimit import RateLimiter
 from intake.reports import router as reports_router
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(web_router)
     app.include_router(staff_auth_router)
     app.include_router(cases_router)
+    app.include_router(staff_photos_router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

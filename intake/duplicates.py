@@ -17,22 +17,14 @@ from sqlmodel import Session
 from urbangrid.columns import UTCDateTime
 from urbangrid.domain.residents import Nearby, bounding_box, nearest_open_case
 from urbangrid.domain.sla import ClockRules
-from urbangrid.domain.states import OPEN_STATES
 from urbangrid.domain.workflow import Role
 from urbangrid.lifecycle import record
 from urbangrid.tables import Case
+from urbangrid.tables.cases import OPEN_NOT_DUPLICATE
 
 SYSTEM_ACTOR = "system:intake"
 _CASES: Table = Case.__table__  # type: ignore[attr-defined]
 
-# Open cases a new report may join. The same words are the predicate of the partial index
-# ix_cases_open_nearby (migration 0003_intake) so that the planner can use it: an index of open
-# cases only, by category and latitude, stays small however many cases are closed.
-OPEN_NOT_DUPLICATE = (
-    "duplicate_of IS NULL AND state IN ("
-    + ", ".join(f"'{state}'" for state in sorted(OPEN_STATES))
-    + ")"
-)
 _NEARBY_OPEN = (
     select(_CASES.c.id, _CASES.c.lat, _CASES.c.lon)
     .where(_CASES.c.category_code == bindparam("category"))

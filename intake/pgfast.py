@@ -20,7 +20,7 @@ from psycopg import errors
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import make_url
 
-from intake.duplicates import OPEN_NOT_DUPLICATE
+from urbangrid.tables.cases import OPEN_NOT_DUPLICATE
 
 _STATEMENT = f"""
 WITH near AS (

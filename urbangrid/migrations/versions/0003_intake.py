@@ -19,9 +19,9 @@ depends_on = None
 
 _CASE_COLUMNS = ("channel", "client_id", "contact", "address", "media_url", "duplicate_of")
 
-# Open cases that are not themselves duplicates: what a new report may join. Kept word for word
-# equal to intake.submission.OPEN_NOT_DUPLICATE (a test checks), which the query repeats so
-# that both PostgreSQL and SQLite can use this partial index.
+# Open cases that are not themselves duplicates: what a new report may join. Frozen here as it
+# was when this revision was written; urbangrid.tables.cases.OPEN_NOT_DUPLICATE must say the
+# same (a test checks), or a new revision must rebuild the index.
 OPEN_NOT_DUPLICATE = (
     "duplicate_of IS NULL AND state IN ('CHECKED', 'DISPATCHED', 'FILED', 'HANDLED', "
     "'IN_PROGRESS', 'REPORTED', 'RETURNED', 'SUSPENDED', 'VERIFYING')"
