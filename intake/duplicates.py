@@ -2,8 +2,9 @@
 
 The database finds candidates with a box around the point (an index of open cases by category
 and latitude keeps that cheap however many cases are closed); the domain's pure function then
-measures the distance exactly and picks the nearest. A joining report is voided as a duplicate
-and noted on the case it joined, both through ``lifecycle.record``.
+measures the distance exactly and picks the nearest. The report is stored with ``duplicate_of``
+set, so that the resident is told at once and follows that case; a worker then voids it and
+notes it on the case it joined, through ``lifecycle.record`` (``workers/duplicates.py``).
 """
 
 from __future__ import annotations
@@ -12,17 +13,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, select, text
-from sqlmodel import Session
 
 from urbangrid.columns import UTCDateTime
 from urbangrid.domain.residents import Nearby, bounding_box, nearest_open_case
-from urbangrid.domain.sla import ClockRules
-from urbangrid.domain.workflow import Role
-from urbangrid.lifecycle import record
 from urbangrid.tables import Case
 from urbangrid.tables.cases import OPEN_NOT_DUPLICATE
 
-SYSTEM_ACTOR = "system:intake"
 _CASES: Table = Case.__table__  # type: ignore[attr-defined]
 
 _NEARBY_OPEN = (
@@ -74,40 +70,14 @@ def find_duplicate(
         return None
     area = search_area(lat, lon, radius_m=radius_m, window_h=window_h, now=now)
     rows = conn.execute(_NEARBY_OPEN, {"category": category, **area}).all()
+    return nearest(rows, lat=lat, lon=lon, radius_m=radius_m)
+
+
+def nearest(rows: Any, *, lat: float, lon: float, radius_m: float) -> int | None:
+    """The nearest of (id, lat, lon) candidate rows within the radius, or None."""
     return nearest_open_case(
         (Nearby(int(r[0]), float(r[1]), float(r[2])) for r in rows),
         lat=lat,
         lon=lon,
         radius_m=radius_m,
-    )
-
-
-def link_duplicate(
-    session: Session, case_id: int, parent_id: int, *, at: datetime, rules: ClockRules
-) -> None:
-    """Void the new report as a duplicate of ``parent_id`` and note it on the parent."""
-    case = session.get(Case, case_id)
-    parent = session.get(Case, parent_id)
-    assert case is not None and parent is not None
-    record(
-        session,
-        case,
-        "void",
-        actor=SYSTEM_ACTOR,
-        role=Role.SYSTEM,
-        at=at,
-        note=f"duplicate of case {parent_id}; the reporter follows that case",
-        detail={"duplicate_of": parent_id},
-        values={"duplicate_of": parent_id},
-        rules=rules,  # voiding stops the report's clocks
-    )
-    record(
-        session,
-        parent,
-        "duplicate",
-        actor=SYSTEM_ACTOR,
-        role=Role.SYSTEM,
-        at=at,
-        note=f"report {case_id} describes the same problem",
-        detail={"report": case_id},
     )

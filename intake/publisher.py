@@ -18,6 +18,7 @@ from typing import Any
 from celery import Celery
 
 from workers.batches import MAX_BATCH, ROUTE_BATCH_TASK
+from workers.duplicates import LINK_TASK
 from workers.media import PROCESS_TASK
 from workers.publish import ROUTE_TASK
 
@@ -61,6 +62,10 @@ class Publisher:
     def photo(self, photo_id: int) -> None:
         self._put(PROCESS_TASK, photo_id)
 
+    def link(self, case_id: int) -> None:
+        """A report that joined an open case, to be voided as its duplicate."""
+        self._put(LINK_TASK, case_id)
+
     def _put(self, task: str, item_id: int) -> None:
         if len(self._pending) >= self.max_pending:
             log.warning("publisher backlog full; %s %s left for the relay", task, item_id)
@@ -85,6 +90,7 @@ class Publisher:
             (ROUTE_BATCH_TASK, [routes[i : i + MAX_BATCH]], len(routes[i : i + MAX_BATCH]))
             for i in range(0, len(routes), MAX_BATCH)
         ]
+        # Photos and duplicates one each: heavier work, and rarer.
         messages += [(task, [item_id], 1) for task, item_id in batch if task != ROUTE_TASK]
         done = 0
         try:

@@ -31,19 +31,17 @@ from geo.assign import GridIndex
 from geo.crs import to_wgs84
 from geo.store import ActiveGrid
 from intake import idempotency
-from intake.duplicates import find_duplicate, link_duplicate, search_area
+from intake.duplicates import find_duplicate, nearest, search_area
 from intake.errors import FieldError
 from intake.pgfast import FastStore, KeyTaken
 from intake.publisher import Publisher
 from urbangrid.columns import utcnow
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import Role
-from urbangrid.lifecycle import ConcurrentChange
 from urbangrid.photos import PhotoInfo
 from urbangrid.settings import Settings
 from urbangrid.storage import Storage, object_key
 from urbangrid.tables import Case, CaseEvent, Category, IdempotencyKey, Photo
-from urbangrid.workdays import clock_rules
 
 log = logging.getLogger(__name__)
 
@@ -242,24 +240,16 @@ class Intake:
             await run_in_threadpool(self.store_raw, sub.uploads)
         placed = _Placed(lat, lon, crs, wgs_lat, wgs_lon)
         if self.fast is not None and not sub.uploads:
-            fast = await self._fast(sub, placed, print_)
-            if fast is not None:
-                return fast
-        for attempt in range(3):
-            try:
-                return await self._run(self._store, sub, placed, print_)
-            except IntegrityError:
-                if not sub.idempotency_key:
-                    raise
-                earlier = await self._run(idempotency.find, sub.key_scope, sub.idempotency_key)
-                if earlier is None:
-                    raise
-                return await self._replay(sub, earlier, print_)
-            except ConcurrentChange:
-                # The case this report duplicates changed state meanwhile: look again.
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
+            return await self._fast(sub, placed, print_)
+        try:
+            return await self._run(self._store, sub, placed, print_)
+        except IntegrityError:
+            if not sub.idempotency_key:
+                raise
+            earlier = await self._run(idempotency.find, sub.key_scope, sub.idempotency_key)
+            if earlier is None:
+                raise
+            return await self._replay(sub, earlier, print_)
 
     def publish(self, accepted: Accepted) -> None:
         """After the commit: route a new case and process its photos (never waits)."""
@@ -267,6 +257,8 @@ class Intake:
             return
         if accepted.duplicate_of is None:
             self.publisher.route(accepted.id)
+        else:
+            self.publisher.link(accepted.id)
         self.publish_photos(accepted.photo_ids)
 
     def publish_photos(self, photo_ids: tuple[int, ...]) -> None:
@@ -275,8 +267,9 @@ class Intake:
 
     # -- helpers --------------------------------------------------------------------------
 
-    async def _fast(self, sub: Submission, placed: _Placed, print_: str) -> Accepted | None:
-        """PostgreSQL's one-statement path; None when the report needs the general path."""
+    async def _fast(self, sub: Submission, placed: _Placed, print_: str) -> Accepted:
+        """PostgreSQL's path for a report without photos: one statement, three when an open
+        case of the category is near."""
         assert self.fast is not None
         now = utcnow()
         token = secrets.token_urlsafe(24)
@@ -287,18 +280,29 @@ class Intake:
             "key_scope": sub.key_scope,
             "key": sub.idempotency_key,
             "fingerprint": print_,
+            "duplicate_of": None,
             **self._area(placed, now),
         }
         try:
             case_id = await self.fast.insert(values)
+            parent = None
+            if case_id is None:  # an open case of the category is in the box: measure exactly
+                rows = await self.fast.candidates(values)
+                parent = nearest(
+                    rows,
+                    lat=placed.wgs_lat,
+                    lon=placed.wgs_lon,
+                    radius_m=self.settings.duplicate_radius_m,
+                )
+                values.update(duplicate_of=parent, **_NO_AREA)
+                case_id = await self.fast.insert(values)
+                assert case_id is not None
         except KeyTaken:
             earlier = await self._run(idempotency.find, sub.key_scope, sub.idempotency_key)
             if earlier is None:
                 raise
             return await self._replay(sub, earlier, print_)
-        if case_id is None:
-            return None
-        return Accepted(case_id, token, CaseState.REPORTED, now)
+        return Accepted(case_id, token, CaseState.REPORTED, now, parent)
 
     async def _run(self, step: Callable[..., T], *args: Any) -> T:
         """Run ``step(connection, *args)`` in one transaction, in a worker thread."""
@@ -348,9 +352,10 @@ class Intake:
             now=now,
         )
         token = secrets.token_urlsafe(24)
-        case_id = _new_id(
-            conn.execute(_INSERT_CASE, _case_row(sub, placed, token, now)).scalar_one()
-        )
+        row = _case_row(sub, placed, token, now)
+        row["location"] = shapely.Point(placed.wgs_lon, placed.wgs_lat)
+        row["duplicate_of"] = parent
+        case_id = _new_id(conn.execute(_INSERT_CASE, row).scalar_one())
         event = _event_row(sub, now)
         event_id = _new_id(
             conn.execute(
@@ -380,13 +385,7 @@ class Intake:
         photo_ids = store_photo_rows(
             conn, case_id=case_id, event_id=event_id, uploads=sub.uploads, now=now
         )
-        state: str = CaseState.REPORTED
-        if parent is not None:
-            with Session(bind=conn) as session:
-                rules = clock_rules(session, self.settings)
-                link_duplicate(session, case_id, parent, at=now, rules=rules)
-            state = CaseState.VOID
-        return Accepted(case_id, token, state, now, parent, photo_ids)
+        return Accepted(case_id, token, CaseState.REPORTED, now, parent, photo_ids)
 
 
 def _case_row(sub: Submission, placed: _Placed, token: str, now: datetime) -> dict[str, Any]:
@@ -400,7 +399,6 @@ def _case_row(sub: Submission, placed: _Placed, token: str, now: datetime) -> di
         "input_lon": placed.lon,
         "lat": placed.wgs_lat,
         "lon": placed.wgs_lon,
-        "location": shapely.Point(placed.wgs_lon, placed.wgs_lat),
         "state": CaseState.REPORTED.value,
         "created_at": now,
         "updated_at": now,
@@ -419,6 +417,10 @@ def _event_row(sub: Submission, now: datetime) -> dict[str, Any]:
         "note": sub.description[:200],
         "detail": json.dumps({"channel": sub.channel, "photos": len(sub.uploads)}),
     }
+
+
+# An empty box: the fast statement then finds nothing near and inserts.
+_NO_AREA = {"min_lat": 1.0, "max_lat": 0.0, "min_lon": 1.0, "max_lon": 0.0}
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,8 @@ ROUTES = {
     # Intake: batches of new reports to routing, photos on the media queue, notices to
     # residents on the notify queue.
     "urbangrid.route_cases": {"queue": "routing"},
+    "urbangrid.link_duplicate": {"queue": "intake"},
+    "urbangrid.relay_duplicates": {"queue": "intake"},
     "urbangrid.process_photo": {"queue": "media"},
     "urbangrid.relay_photos": {"queue": "media"},
     "urbangrid.send_notifications": {"queue": "notify"},
@@ -115,6 +117,11 @@ def make_celery(settings: Settings | None = None) -> Celery:
                 "schedule": settings.sla_sweep_interval_s,
                 "options": {"expires": settings.sla_sweep_interval_s},
             },
+            "relay-duplicates": {
+                "task": "urbangrid.relay_duplicates",
+                "schedule": settings.relay_interval_s,
+                "options": {"expires": settings.relay_interval_s},
+            },
             "relay-photos": {
                 "task": "urbangrid.relay_photos",
                 "schedule": settings.relay_interval_s,
@@ -140,10 +147,17 @@ def make_celery(settings: Settings | None = None) -> Celery:
 
     workers.tasks.register(app)
     import workers.batches
+    import workers.duplicates
     import workers.housekeeping
     import workers.media
     import workers.notify
 
-    for module in (workers.batches, workers.media, workers.notify, workers.housekeeping):
+    for module in (
+        workers.batches,
+        workers.duplicates,
+        workers.media,
+        workers.notify,
+        workers.housekeeping,
+    ):
         module.register(app)
     return app

@@ -94,12 +94,17 @@ def test_categories_load_updates_adds_and_retires(empty_db: str, tmp_path: Path)
     ],
 )
 def test_bad_taxonomy_is_refused_with_the_entry_named(
-    empty_db: str, tmp_path: Path, text: str, message: str
+    tmp_path: Path, text: str, message: str
 ) -> None:
+    from click.testing import CliRunner
+
+    from intake.cli import categories
+
     bad = tmp_path / "bad.yaml"
     bad.write_text(text, encoding="utf-8")
-    answer = urbangrid(empty_db, "categories", "load", str(bad))
-    assert answer.returncode != 0 and message in answer.stderr, answer.stderr
+    # Refused while reading the file, before any database is opened.
+    answer = CliRunner().invoke(categories, ["load", str(bad)])
+    assert answer.exit_code != 0 and message in answer.output, answer.output
 
 
 def test_apikey_create_list_revoke(empty_db: str) -> None:

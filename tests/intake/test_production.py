@@ -240,3 +240,47 @@ def test_control_characters_are_a_4xx_not_a_database_error(
         data={"api_key": "k", "service_code": "E0102", "description": "a\x00b"},
     )
     assert posted.status_code == 400 and "description" in posted.json()[0]["description"]
+
+
+@pytest.mark.rabbitmq
+def test_a_duplicate_is_voided_by_the_worker_not_routed(
+    pg_url: str, amqp_url: str, demo_grid: Grid, tmp_path: Path
+) -> None:
+    """On the fast path: the nearby report is told its case at once; the worker voids it."""
+    from tests.intake.test_tracking import _free_point
+
+    values = {
+        **service_values(pg_url, amqp_url, tmp_path / "var"),
+        "URBANGRID_DUPLICATE_RADIUS_M": "250",
+    }
+    lon, lat = _free_point(pg_url, demo_grid, "E0401", seed=406)
+    with (
+        urbangrid_process(["worker"], values, tmp_path / "worker.log"),
+        TestClient(create_app(settings_for(values))) as client,
+    ):
+        assert client.app.state.intake.fast is not None  # type: ignore[attr-defined]
+        first = client.post("/api/v1/reports", json={"category": "E0401", "lat": lat, "lon": lon})
+        parent = first.json()["id"]
+        # 0.0022° of latitude: inside the search box but 245 m away, still within the radius;
+        # the same offset on both axes is 330 m away, in the box's corner, beyond it.
+        near = client.post(
+            "/api/v1/reports", json={"category": "E0401", "lat": lat + 0.0022, "lon": lon}
+        ).json()
+        corner = client.post(
+            "/api/v1/reports",
+            json={"category": "E0401", "lat": lat + 0.0022, "lon": lon + 0.0025},
+        ).json()
+        assert near["duplicate_of"] == parent and corner["duplicate_of"] is None
+
+        def settled() -> bool:
+            states = [
+                client.get(f"/api/v1/reports/{i}").json()["state"]
+                for i in (parent, near["id"], corner["id"])
+            ]
+            return states == ["DISPATCHED", "VOID", "DISPATCHED"]
+
+        assert wait_until(settled, 60), (tmp_path / "worker.log").read_text()[-3000:]
+        events = client.get(f"/api/v1/reports/{near['id']}").json()["events"]
+        assert [e["action"] for e in events] == ["submit", "void"]
+        parent_events = client.get(f"/api/v1/reports/{parent}").json()["events"]
+        assert "duplicate" in [e["action"] for e in parent_events]

@@ -144,6 +144,18 @@ def test_unknown_and_malformed_tokens(client: TestClient) -> None:
     )
 
 
+def link(url: str, case_id: int) -> str:
+    """The worker's step for a report that joined an open case."""
+    from workers.duplicates import link_duplicate
+
+    engine = make_engine(url)
+    with Session(engine, expire_on_commit=False) as session:
+        rules = clock_rules(session, Settings(database_url=url))
+        state = link_duplicate(case_id, session=session, rules=rules)
+    engine.dispose()
+    return state
+
+
 def _free_point(url: str, grid: Grid, category: str, seed: int) -> tuple[float, float]:
     """A cell with no open case of ``category`` within 500 m (the database is shared)."""
     from urbangrid.domain.residents import distance_m
@@ -175,7 +187,7 @@ def test_a_report_near_an_open_case_joins_it(
     )
     assert near.status_code == 201, near.text
     body = near.json()
-    assert body["duplicate_of"] == parent and body["state"] == "VOID"
+    assert body["duplicate_of"] == parent and body["state"] == "REPORTED"
     # Another category at the same spot, or the same category 600 m away, is a case of its own.
     other = client.post("/api/v1/reports", json={"category": "C0302", "lat": lat, "lon": lon})
     assert other.json()["duplicate_of"] is None
@@ -184,6 +196,11 @@ def test_a_report_near_an_open_case_joins_it(
     )
     assert far.json()["duplicate_of"] is None
 
+    # The resident follows the case at once; the worker then voids the report as a duplicate.
+    view = client.get(f"/api/v1/track/{body['tracking_token']}").json()
+    assert view["case_id"] == parent
+    assert link(sqlite_url, body["id"]) == "VOID"
+    assert link(sqlite_url, body["id"]) == "VOID"  # a second run changes nothing
     view = client.get(f"/api/v1/track/{body['tracking_token']}").json()
     assert view["id"] == body["id"] and view["case_id"] == parent
     assert view["duplicate_of"] == parent and view["state"] == "REPORTED"
