@@ -30,14 +30,6 @@ from urbangrid.tables import Case, CaseEvent, Department
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
 
-def field_error(field: str, message: str, kind: str = "value_error") -> HTTPException:
-    """A 422 shaped like FastAPI's own validation errors, naming the field at fault."""
-    return HTTPException(
-        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-        detail=[{"loc": ["body", field], "msg": message, "type": kind}],
-    )
-
-
 # Bytes allowed per text field of a multipart report (UTF-8: up to four bytes a character).
 FORM_LIMITS = {
     "category": 32,
