@@ -11,8 +11,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from urbangrid.domain.metrics import DEFAULT_POLICY, ScorePolicy
 
 
 class Settings(BaseSettings):
@@ -44,10 +46,44 @@ class Settings(BaseSettings):
     dashboard_port: int = 8501
     worker_concurrency: int = Field(default=2, gt=0)
 
+    # Metrics and the dashboard: the centre's evaluation formula (DOMAIN.md §6; every number of it
+    # is policy) and where the dashboard's work queue reaches the staff API.
+    metrics_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_POLICY.weights))
+    metrics_volume_bands: list[tuple[int, float]] = Field(
+        default_factory=lambda: list(DEFAULT_POLICY.volume_bands)
+    )
+    metrics_grades: list[tuple[str, float]] = Field(
+        default_factory=lambda: list(DEFAULT_POLICY.grades)
+    )
+    metrics_satisfied_score: int = Field(default=4, ge=1, le=5)
+    queue_at_risk_share: float = Field(default=0.8, gt=0, lt=1)
+    dashboard_cache_ttl_s: float = Field(default=60, ge=0)
+    dashboard_default_period: str = "90d"
+    dashboard_staff_api_url: str = ""
+
     @field_validator("var_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.resolve()
+
+    @model_validator(mode="after")
+    def _policy_adds_up(self) -> Settings:
+        self.score_policy  # noqa: B018  (raises naming what is wrong)
+        return self
+
+    @property
+    def score_policy(self) -> ScorePolicy:
+        """The composite score's formula, checked to add up to 100 points."""
+        return ScorePolicy(
+            weights=self.metrics_weights,
+            volume_bands=tuple(self.metrics_volume_bands),
+            grades=tuple(self.metrics_grades),
+        )
+
+    @property
+    def staff_api_url(self) -> str:
+        """The staff API the dashboard's work queue calls: configured, or this machine's API."""
+        return self.dashboard_staff_api_url or f"http://{self.api_host}:{self.api_port}"
 
     @property
     def effective_database_url(self) -> str:
