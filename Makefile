@@ -37,8 +37,13 @@ test: setup services lint typecheck
 	$(BIN)/pytest --doctest-modules urbangrid geo
 	$(BIN)/pytest
 
+# PostGIS to compare with: a scratch database on the local server, created when missing.
+BENCH_POSTGIS_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/urbangrid_bench
+
 bench: setup services
-	$(BIN)/urbangrid bench geo
+	-psql -h 127.0.0.1 -U postgres -tAc "select 1 from pg_database where datname = 'urbangrid_bench'" \
+	  | grep -q 1 || createdb -h 127.0.0.1 -U postgres urbangrid_bench
+	$(BIN)/urbangrid bench geo --postgis-url "$(BENCH_POSTGIS_URL)"
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

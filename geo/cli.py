@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import sys
@@ -65,7 +66,7 @@ def grid_import(
     Levels above N are kept from the active version and N's areas are linked to level N-1 by
     largest overlap; levels below N are dropped, since they nested in the areas replaced.
     """
-    from geo.importers import GridImportError, link_parents, read_layer
+    from geo.importers import Discrepancy, GridImportError, link_parents, read_layer
     from geo.store import save_grid
 
     try:
@@ -80,9 +81,11 @@ def grid_import(
             raise click.ClickException(
                 f"level {level} needs level {level - 1} in the active grid: import it first"
             )
-        discrepancies = []
+        discrepancies: list[Discrepancy] = []
         if level > 1:
-            layer, discrepancies = link_parents(layer, current[level - 1], tolerance=tolerance)
+            layer, discrepancies = link_parents(
+                layer, current[level - 1], tolerance_share=tolerance
+            )
         new_grid: Grid = {lvl: current[lvl] for lvl in range(1, level)}
         new_grid[level] = layer
         dropped = sorted(lvl for lvl in current if lvl > level)
@@ -90,7 +93,7 @@ def grid_import(
     for issue in report.issues:
         click.echo(f"{issue.kind}: feature {issue.feature} {issue.code or ''} {issue.detail}")
     for item in discrepancies:
-        click.echo(f"discrepancy: {item}")
+        click.echo(f"{item.severity}: {item.kind}: {item.detail}")
     click.echo(
         f"imported {len(layer)} {LEVEL_NAMES[level]} areas as level {level} of grid version "
         f"{version}; {len(report.issues)} import notes, {len(discrepancies)} discrepancies"
@@ -146,9 +149,10 @@ def grid_validate(tolerance: float, as_json: bool) -> None:
     problems = validate_grid(current, tolerance_m=tolerance)
     for problem in problems:
         click.echo(
-            json.dumps(problem.__dict__, ensure_ascii=False, default=str)
+            json.dumps(dataclasses.asdict(problem), ensure_ascii=False, default=str)
             if as_json
-            else str(problem)
+            else f"{problem.kind}: level {problem.level} {','.join(problem.codes)}: "
+            f"{problem.detail}"
         )
     click.echo(f"grid version {version}: {len(problems)} problems", err=True)
     if problems:
@@ -224,5 +228,23 @@ def bench_geo(points: int, postgis_url: str | None) -> None:
     configured = get_settings().effective_database_url
     if url is None and configured.startswith("postgresql"):
         url = configured
+    if url is not None and not _postgis_reachable(url):
+        url = None
     result = run_geo_bench(points, postgis_url=url)
     click.echo(json.dumps(result))
+
+
+def _postgis_reachable(url: str) -> bool:
+    """Whether ``url`` answers with PostGIS; the benchmark reports null rather than failing."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE EXTENSION IF NOT EXISTS postgis"))
+        return True
+    except Exception as exc:
+        click.echo(f"PostGIS not reachable at {url}: {exc.__class__.__name__}", err=True)
+        return False
+    finally:
+        engine.dispose()

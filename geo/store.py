@@ -12,7 +12,7 @@ import numpy as np
 import shapely
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import insert, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from geo.assign import GridIndex
 from geo.layer import Grid, Layer
@@ -53,7 +53,7 @@ def save_grid(session: Session, grid: Grid, *, label: str, activate: bool = True
                 layer.codes,
                 layer.names,
                 layer.parents,
-                layer.source_ids or [None] * len(layer),
+                layer.source_ids or [None] * len(layer),  # type: ignore[list-item]
                 layer.geoms,
                 strict=True,
             )
@@ -69,13 +69,13 @@ def save_grid(session: Session, grid: Grid, *, label: str, activate: bool = True
 def activate_version(session: Session, version_id: int) -> None:
     session.execute(update(GridVersion).values(is_active=False))
     session.execute(
-        update(GridVersion).where(GridVersion.id == version_id).values(is_active=True)  # type: ignore[arg-type]
+        update(GridVersion).where(col(GridVersion.id) == version_id).values(is_active=True)
     )
 
 
 def active_version_id(session: Session) -> int | None:
     found = session.execute(
-        select(GridVersion.id).where(GridVersion.is_active.is_(True))  # type: ignore[attr-defined]
+        select(col(GridVersion.id)).where(col(GridVersion.is_active).is_(True))
     ).scalar_one_or_none()
     return int(found) if found is not None else None
 
@@ -86,15 +86,15 @@ def load_grid(session: Session, version_id: int, *, levels: Iterable[int] = (1, 
     for level in levels:
         rows = session.execute(
             select(
-                GridArea.code,
-                GridArea.name,
-                GridArea.parent_code,
-                GridArea.geom,
-                GridArea.source_id,
+                col(GridArea.code),
+                col(GridArea.name),
+                col(GridArea.parent_code),
+                col(GridArea.geom),
+                col(GridArea.source_id),
             )
-            .where(GridArea.version_id == version_id)  # type: ignore[arg-type]
-            .where(GridArea.level == level)  # type: ignore[arg-type]
-            .order_by(GridArea.code)  # type: ignore[arg-type]
+            .where(col(GridArea.version_id) == version_id)
+            .where(col(GridArea.level) == level)
+            .order_by(col(GridArea.code))
         ).all()
         if not rows:
             continue
@@ -117,27 +117,30 @@ def area_names(session: Session, version_id: int, codes: Iterable[str | None]) -
     if not wanted:
         return {}
     rows = session.execute(
-        select(GridArea.code, GridArea.name)
-        .where(GridArea.version_id == version_id)  # type: ignore[arg-type]
-        .where(GridArea.code.in_(wanted))  # type: ignore[attr-defined]
+        select(col(GridArea.code), col(GridArea.name))
+        .where(col(GridArea.version_id) == version_id)
+        .where(col(GridArea.code).in_(wanted))
     ).all()
     return {str(code): str(name) for code, name in rows}
+
+
+# Built indexes, shared by every ActiveGrid of the process: one per (database, grid version).
+_indexes: dict[tuple[str, int], GridIndex] = {}
+_build_lock = threading.Lock()
 
 
 class ActiveGrid:
     """The active grid version's index, built once per process and rebuilt on a new version."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._version: int | None = None
-        self._index: GridIndex | None = None
-
     def current(self, session: Session) -> tuple[int, GridIndex]:
         version = active_version_id(session)
         if version is None:
             raise LookupError("no grid version is active: import or seed a grid first")
-        with self._lock:
-            if version != self._version or self._index is None:
-                self._index = GridIndex.build(load_grid(session, version))
-                self._version = version
-            return version, self._index
+        key = (str(session.get_bind().engine.url), version)
+        index = _indexes.get(key)
+        if index is None:
+            with _build_lock:
+                index = _indexes.get(key)
+                if index is None:
+                    index = _indexes[key] = GridIndex.build(load_grid(session, version))
+        return version, index

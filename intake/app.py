@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from geo.store import ActiveGrid
 from intake.reports import router as reports_router
+from urbangrid.db import get_engine
 from urbangrid.settings import Settings, get_settings
 from workers.app import make_celery
+
+log = logging.getLogger(__name__)
+
+
+def _warm_grid(app: FastAPI) -> None:
+    try:
+        with Session(get_engine(app.state.settings)) as session:
+            app.state.grid.current(session)
+    except LookupError as exc:  # no grid yet: intake answers 503 until one is seeded
+        log.warning("%s", exc)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -19,6 +33,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Build the grid index before the first resident waits on it.
+        await run_in_threadpool(_warm_grid, app)
         yield
         app.state.celery.close()
 

@@ -22,7 +22,7 @@ from workers.routing import route_case
 TZ = ZoneInfo("Asia/Shanghai")
 
 
-def new_case(session: Session, grid: Grid, category: str = "E0505", index: int = 3) -> int:
+def new_case(session: Session, grid: Grid, category: str = "E0506", index: int = 3) -> int:
     point = shapely.point_on_surface(grid[max(grid)].geoms[index])
     case = Case(
         tracking_token=f"t-{utcnow().timestamp()}-{index}",
@@ -64,7 +64,7 @@ def test_route_twice_concurrently_dispatches_once(
     with Session(engine) as session:
         case = session.get(Case, case_id)
         assert case is not None and case.state == "DISPATCHED"
-        # Illegal parking has no rule in the demo: the street office of its L2 answers (属地管理).
+        # Bike clutter has no rule in the demo: the street office of its L2 answers (属地管理).
         assert case.department_code == f"so-{case.l2_code}"
         actions = (
             session.execute(

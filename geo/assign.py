@@ -1,0 +1,530 @@
+"""Assign points to grid areas: the hot path of intake, vectorised over arrays of points.
+
+The rule, which every caller relies on:
+
+- A point is in an area when the area **covers** it: its boundary included.
+- The point is assigned at the **leaf** level (the deepest level of the grid). When several leaf
+  areas cover it (a point on a shared edge or vertex, or inside an overlap), the one with the
+  **lowest code** wins.
+- The upper levels are read off the winning leaf's **parent chain**, never looked up separately,
+  so the four codes of a point always nest.
+- A point no leaf covers is **outside the service area**: `inside` is False and its codes are "".
+  Nothing is guessed (no nearest area). The service area is the union of the leaves.
+- Points must be WGS84 longitude/latitude: convert first with `geo.crs.to_wgs84`.
+
+How it is fast: at build time the leaves are rasterised onto a grid of small square tiles (about a
+tenth of a cell, enlarged for large extents so the raster stays bounded). A tile no leaf boundary
+touches is "pure": every point in it has the same answer, read from the raster. Tiles a boundary
+touches are "impure": their points go through an exact `covers` test against the few leaves that
+can cover that tile, in code order. Purity is decided conservatively (every tile an edge's
+bounding box touches, with a margin), so the raster only ever speeds up, never changes, an answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+import shapely
+
+from geo.crs import METRES_PER_DEGREE
+from geo.layer import Grid, Layer, leaf_level
+
+__all__ = ["Assignment", "GridIndex", "loop_assign"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+GeomArray = npt.NDArray[np.object_]
+
+#: Default upper bound on raster tiles (int32 each): 16M tiles = 64 MB.
+MAX_TILES = 16_000_000
+# Tiles the automatic tile size aims at when leaves are large (4M tiles = 16 MB).
+_TILE_BUDGET = 4_000_000
+# Tiles along the side of a typical leaf: more tiles, fewer points need the exact test.
+_TILES_PER_SIDE = 14.0
+# Raster footprint (tiles) of the leaves processed together while building.
+_CHUNK_TILES = 2_000_000
+# Margin, in degrees (~0.1 mm), added around each edge when marking impure tiles, so rounding in
+# the interpolated sub-segments can never leave an edge's tile unmarked.
+_EDGE_MARGIN_DEG = 1e-9
+_OUTSIDE = -1
+
+
+@dataclass
+class Assignment:
+    """Where each point fell: per-level codes ("" outside), `inside`, and the leaf's position.
+
+    `codes[level]` is an object array of str parallel to the input points (object arrays share
+    one str per area, where fixed-width unicode would copy 60 bytes per point and level).
+    `leaf` indexes the index's `leaf_codes` (-1 outside).
+    """
+
+    codes: dict[int, npt.NDArray[np.object_]]
+    inside: npt.NDArray[np.bool_]
+    leaf: IntArray
+
+    def __len__(self) -> int:
+        return len(self.inside)
+
+
+def _check_xy(x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    xs = np.asarray(x, dtype=np.float64).reshape(-1)
+    ys = np.asarray(y, dtype=np.float64).reshape(-1)
+    if xs.shape != ys.shape:
+        raise ValueError(f"x and y differ in length: {len(xs)} vs {len(ys)}")
+    return xs, ys
+
+
+def _expand(counts: IntArray) -> tuple[IntArray, IntArray]:
+    """For counts [2, 0, 3]: owner [0, 0, 2, 2, 2] and position [0, 1, 0, 1, 2]."""
+    counts = np.maximum(counts, 0)
+    owner = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    starts = np.cumsum(counts) - counts
+    pos = np.arange(int(counts.sum()), dtype=np.int64) - starts[owner]
+    return owner, pos
+
+
+def _unique(keys: IntArray) -> IntArray:
+    """Sorted distinct values (np.unique is far slower than a sort for large int arrays here)."""
+    out = np.sort(keys)
+    return out[np.r_[True, out[1:] != out[:-1]]] if len(out) else out
+
+
+def _chunks(weights: FloatArray, limit: float) -> list[slice]:
+    """Consecutive slices whose weights sum to about `limit` (one item at least)."""
+    total = np.cumsum(weights)
+    out: list[slice] = []
+    start = 0
+    while start < len(weights):
+        base = total[start - 1] if start else 0.0
+        stop = int(np.searchsorted(total, base + limit, side="right"))
+        stop = max(stop, start + 1)
+        out.append(slice(start, stop))
+        start = stop
+    return out
+
+
+def _edges(
+    geoms: GeomArray, offset: int = 0
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, IntArray]:
+    """Every ring edge of every area: x1, y1, x2, y2 and the area's index (plus `offset`)."""
+    parts, part_owner = shapely.get_parts(geoms, return_index=True)
+    rings, ring_part = shapely.get_rings(parts, return_index=True)
+    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
+    same = ring_of[:-1] == ring_of[1:]
+    start = np.flatnonzero(same)
+    owner = part_owner[ring_part[ring_of[start]]].astype(np.int64) + offset
+    return coords[start, 0], coords[start, 1], coords[start + 1, 0], coords[start + 1, 1], owner
+
+
+@dataclass
+class GridIndex:
+    """A grid prepared for fast point assignment (see the module docstring for the rule).
+
+    >>> from geo.layer import Layer
+    >>> west = shapely.box(121.40, 31.20, 121.41, 31.21)
+    >>> east = shapely.box(121.41, 31.20, 121.42, 31.21)
+    >>> grid = {1: Layer(1, ["310101"], ["黄浦区"], [None], [shapely.union(west, east)]),
+    ...         2: Layer(2, ["310101002", "310101001"], ["东", "西"], ["310101"] * 2, [east, west])}
+    >>> index = GridIndex.build(grid)
+    >>> a = index.assign([121.405, 121.41, 121.415, 121.50], [31.205] * 4)
+    >>> a.codes[2].tolist()  # the point on the shared edge goes to the lower code
+    ['310101001', '310101001', '310101002', '']
+    >>> a.codes[1].tolist(), a.inside.tolist()
+    (['310101', '310101', '310101', ''], [True, True, True, False])
+    """
+
+    levels: list[int]
+    leaf_codes: npt.NDArray[np.str_]
+    leaf_geoms: GeomArray
+    level_codes: dict[int, npt.NDArray[np.str_]]
+    level_names: dict[int, npt.NDArray[np.str_]]
+    ancestors: dict[int, IntArray]
+    x0: float
+    y0: float
+    dx: float
+    dy: float
+    nx: int
+    ny: int
+    raster: npt.NDArray[np.int32]
+    cand_offsets: IntArray
+    candidates: npt.NDArray[np.int32]
+    leaf_rect: npt.NDArray[np.bool_]
+    leaf_bounds: FloatArray
+    tile_m: float
+    _tree: shapely.STRtree | None = field(default=None, repr=False)
+    _code_objects: dict[int, npt.NDArray[np.object_]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._code_objects = {
+            level: codes.astype(object) for level, codes in self.level_codes.items()
+        }
+
+    # -- building ---------------------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls, grid: Grid, *, tile_m: float | None = None, max_tiles: int = MAX_TILES
+    ) -> GridIndex:
+        """Index `grid` for assignment at its deepest level.
+
+        `tile_m` is the raster tile side in metres (default: 1/14 of the median leaf's side, or
+        finer if the extent fits in 4M tiles, at least 2 m); it is enlarged as needed to keep the
+        raster within `max_tiles` tiles.
+        Raises ValueError for duplicate leaf codes, invalid or empty leaf geometries, or a parent
+        code missing from the level above.
+        """
+        leaf_lvl = leaf_level(grid)
+        levels = sorted(grid)
+        leaf = grid[leaf_lvl].sorted_by_code()
+        if len(leaf) == 0:
+            raise ValueError(f"the leaf level {leaf_lvl} has no areas")
+        codes = np.asarray(leaf.codes, dtype=np.str_)
+        dup = codes[1:][codes[1:] == codes[:-1]]
+        if len(dup):
+            raise ValueError(f"duplicate leaf codes: {sorted(set(dup.tolist()))[:10]}")
+        geoms = np.asarray(leaf.geoms, dtype=object)
+        bad = ~np.isin(shapely.get_type_id(geoms), (3, 6)) | shapely.is_empty(geoms)
+        bad |= ~shapely.is_valid(geoms)
+        if bad.any():
+            raise ValueError(
+                f"leaf areas must be valid, non-empty polygons; not so: {codes[bad][:10].tolist()}"
+            )
+
+        level_codes, level_names, ancestors = _chains(grid, leaf, levels)
+        shapely.prepare(geoms)
+
+        xmin, ymin, xmax, ymax = leaf.bounds()
+        coslat = float(np.cos(np.radians((ymin + ymax) / 2.0)))
+        width_m = (xmax - xmin) * METRES_PER_DEGREE * coslat
+        height_m = (ymax - ymin) * METRES_PER_DEGREE
+        if tile_m is None:
+            # Degrees² to m² by the scale at the centre latitude: plenty for choosing a size.
+            m2_per_deg2 = METRES_PER_DEGREE**2 * coslat
+            side = float(np.sqrt(np.median(shapely.area(geoms)) * m2_per_deg2))
+            # A fourteenth of a typical leaf keeps most tiles pure; where the extent allows finer
+            # tiles within the default budget, take them: large leaves have long, detailed
+            # boundaries, and finer tiles send fewer points to the exact test.
+            tile_m = max(
+                min(side / _TILES_PER_SIDE, float(np.sqrt(width_m * height_m / _TILE_BUDGET))), 2.0
+            )
+        if tile_m <= 0:
+            raise ValueError(f"tile_m must be positive, got {tile_m}")
+        while (width_m / tile_m + 2) * (height_m / tile_m + 2) > max_tiles:
+            tile_m *= 1.25
+        dy = tile_m / METRES_PER_DEGREE
+        dx = dy / coslat
+        x0 = xmin - dx / 2.0
+        y0 = ymin - dy / 2.0
+        nx = int(np.floor((xmax - x0) / dx)) + 2
+        ny = int(np.floor((ymax - y0) / dy)) + 2
+
+        n_tiles = nx * ny
+        n_leaf = len(geoms)
+        # Leaves are processed in chunks of bounded raster footprint, so memory stays near the
+        # raster's own size however many leaves there are.
+        b = shapely.bounds(geoms)
+        footprint = ((b[:, 2] - b[:, 0]) / dx + 2) * ((b[:, 3] - b[:, 1]) / dy + 2)
+        chunks = _chunks(footprint, _CHUNK_TILES)
+        edges = [_edges(geoms[sl], sl.start) for sl in chunks]
+
+        # Impure tiles: touched by some edge. Their candidates are the leaves whose edge touches
+        # the tile plus the leaves filling its centre: a leaf covering any point of the tile is
+        # one or the other.
+        impure = np.zeros(n_tiles, dtype=bool)
+        keys: list[IntArray] = []
+        for x1, y1, x2, y2, owner in edges:
+            tile, who = _edge_tiles(x1, y1, x2, y2, owner, x0, y0, dx, dy, nx, ny)
+            impure[tile] = True
+            keys.append(_unique(tile * n_leaf + who))
+        big = np.iinfo(np.int32).max
+        raster = np.full(n_tiles, big, dtype=np.int32)
+        for x1, y1, x2, y2, owner in edges:
+            tile, who = _scanline_fill(x1, y1, x2, y2, owner, x0, y0, dx, dy, nx, ny)
+            # Where leaves overlap, a tile centre is filled twice: the lowest code (index) wins.
+            np.minimum.at(raster, tile, who.astype(np.int32))
+            hit = impure[tile]
+            keys.append(_unique(tile[hit] * n_leaf + who[hit]))
+        raster[raster == big] = _OUTSIDE
+
+        key = _unique(np.concatenate(keys))
+        del keys
+        cand_tile = key // n_leaf
+        candidates = (key % n_leaf).astype(np.int32)
+        first = np.r_[True, cand_tile[1:] != cand_tile[:-1]]
+        tiles = cand_tile[first]
+        cand_offsets = np.r_[np.flatnonzero(first), len(key)].astype(np.int64)
+        raster[tiles] = (-2 - np.arange(len(tiles))).astype(np.int32)
+
+        return cls(
+            levels=levels,
+            leaf_codes=codes,
+            leaf_geoms=geoms,
+            level_codes=level_codes,
+            level_names=level_names,
+            ancestors=ancestors,
+            x0=x0,
+            y0=y0,
+            dx=dx,
+            dy=dy,
+            nx=nx,
+            ny=ny,
+            raster=raster,
+            cand_offsets=cand_offsets,
+            candidates=candidates,
+            leaf_rect=_is_rectangle(geoms),
+            leaf_bounds=shapely.bounds(geoms),
+            tile_m=tile_m,
+        )
+
+    # -- querying ---------------------------------------------------------------------------
+
+    @property
+    def leaf_level(self) -> int:
+        return self.levels[-1]
+
+    @property
+    def impure_share(self) -> float:
+        """Share of raster tiles that need the exact test (a build-quality figure)."""
+        return float((self.raster <= -2).mean())
+
+    def assign(self, x: npt.ArrayLike, y: npt.ArrayLike) -> Assignment:
+        """Codes at every level for WGS84 points (x = longitude, y = latitude).
+
+        >>> grid = {1: Layer(1, ["310101"], ["黄浦区"], [None], [shapely.box(0, 0, 1, 1)])}
+        >>> GridIndex.build(grid).assign([0.5, 1.0, 2.0], [0.5, 0.5, 0.5]).inside.tolist()
+        [True, True, False]
+        """
+        xs, ys = _check_xy(x, y)
+        return self._result(self.locate(xs, ys))
+
+    def locate(self, x: npt.ArrayLike, y: npt.ArrayLike) -> IntArray:
+        """Leaf index (into `leaf_codes`) covering each point, lowest code first; -1 outside."""
+        xs, ys = _check_xy(x, y)
+        col = np.floor((xs - self.x0) / self.dx)
+        row = np.floor((ys - self.y0) / self.dy)
+        # NaN fails every comparison, so it lands outside too.
+        ok = (col >= 0) & (col < self.nx) & (row >= 0) & (row < self.ny)
+        flat = np.zeros(len(xs), dtype=np.int64)
+        flat[ok] = row[ok].astype(np.int64) * self.nx + col[ok].astype(np.int64)
+        value = np.where(ok, self.raster[flat], _OUTSIDE).astype(np.int64)
+        leaf = np.where(value >= 0, value, _OUTSIDE)
+        todo = np.flatnonzero(value <= -2)
+        if len(todo):
+            tile = -2 - value[todo]
+            start = self.cand_offsets[tile]
+            count = self.cand_offsets[tile + 1] - start
+            pending = np.ones(len(todo), dtype=bool)
+            for k in range(int(count.max())):
+                act = np.flatnonzero(pending & (count > k))
+                if len(act) == 0:
+                    break
+                cand = self.candidates[start[act] + k]
+                px, py = xs[todo[act]], ys[todo[act]]
+                hit = np.zeros(len(act), dtype=bool)
+                # Axis-aligned rectangles (whole lattice cells) are tested by comparison, which
+                # is exact; other shapes go through GEOS.
+                rect = self.leaf_rect[cand]
+                b = self.leaf_bounds[cand[rect]]
+                hit[rect] = (
+                    (px[rect] >= b[:, 0])
+                    & (px[rect] <= b[:, 2])
+                    & (py[rect] >= b[:, 1])
+                    & (py[rect] <= b[:, 3])
+                )
+                other = ~rect
+                hit[other] = shapely.intersects_xy(
+                    self.leaf_geoms[cand[other]], px[other], py[other]
+                )
+                leaf[todo[act[hit]]] = cand[hit]
+                pending[act[hit]] = False
+        return leaf
+
+    def _result(self, leaf: IntArray) -> Assignment:
+        codes = {
+            level: self._code_objects[level][self.ancestors[level][leaf]] for level in self.levels
+        }
+        return Assignment(codes=codes, inside=leaf >= 0, leaf=leaf)
+
+    def names(self, level: int, codes: npt.ArrayLike) -> npt.NDArray[np.str_]:
+        """Names for codes of `level` ("" for "" or unknown codes).
+
+        >>> grid = {1: Layer(1, ["310101"], ["黄浦区"], [None], [shapely.box(0, 0, 1, 1)])}
+        >>> GridIndex.build(grid).names(1, ["310101", ""]).tolist()
+        ['黄浦区', '']
+        """
+        known = self.level_codes[level][:-1]
+        wanted = np.asarray(codes, dtype=np.str_)
+        pos = np.searchsorted(known, wanted)
+        pos = np.minimum(pos, len(known) - 1) if len(known) else pos
+        found = (
+            (known[pos] == wanted) & (wanted != "") if len(known) else np.zeros(len(wanted), bool)
+        )
+        return np.where(found, self.level_names[level][pos], "")
+
+    @property
+    def tree(self) -> shapely.STRtree:
+        """An STRtree over the leaves (in code order), for the per-point baseline."""
+        if self._tree is None:
+            self._tree = shapely.STRtree(self.leaf_geoms)
+        return self._tree
+
+
+def _is_rectangle(geoms: GeomArray) -> npt.NDArray[np.bool_]:
+    """True for polygons that are exactly their axis-aligned bounding box."""
+    simple = (
+        (shapely.get_type_id(geoms) == 3)
+        & (shapely.get_num_interior_rings(geoms) == 0)
+        & (shapely.get_num_coordinates(geoms) == 5)
+    )
+    out = np.zeros(len(geoms), dtype=bool)
+    idx = np.flatnonzero(simple)
+    if len(idx) == 0:
+        return out
+    coords = shapely.get_coordinates(geoms[idx]).reshape(len(idx), 5, 2)
+    b = shapely.bounds(geoms[idx])
+    on_x = (coords[:, :, 0] == b[:, None, 0]) | (coords[:, :, 0] == b[:, None, 2])
+    on_y = (coords[:, :, 1] == b[:, None, 1]) | (coords[:, :, 1] == b[:, None, 3])
+    # Every vertex on a bbox corner and opposite vertices apart in both axes: for a valid ring
+    # (checked at build) that is the bbox itself.
+    apart = (coords[:, 0] != coords[:, 2]).all(axis=1) & (coords[:, 1] != coords[:, 3]).all(axis=1)
+    out[idx] = on_x.all(axis=1) & on_y.all(axis=1) & apart
+    return out
+
+
+def _chains(
+    grid: Grid, leaf: Layer, levels: list[int]
+) -> tuple[dict[int, npt.NDArray[np.str_]], dict[int, npt.NDArray[np.str_]], dict[int, IntArray]]:
+    """Per-level code and name arrays (sorted, with a trailing "" for outside) and, per level,
+    each leaf's ancestor position in them (the last position, "", for outside)."""
+    level_codes: dict[int, npt.NDArray[np.str_]] = {}
+    level_names: dict[int, npt.NDArray[np.str_]] = {}
+    for level in levels:
+        layer = grid[level].sorted_by_code()
+        level_codes[level] = np.asarray([*layer.codes, ""], dtype=np.str_)
+        level_names[level] = np.asarray([*layer.names, ""], dtype=np.str_)
+    ancestors: dict[int, IntArray] = {}
+    n = len(leaf)
+    current = np.arange(n, dtype=np.int64)  # position of each leaf's ancestor at `level`
+    parents_of = list(leaf.parents)
+    for level in reversed(levels):
+        ancestors[level] = np.r_[current, len(level_codes[level]) - 1]  # -1 -> ""
+        if level == levels[0]:
+            break
+        upper = level_codes[level - 1][:-1]
+        wanted = np.asarray([p or "" for p in parents_of], dtype=np.str_)
+        pos = np.searchsorted(upper, wanted)
+        pos_c = np.minimum(pos, len(upper) - 1)
+        ok = upper[pos_c] == wanted
+        if not ok.all():
+            missing = sorted(set(wanted[~ok].tolist()))[:10]
+            raise ValueError(
+                f"level {level} areas name parents missing from level {level - 1}: {missing}"
+            )
+        current = pos_c.astype(np.int64)
+        layer = grid[level - 1].sorted_by_code()
+        parents_of = [layer.parents[int(i)] for i in current]
+    return level_codes, level_names, ancestors
+
+
+def _scanline_fill(
+    x1: FloatArray,
+    y1: FloatArray,
+    x2: FloatArray,
+    y2: FloatArray,
+    owner: IntArray,
+    x0: float,
+    y0: float,
+    dx: float,
+    dy: float,
+    nx: int,
+    ny: int,
+) -> tuple[IntArray, IntArray]:
+    """(tile, leaf) for every tile whose centre lies inside a leaf (even-odd over its rings).
+
+    Rows are taken half-open (an edge spans the row centres in [low y, high y)), computed from
+    each vertex's y alone, so two edges meeting at a vertex never both or neither count a row
+    they share: the crossing count per row is exact and even for every closed ring.
+    """
+    ylo = np.minimum(y1, y2)
+    yhi = np.maximum(y1, y2)
+    r0 = np.clip(np.ceil((ylo - y0) / dy - 0.5), 0, ny).astype(np.int64)
+    r1 = np.clip(np.ceil((yhi - y0) / dy - 0.5), 0, ny).astype(np.int64)
+    edge, k = _expand(r1 - r0)
+    row = r0[edge] + k
+    yc = y0 + (row + 0.5) * dy
+    t = (yc - y1[edge]) / (y2[edge] - y1[edge])
+    xc = x1[edge] + t * (x2[edge] - x1[edge])
+    who = owner[edge]
+    order = np.lexsort((xc, row, who))
+    xs = xc[order]
+    rows = row[order]
+    whos = who[order]
+    # Pair crossings (1st-2nd, 3rd-4th, ...) within each (leaf, row): spans of inside centres.
+    xa, xb = xs[0::2], xs[1::2]
+    span_row, span_leaf = rows[0::2], whos[0::2]
+    c0 = np.clip(np.ceil((xa - x0) / dx - 0.5), 0, nx).astype(np.int64)
+    c1 = np.clip(np.ceil((xb - x0) / dx - 0.5), 0, nx).astype(np.int64)
+    span, j = _expand(c1 - c0)
+    tile = span_row[span] * nx + c0[span] + j
+    return tile, span_leaf[span]
+
+
+def _edge_tiles(
+    x1: FloatArray,
+    y1: FloatArray,
+    x2: FloatArray,
+    y2: FloatArray,
+    owner: IntArray,
+    x0: float,
+    y0: float,
+    dx: float,
+    dy: float,
+    nx: int,
+    ny: int,
+) -> tuple[IntArray, IntArray]:
+    """(tile, leaf) for every tile an edge may touch: each edge is cut into pieces no longer
+    than a tile, and every tile each piece's bounding box (plus a margin) touches is marked."""
+    steps = np.maximum(np.ceil(np.maximum(np.abs(x2 - x1) / dx, np.abs(y2 - y1) / dy)), 1)
+    # An axis-parallel edge is its own bounding box (lattice cells are made of them): no need
+    # to cut it into pieces.
+    steps[(x1 == x2) | (y1 == y2)] = 1
+    edge, k = _expand(steps.astype(np.int64))
+    f0 = k / steps[edge]
+    f1 = (k + 1) / steps[edge]
+    ax = x1[edge] + f0 * (x2[edge] - x1[edge])
+    bx = x1[edge] + f1 * (x2[edge] - x1[edge])
+    ay = y1[edge] + f0 * (y2[edge] - y1[edge])
+    by = y1[edge] + f1 * (y2[edge] - y1[edge])
+    m = _EDGE_MARGIN_DEG
+    c0 = np.clip(np.floor((np.minimum(ax, bx) - m - x0) / dx), 0, nx - 1).astype(np.int64)
+    c1 = np.clip(np.floor((np.maximum(ax, bx) + m - x0) / dx), 0, nx - 1).astype(np.int64)
+    r0 = np.clip(np.floor((np.minimum(ay, by) - m - y0) / dy), 0, ny - 1).astype(np.int64)
+    r1 = np.clip(np.floor((np.maximum(ay, by) + m - y0) / dy), 0, ny - 1).astype(np.int64)
+    w = c1 - c0 + 1
+    piece, j = _expand(w * (r1 - r0 + 1))
+    tile = (r0[piece] + j // w[piece]) * nx + c0[piece] + j % w[piece]
+    return tile, owner[edge[piece]]
+
+
+def loop_assign(grid_or_index: Grid | GridIndex, x: npt.ArrayLike, y: npt.ArrayLike) -> Assignment:
+    """The per-point baseline: one `STRtree.query(point, predicate="intersects")` per point.
+
+    Same rule and result as `GridIndex.assign`, only slow; kept to check and benchmark it.
+
+    >>> grid = {1: Layer(1, ["310101"], ["黄浦区"], [None], [shapely.box(0, 0, 1, 1)])}
+    >>> loop_assign(grid, [0.5, 2.0], [0.5, 0.5]).codes[1].tolist()
+    ['310101', '']
+    """
+    index = (
+        grid_or_index if isinstance(grid_or_index, GridIndex) else GridIndex.build(grid_or_index)
+    )
+    xs, ys = _check_xy(x, y)
+    tree = index.tree
+    leaf = np.full(len(xs), _OUTSIDE, dtype=np.int64)
+    for i in range(len(xs)):
+        hits = tree.query(shapely.Point(xs[i], ys[i]), predicate="intersects")
+        if len(hits):
+            leaf[i] = int(hits.min())  # leaves are in code order: the lowest code wins
+    return index._result(leaf)

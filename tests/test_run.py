@@ -1,0 +1,68 @@
+"""`urbangrid run` brings up the whole pipeline on the embedded default, from an empty ./var."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.processes import urbangrid_process, wait_until
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def get_json(url: str) -> dict[str, object]:
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return json.loads(answer.read())  # type: ignore[no-any-return]
+
+
+def answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_run_serves_api_and_dashboard_and_routes_a_report(tmp_path: Path) -> None:
+    api, board = free_port(), free_port()
+    env = {
+        "URBANGRID_VAR_DIR": str(tmp_path / "var"),
+        "URBANGRID_API_PORT": str(api),
+        "URBANGRID_DASHBOARD_PORT": str(board),
+    }
+    with urbangrid_process(["run"], env, tmp_path / "run.log"):
+        up = wait_until(lambda: answers(f"http://127.0.0.1:{api}/healthz"), 240, 0.5)
+        assert up, (tmp_path / "run.log").read_text()[-4000:]
+        assert wait_until(lambda: answers(f"http://127.0.0.1:{board}/"), 120, 0.5)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{api}/api/v1/reports",
+            data=json.dumps(
+                {"category": "C0101", "lat": 31.2304, "lon": 121.4737, "crs": "wgs84"}
+            ).encode(),
+            headers={"content-type": "application/json"},
+        )
+        sent = time.monotonic()
+        with urllib.request.urlopen(request, timeout=10) as answer:
+            report_id = json.loads(answer.read())["id"]
+
+        def dispatched() -> bool:
+            body = get_json(f"http://127.0.0.1:{api}/api/v1/reports/{report_id}")
+            return body["state"] == "DISPATCHED"
+
+        assert wait_until(dispatched, 60, 0.05), (tmp_path / "run.log").read_text()[-4000:]
+        print(f"report dispatched {time.monotonic() - sent:.2f} s after submit")
+        body = get_json(f"http://127.0.0.1:{api}/api/v1/reports/{report_id}")
+        for level in ("district", "street", "community", "cell"):
+            area = body[level]
+            assert isinstance(area, dict) and area["code"] and area["name"]
+        assert body["department"] and body["deadline"]
