@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 import shapely
 from fastapi.testclient import TestClient
-from geo.assign import GridIndex
 from sqlalchemy import func, select
 from sqlmodel import Session
 
+from geo.assign import GridIndex
 from geo.layer import Grid
 from intake.app import create_app
 from tests.processes import TcpProxy, urbangrid_process, wait_until

@@ -48,8 +48,10 @@ from urbangrid.domain.states import OPEN_STATES, CaseState
 from urbangrid.tables import Case, CaseEvent, Category, Department, GridArea
 
 S = CaseState
-CASES = Case.__table__.c  # type: ignore[attr-defined]
-EVENTS = CaseEvent.__table__.c  # type: ignore[attr-defined]
+CASE_TABLE = Case.__table__  # type: ignore[attr-defined]
+EVENT_TABLE = CaseEvent.__table__  # type: ignore[attr-defined]
+CASES = CASE_TABLE.c
+EVENTS = EVENT_TABLE.c
 AREAS = GridArea.__table__.c  # type: ignore[attr-defined]
 DEPARTMENTS = Department.__table__.c  # type: ignore[attr-defined]
 CATEGORIES = Category.__table__.c  # type: ignore[attr-defined]
@@ -363,7 +365,7 @@ def _count_events(
     }
     key = group.label("key")
     query = select(key, *(value.label(name) for name, value in columns.items()))
-    source = e.table.join(Case.__table__, CASES.id == e.case_id) if needs_cases else e.table  # type: ignore[attr-defined]
+    source = EVENT_TABLE.join(CASE_TABLE, CASES.id == e.case_id) if needs_cases else EVENT_TABLE
     query = query.select_from(source).where(*filters).group_by(key)
     return {
         row["key"]: {name: int(row[name]) for name in columns}

@@ -30,7 +30,6 @@ def demo_seed(force: bool) -> None:
 
 def seed_demo(*, force: bool = False) -> None:
     from geo.demo import demo_city
-
     from geo.store import save_grid
     from urbangrid.domain.taxonomy import load_taxonomy
     from urbangrid.seed import (

@@ -185,9 +185,7 @@ def copy_cases(
                 for synthetic in batch:
                     row = synthetic.case
                     copy.write_row(
-                        tuple(
-                            _copy_value(name, row, grid_version_id) for name in CASE_COLUMNS
-                        )
+                        tuple(_copy_value(name, row, grid_version_id) for name in CASE_COLUMNS)
                     )
             events = 0
             with cursor.copy(event_sql) as copy:

@@ -59,6 +59,7 @@ class Profile:
     p_rework: float
     p_extend: float
     p_suspend: float
+    p_stall: float  # share of accepted cases nobody gets round to (the backlog)
     satisfaction: float  # mean rating, 1..5
 
     @classmethod
@@ -71,6 +72,7 @@ class Profile:
             p_rework=rng.uniform(0.02, 0.14),
             p_extend=rng.uniform(0.01, 0.07),
             p_suspend=rng.uniform(0.003, 0.02),
+            p_stall=rng.choice((0.0, 0.0, 0.005, 0.01, 0.03, 0.06)),
             satisfaction=rng.uniform(3.4, 4.7),
         )
 
@@ -156,7 +158,11 @@ _COUNTS = {
     "escalate": "escalation_level",
 }
 
-_RETURN_REASONS = ("不属于本部门职责 not ours", "位置不在辖区 outside our area", "权属不清 owner unclear")
+_RETURN_REASONS = (
+    "不属于本部门职责 not ours",
+    "位置不在辖区 outside our area",
+    "权属不清 owner unclear",
+)
 _DESCRIPTIONS = ("市民反映 reported by a resident", "网格巡查发现 found on patrol")
 
 
@@ -182,6 +188,7 @@ class Season:
         self.rules = list(rules)
         self.offices = dict(street_offices)
         self.departments = sorted(departments)
+        self._known = frozenset(departments)
         self.tz = tz
         self.calendar = calendar
         self.seed = seed
@@ -227,7 +234,9 @@ class Season:
         shifted = local.astimezone(moment.tzinfo)
         return shifted if start <= shifted <= start + timedelta(seconds=span) else moment
 
-    def _walk(self, rng: random.Random, case_id: int, created: datetime, now: datetime) -> SyntheticCase:
+    def _walk(
+        self, rng: random.Random, case_id: int, created: datetime, now: datetime
+    ) -> SyntheticCase:
         kind = rng.choices(self.kinds, weights=self._weights)[0]
         place = rng.choice(self.places)
         citizen = rng.random() < 0.6
@@ -273,6 +282,15 @@ class Season:
         for event in walk.events:
             event["case_id"] = case_id
         return SyntheticCase(case, walk.events)
+
+    def _misroute(self, department: str, place: Place) -> str | None:
+        """Where a wrong first dispatch goes: the locality for a professional department's case,
+        the city's enforcement team for a locality's (the usual ping-pong of 属地 and 条线)."""
+        office = self.offices.get(place.codes[1])
+        if office is not None and office != department:
+            return office
+        fallback = "enforcement" if department != "enforcement" else None
+        return fallback if fallback in self._known else None
 
     def _loop(
         self,
@@ -324,8 +342,8 @@ class Season:
             return
         profile = self.profile(department)
         t += minutes(rng, 0, 10)
-        if rng.random() < profile.p_return and len(self.departments) > 1:
-            wrong = rng.choice([d for d in self.departments if d != department])
+        wrong = self._misroute(department, place)
+        if wrong is not None and rng.random() < profile.p_return:
             if not walk.step(
                 "dispatch",
                 t,
@@ -363,6 +381,8 @@ class Season:
         t += minutes(rng, 5, 120)
         if not walk.step("accept", t, Role.DEPARTMENT, staff):
             return
+        if rng.random() < profile.p_stall:
+            return  # accepted, then left: it stays open and goes overdue
         allowed = (deadline - created).total_seconds()
         share = math.exp(rng.gauss(math.log(profile.median_share), profile.sigma))
         work = timedelta(seconds=max(600.0, allowed * share))
@@ -411,17 +431,17 @@ class Season:
         t = max(t, handled)
         if not walk.step("handle", t, Role.DEPARTMENT, staff, note="已处置 done"):
             return
-        t += minutes(rng, 30, 480)
+        t += minutes(rng, 20, 240)
         if rng.random() < profile.p_rework:
             if not walk.step("check_fail", t, Role.SUPERVISOR, _supervisor(place), note="返工"):
                 return
             t += work * rng.uniform(0.1, 0.5)
             if not walk.step("handle", t, Role.DEPARTMENT, staff, note="再次处置"):
                 return
-            t += minutes(rng, 30, 480)
+            t += minutes(rng, 20, 240)
         if not walk.step("check_pass", t, Role.SUPERVISOR, _supervisor(place)):
             return
-        t += minutes(rng, 10, 240)
+        t += minutes(rng, 5, 120)
         if not walk.step("close", t, Role.SHIFT_LEAD, "shift_lead:1"):
             return
         if reporter[0] != Role.CITIZEN or rng.random() > 0.6:
