@@ -11,6 +11,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from geo.store import ActiveGrid
+from intake.metrics import router as metrics_router
 from intake.reports import router as reports_router
 from urbangrid.db import get_engine
 from urbangrid.settings import Settings, get_settings
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.grid = ActiveGrid()
     app.state.celery = make_celery(settings)
     app.include_router(reports_router)
+    app.include_router(metrics_router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

@@ -523,7 +523,7 @@ def trend(
     scope: Scope = Scope(),
     now: datetime,
     satisfied_score: float = 4,
-    with_events: bool = False,
+    with_events: bool = True,
 ) -> list[TrendPoint]:
     """The same counts per day, week or month of the period: one indexed query per bucket."""
     points = []
@@ -543,6 +543,26 @@ def trend(
                 TrendPoint(bucket.label, bucket.start, bucket.end, key, counts, rates(counts))
             )
     return points
+
+
+def top_categories(
+    session: Session, *, period: Period, level: int, scope: Scope = Scope(), limit: int = 3
+) -> dict[str, list[tuple[str, int]]]:
+    """The most reported categories of each area of a grid level (cases received in the period)."""
+    area = CASES[f"l{level}_code"]
+    received = func.count().label("received")
+    rows = session.execute(
+        select(area.label("area"), CASES.category_code, received)
+        .where(_within(CASES.created_at, period), area.isnot(None), *_case_filters(session, scope))
+        .group_by(area, CASES.category_code)
+    ).all()
+    found: dict[str, list[tuple[str, int]]] = {}
+    for code, category, count in rows:
+        found.setdefault(str(code), []).append((str(category), int(count)))
+    return {
+        code: sorted(pairs, key=lambda pair: (-pair[1], pair[0]))[:limit]
+        for code, pairs in found.items()
+    }
 
 
 # ---------------------------------------------------------------------------------------------

@@ -72,7 +72,7 @@ class Profile:
             p_rework=rng.uniform(0.02, 0.14),
             p_extend=rng.uniform(0.01, 0.07),
             p_suspend=rng.uniform(0.003, 0.02),
-            p_stall=rng.choice((0.0, 0.0, 0.005, 0.01, 0.03, 0.06)),
+            p_stall=rng.choice((0.0, 0.0, 0.003, 0.006, 0.015, 0.03)),
             satisfaction=rng.uniform(3.4, 4.7),
         )
 
@@ -382,7 +382,15 @@ class Season:
         if not walk.step("accept", t, Role.DEPARTMENT, staff):
             return
         if rng.random() < profile.p_stall:
-            return  # accepted, then left: it stays open and goes overdue
+            # Accepted, then left: it stays open, goes overdue and is escalated (督办) a level
+            # up at its deadline and again one time limit later, as the SLA sweep does.
+            span = deadline - created
+            for level, at in enumerate((deadline, deadline + span)):
+                if level == 0 and not walk.step("overdue", max(t, at), Role.SYSTEM, "system:sla"):
+                    return
+                if not walk.step("escalate", max(t, at), Role.SYSTEM, "system:sla", note="督办"):
+                    return
+            return
         allowed = (deadline - created).total_seconds()
         share = math.exp(rng.gauss(math.log(profile.median_share), profile.sigma))
         work = timedelta(seconds=max(600.0, allowed * share))
