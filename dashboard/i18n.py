@@ -84,6 +84,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "download_csv": ("下载 CSV", "Download CSV"),
     "download_xlsx": ("下载 Excel", "Download Excel"),
     "formula": ("综合指标值公式", "Composite score formula"),
+    "podium": ("排名前十", "Top ten"),
+    "map_departments": ("本区域责任部门", "Departments answering here"),
+    "category_departments": ("责任部门", "Departments answering for these cases"),
+    "queue_departments": ("各部门待办", "Open cases per department"),
     # map
     "map_level": ("显示层级", "Level shown"),
     "colour_by": ("着色指标", "Colour by"),

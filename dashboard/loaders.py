@@ -95,6 +95,29 @@ def _open(
     )
 
 
+def main_departments(
+    session: Session,
+    settings: Settings,
+    filters: Filters,
+    scope: Scope,
+    now: datetime,
+    *,
+    period: Period | None = None,
+    top: int = 10,
+) -> pd.DataFrame:
+    """The departments with most cases due in a scope, with their open and overdue cases now."""
+    figures = _evaluate(
+        session, settings, filters, Dimension.DEPARTMENTS, now, period=period, scope=scope
+    )
+    opened = _open(session, settings, scope, Dimension.DEPARTMENTS, now)
+    merged = figures.merge(
+        opened.rename(columns={"overdue": "overdue_now"}), on="key", how="left"
+    ).fillna({"open": 0, "suspended": 0, "overdue_now": 0, "at_risk": 0})
+    merged = merged[merged["key"].notna()]
+    ordered = merged.sort_values(["due", "open", "key"], ascending=[False, False, True])
+    return ordered.head(top).reset_index(drop=True)
+
+
 @dataclass(frozen=True)
 class OverviewData:
     total: dict[str, Any]  # the period's figures for the whole scope
@@ -139,12 +162,7 @@ def overview_data(
             "on_time_closure_rate",
         ],
     )
-    departments = _evaluate(session, settings, filters, Dimension.DEPARTMENTS, now, period=period)
-    opened = _open(session, settings, filters.scope, Dimension.DEPARTMENTS, now)
-    departments = departments.merge(
-        opened.rename(columns={"overdue": "overdue_now"}), on="key", how="left"
-    ).fillna({"open": 0, "suspended": 0, "overdue_now": 0, "at_risk": 0})
-    departments = departments.sort_values(["due", "key"], ascending=[False, True]).head(15)
+    departments = main_departments(session, settings, filters, filters.scope, now, period=period)
     empty = dict.fromkeys(FLAT_COLUMNS)
     row = total.iloc[0].to_dict() if len(total) else {**empty, "key": "all"}
     counts = snapshot.iloc[0].to_dict() if len(snapshot) else {}
@@ -198,6 +216,7 @@ class MapData:
     table: pd.DataFrame  # per area: figures for the period and open cases now
     features: dict[str, Any]  # GeoJSON of the areas, with the table's figures as properties
     bounds: tuple[float, float, float, float] | None
+    departments: pd.DataFrame  # who answers for the cases of the area shown
 
 
 def map_level(session: Session, area: str | None) -> tuple[int, str | None]:
@@ -269,6 +288,7 @@ def map_data(session: Session, settings: Settings, filters: Filters, now: dateti
         table=table,
         features={"type": "FeatureCollection", "features": features},
         bounds=bounds,
+        departments=main_departments(session, settings, filters, scope, now),
     )
 
 
@@ -278,6 +298,7 @@ class CategoriesData:
     majors: pd.DataFrame
     weekly: pd.DataFrame  # cases received per week per major class
     top: pd.DataFrame  # the most reported categories of each district (or child area)
+    departments: pd.DataFrame  # who answers for the chosen class (or for all)
 
 
 def categories_data(
@@ -338,7 +359,13 @@ def categories_data(
         ],
         columns=["area", "area_name", "place", "category", "category_name", "received"],
     )
-    return CategoriesData(minors=minors, majors=majors, weekly=weekly, top=top_frame)
+    return CategoriesData(
+        minors=minors,
+        majors=majors,
+        weekly=weekly,
+        top=top_frame,
+        departments=main_departments(session, settings, filters, filters.scope, now, period=period),
+    )
 
 
 def queue_data(

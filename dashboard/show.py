@@ -54,3 +54,31 @@ def table(
     if height is not None:
         options["height"] = height
     st.dataframe(shown, width="stretch", **options)
+
+
+SUMMARY = ["name", "due", "closed", "closure_rate", "on_time_closure_rate", "open", "overdue_now"]
+
+
+def summary(frame: pd.DataFrame, lang: str, keys: Sequence[str] = SUMMARY) -> None:
+    """A short static table of departments (a few rows, figures formatted for reading)."""
+    if frame.empty:
+        st.caption(t("empty", lang))
+        return
+    shown = pd.DataFrame({t(name, lang): [cell(name, v) for v in frame[name]] for name in keys})
+    st.table(shown.set_index(t("name", lang)))
+
+
+def cell(name: str, value: Any) -> str:
+    """One figure of a static table, formatted for reading.
+
+    >>> cell("closure_rate", 0.5), cell("score", 71.5764), cell("grade", "C"), cell("due", 1200)
+    ('50.0%', '71.6', 'C', '1,200')
+    """
+    if name in RATES:
+        return percent(value)
+    missing = value is None or (isinstance(value, float) and value != value)
+    if name in ("score", "average_handling_hours"):
+        return "—" if missing else f"{float(value):.1f}"
+    if name in ("name", "grade", "key", "state", "clock"):
+        return "—" if missing else str(value)
+    return count(value)

@@ -11,7 +11,7 @@ import streamlit as st
 from dashboard import data
 from dashboard.filters import sidebar
 from dashboard.i18n import t, title
-from dashboard.show import table
+from dashboard.show import summary, table
 from urbangrid.metrics import UnknownFilter
 
 COLUMNS = [
@@ -66,3 +66,6 @@ table(
     lang,
     key="categories_top",
 )
+
+st.subheader(t("category_departments", lang))
+summary(view.departments, lang)

@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard import data
 from dashboard.filters import sidebar
 from dashboard.i18n import t, title
-from dashboard.show import table
+from dashboard.show import summary, table
 from urbangrid.domain.metrics import LOWER_IS_BETTER
 from urbangrid.metrics import FLAT_COLUMNS, UnknownFilter
 
@@ -93,6 +93,8 @@ else:
     downloads(view.table, f"departments-{filters.period}", lang, "departments")
 
 st.subheader(f"{t('ranking', lang)} · {view.ranking_period}")
+st.caption(t("podium", lang))
+summary(view.ranking.head(10), lang, [k for k in RANKING if k != "key"])
 table(view.ranking, RANKING, lang, key="departments_ranking")
 downloads(view.ranking, f"ranking-{view.ranking_period}", lang, "ranking")
 

@@ -16,7 +16,7 @@ import streamlit as st
 from dashboard import data
 from dashboard.filters import drill, sidebar
 from dashboard.i18n import t, title
-from dashboard.show import count, percent, table
+from dashboard.show import count, percent, summary, table
 from urbangrid.metrics import UnknownFilter
 
 COLOUR_BY = ["overdue_now", "open", "received", "closure_rate", "on_time_closure_rate"]
@@ -133,3 +133,6 @@ table(
     lang,
     key="map_table",
 )
+
+st.subheader(t("map_departments", lang))
+summary(view.departments, lang)

@@ -7,7 +7,7 @@ import streamlit as st
 from dashboard import data
 from dashboard.filters import sidebar
 from dashboard.i18n import t, title
-from dashboard.show import count, percent, table
+from dashboard.show import SUMMARY, count, percent, summary
 from urbangrid.metrics import UnknownFilter
 
 filters = sidebar()
@@ -51,20 +51,4 @@ else:
     )
 
 st.subheader(t("top_departments", lang))
-table(
-    view.departments,
-    [
-        "key",
-        "name",
-        "due",
-        "closed",
-        "closure_rate",
-        "on_time_closure_rate",
-        "open",
-        "overdue_now",
-        "score",
-        "grade",
-    ],
-    lang,
-    key="overview_departments",
-)
+summary(view.departments, lang, [*SUMMARY, "score", "grade"])

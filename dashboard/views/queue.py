@@ -134,6 +134,17 @@ for column, clock in zip(row, ("overdue", "at_risk", "on_track", "paused"), stri
     column.metric(t(f"clock_{clock}", lang), int(counts.get(clock, 0)))
 table(shown, COLUMNS, lang, key="queue_table", height=480)
 
+st.subheader(t("queue_departments", lang))
+if frame.empty:
+    st.caption(t("empty", lang))
+else:
+    names = data.options(lang).departments
+    per = frame.groupby("department")["clock"].value_counts().unstack(fill_value=0)
+    per = per.reindex(columns=["overdue", "at_risk", "on_track", "paused"], fill_value=0)
+    per = per.sort_values(["overdue", "at_risk"], ascending=False).head(10)
+    per.index = [f"{names.get(str(code), code)} ({code})" for code in per.index]
+    st.table(per.rename(columns={c: t(f"clock_{c}", lang) for c in per.columns}))
+
 if client is not None and not frame.empty:
     st.subheader(t("act", lang))
     states = dict(zip(frame["id"], frame["state"], strict=True))
