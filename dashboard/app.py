@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.filters import language
+from dashboard.filters import language, sidebar
 from dashboard.i18n import t
 
 HERE = Path(__file__).resolve().parent
@@ -28,4 +28,6 @@ pages = [
     st.Page(HERE / "views" / "categories.py", title=t("categories", lang), url_path="categories"),
     st.Page(HERE / "views" / "queue.py", title=t("queue", lang), url_path="queue"),
 ]
-st.navigation(pages).run()
+page = st.navigation(pages)
+sidebar()  # the filters: drawn here, so they are the same on every page
+page.run()

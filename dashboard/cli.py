@@ -32,6 +32,9 @@ def dashboard() -> None:
                 "true",
                 "--browser.gatherUsageStats",
                 "false",
+                # Heads read the pages; Streamlit's deploy and developer menu are not for them.
+                "--client.toolbarMode",
+                "viewer",
             ]
         )
     )

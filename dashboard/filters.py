@@ -19,6 +19,7 @@ from urbangrid.domain.metrics import parse_period, quarter_of
 
 PARAMS = {"period": "period", "department": "dept", "area": "area", "category": "cat"}
 CUSTOM = "custom"
+STATE = "filters"
 
 
 def language() -> str:
@@ -65,8 +66,18 @@ def _init(key: str, value: object) -> None:
         st.session_state[key] = value
 
 
+def current() -> Filters:
+    """The view the entrypoint's sidebar chose (a page run on its own draws the sidebar itself)."""
+    found = st.session_state.get(STATE)
+    return found if isinstance(found, Filters) else sidebar()
+
+
 def sidebar(*, area_filter: bool = True) -> Filters:
-    """Draw the filters in the sidebar, initialised from the URL; returns the chosen view."""
+    """Draw the filters in the sidebar, initialised from the URL; returns the chosen view.
+
+    The entrypoint draws them once per run, before the page, so that they are the same widgets
+    on every page and a choice survives moving between pages.
+    """
     lang = language()
     options = data.options(lang)
     params = st.query_params
@@ -134,6 +145,7 @@ def sidebar(*, area_filter: bool = True) -> Filters:
         lang=str(chosen_lang),
     )
     _write_back(filters)
+    st.session_state[STATE] = filters
     return filters
 
 

@@ -206,6 +206,7 @@ def departments_data(
         scope=Scope(),  # the published ranking is city-wide
         include=all_department_codes(session),
     )
+    ranking = ranking[ranking["key"].notna()].reset_index(drop=True)  # not yet any department's
     return DepartmentsData(table=table, ranking=ranking, ranking_period=quarter)
 
 

@@ -181,6 +181,7 @@ def ranking(
         lang=lang,
         include_all_departments=True,
     )
+    rows = [row for row in rows if row["key"] is not None]  # reports no department holds yet
     return _answer(
         request,
         format,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data
-from dashboard.filters import sidebar
+from dashboard.filters import current
 from dashboard.i18n import t, title
 from dashboard.show import summary, table
 from urbangrid.metrics import UnknownFilter
@@ -28,7 +28,7 @@ COLUMNS = [
     "average_handling_hours",
 ]
 
-filters = sidebar()
+filters = current()
 lang = filters.lang
 st.title(title("categories", lang))
 try:

@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data
-from dashboard.filters import sidebar
+from dashboard.filters import current
 from dashboard.i18n import t, title
 from dashboard.show import summary, table
 from urbangrid.domain.metrics import LOWER_IS_BETTER
@@ -76,7 +76,7 @@ def downloads(frame: pd.DataFrame, name: str, lang: str, key: str) -> None:
     )
 
 
-filters = sidebar()
+filters = current()
 lang = filters.lang
 st.title(title("departments", lang))
 try:

@@ -14,7 +14,7 @@ import pydeck as pdk
 import streamlit as st
 
 from dashboard import data
-from dashboard.filters import drill, sidebar
+from dashboard.filters import current, drill
 from dashboard.i18n import t, title
 from dashboard.show import count, percent, summary, table
 from urbangrid.metrics import UnknownFilter
@@ -32,7 +32,7 @@ def colour(value: Any, low: float, high: float, *, rate: bool) -> list[int]:
     return [round(a + (b - a) * share) for a, b in zip(LOW, HIGH, strict=True)] + [190]
 
 
-filters = sidebar()
+filters = current()
 lang = filters.lang
 st.title(title("map", lang))
 try:

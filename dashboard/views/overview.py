@@ -5,12 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data
-from dashboard.filters import sidebar
+from dashboard.filters import current
 from dashboard.i18n import t, title
 from dashboard.show import SUMMARY, count, percent, summary
 from urbangrid.metrics import UnknownFilter
 
-filters = sidebar()
+filters = current()
 lang = filters.lang
 st.title(title("overview", lang))
 try:

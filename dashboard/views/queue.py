@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data
-from dashboard.filters import sidebar
+from dashboard.filters import current
 from dashboard.i18n import t, title
 from dashboard.show import table
 from dashboard.staff_client import StaffApiRefused, StaffApiUnavailable, StaffClient
@@ -94,7 +94,7 @@ def staff_actions(state: str) -> list[str]:
     return found
 
 
-filters = sidebar()
+filters = current()
 lang = filters.lang
 st.title(title("queue", lang))
 token = st.text_input(
