@@ -305,7 +305,10 @@ class Season:
         minutes = _minutes
         t = created
         walk.step("submit", t, reporter[0], reporter[1], note=walk.case["description"])
-        if reporter[0] == Role.CITIZEN and kind.needs_verification:
+        # Citizens' reports of a category that needs it are verified on site; operators send
+        # a share of the others too, when the photo leaves doubt.
+        doubtful = kind.needs_verification or rng.random() < 0.1
+        if reporter[0] == Role.CITIZEN and doubtful:
             t += minutes(rng, 5, 40)
             if not walk.step("request_verification", t, Role.OPERATOR, "operator:1"):
                 return
@@ -417,7 +420,9 @@ class Season:
             t += minutes(rng, 30, 240)
             if not walk.step("suspend", t, Role.SHIFT_LEAD, "shift_lead:1"):
                 return
-            paused = timedelta(days=rng.uniform(2, 20))
+            # Most waits are days (materials, a permit); seasonal works wait for the season.
+            seasonal = rng.random() < 0.3
+            paused = timedelta(days=rng.uniform(30, 120) if seasonal else rng.uniform(2, 20))
             t += paused
             deadline = deadline + paused  # the clock does not run while suspended
             if not walk.step(
