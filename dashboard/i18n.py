@@ -39,7 +39,6 @@ LABELS: dict[str, tuple[str, str]] = {
     "extended": ("延期案件", "Extended"),
     "due": ("应结案数", "Due"),
     "closed": ("结案数", "Closed"),
-    "timed": ("有时限案件", "With a deadline"),
     "closed_on_time": ("按期结案数", "Closed on time"),
     "overdue": ("超期数", "Overdue"),
     "handling_due": ("应处置数", "Due for handling"),

@@ -23,13 +23,13 @@ from urbangrid.metrics import (
     CATEGORIES,
     DEPARTMENTS,
     FLAT_COLUMNS,
-    MAJOR_CLASSES,
     Dimension,
     Scope,
     all_department_codes,
     area_level,
     evaluate,
     group_names,
+    major_names,
     open_now,
     top_categories,
     trend,
@@ -318,12 +318,12 @@ def categories_data(
         now=now,
         with_events=False,
     )
-    major_names = group_names(session, Dimension.MAJORS, [p.key for p in points], lang=filters.lang)
+    labels = group_names(session, Dimension.MAJORS, [p.key for p in points], lang=filters.lang)
     weekly = pd.DataFrame(
         [
             {
                 "bucket": p.bucket,
-                "major": f"{p.key} {major_names.get(p.key, '')}",
+                "major": f"{p.key} {labels.get(p.key, '')}",
                 "received": p.counts.received,
             }
             for p in points
@@ -443,13 +443,8 @@ def filter_options(session: Session, lang: str) -> Options:
             select(CATEGORIES.code, name_column).order_by(CATEGORIES.code)
         )
     }
-    prefixes = sorted({code[:3] for code in categories})
-    majors = {
-        prefix: (
-            MAJOR_CLASSES[prefix][0 if lang == "zh" else 1] if prefix in MAJOR_CLASSES else prefix
-        )
-        for prefix in prefixes
-    }
+    majors = major_names(session, sorted({code[:3] for code in categories}), lang=lang)
+
     return Options(departments=departments, areas=areas, categories=categories, majors=majors)
 
 

@@ -38,6 +38,7 @@ def db_upgrade() -> None:
 def _register() -> None:
     from geo.cli import bench, grid
     from intake.cli import api
+    from urbangrid.history.cli import import_group
     from urbangrid.runner import demo, run
     from workers.cli import scheduler, worker
 
@@ -48,6 +49,7 @@ def _register() -> None:
     main.add_command(api)
     main.add_command(worker)
     main.add_command(scheduler)
+    main.add_command(import_group)
     try:
         from dashboard.cli import dashboard
     except ImportError:  # the dashboard's dependencies are optional on a worker machine

@@ -257,7 +257,6 @@ def count_cases(
         counted, or_(_within(c.deadline_at, period), and_(is_closed, _within(c.closed_at, period)))
     )
     closed = and_(due, closed_by_end)
-    timed = and_(due, has_deadline)
     handling_due = and_(
         counted,
         has_deadline,
@@ -272,11 +271,11 @@ def count_cases(
         "extended": _count(and_(filed, c.extension_count > 0)),
         "due": _count(due),
         "closed": _count(closed),
-        "timed": _count(timed),
         "closed_on_time": _count(and_(closed, has_deadline, c.closed_at <= c.deadline_at)),
         "overdue": _count(
             and_(
-                timed,
+                due,
+                has_deadline,
                 or_(
                     and_(closed_by_end, c.closed_at > c.deadline_at),
                     and_(not_(closed_by_end), c.deadline_at < as_of),
@@ -405,10 +404,23 @@ def group_names(
         )
         names.update({code: zh if lang == "zh" else en for code, zh, en in rows})
     elif by == Dimension.MAJORS:
-        for key in wanted:
-            known = MAJOR_CLASSES.get(key)
-            names[key] = (known[0] if lang == "zh" else known[1]) if known else key
+        names.update(major_names(session, wanted, lang=lang))
     return {k: names.get(k, k or "") for k in keys}
+
+
+def major_names(session: Session, majors: Iterable[str], *, lang: str = "zh") -> dict[str, str]:
+    """Names of major classes: the standard's, or for imported types the prefix they share."""
+    found: dict[str, str] = {}
+    for key in majors:
+        known = MAJOR_CLASSES.get(key)
+        if known:
+            found[key] = known[0] if lang == "zh" else known[1]
+            continue
+        example = session.execute(
+            select(CATEGORIES.name_en).where(CATEGORIES.code.startswith(key)).limit(1)
+        ).scalar_one_or_none()
+        found[key] = str(example).split("-", 1)[0].strip() if example else key
+    return found
 
 
 # ---------------------------------------------------------------------------------------------

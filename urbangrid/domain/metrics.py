@@ -10,11 +10,10 @@ How a case is counted in a period ``P = [start, end)`` (instants in the city's t
 * ``due`` (应结案数): counted cases whose deadline falls in P, plus those closed in P.
 * ``closed`` (结案数): due cases that are CLOSED now, closed before the end of P. A reopened case is
   open again and counts as not closed; a case's closure is its last close.
-* ``timed``: due cases that carry a deadline. A case without a time limit (an imported history row
-  without a due date) can be neither on time nor late, so it is left out of on-time and overdue
-  denominators but still counts for closure.
-* ``closed_on_time``: closed cases closed at or before their deadline (after any extension).
-* ``overdue`` (超期): timed cases closed after their deadline, or still not closed when their
+* ``closed_on_time``: closed cases closed at or before their deadline (after any extension). A
+  case without a time limit (history imported without a due date) cannot show it was on time,
+  so it counts as closed but not on time, and never as overdue.
+* ``overdue`` (超期): due cases closed after their deadline, or still not closed when their
   deadline passed before the end of P (or before now, for the current period).
 * ``handling_due`` (应处置数): counted cases with a deadline that falls in P, plus those with a
   deadline whose handling (处置) was reported in P; ``handled_on_time`` those whose handling stands
@@ -200,7 +199,6 @@ class Counts:
     extended: int = 0
     due: int = 0
     closed: int = 0
-    timed: int = 0
     closed_on_time: int = 0
     overdue: int = 0
     handling_due: int = 0
@@ -226,9 +224,9 @@ COUNT_NAMES: tuple[str, ...] = tuple(f.name for f in fields(Counts))
 # name → (numerator, denominator); every rate of §6 is one of these two-count ratios.
 RATES: dict[str, tuple[str, str]] = {
     "closure_rate": ("closed", "due"),  # 结案率
-    "on_time_closure_rate": ("closed_on_time", "timed"),  # 按期结案率
+    "on_time_closure_rate": ("closed_on_time", "due"),  # 按期结案率
     "on_time_handling_rate": ("handled_on_time", "handling_due"),  # 按期处置率
-    "overdue_rate": ("overdue", "timed"),  # 超期率
+    "overdue_rate": ("overdue", "due"),  # 超期率
     "extension_rate": ("extended", "filed"),  # 延期率
     "rework_rate": ("reworked", "handled"),  # 返工率
     "reopen_rate": ("reopened", "closed"),  # 重开率
@@ -256,7 +254,7 @@ def ratio(numerator: float, denominator: float) -> float | None:
 def rates(counts: Counts) -> dict[str, float | None]:
     """Every rate of DOMAIN.md §6 from one group's counts, as fractions of 1.
 
-    >>> r = rates(Counts(due=10, closed=8, timed=10, closed_on_time=6, dispatches=20, returns=2))
+    >>> r = rates(Counts(due=10, closed=8, closed_on_time=6, dispatches=20, returns=2))
     >>> r["closure_rate"], r["on_time_closure_rate"], r["accurate_dispatch_rate"]
     (0.8, 0.6, 0.9)
     >>> r["satisfaction_rate"] is None
