@@ -44,6 +44,7 @@ bench: setup services
 	-psql -h 127.0.0.1 -U postgres -tAc "select 1 from pg_database where datname = 'urbangrid_bench'" \
 	  | grep -q 1 || createdb -h 127.0.0.1 -U postgres urbangrid_bench
 	$(BIN)/urbangrid bench geo --postgis-url "$(BENCH_POSTGIS_URL)"
+	$(BIN)/urbangrid bench dashboard
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

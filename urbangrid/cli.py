@@ -51,10 +51,11 @@ def _register() -> None:
     main.add_command(scheduler)
     main.add_command(import_group)
     try:
-        from dashboard.cli import dashboard
+        from dashboard.cli import bench_dashboard, dashboard
     except ImportError:  # the dashboard's dependencies are optional on a worker machine
         return
     main.add_command(dashboard)
+    bench.add_command(bench_dashboard)
 
 
 _register()

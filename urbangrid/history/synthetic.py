@@ -133,7 +133,7 @@ class _Walk:
                 "actor": actor,
                 "role": role,
                 "note": note,
-                "detail": json.dumps(dict(detail or {}), ensure_ascii=False),
+                "detail": json.dumps(dict(detail), ensure_ascii=False) if detail else "{}",
                 "department_code": department,
             }
         )
@@ -220,8 +220,10 @@ class Season:
             raise ValueError("a season must end after it starts")
         rng = random.Random(self.seed)
         span = (now - start).total_seconds()
-        for number in range(count):
-            created = self._created(rng, start, span)
+        # Ids follow the order reports arrived in, as they do in a live system (which also keeps
+        # each period's rows together on disk, as the pipeline's own inserts would).
+        moments = sorted(self._created(rng, start, span) for _ in range(count))
+        for number, created in enumerate(moments):
             yield self._walk(rng, first_id + number, created, now)
 
     def _created(self, rng: random.Random, start: datetime, span: float) -> datetime:
