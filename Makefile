@@ -34,7 +34,7 @@ typecheck: setup
 	$(BIN)/mypy urbangrid geo intake workers dashboard
 
 test: setup services lint typecheck
-	$(BIN)/pytest --doctest-modules urbangrid geo
+	$(BIN)/pytest --doctest-modules --ignore=urbangrid/migrations urbangrid geo
 	$(BIN)/pytest
 
 # PostGIS to compare with: a scratch database on the local server, created when missing.

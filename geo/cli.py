@@ -66,7 +66,13 @@ def grid_import(
     Levels above N are kept from the active version and N's areas are linked to level N-1 by
     largest overlap; levels below N are dropped, since they nested in the areas replaced.
     """
-    from geo.importers import Discrepancy, GridImportError, link_parents, read_layer
+    from geo.importers import (
+        Discrepancy,
+        GridImportError,
+        fill_missing_codes,
+        link_parents,
+        read_layer,
+    )
     from geo.store import save_grid
 
     try:
@@ -82,7 +88,9 @@ def grid_import(
                 f"level {level} needs level {level - 1} in the active grid: import it first"
             )
         discrepancies: list[Discrepancy] = []
-        if level > 1:
+        if level == 1:
+            layer = fill_missing_codes(layer)
+        else:
             layer, discrepancies = link_parents(
                 layer, current[level - 1], tolerance_share=tolerance
             )

@@ -20,7 +20,7 @@ from geo.crs import METRES_PER_DEGREE, from_local_metres, local_origin, to_local
 from geo.importers import polygonal_part
 from geo.layer import LEVEL_DIGITS, Layer
 
-__all__ = ["GridGenerationError", "base_cells", "communities", "subdivide"]
+__all__ = ["GridGenerationError", "base_cells", "communities", "lattice_steps", "subdivide"]
 
 GeomArray = npt.NDArray[np.object_]
 
@@ -100,6 +100,8 @@ def subdivide(geom: BaseGeometry, n: int, *, seed: int = 0, key: str = "") -> li
         cells = shapely.get_parts(
             shapely.voronoi_polygons(shapely.multipoints(pts), extend_to=geom_m, ordered=True)
         )
+        if len(cells) != len(pts):  # GEOS merged seeds: keep the seeds as they are
+            break
         clipped = shapely.intersection(cells, geom_m)
         moved = shapely.centroid(clipped)
         # A centroid can fall outside a concave piece (or the parent); keep such seeds in place.

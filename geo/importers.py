@@ -195,11 +195,13 @@ def _read_geojson(path: Path) -> tuple[list[dict[str, Any]], list[BaseGeometry |
 
 
 def _read_ogr(path: Path, crs: str) -> tuple[list[dict[str, Any]], list[BaseGeometry | None]]:
-    import pyogrio  # GDAL is only needed for shapefiles and GeoPackages
+    # GDAL is only needed for shapefiles and GeoPackages.
+    from pyogrio.errors import DataLayerError, DataSourceError
+    from pyogrio.raw import read
 
     try:
-        meta, _fids, wkb, field_data = pyogrio.read(path)
-    except Exception as exc:  # pyogrio wraps GDAL errors in several classes
+        meta, _fids, wkb, field_data = read(path)
+    except (DataSourceError, DataLayerError) as exc:
         raise GridImportError(
             f"{path}: cannot be read as a shapefile or GeoPackage ({exc})"
         ) from None
