@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pandas as pd
 import shapely
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlmodel import Session
 
 from urbangrid.domain.metrics import Period, parse_period, quarter_of
@@ -446,12 +446,6 @@ def filter_options(session: Session, lang: str) -> Options:
     majors = major_names(session, sorted({code[:3] for code in categories}), lang=lang)
 
     return Options(departments=departments, areas=areas, categories=categories, majors=majors)
-
-
-def case_count(session: Session) -> int:
-    from urbangrid.metrics import CASE_TABLE
-
-    return int(session.execute(select(func.count()).select_from(CASE_TABLE)).scalar_one())
 
 
 def cells_of(session: Session, community: str) -> dict[str, str]:

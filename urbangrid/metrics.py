@@ -29,6 +29,7 @@ from urbangrid.domain.metrics import (
     CLOCK_ORDER,
     COUNT_NAMES,
     DEFAULT_POLICY,
+    BucketUnit,
     ClockStatus,
     Counts,
     Period,
@@ -40,9 +41,6 @@ from urbangrid.domain.metrics import (
     grade,
     ranks,
     rates,
-)
-from urbangrid.domain.metrics import (
-    BucketUnit as BucketUnit,
 )
 from urbangrid.domain.states import OPEN_STATES, CaseState
 from urbangrid.tables import Case, CaseEvent, Category, Department, GridArea
