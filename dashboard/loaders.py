@@ -87,7 +87,7 @@ def _open(
     session: Session, settings: Settings, scope: Scope, by: Dimension, now: datetime
 ) -> pd.DataFrame:
     found = open_now(
-        session, by=by, scope=scope, now=now, at_risk_share=settings.queue_at_risk_share
+        session, by=by, scope=scope, now=now, at_risk_share=settings.sla_warn_share
     )
     return pd.DataFrame(
         [{"key": key, **figures.__dict__} for key, figures in found.items()],
@@ -377,7 +377,7 @@ def queue_data(
         session,
         scope=filters.scope,
         now=now,
-        at_risk_share=settings.queue_at_risk_share,
+        at_risk_share=settings.sla_warn_share,
         limit=limit,
     )
     return pd.DataFrame(

@@ -11,8 +11,10 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from geo.store import ActiveGrid
+from intake.cases import router as cases_router
 from intake.metrics import router as metrics_router
 from intake.reports import router as reports_router
+from intake.staff_auth import router as staff_auth_router
 from urbangrid.db import get_engine
 from urbangrid.settings import Settings, get_settings
 from workers.app import make_celery
@@ -49,6 +51,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.grid = ActiveGrid()
     app.state.celery = make_celery(settings)
     app.include_router(reports_router)
+    app.include_router(staff_auth_router)
+    app.include_router(cases_router)
     app.include_router(metrics_router)
 
     @app.get("/healthz", tags=["ops"])

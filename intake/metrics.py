@@ -275,7 +275,7 @@ def open_view(
     scope = Scope(department=department, area=area, category=category)
     try:
         found = open_now(
-            session, by=dimension, scope=scope, now=now, at_risk_share=settings.queue_at_risk_share
+            session, by=dimension, scope=scope, now=now, at_risk_share=settings.sla_warn_share
         )
     except UnknownFilter as exc:
         raise _query_error(exc.field, str(exc)) from None

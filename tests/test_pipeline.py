@@ -23,7 +23,8 @@ from geo.layer import Grid
 from intake.app import create_app
 from tests.processes import TcpProxy, urbangrid_process, wait_until
 from urbangrid.db import make_engine
-from urbangrid.domain.timelimits import WeekendCalendar, add_limit, parse_limit
+from urbangrid.domain.calendar import OfficialCalendar
+from urbangrid.domain.timelimits import add_limit, parse_limit
 from urbangrid.settings import Settings
 from urbangrid.tables import Case, CaseEvent
 
@@ -85,8 +86,9 @@ def walk_one_report(
     assert body["district"]["name"] == names[codes[0]]
     # Exposed rubbish is sanitation's; the district's own bureau is the more specific rule.
     assert body["department"]["code"] == f"sanitation-{codes[0]}"
-    created = datetime.fromisoformat(body["created_at"])
-    deadline = add_limit(created, parse_limit("4wh"), calendar=WeekendCalendar(), tz=TZ)
+    # The handling clock starts at dispatch and counts working hours on the official calendar.
+    dispatched = datetime.fromisoformat(body["events"][-1]["at"])
+    deadline = add_limit(dispatched, parse_limit("4wh"), calendar=OfficialCalendar(), tz=TZ)
     assert datetime.fromisoformat(body["deadline"]) == deadline
     assert [e["action"] for e in body["events"]] == ["submit", "file", "dispatch"]
     assert body["events"][-1]["to_state"] == "DISPATCHED"

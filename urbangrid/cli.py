@@ -37,10 +37,10 @@ def db_upgrade() -> None:
 
 def _register() -> None:
     from geo.cli import bench, grid
-    from intake.cli import api
+    from intake.cli import api, staff
     from urbangrid.history.cli import import_group
     from urbangrid.runner import demo, run
-    from workers.cli import scheduler, worker
+    from workers.cli import calendar, dlq, rules, scheduler, sla, worker
 
     main.add_command(grid)
     main.add_command(bench)
@@ -49,7 +49,11 @@ def _register() -> None:
     main.add_command(api)
     main.add_command(worker)
     main.add_command(scheduler)
-    main.add_command(import_group)
+    for group in (sla, calendar, rules, dlq, staff, import_group):
+        main.add_command(group)
+    from workers.bench import bench_sla
+
+    bench.add_command(bench_sla)
     try:
         from dashboard.cli import bench_dashboard, dashboard
     except ImportError:  # the dashboard's dependencies are optional on a worker machine

@@ -2,7 +2,8 @@
 
 ``record`` checks the action against the transition table, moves the case's state with a
 guarded UPDATE (so two staff members acting at once cannot both move it), keeps the milestone
-and counter columns, and appends the event, all in the caller's transaction.
+and counter columns, moves the SLA clocks, and appends the event, all in the caller's
+transaction.
 """
 
 from __future__ import annotations
@@ -15,14 +16,26 @@ from typing import Any
 from sqlalchemy import ColumnElement, update
 from sqlmodel import Session, col
 
+from urbangrid import clocks
 from urbangrid.columns import utcnow
+from urbangrid.domain.sla import CLOCK_PLAN, ClockRules
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import TRANSITIONS, IllegalAction, Role, apply
 from urbangrid.tables import Case, CaseEvent
 
 # Events that annotate a case without changing its state (DOMAIN.md §4, §5, §8).
 NOTES = frozenset(
-    {"comment", "photo", "rate", "reopen_request", "warn", "overdue", "locate", "duplicate"}
+    {
+        "comment",
+        "photo",
+        "rate",
+        "reopen_request",
+        "warn",
+        "overdue",
+        "locate",
+        "duplicate",
+        "flag",
+    }
 )
 
 # Columns an action stamps or counts, so that queues and metrics need no replay.
@@ -58,14 +71,23 @@ def record(
     at: datetime | None = None,
     values: Mapping[str, Any] | None = None,
     guards: Sequence[ColumnElement[bool]] = (),
+    rules: ClockRules | None = None,
 ) -> CaseEvent:
     """Apply ``action`` to ``case`` and append its event; raises :class:`IllegalAction`.
 
-    ``values`` are further column updates that belong to the same step (a new deadline on
-    ``extend``, the department on ``dispatch``); ``guards`` are further conditions the row must
-    still meet (the router's "not yet routed"). Nothing is committed here.
+    ``values`` are further column updates that belong to the same step (the department on
+    ``dispatch``, the category on ``recategorize``); ``guards`` are further conditions the row
+    must still meet (the router's "not yet routed"). ``rules`` are the clock rules (calendar,
+    office windows): every action that moves a clock needs them, and ``extend`` reads the
+    extension from ``detail["by"]``. Nothing is committed here.
     """
     at = at or utcnow()
+    # A submitted report's clocks may start later, at its first routed step, from its report
+    # time; every other step that moves a clock must move it now.
+    if action in CLOCK_PLAN and action != "submit" and rules is None:
+        raise ValueError(f"{action!r} moves the SLA clocks: pass the clock rules")
+    if action == "extend" and not (detail or {}).get("by"):
+        raise ValueError("'extend' needs the extension in detail['by'], e.g. '1wd'")
     before = CaseState(case.state)
     if action in NOTES:
         after = before
@@ -110,4 +132,7 @@ def record(
     session.add(event)
     session.flush()
     session.refresh(case)
+    if rules is not None and action in CLOCK_PLAN:
+        clocks.apply_plan(session, case, action, at=at, rules=rules, detail=dict(detail or {}))
+        session.refresh(case)
     return event

@@ -35,6 +35,11 @@ def upsert_taxonomy(session: Session, taxonomy: Taxonomy) -> int:
             "department_kind": spec.department_kind,
             "time_limit": spec.time_limit,
             "needs_verification": spec.needs_verification,
+            "file_limit": spec.file_limit,
+            "dispatch_limit": spec.dispatch_limit,
+            "check_limit": spec.check_limit,
+            "case_limit": spec.case_limit,
+            "auto_dispatch": spec.auto_dispatch,
         }
         row = session.get(Category, spec.code)
         if row is None:

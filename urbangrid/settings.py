@@ -46,6 +46,32 @@ class Settings(BaseSettings):
     dashboard_port: int = 8501
     worker_concurrency: int = Field(default=2, gt=0)
 
+    # Workflow, SLA clocks and staff access (issue 4).
+    # Office windows of a working day, in the city's time zone: working-hour limits run only
+    # inside them, working days come from the official calendar.
+    office_windows: str = "09:00-12:00,13:00-17:30"
+    sla_warn_share: float = Field(default=0.8, gt=0, lt=1)
+    sla_sweep_interval_s: float = Field(default=60.0, gt=0)
+    sla_sweep_batch: int = Field(default=500, gt=0)
+    # A clock the sweep handed to a task is not handed out again for this long.
+    sla_lease_s: float = Field(default=120.0, gt=0)
+    # The grid level cases are handled at; each overdue round escalates one level up, to 1.
+    sla_home_level: int = Field(default=3, ge=2, le=4)
+    pingpong_returns: int = Field(default=3, gt=0)
+    staff_token_ttl_h: float = Field(default=12.0, gt=0)
+    # Messages each worker process reserves ahead, per queue: short idempotent tasks batch well,
+    # long media work should not sit reserved behind a busy process.
+    worker_prefetch: dict[str, int] = Field(
+        default_factory=lambda: {
+            "intake": 4,
+            "geo": 1,
+            "routing": 4,
+            "sla": 4,
+            "media": 1,
+            "notify": 8,
+        }
+    )
+
     # Metrics and the dashboard: the centre's evaluation formula (DOMAIN.md §6; every number of it
     # is policy) and where the dashboard's work queue reaches the staff API.
     metrics_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_POLICY.weights))
@@ -56,7 +82,6 @@ class Settings(BaseSettings):
         default_factory=lambda: list(DEFAULT_POLICY.grades)
     )
     metrics_satisfied_score: int = Field(default=4, ge=1, le=5)
-    queue_at_risk_share: float = Field(default=0.8, gt=0, lt=1)
     dashboard_cache_ttl_s: float = Field(default=60, ge=0)
     dashboard_default_period: str = "90d"
     dashboard_staff_api_url: str = ""
@@ -65,6 +90,21 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.resolve()
+
+    @field_validator("office_windows")
+    @classmethod
+    def _windows(cls, value: str) -> str:
+        from urbangrid.domain.timelimits import parse_windows
+
+        parse_windows(value)
+        return value
+
+    @field_validator("worker_prefetch")
+    @classmethod
+    def _prefetch(cls, value: dict[str, int]) -> dict[str, int]:
+        if any(count < 1 for count in value.values()):
+            raise ValueError("every prefetch count must be at least 1")
+        return value
 
     @model_validator(mode="after")
     def _policy_adds_up(self) -> Settings:

@@ -2,6 +2,8 @@
 
 The embedded default uses kombu's filesystem transport under ``var/broker`` (no server); an
 ``amqp://`` URL selects RabbitMQ. Messages carry case ids only; the database row holds the truth.
+On RabbitMQ every work queue dead-letters what a task rejects for good (a permanent error, or
+retries exhausted) to ``urbangrid.dead`` (see ``workers/deadletter.py``).
 """
 
 from __future__ import annotations
@@ -18,7 +20,29 @@ QUEUES = ("intake", "geo", "routing", "sla", "media", "notify")
 ROUTES = {
     "urbangrid.route_case": {"queue": "routing"},
     "urbangrid.relay_unrouted": {"queue": "intake"},
+    "urbangrid.sla_sweep": {"queue": "sla"},
+    "urbangrid.sla_advance": {"queue": "sla"},
 }
+
+DEAD_LETTER_EXCHANGE = "urbangrid.dlx"
+DEAD_LETTER_QUEUE = "urbangrid.dead"
+
+
+def work_queues(settings: Settings) -> list[Queue]:
+    """The declared work queues; on RabbitMQ each dead-letters to ``urbangrid.dlx``."""
+    exchange = Exchange("urbangrid", type="direct", durable=True)
+    arguments = (
+        None if settings.embedded_broker else {"x-dead-letter-exchange": DEAD_LETTER_EXCHANGE}
+    )
+    return [
+        Queue(name, exchange, routing_key=name, durable=True, queue_arguments=arguments)
+        for name in QUEUES
+    ]
+
+
+def prefetch_for(queues: list[str], settings: Settings) -> int:
+    """The prefetch multiplier of a worker on ``queues``: the smallest any of them asks for."""
+    return min((settings.worker_prefetch.get(name, 1) for name in queues), default=1)
 
 
 def _transport_options(settings: Settings) -> dict[str, Any]:
@@ -45,9 +69,8 @@ def make_celery(settings: Settings | None = None) -> Celery:
     """A Celery app bound to the configured broker."""
     settings = settings or get_settings()
     app = Celery("urbangrid", broker=settings.effective_broker_url, set_as_current=False)
-    exchange = Exchange("urbangrid", type="direct", durable=True)
     app.conf.update(
-        task_queues=[Queue(name, exchange, routing_key=name, durable=True) for name in QUEUES],
+        task_queues=work_queues(settings),
         task_default_queue="routing",
         task_default_exchange="urbangrid",
         task_default_routing_key="routing",
@@ -60,6 +83,13 @@ def make_celery(settings: Settings | None = None) -> Celery:
         # task is idempotent, so running twice is safe and losing one is not.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
+        # A task that fails for good is rejected, not acknowledged, so RabbitMQ dead-letters it
+        # for inspection and replay. A task killed at the hard time limit is acknowledged: the
+        # relay and the SLA sweep find its work again from the database.
+        task_acks_on_failure=settings.embedded_broker,
+        task_acks_on_timeout=True,
+        task_soft_time_limit=120,
+        task_time_limit=180,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
         broker_connection_timeout=settings.publish_timeout_s,
@@ -72,6 +102,11 @@ def make_celery(settings: Settings | None = None) -> Celery:
                 "task": "urbangrid.relay_unrouted",
                 "schedule": settings.relay_interval_s,
                 "options": {"expires": settings.relay_interval_s},
+            },
+            "sla-sweep": {
+                "task": "urbangrid.sla_sweep",
+                "schedule": settings.sla_sweep_interval_s,
+                "options": {"expires": settings.sla_sweep_interval_s},
             },
         },
     )

@@ -1,9 +1,12 @@
-"""Routing a stored report: locate → choose the department → set the deadline → dispatch.
+"""Routing a stored report: locate → file → choose the department → dispatch.
 
 The steps are the domain's pure functions; this module reads their inputs from the database and
 writes their result back through ``lifecycle.record`` in one transaction, guarded on the case
 being still unrouted, so that a second run of the same task (a redelivery, the relay, a second
-worker) changes nothing and appends no second event.
+worker) changes nothing and appends no second event. Filing and dispatch by rule are automation
+acting for the shift lead and the dispatcher: the events say so, and name the rule. A category
+that needs an on-site verification is only located; one whose ``auto_dispatch`` is off is filed
+and left to a dispatcher, with the rule's suggestion.
 """
 
 from __future__ import annotations
@@ -11,23 +14,23 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 import numpy as np
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from geo.store import ActiveGrid
+from urbangrid import clocks
+from urbangrid.casework import ROUTER, suggest
 from urbangrid.columns import utcnow
-from urbangrid.domain.routing import Rule, choose_department
+from urbangrid.domain.sla import ClockRules
 from urbangrid.domain.states import CaseState
-from urbangrid.domain.timelimits import WorkCalendar, add_limit, parse_limit
 from urbangrid.domain.workflow import Role
 from urbangrid.lifecycle import ConcurrentChange, record
-from urbangrid.tables import Case, Category, Department, RoutingRule
+from urbangrid.tables import Case, Category
 
 log = logging.getLogger(__name__)
 
-SYSTEM_ACTOR = "system:router"
+SYSTEM_ACTOR = ROUTER
 
 
 @dataclass(frozen=True)
@@ -43,11 +46,10 @@ def route_case(
     *,
     session: Session,
     grid: ActiveGrid,
-    calendar: WorkCalendar,
-    tz: ZoneInfo,
+    rules: ClockRules,
     now: datetime | None = None,
 ) -> RouteOutcome:
-    """Locate, route and dispatch one reported case; a no-op for a case already past REPORTED."""
+    """Locate, file and dispatch one reported case; a no-op for a case already routed."""
     case = session.get(Case, case_id)
     if case is None:
         log.warning("route_case: case %s does not exist", case_id)
@@ -59,9 +61,32 @@ def route_case(
     version_id, index = grid.current(session)
     found = index.assign(np.array([case.lon]), np.array([case.lat]))
     unrouted = [col(Case.routed_at).is_(None)]
-    if not bool(found.inside[0]):
-        # The grid changed under the report: a dispatcher places it by hand.
-        try:
+    category = session.get(Category, case.category_code)
+    if category is None:  # intake refuses unknown categories, so only a deleted one lands here
+        raise LookupError(f"case {case_id}: category {case.category_code} no longer exists")
+    inside = bool(found.inside[0])
+    cells = (
+        [str(found.codes[level][0]) if level in found.codes else "" for level in (1, 2, 3, 4)]
+        if inside
+        else []
+    )
+    located = {"grid_version_id": version_id, "routed_at": now}
+    if inside:
+        located |= {
+            "l1_code": cells[0],
+            "l2_code": cells[1],
+            "l3_code": cells[2] or None,
+            "l4_code": cells[3] or None,
+        }
+    try:
+        if not inside or category.needs_verification:
+            # Outside the active grid (it changed under the report): a dispatcher places it by
+            # hand. A category that needs verification waits for the operator and a supervisor.
+            note = (
+                "located; the category needs an on-site verification before filing"
+                if inside
+                else "outside the service area of the active grid; needs manual placement"
+            )
             record(
                 session,
                 case,
@@ -69,50 +94,14 @@ def route_case(
                 actor=SYSTEM_ACTOR,
                 role=Role.SYSTEM,
                 at=now,
-                note="outside the service area of the active grid; needs manual placement",
-                detail={"grid_version_id": version_id},
-                values={"routed_at": now, "grid_version_id": version_id},
+                note=note,
+                detail={"grid_version_id": version_id, "cells": cells},
+                values=located,
                 guards=unrouted,
             )
-        except ConcurrentChange:
-            session.rollback()
-            return RouteOutcome(case_id, False, case.state)
-        session.commit()
-        return RouteOutcome(case_id, True, CaseState.REPORTED)
-    cells = [str(found.codes[level][0]) if level in found.codes else "" for level in (1, 2, 3, 4)]
-
-    category = session.get(Category, case.category_code)
-    if category is None:  # intake refuses unknown categories, so only a deleted one lands here
-        raise LookupError(f"case {case_id}: category {case.category_code} no longer exists")
-    rules = [
-        Rule(r.id or 0, r.category_code, r.scope_code, r.department_code, r.priority)
-        for r in session.exec(
-            select(RoutingRule).where(RoutingRule.category_code == case.category_code)
-        )
-    ]
-    offices = {
-        d.grid_code: d.code
-        for d in session.exec(select(Department).where(Department.grid_code == cells[1]))
-        if d.grid_code
-    }
-    decision = choose_department(
-        rules, category_code=case.category_code, cell_codes=cells, street_offices=offices
-    )
-    limit = parse_limit(category.time_limit)
-    deadline = add_limit(case.created_at, limit, calendar=calendar, tz=tz)
-    located = {
-        "grid_version_id": version_id,
-        "l1_code": cells[0],
-        "l2_code": cells[1],
-        "l3_code": cells[2] or None,
-        "l4_code": cells[3] or None,
-        "routed_at": now,
-        "deadline_at": deadline,
-    }
-    try:
-        note = "filed automatically" + (
-            "" if decision else "; no rule and no street office: dispatch by hand"
-        )
+            clocks.ensure_started(session, case, rules=rules)
+            session.commit()
+            return RouteOutcome(case_id, True, case.state)
         record(
             session,
             case,
@@ -120,20 +109,23 @@ def route_case(
             actor=SYSTEM_ACTOR,
             role=Role.SYSTEM,
             at=now,
-            note=note,
+            note="filed automatically: the category needs no verification"
+            + ("" if category.auto_dispatch else "; dispatch by a dispatcher"),
             detail={
                 "cells": cells,
                 "grid_version_id": version_id,
-                "time_limit": str(limit),
-                "deadline": deadline.isoformat(),
+                "time_limit": category.time_limit,
             },
             values=located,
             guards=unrouted,
+            rules=rules,
         )
     except ConcurrentChange:
         session.rollback()  # another worker routed it first
         return RouteOutcome(case_id, False, case.state, case.department_code)
-    if decision is not None:
+
+    decision = suggest(session, case)
+    if decision is not None and category.auto_dispatch:
         record(
             session,
             case,
@@ -141,9 +133,10 @@ def route_case(
             actor=SYSTEM_ACTOR,
             role=Role.SYSTEM,
             at=now,
-            note=f"dispatched to {decision.department_code}",
+            note=f"dispatched by rule to {decision.department_code}",
             detail={
                 "department": decision.department_code,
+                "suggested": decision.department_code,
                 "rule_id": decision.rule_id,
                 "scope": decision.scope_code,
             },
@@ -151,6 +144,9 @@ def route_case(
                 "department_code": decision.department_code,
                 "routing_rule_id": decision.rule_id,
             },
+            rules=rules,
         )
+    elif category.auto_dispatch:
+        log.warning("case %s: no rule and no street office; left FILED for a dispatcher", case_id)
     session.commit()
     return RouteOutcome(case_id, True, case.state, case.department_code)

@@ -1,10 +1,14 @@
-"""Celery tasks: thin shells that pass ids to the routing and relay steps."""
+"""Celery tasks: thin shells that pass ids to the routing, relay and SLA steps.
+
+Only transient errors are retried (with exponential backoff and jitter): a database that is
+locked, restarting or unreachable, and a case another step moved first. Anything else is a bug or
+bad data that a retry cannot fix; the task fails at once and RabbitMQ dead-letters its message.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from celery import Celery
 from sqlalchemy.exc import OperationalError
@@ -13,36 +17,41 @@ from sqlmodel import Session
 from geo.store import ActiveGrid
 from urbangrid.columns import utcnow
 from urbangrid.db import get_engine
-from urbangrid.domain.timelimits import WeekendCalendar
+from urbangrid.lifecycle import ConcurrentChange
 from urbangrid.settings import Settings
+from urbangrid.workdays import case_policy, clock_rules
 from workers.publish import publish_route
 from workers.relay import claim_unrouted
 from workers.routing import route_case
+from workers.sla import advance_case, claim_due
 
 log = logging.getLogger(__name__)
 
 # One grid index per worker process, rebuilt only when another grid version is activated.
 _grid = ActiveGrid()
 
+TRANSIENT = (OperationalError, ConcurrentChange)
+RETRY: dict[str, Any] = {
+    "bind": True,
+    "autoretry_for": TRANSIENT,
+    "retry_backoff": True,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "max_retries": 8,
+}
+
+SLA_ADVANCE = "urbangrid.sla_advance"
+
 
 def register(app: Celery) -> None:
     """Declare the tasks on ``app`` (the app is passed explicitly, never ``current_app``)."""
     settings: Settings = app.conf.urbangrid_settings
-    tz = ZoneInfo(settings.city_timezone)
 
-    @app.task(
-        name="urbangrid.route_case",
-        bind=True,
-        autoretry_for=(OperationalError,),  # a locked or restarting database is transient
-        retry_backoff=True,
-        retry_backoff_max=60,
-        max_retries=8,
-    )
+    @app.task(name="urbangrid.route_case", **RETRY)
     def route_case_task(self: Any, case_id: int) -> str:
         with Session(get_engine(settings), expire_on_commit=False) as session:
-            outcome = route_case(
-                case_id, session=session, grid=_grid, calendar=WeekendCalendar(), tz=tz
-            )
+            rules = clock_rules(session, settings)
+            outcome = route_case(case_id, session=session, grid=_grid, rules=rules)
         return outcome.state
 
     @app.task(name="urbangrid.relay_unrouted", bind=True)
@@ -55,6 +64,28 @@ def register(app: Celery) -> None:
         if ids:
             log.info("relay published %s of %s unrouted reports", sent, len(ids))
         return sent
+
+    @app.task(name="urbangrid.sla_sweep", bind=True)
+    def sla_sweep_task(self: Any) -> int:
+        with Session(get_engine(settings), expire_on_commit=False) as session:
+            ids = claim_due(
+                session,
+                now=utcnow(),
+                lease_s=settings.sla_lease_s,
+                batch=settings.sla_sweep_batch,
+            )
+        for case_id in ids:
+            app.send_task(SLA_ADVANCE, args=[case_id])
+        if ids:
+            log.info("SLA sweep handed out %s cases", len(ids))
+        return len(ids)
+
+    @app.task(name=SLA_ADVANCE, **RETRY)
+    def sla_advance_task(self: Any, case_id: int) -> list[str]:
+        with Session(get_engine(settings), expire_on_commit=False) as session:
+            return advance_case(
+                session, case_id, now=utcnow(), policy=case_policy(session, settings)
+            )
 
 
 def warm_grid(settings: Settings) -> None:

@@ -47,7 +47,7 @@ def _instant(value: Any) -> datetime | None:
 def from_api(items: list[dict[str, Any]]) -> pd.DataFrame:
     """The staff API's cases in the queue's columns, with the same clock rule as the database's."""
     now = utcnow()
-    share = data.settings().queue_at_risk_share
+    share = data.settings().sla_warn_share
     rows = []
     for item in items:
         deadline = _instant(item.get("deadline_at") or item.get("deadline"))

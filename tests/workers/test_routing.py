@@ -14,7 +14,8 @@ from geo.layer import Grid
 from geo.store import ActiveGrid
 from urbangrid.columns import utcnow
 from urbangrid.db import make_engine
-from urbangrid.domain.timelimits import WeekendCalendar
+from urbangrid.domain.calendar import OfficialCalendar
+from urbangrid.domain.sla import ClockRules
 from urbangrid.tables import Case, CaseEvent
 from workers.relay import claim_unrouted
 from workers.routing import route_case
@@ -54,7 +55,7 @@ def test_route_twice_concurrently_dispatches_once(
     def run() -> str:
         with Session(engine) as session:
             outcome = route_case(
-                case_id, session=session, grid=grid, calendar=WeekendCalendar(), tz=TZ
+                case_id, session=session, grid=grid, rules=ClockRules(OfficialCalendar(), TZ)
             )
             return "won" if outcome.changed else "noop"
 

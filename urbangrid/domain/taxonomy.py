@@ -10,10 +10,13 @@ from typing import Any
 
 import yaml
 
-from urbangrid.domain.timelimits import parse_limit
+from urbangrid.domain.timelimits import parse_limit, parse_limits
 
 STARTER = Path(__file__).resolve().parent.parent / "data" / "taxonomy.yaml"
 _CODE = re.compile(r"^[CE]\d{4}$")
+STAGES = ("file", "dispatch", "check")
+# Used when a taxonomy file names no ``stage_limits`` of its own.
+STARTER_STAGE_LIMITS = {"file": "1wh", "dispatch": "1wh", "check": "1wd"}
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,11 @@ class CategorySpec:
     department_kind: str
     time_limit: str
     needs_verification: bool = False
+    file_limit: str = STARTER_STAGE_LIMITS["file"]
+    dispatch_limit: str = STARTER_STAGE_LIMITS["dispatch"]
+    check_limit: str = STARTER_STAGE_LIMITS["check"]
+    case_limit: str = ""  # "": the four stage limits one after another
+    auto_dispatch: bool = True
 
     @property
     def family(self) -> str:
@@ -52,6 +60,11 @@ class Taxonomy:
 def parse_taxonomy(document: Mapping[str, Any]) -> Taxonomy:
     """Check and read a taxonomy document; errors name the entry and the field.
 
+    ``limit`` is the handling limit (处置时限); ``stage_limits`` at the top gives the filing,
+    dispatch and check limits of every category, and an entry's own ``limits`` (file, dispatch,
+    check, case) win over them. ``auto_dispatch: false`` keeps the router from dispatching a
+    category by rule, and ``verify: true`` from filing it before an on-site verification.
+
     >>> t = parse_taxonomy({"department_kinds": {"sanitation": {"zh": "环卫", "en": "Sanitation"}},
     ...     "categories": [{"code": "E0102", "zh": "暴露垃圾", "en": "Exposed rubbish",
     ...                     "department": "sanitation", "limit": "4wh"}]})
@@ -59,6 +72,12 @@ def parse_taxonomy(document: Mapping[str, Any]) -> Taxonomy:
     '4wh'
     """
     kinds = dict(document.get("department_kinds") or {})
+    defaults = dict(STARTER_STAGE_LIMITS)
+    for stage, text in dict(document.get("stage_limits") or {}).items():
+        if stage not in STAGES:
+            raise ValueError(f"stage_limits.{stage}: not a stage ({', '.join(STAGES)})")
+        parse_limit(str(text))
+        defaults[stage] = str(text)
     categories = []
     seen: set[str] = set()
     for index, entry in enumerate(document.get("categories") or []):
@@ -74,6 +93,16 @@ def parse_taxonomy(document: Mapping[str, Any]) -> Taxonomy:
             raise ValueError(f"{where}.department: unknown department kind {kind!r}")
         limit = str(entry.get("limit", ""))
         parse_limit(limit)  # raises naming the bad limit
+        own = dict(entry.get("limits") or {})
+        for stage, text in own.items():
+            if stage not in (*STAGES, "case"):
+                raise ValueError(
+                    f"{where}.limits.{stage}: not a stage (file, dispatch, check, case)"
+                )
+            try:
+                parse_limits(str(text))
+            except ValueError as exc:
+                raise ValueError(f"{where}.limits.{stage}: {exc}") from exc
         categories.append(
             CategorySpec(
                 code=code,
@@ -82,6 +111,11 @@ def parse_taxonomy(document: Mapping[str, Any]) -> Taxonomy:
                 department_kind=kind,
                 time_limit=limit,
                 needs_verification=bool(entry.get("verify", False)),
+                file_limit=str(own.get("file", defaults["file"])),
+                dispatch_limit=str(own.get("dispatch", defaults["dispatch"])),
+                check_limit=str(own.get("check", defaults["check"])),
+                case_limit=str(own.get("case", "")),
+                auto_dispatch=bool(entry.get("auto_dispatch", True)),
             )
         )
     return Taxonomy(department_kinds=kinds, categories=tuple(categories))

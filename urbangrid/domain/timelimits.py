@@ -32,6 +32,9 @@ class TimeLimit:
         return f"{number}{self.unit}"
 
 
+NATURAL_UNITS = frozenset({"min", "h"})
+
+
 def parse_limit(text: str) -> TimeLimit:
     """Read a limit such as ``4wh``, ``2wd``, ``90min`` or ``6h``.
 
@@ -46,6 +49,73 @@ def parse_limit(text: str) -> TimeLimit:
     if not match or float(match.group(1)) <= 0:
         raise ValueError(f"time limit {text!r} is not <number><min|h|wh|wd>, e.g. 4wh")
     return TimeLimit(float(match.group(1)), match.group(2))  # type: ignore[arg-type]
+
+
+Limits = tuple[TimeLimit, ...]
+
+
+def parse_limits(text: str) -> Limits:
+    """Read a limit or a chain of limits run one after another, such as ``1wh+1wh+4wh+1wd``.
+
+    A chain is what the whole-case clock allows when a category names no limit of its own: each
+    stage's limit, counted in its own unit, one after the other.
+
+    >>> parse_limits("30min+2h")
+    (TimeLimit(value=30.0, unit='min'), TimeLimit(value=2.0, unit='h'))
+    """
+    return tuple(parse_limit(part) for part in text.split("+"))
+
+
+def format_limits(limits: Limits) -> str:
+    """The text :func:`parse_limits` reads back.
+
+    >>> format_limits((TimeLimit(1.0, "wh"), TimeLimit(2.5, "wd")))
+    '1wh+2.5wd'
+    """
+    return "+".join(str(limit) for limit in limits)
+
+
+def scale_limits(limits: Limits, share: float) -> Limits:
+    """``share`` of every part of ``limits``, e.g. the 80% at which a warning fires.
+
+    >>> scale_limits(parse_limits("4wh+1wd"), 0.5)
+    (TimeLimit(value=2.0, unit='wh'), TimeLimit(value=0.5, unit='wd'))
+    """
+    return tuple(TimeLimit(limit.value * share, limit.unit) for limit in limits)
+
+
+def is_natural(limits: Limits) -> bool:
+    """True when every part counts natural time, so a pause is measured on the wall clock."""
+    return all(limit.unit in NATURAL_UNITS for limit in limits)
+
+
+def parse_windows(text: str) -> tuple[tuple[time, time], ...]:
+    """Office windows of a working day, written ``HH:MM-HH:MM`` and separated by commas.
+
+    >>> parse_windows("09:00-12:00,13:00-17:30")
+    ((datetime.time(9, 0), datetime.time(12, 0)), (datetime.time(13, 0), datetime.time(17, 30)))
+    >>> parse_windows("13:00-12:00")
+    Traceback (most recent call last):
+    ...
+    ValueError: office window '13:00-12:00' must open before it closes
+    """
+    windows: list[tuple[time, time]] = []
+    for part in (p.strip() for p in text.split(",")):
+        match = re.fullmatch(r"(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})", part)
+        if not match:
+            raise ValueError(f"office window {part!r} is not HH:MM-HH:MM")
+        h1, m1, h2, m2 = (int(g) for g in match.groups())
+        if not (h1 < 24 and h2 < 24 and m1 < 60 and m2 < 60):
+            raise ValueError(f"office window {part!r} is not a time of day")
+        opens, closes = time(h1, m1), time(h2, m2)
+        if opens >= closes:
+            raise ValueError(f"office window {part!r} must open before it closes")
+        if windows and opens < windows[-1][1]:
+            raise ValueError(f"office window {part!r} overlaps or precedes the one before it")
+        windows.append((opens, closes))
+    if not windows:
+        raise ValueError("at least one office window is needed")
+    return tuple(windows)
 
 
 class WorkCalendar(Protocol):
@@ -89,6 +159,92 @@ def add_limit(
     if limit.unit == "wh":
         return _add_working_time(local, timedelta(hours=limit.value), calendar, tz, windows)
     return _add_working_days(local, limit.value, calendar, tz, windows)
+
+
+def add_limits(
+    start: datetime,
+    limits: Limits,
+    *,
+    calendar: WorkCalendar,
+    tz: ZoneInfo,
+    windows: Sequence[tuple[time, time]] = DEFAULT_WINDOWS,
+) -> datetime:
+    """The deadline of a chain of limits, each counted from where the one before ended.
+
+    >>> from zoneinfo import ZoneInfo
+    >>> tz = ZoneInfo("Asia/Shanghai")
+    >>> friday = datetime(2026, 3, 6, 16, 0, tzinfo=tz)
+    >>> add_limits(friday, parse_limits("1h+1wh"), calendar=WeekendCalendar(), tz=tz).isoformat()
+    '2026-03-09T09:30:00+08:00'
+    """
+    deadline = start.astimezone(tz)
+    for limit in limits:
+        deadline = add_limit(deadline, limit, calendar=calendar, tz=tz, windows=windows)
+    return deadline
+
+
+def working_time_between(
+    start: datetime,
+    end: datetime,
+    *,
+    natural: bool,
+    calendar: WorkCalendar,
+    tz: ZoneInfo,
+    windows: Sequence[tuple[time, time]] = DEFAULT_WINDOWS,
+) -> timedelta:
+    """Time from ``start`` to ``end`` as a clock counts it: wall time, or office time only.
+
+    >>> from zoneinfo import ZoneInfo
+    >>> tz = ZoneInfo("Asia/Shanghai")
+    >>> friday = datetime(2026, 3, 6, 16, 0, tzinfo=tz)
+    >>> monday = datetime(2026, 3, 9, 10, 0, tzinfo=tz)
+    >>> working_time_between(friday, monday, natural=False, calendar=WeekendCalendar(), tz=tz)
+    datetime.timedelta(seconds=9000)
+    """
+    if end <= start:
+        return timedelta()
+    if natural:
+        return end - start
+    total = timedelta()
+    local_end = end.astimezone(tz)
+    day = start.astimezone(tz).date()
+    for _ in range(3660):
+        if day > local_end.date():
+            return total
+        if calendar.is_workday(day):
+            for opens, closes in windows:
+                begin = max(start, datetime.combine(day, opens, tz))
+                finish = min(end, datetime.combine(day, closes, tz))
+                if finish > begin:
+                    total += finish - begin
+        day += timedelta(days=1)
+    raise ValueError("interval longer than ten years")
+
+
+def push(
+    deadline: datetime,
+    paused: timedelta,
+    *,
+    natural: bool,
+    calendar: WorkCalendar,
+    tz: ZoneInfo,
+    windows: Sequence[tuple[time, time]] = DEFAULT_WINDOWS,
+) -> datetime:
+    """``deadline`` moved later by ``paused``, counted the way the clock counts time.
+
+    >>> from zoneinfo import ZoneInfo
+    >>> tz = ZoneInfo("Asia/Shanghai")
+    >>> friday = datetime(2026, 3, 6, 16, 0, tzinfo=tz)
+    >>> moved = push(friday, timedelta(hours=2), natural=False, calendar=WeekendCalendar(), tz=tz)
+    >>> moved.isoformat()
+    '2026-03-09T09:30:00+08:00'
+    """
+    local = deadline.astimezone(tz)
+    if paused <= timedelta():
+        return local
+    if natural:
+        return local + paused
+    return _add_working_time(local, paused, calendar, tz, windows)
 
 
 def _add_working_time(

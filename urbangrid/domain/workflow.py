@@ -16,6 +16,8 @@ from urbangrid.domain.states import OPEN_STATES, CaseState
 
 S = CaseState
 
+_BEFORE_HANDLED = (S.REPORTED, S.VERIFYING, S.FILED, S.DISPATCHED, S.IN_PROGRESS, S.RETURNED)
+
 
 class Role(StrEnum):
     CITIZEN = "citizen"
@@ -59,8 +61,10 @@ TRANSITIONS: dict[str, Transition] = {
         _t("reject_return", (S.RETURNED,), S.IN_PROGRESS, Role.SHIFT_LEAD),
         _t("request_extension", (S.IN_PROGRESS,), None, Role.DEPARTMENT),
         _t("extend", (S.IN_PROGRESS,), None, Role.SHIFT_LEAD),
+        _t("deny_extension", (S.IN_PROGRESS,), None, Role.SHIFT_LEAD),
         _t("request_suspension", (S.IN_PROGRESS,), None, Role.DEPARTMENT),
         _t("suspend", (S.IN_PROGRESS,), S.SUSPENDED, Role.SHIFT_LEAD),
+        _t("deny_suspension", (S.IN_PROGRESS,), None, Role.SHIFT_LEAD),
         _t("resume", (S.SUSPENDED,), S.IN_PROGRESS, Role.SHIFT_LEAD),
         _t("handle", (S.IN_PROGRESS,), S.HANDLED, Role.DEPARTMENT),
         _t("check_fail", (S.HANDLED,), S.IN_PROGRESS, Role.SUPERVISOR),
@@ -68,8 +72,39 @@ TRANSITIONS: dict[str, Transition] = {
         _t("close", (S.CHECKED,), S.CLOSED, Role.SHIFT_LEAD),
         _t("reopen", (S.CLOSED,), S.IN_PROGRESS, Role.SHIFT_LEAD),
         _t("escalate", OPEN_STATES, None, Role.SHIFT_LEAD),
+        # The category was wrong: correct it (new limits, a new rule-suggested department).
+        _t("recategorize", _BEFORE_HANDLED, None, Role.OPERATOR, Role.SHIFT_LEAD, Role.DISPATCHER),
+        # A dispatched case moved to another department without a return (the category changed).
+        _t("reroute", (S.DISPATCHED, S.IN_PROGRESS), S.DISPATCHED, Role.DISPATCHER),
     )
 }
+
+# What an action must carry besides the actor; the API names the missing field.
+REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
+    "void": ("reason",),
+    "not_found": ("reason",),
+    "return": ("reason",),
+    "request_extension": ("by", "reason"),
+    "deny_extension": ("reason",),
+    "request_suspension": ("reason",),
+    "deny_suspension": ("reason",),
+    "handle": ("photos",),
+    "check_fail": ("reason",),
+    "reopen": ("reason",),
+    "recategorize": ("category",),
+}
+
+
+def missing_fields(action: str, given: Iterable[str]) -> list[str]:
+    """The fields ``action`` requires that were not given (empty values count as missing).
+
+    >>> missing_fields("return", ["note"])
+    ['reason']
+    >>> missing_fields("handle", ["photos", "note"])
+    []
+    """
+    present = set(given)
+    return [name for name in REQUIRED_FIELDS.get(action, ()) if name not in present]
 
 
 class IllegalAction(Exception):

@@ -6,11 +6,16 @@ append-only ``case_events`` log. One module per concept; importing this package 
 table on the metadata.
 """
 
+from urbangrid.tables.calendar import CalendarDay, CalendarYear
 from urbangrid.tables.cases import Case, CaseEvent
 from urbangrid.tables.catalog import Category, Department, RoutingRule
 from urbangrid.tables.grid import GridArea, GridVersion
+from urbangrid.tables.sla import SlaClock
+from urbangrid.tables.staff import Staff, StaffToken
 
 __all__ = [
+    "CalendarDay",
+    "CalendarYear",
     "Case",
     "CaseEvent",
     "Category",
@@ -18,4 +23,7 @@ __all__ = [
     "GridArea",
     "GridVersion",
     "RoutingRule",
+    "SlaClock",
+    "Staff",
+    "StaffToken",
 ]

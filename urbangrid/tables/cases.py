@@ -60,6 +60,18 @@ class Case(SQLModel, table=True):
     extension_count: int = 0
     reopen_count: int = 0
     escalation_level: int = 0
+    # The SLA clocks (tables/sla.py), mirrored for queues and metrics. ``deadline_at`` above is
+    # the handling deadline (处置时限) of the current or last department: set on dispatch, moved
+    # by an approved extension and by the working time spent suspended, never reset by rework.
+    stage: str | None = Field(default=None, max_length=16)
+    stage_deadline_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    case_deadline_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # The grid code the case was last escalated to (督办), e.g. its street, then its district.
+    escalated_to: str | None = Field(default=None, max_length=32, index=True)
+    # Raised for the shift lead, e.g. "ping_pong" after repeated returns between departments.
+    flag: str | None = Field(default=None, max_length=32)
+    # A department's request waiting for the shift lead: "extension" or "suspension".
+    pending_request: str | None = Field(default=None, max_length=16)
 
 
 class CaseEvent(SQLModel, table=True):

@@ -32,6 +32,13 @@ class Category(SQLModel, table=True):
     department_kind: str = Field(max_length=64)
     time_limit: str = Field(max_length=16)  # e.g. 4wh, 2wd, 6h, 90min
     needs_verification: bool = False
+    # The other stages' limits, and the whole case's: "" chains the four stage limits.
+    file_limit: str = Field(default="1wh", max_length=16)
+    dispatch_limit: str = Field(default="1wh", max_length=16)
+    check_limit: str = Field(default="1wd", max_length=16)
+    case_limit: str = Field(default="", max_length=64)
+    # Whether the router may dispatch by rule without a dispatcher (recorded as the rule's act).
+    auto_dispatch: bool = True
 
 
 class RoutingRule(SQLModel, table=True):
