@@ -62,7 +62,13 @@ def scratch_database(admin_url: str) -> Iterator[str]:
 
 
 def seed(
-    url: str, *, cases: int, days: int, now: datetime, tz: ZoneInfo, say: Callable[[str], None]
+    url: str,
+    *,
+    cases: int,
+    days: int,
+    now: datetime,
+    settings: Settings,
+    say: Callable[[str], None],
 ) -> None:
     """The demo city, its departments and rules, and ``cases`` synthetic cases over ``days``."""
     from geo.demo import demo_city
@@ -71,6 +77,7 @@ def seed(
     from urbangrid.history.store import copy_cases, grid_places, season_for
     from urbangrid.migrate import upgrade
     from urbangrid.seed import DEMO_LABEL, seed_departments_and_rules, upsert_taxonomy
+    from urbangrid.workdays import clock_rules
 
     started = time.perf_counter()
     upgrade(url)
@@ -88,7 +95,12 @@ def seed(
             )
             version = save_grid(session, grid, label=DEMO_LABEL)
             places = grid_places(session, version, per_cell=1)
-            season = season_for(session, places, tz=tz)
+            season = season_for(
+                session,
+                places,
+                rules=clock_rules(session, settings),
+                home_level=settings.sla_home_level,
+            )
         say(f"demo city and reference data in {time.perf_counter() - started:.1f} s")
         started = time.perf_counter()
         with engine.begin() as connection:
@@ -264,11 +276,10 @@ def run_dashboard_bench(
 ) -> dict[str, Any]:
     """Seed a scratch database, measure, drop it; the figures as a dictionary."""
     settings = Settings(database_url=admin_url)
-    tz = ZoneInfo(settings.city_timezone)
     now = utcnow()
     with scratch_database(admin_url) as url:
         database = make_url(url).database
-        seed(url, cases=cases, days=days, now=now, tz=tz, say=say)
+        seed(url, cases=cases, days=days, now=now, settings=settings, say=say)
         timings = measure(
             url, settings.model_copy(update={"database_url": url}), now=now, repeat=repeat
         )

@@ -86,9 +86,7 @@ def _evaluate(
 def _open(
     session: Session, settings: Settings, scope: Scope, by: Dimension, now: datetime
 ) -> pd.DataFrame:
-    found = open_now(
-        session, by=by, scope=scope, now=now, at_risk_share=settings.sla_warn_share
-    )
+    found = open_now(session, by=by, scope=scope, now=now, at_risk_share=settings.sla_warn_share)
     return pd.DataFrame(
         [{"key": key, **figures.__dict__} for key, figures in found.items()],
         columns=["key", "open", "suspended", "overdue", "at_risk"],
@@ -387,7 +385,9 @@ def queue_data(
                 "clock": i.clock,
                 "hours_left": None if i.seconds_left is None else round(i.seconds_left / 3600, 1),
                 "deadline": i.deadline_at,
+                "case_deadline": i.case_deadline_at,
                 "state": i.state,
+                "stage": i.stage,
                 "category": i.category_code,
                 "department": i.department_code,
                 "area": next((c for c in reversed(i.area_codes) if c), None),
@@ -400,7 +400,9 @@ def queue_data(
             "clock",
             "hours_left",
             "deadline",
+            "case_deadline",
             "state",
+            "stage",
             "category",
             "department",
             "area",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import Session
@@ -82,6 +81,7 @@ def season_url(tmp_path_factory: pytest.TempPathFactory, demo_grid: Grid) -> str
     from geo.store import active_version_id
     from urbangrid.columns import utcnow
     from urbangrid.history.store import seed_season
+    from urbangrid.settings import Settings
 
     url = f"sqlite:///{tmp_path_factory.mktemp('season') / 'urbangrid.db'}"
     seed_database(url, demo_grid)
@@ -91,7 +91,7 @@ def season_url(tmp_path_factory: pytest.TempPathFactory, demo_grid: Grid) -> str
             version = active_version_id(session)
             assert version is not None
             seed_season(
-                session, grid_version_id=version, now=utcnow(), tz=ZoneInfo("Asia/Shanghai")
+                session, grid_version_id=version, now=utcnow(), settings=Settings(database_url=url)
             )
     finally:
         engine.dispose()

@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Float, and_, func, literal, not_, or_, select, text
+from sqlalchemy import Float, and_, case, func, literal, not_, or_, select, text
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -258,11 +258,13 @@ def count_cases(
     c = CASES
     counted = and_(c.filed_at.isnot(None), c.state.notin_(COUNTED_OUT))
     is_closed = and_(c.state == S.CLOSED, c.closed_at.isnot(None))
+    closure_deadline = func.coalesce(c.case_deadline_at, c.deadline_at)
     touched = or_(
         _within(c.created_at, period),
         and_(
             counted,
             or_(
+                _within(c.case_deadline_at, period),
                 _within(c.deadline_at, period),
                 _within(c.closed_at, period),
                 _within(c.handled_at, period),
@@ -278,15 +280,17 @@ def count_cases(
             _case_group(by).label("key"),
             _within(c.created_at, period).label("received"),
             counted.label("counted"),
-            _within(c.deadline_at, period).label("deadline_in"),
-            c.deadline_at.isnot(None).label("has_deadline"),
+            _within(closure_deadline, period).label("deadline_in"),
+            closure_deadline.isnot(None).label("has_deadline"),
             and_(is_closed, _within(c.closed_at, period)).label("closed_in"),
             and_(is_closed, c.closed_at < end).label("closed_by_end"),
-            (c.closed_at <= c.deadline_at).label("closed_on_time"),
-            (c.deadline_at < _instant(period.as_of(now))).label("deadline_passed"),
+            (c.closed_at <= closure_deadline).label("closed_on_time"),
+            (closure_deadline < _instant(period.as_of(now))).label("deadline_passed"),
             and_(c.state.in_(HANDLING_STANDS), c.handled_at.isnot(None)).label("stands"),
             _within(c.handled_at, period).label("handled_in"),
             (c.handled_at < end).label("handled_by_end"),
+            _within(c.deadline_at, period).label("handling_deadline_in"),
+            c.deadline_at.isnot(None).label("has_handling_deadline"),
             (c.handled_at <= c.deadline_at).label("handled_on_time"),
             _within(c.filed_at, period).label("filed_in"),
             (c.extension_count > 0).label("extended"),
@@ -302,7 +306,11 @@ def count_cases(
     f = facts.c
     due = and_(f.counted, or_(f.deadline_in, f.closed_in))
     closed = and_(due, f.closed_by_end)
-    handling_due = and_(f.counted, f.has_deadline, or_(f.deadline_in, and_(f.stands, f.handled_in)))
+    handling_due = and_(
+        f.counted,
+        f.has_handling_deadline,
+        or_(f.handling_deadline_in, and_(f.stands, f.handled_in)),
+    )
     handled = and_(f.counted, f.stands, f.handled_in)
     filed = and_(f.counted, f.filed_in)
     handling_timed = and_(handled, f.dispatched)
@@ -613,6 +621,22 @@ def top_categories(
 # Now: what is open, overdue and at risk at this moment
 
 
+def _clock_deadline() -> ColumnElement[datetime]:
+    """The deadline of the stage a case is in (the handling deadline, for older rows)."""
+    return func.coalesce(CASES.stage_deadline_at, CASES.deadline_at)
+
+
+def _stage_start() -> ColumnElement[datetime]:
+    """When the stage a case is in began, as its milestone columns record it."""
+    c = CASES
+    return case(
+        (c.state.in_((S.HANDLED, S.CHECKED)), c.handled_at),
+        (c.state.in_((S.DISPATCHED, S.IN_PROGRESS, S.SUSPENDED)), c.dispatched_at),
+        (c.state.in_((S.FILED, S.RETURNED)), c.filed_at),
+        else_=c.created_at,
+    )
+
+
 @dataclass(frozen=True)
 class OpenNow:
     open: int = 0
@@ -634,12 +658,13 @@ def open_now(
     filters = _case_filters(session, scope)
     moment = _instant(now)
     running = c.state.in_(sorted(OPEN_STATES - {S.SUSPENDED}))
-    overdue = and_(running, c.deadline_at < moment)
-    started = func.coalesce(c.dispatched_at, c.filed_at, c.created_at)
+    deadline = _clock_deadline()
+    started = _stage_start()
+    overdue = and_(running, deadline < moment)
     at_risk = and_(
         running,
-        c.deadline_at >= moment,
-        SecondsBetween(started, moment) >= SecondsBetween(started, c.deadline_at) * at_risk_share,
+        deadline >= moment,
+        SecondsBetween(started, moment) >= SecondsBetween(started, deadline) * at_risk_share,
     )
     group = _case_group(by).label("key")
     query = (
@@ -671,10 +696,12 @@ class QueueItem:
     id: int
     category_code: str
     state: str
+    stage: str | None
     department_code: str | None
     area_codes: tuple[str | None, str | None, str | None, str | None]
     created_at: datetime
-    deadline_at: datetime | None
+    deadline_at: datetime | None  # the current stage's
+    case_deadline_at: datetime | None
     escalation_level: int
     clock: ClockStatus
     seconds_left: float | None
@@ -688,52 +715,58 @@ def work_queue(
     at_risk_share: float = 0.8,
     limit: int = 200,
 ) -> list[QueueItem]:
-    """A scope's open cases, overdue first, then at risk, then by time left (read-only)."""
+    """A scope's open cases, overdue first, then at risk, then by time left (read-only).
+
+    The clock shown is the one of the stage the case is in (filing, dispatch, handling, check).
+    """
     c = CASES
     filters = _case_filters(session, scope)
+    deadline = _clock_deadline().label("deadline")
     rows = session.execute(
         select(
             c.id,
             c.category_code,
             c.state,
+            c.stage,
             c.department_code,
             c.l1_code,
             c.l2_code,
             c.l3_code,
             c.l4_code,
             c.created_at,
-            c.filed_at,
-            c.dispatched_at,
-            c.deadline_at,
+            _stage_start().label("started"),
+            deadline,
+            c.case_deadline_at,
             c.escalation_level,
         )
         .where(c.state.in_(sorted(OPEN_STATES)), *filters)
         # Nearest deadlines first: the overdue and at-risk cases are among them.
-        .order_by(c.deadline_at.is_(None), c.deadline_at, c.id)
+        .order_by(deadline.is_(None), deadline, c.id)
         .limit(limit)
     ).mappings()
     items = []
     for row in rows:
-        started = row["dispatched_at"] or row["filed_at"] or row["created_at"]
-        deadline = row["deadline_at"]
+        deadline_at = row["deadline"]
         items.append(
             QueueItem(
                 id=int(row["id"]),
                 category_code=row["category_code"],
                 state=row["state"],
+                stage=row["stage"],
                 department_code=row["department_code"],
                 area_codes=(row["l1_code"], row["l2_code"], row["l3_code"], row["l4_code"]),
                 created_at=row["created_at"],
-                deadline_at=deadline,
+                deadline_at=deadline_at,
+                case_deadline_at=row["case_deadline_at"],
                 escalation_level=int(row["escalation_level"]),
                 clock=clock_status(
                     now=now,
-                    started=started,
-                    deadline=deadline,
+                    started=row["started"],
+                    deadline=deadline_at,
                     suspended=row["state"] == S.SUSPENDED,
                     at_risk_share=at_risk_share,
                 ),
-                seconds_left=(deadline - now).total_seconds() if deadline else None,
+                seconds_left=(deadline_at - now).total_seconds() if deadline_at else None,
             )
         )
     return sorted(

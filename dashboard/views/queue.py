@@ -1,8 +1,8 @@
 """Work queue: a staff member's open cases with the time left on each clock, the worst first.
 
-With a staff token the list comes from the staff API (the token's scope) and a case can be
-acted on through it; without one, or without a staff API, the page reads the database and
-only shows.
+With a staff token the list comes from the staff API (the token's scope, the clocks as the SLA
+sweep sees them) and a case can be acted on through it; without one, or without a staff API,
+the page reads the database and only shows.
 """
 
 from __future__ import annotations
@@ -19,9 +19,8 @@ from dashboard.i18n import t, title
 from dashboard.show import table
 from dashboard.staff_client import StaffApiRefused, StaffApiUnavailable, StaffClient
 from urbangrid.columns import utcnow
-from urbangrid.domain.metrics import CLOCK_ORDER, clock_status
+from urbangrid.domain.metrics import CLOCK_ORDER
 from urbangrid.domain.states import CaseState
-from urbangrid.domain.workflow import Role, allowed_actions
 from urbangrid.metrics import UnknownFilter
 
 COLUMNS = [
@@ -29,7 +28,9 @@ COLUMNS = [
     "clock",
     "hours_left",
     "deadline",
+    "case_deadline",
     "state",
+    "stage",
     "category",
     "department",
     "area",
@@ -44,36 +45,36 @@ def _instant(value: Any) -> datetime | None:
     return moment if moment.tzinfo else None
 
 
-def from_api(items: list[dict[str, Any]]) -> pd.DataFrame:
-    """The staff API's cases in the queue's columns, with the same clock rule as the database's."""
+def from_api(items: list[dict[str, Any]], overdue: set[int], at_risk: set[int]) -> pd.DataFrame:
+    """The staff API's cases in the queue's columns, each clock as the API judges it."""
     now = utcnow()
-    share = data.settings().sla_warn_share
     rows = []
     for item in items:
-        deadline = _instant(item.get("deadline_at") or item.get("deadline"))
-        started = _instant(
-            item.get("dispatched_at") or item.get("filed_at") or item.get("created_at")
-        )
+        deadline = _instant(item.get("stage_deadline_at") or item.get("deadline_at"))
         state = str(item.get("state", ""))
-        clock = clock_status(
-            now=now,
-            started=started,
-            deadline=deadline,
-            suspended=state == CaseState.SUSPENDED,
-            at_risk_share=share,
-        )
+        case_id = int(item["id"])
+        if state == CaseState.SUSPENDED:
+            clock = "paused"
+        elif case_id in overdue:
+            clock = "overdue"
+        elif case_id in at_risk:
+            clock = "at_risk"
+        else:
+            clock = "on_track" if deadline else "no_deadline"
         rows.append(
             {
-                "id": item.get("id"),
+                "id": case_id,
                 "clock": clock,
                 "hours_left": None
                 if deadline is None
                 else round((deadline - now).total_seconds() / 3600, 1),
                 "deadline": deadline,
+                "case_deadline": _instant(item.get("case_deadline_at")),
                 "state": state,
-                "category": item.get("category_code") or item.get("category"),
-                "department": item.get("department_code") or item.get("department"),
-                "area": item.get("l4_code") or item.get("area"),
+                "stage": item.get("stage"),
+                "category": item.get("category"),
+                "department": item.get("department"),
+                "area": item.get("l4_code") or item.get("l2_code"),
                 "escalation_level": item.get("escalation_level", 0),
             }
         )
@@ -82,16 +83,9 @@ def from_api(items: list[dict[str, Any]]) -> pd.DataFrame:
     return frame.assign(_order=order).sort_values(["_order", "hours_left"]).drop(columns="_order")
 
 
-def staff_actions(state: str) -> list[str]:
-    """Every step some member of staff may take in ``state``; the API checks who may."""
-    found: list[str] = []
-    for role in Role:
-        if role in (Role.SYSTEM, Role.HEAD, Role.CITIZEN):
-            continue
-        for action in allowed_actions(CaseState(state), role):
-            if action not in found:
-                found.append(action)
-    return found
+def local(column: pd.Series) -> pd.Series:
+    times = pd.to_datetime(column, utc=True).dt.tz_convert(data.settings().city_timezone)
+    return times.dt.strftime("%Y-%m-%d %H:%M")
 
 
 filters = current()
@@ -100,33 +94,39 @@ st.title(title("queue", lang))
 token = st.text_input(
     t("token", lang), type="password", help=t("token_help", lang), key="queue_token"
 )
-client = StaffClient(data.settings().staff_api_url, token) if token else None
+api_url = data.settings().staff_api_url
+client = StaffClient(api_url, token) if token else None
+scope: dict[str, Any] = {
+    "department": filters.department,
+    "area": filters.area,
+    "category": filters.category,
+}
 
 frame: pd.DataFrame | None = None
 if client is not None:
     try:
         frame = from_api(
-            client.queue(
-                department=filters.department, area=filters.area, category=filters.category
-            )
+            client.queue(**scope),
+            client.marked("overdue", **scope),
+            client.marked("at_risk", **scope),
         )
-        st.caption(f"{t('acting_as', lang)}: {data.settings().staff_api_url}")
+        st.caption(f"{t('acting_as', lang)}: {api_url}")
     except StaffApiUnavailable:
         st.warning(t("read_only", lang))
     except StaffApiRefused as refused:
         st.error(str(refused))
 if frame is None:
+    client = None
     try:
         frame = data.queue(filters)
     except (UnknownFilter, ValueError) as problem:
         st.error(str(problem))
         st.stop()
-    client = None
 
-local = pd.to_datetime(frame["deadline"], utc=True).dt.tz_convert(data.settings().city_timezone)
 shown = frame.assign(
     clock=frame["clock"].map(lambda c: t(f"clock_{c}", lang)),
-    deadline=local.dt.strftime("%Y-%m-%d %H:%M"),
+    deadline=local(frame["deadline"]),
+    case_deadline=local(frame["case_deadline"]),
 )
 counts = frame["clock"].value_counts()
 row = st.columns(4)
@@ -147,15 +147,30 @@ else:
 
 if client is not None and not frame.empty:
     st.subheader(t("act", lang))
-    states = dict(zip(frame["id"], frame["state"], strict=True))
+    case_id = int(st.selectbox(t("id", lang), list(frame["id"]), key="queue_case"))
+    try:
+        allowed = client.allowed(case_id)
+    except (StaffApiRefused, StaffApiUnavailable) as problem:
+        st.error(str(problem))
+        allowed = []
     with st.form("queue_act"):
-        case_id = st.selectbox(t("id", lang), list(states), key="queue_case")
-        action = st.selectbox(t("action", lang), staff_actions(states[case_id]), key="queue_action")
+        action = st.selectbox(t("action", lang), allowed, key="queue_action")
         note = st.text_input(t("note", lang), key="queue_note")
-        if st.form_submit_button(t("submit", lang)):
+        reason = st.text_input(t("reason", lang), key="queue_reason")
+        by = st.text_input(t("by", lang), key="queue_by")
+        department = st.text_input(t("to_department", lang), key="queue_to")
+        photos = st.text_input(t("photos", lang), key="queue_photos")
+        if st.form_submit_button(t("submit", lang)) and action:
+            body: dict[str, Any] = {"note": note}
+            for name, value in (("reason", reason), ("by", by), ("department", department)):
+                if value.strip():
+                    body[name] = value.strip()
+            refs = [ref.strip() for ref in photos.split(",") if ref.strip()]
+            if refs:
+                body["photos"] = refs
             try:
-                client.act(int(case_id), str(action), note=note)
-                st.success(f"{t('done', lang)}: #{case_id} {action}")
+                answer = client.act(case_id, str(action), body)
+                st.success(f"{t('done', lang)}: #{case_id} {action} → {answer.get('state')}")
                 data.queue.clear()
             except (StaffApiRefused, StaffApiUnavailable) as problem:
                 st.error(str(problem))

@@ -19,6 +19,7 @@ from tests.urbangrid.test_metrics import AREA1, AREA2, seed_small_city
 from urbangrid.db import make_engine
 from urbangrid.domain.metrics import parse_period
 from urbangrid.domain.routing import Rule
+from urbangrid.domain.sla import ClockRules
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.taxonomy import load_taxonomy
 from urbangrid.domain.timelimits import WeekendCalendar
@@ -36,9 +37,23 @@ START = NOW - timedelta(days=120)
 DEPARTMENTS = ["dept-a", "dept-b", "enforcement"]
 
 
+RULES = ClockRules(WeekendCalendar(), TZ)
+
+
 def season(seed: int = 7) -> Season:
     taxonomy = load_taxonomy()
-    kinds = [Kind(c.code, c.time_limit, c.needs_verification) for c in taxonomy.categories]
+    kinds = [
+        Kind.of(
+            c.code,
+            handle=c.time_limit,
+            file=c.file_limit,
+            dispatch=c.dispatch_limit,
+            check=c.check_limit,
+            case=c.case_limit,
+            needs_verification=c.needs_verification,
+        )
+        for c in taxonomy.categories
+    ]
     rules = [
         Rule(n, c.code, "", "dept-a" if c.code.startswith("E") else "dept-b")
         for n, c in enumerate(taxonomy.categories, start=1)
@@ -50,8 +65,7 @@ def season(seed: int = 7) -> Season:
         rules=rules,
         street_offices={AREA1[1]: "dept-b"},
         departments=DEPARTMENTS,
-        tz=TZ,
-        calendar=WeekendCalendar(),
+        clock_rules=RULES,
         seed=seed,
     )
 
@@ -105,15 +119,11 @@ def _values(synthetic: SyntheticCase, event: dict[str, Any]) -> dict[str, Any]:
     case = synthetic.case
     if event["action"] == "file":
         codes = ("l1_code", "l2_code", "l3_code", "l4_code")
-        return {
-            **{k: case[k] for k in codes},
-            "routed_at": event["at"],
-            "deadline_at": datetime.fromisoformat(detail["deadline"]),
-        }
+        return {**{k: case[k] for k in codes}, "routed_at": event["at"]}
     if event["action"] in ("dispatch", "redispatch"):
         return {"department_code": detail["department"]}
-    if event["action"] in ("extend", "resume"):
-        return {"deadline_at": datetime.fromisoformat(detail["deadline"])}
+    if event["action"] == "escalate":
+        return {"escalated_to": detail["to"]}
     return {}
 
 
@@ -134,6 +144,10 @@ def test_record_keeps_the_same_columns_as_the_season(small_city: str) -> None:
         "extension_count",
         "reopen_count",
         "escalation_level",
+        "escalated_to",
+        "stage",
+        "stage_deadline_at",
+        "case_deadline_at",
     )
     with Session(engine) as session:
         for synthetic in cases:
@@ -172,6 +186,7 @@ def test_record_keeps_the_same_columns_as_the_season(small_city: str) -> None:
                     at=event["at"],
                     detail=json.loads(event["detail"]),
                     values=_values(synthetic, event),
+                    rules=RULES,
                 )
                 assert recorded.department_code == event["department_code"], event
             for column in columns:
@@ -191,7 +206,7 @@ def twins(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]
             upsert_department(session, "enforcement", "城管执法", "enforcement")
             session.commit()
         with engine.begin() as connection:
-            insert_cases(connection, generate(3000, seed=5), grid_version_id=1)
+            insert_cases(connection, generate(3000, seed=5), grid_version_id=1, rules=RULES)
         engine.dispose()
 
     sqlite = f"sqlite:///{tmp_path_factory.mktemp('twins') / 'twin.db'}"

@@ -371,6 +371,14 @@ def _import_batch(
             "extension_count": 0,
             "reopen_count": 0,
             "escalation_level": 0,
+            # The export's due date is the whole case's deadline, and the handling deadline
+            # too: it knows no stages.
+            "stage": None,
+            "stage_deadline_at": None,
+            "case_deadline_at": row.due if closed else None,
+            "escalated_to": None,
+            "flag": None,
+            "pending_request": None,
         }
         events = [{**event, "case_id": case["id"]} for event in loop_events(row, department, actor)]
         cases.append(SyntheticCase(case, events))

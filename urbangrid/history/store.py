@@ -12,20 +12,31 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import shapely
 from sqlalchemy import Connection, func, insert, select, text
 from sqlmodel import Session
 
+from urbangrid.clocks import category_limits, write_clock
 from urbangrid.domain.routing import Rule
-from urbangrid.domain.timelimits import WeekendCalendar, WorkCalendar
+from urbangrid.domain.sla import Clock, ClockRules
+from urbangrid.domain.states import OPEN_STATES
 from urbangrid.history.synthetic import Kind, Place, Season, SyntheticCase
-from urbangrid.tables import Case, CaseEvent, Category, Department, GridArea, RoutingRule
+from urbangrid.settings import Settings
+from urbangrid.tables import (
+    Case,
+    CaseEvent,
+    Category,
+    Department,
+    GridArea,
+    RoutingRule,
+    SlaClock,
+)
 
 CASES = Case.__table__  # type: ignore[attr-defined]
 EVENTS = CaseEvent.__table__  # type: ignore[attr-defined]
+CLOCKS = SlaClock.__table__  # type: ignore[attr-defined]
 AREAS = GridArea.__table__.c  # type: ignore[attr-defined]
 
 # How often each starter category is reported, relative to one another (a city centre's mix:
@@ -105,16 +116,21 @@ def season_for(
     session: Session,
     places: Sequence[Place],
     *,
-    tz: ZoneInfo,
-    calendar: WorkCalendar | None = None,
+    rules: ClockRules,
+    home_level: int = 3,
     seed: int = 2026,
 ) -> Season:
     """A season over the categories, routing rules and departments in the database."""
     kinds = [
-        Kind(c.code, c.time_limit, c.needs_verification, DEMO_MIX.get(c.code, 1.0))
+        Kind(
+            c.code,
+            category_limits(c),
+            c.needs_verification,
+            DEMO_MIX.get(c.code, 1.0),
+        )
         for c in session.execute(select(Category)).scalars()
     ]
-    rules = [
+    routing = [
         Rule(r.id or 0, r.category_code, r.scope_code, r.department_code, r.priority)
         for r in session.execute(select(RoutingRule)).scalars()
     ]
@@ -123,11 +139,11 @@ def season_for(
     return Season(
         places=places,
         kinds=kinds,
-        rules=rules,
+        rules=routing,
         street_offices=offices,
         departments=[d.code for d in departments],
-        tz=tz,
-        calendar=calendar or WeekendCalendar(),
+        clock_rules=rules,
+        home_level=home_level,
         seed=seed,
     )
 
@@ -149,9 +165,14 @@ def insert_cases(
     cases: Iterable[SyntheticCase],
     *,
     grid_version_id: int | None,
+    rules: ClockRules | None = None,
     chunk: int = 2000,
 ) -> tuple[int, int]:
-    """Insert cases and their events with executemany, in chunks; (cases, events) written."""
+    """Insert cases and their events with executemany, in chunks; (cases, events) written.
+
+    With ``rules``, the clocks of the cases still open are stored too, so the SLA sweep carries
+    them on from where the history leaves them.
+    """
     written = [0, 0]
     iterator = iter(cases)
     while batch := list(itertools.islice(iterator, chunk)):
@@ -159,10 +180,34 @@ def insert_cases(
         events = [event for c in batch for event in c.events]
         if events:
             connection.execute(insert(EVENTS), events)
+        if rules is not None:
+            clocks = [
+                _clock_row(c.case["id"], clock, rules)
+                for c in batch
+                if c.case["state"] in OPEN_STATES
+                for clock in c.clocks
+            ]
+            if clocks:
+                connection.execute(insert(CLOCKS), clocks)
         written[0] += len(batch)
         written[1] += len(events)
     _bump_sequence(connection)
     return written[0], written[1]
+
+
+def _clock_row(case_id: int, clock: Clock, rules: ClockRules) -> dict[str, Any]:
+    # Placeholders only: write_clock fills every column from the clock, as the live system does.
+    start = clock.started_at
+    placeholder = SlaClock(
+        case_id=case_id,
+        stage=clock.stage,
+        started_at=start,
+        limit="",
+        deadline_at=start,
+        warn_at=start,
+    )
+    row = write_clock(placeholder, clock, rules)
+    return row.model_dump(exclude={"id"})
 
 
 def copy_cases(
@@ -224,22 +269,26 @@ def seed_season(
     *,
     grid_version_id: int,
     now: datetime,
-    tz: ZoneInfo,
+    settings: Settings,
     days: int = 92,
     count: int = 6000,
     seed: int = 2026,
 ) -> tuple[int, int]:
     """A season of ``count`` synthetic cases over the ``days`` before ``now``; (cases, events)."""
+    from urbangrid.workdays import clock_rules
+
     places = grid_places(session, grid_version_id, seed=seed)
     if not places:
         raise LookupError(f"grid version {grid_version_id} has no base cells to place cases in")
-    season = season_for(session, places, tz=tz, seed=seed)
+    rules = clock_rules(session, settings)
+    season = season_for(session, places, rules=rules, home_level=settings.sla_home_level, seed=seed)
     connection = session.connection()
     first = next_case_id(connection)
     written = insert_cases(
         connection,
         season.cases(count, start=now - timedelta(days=days), now=now, first_id=first),
         grid_version_id=grid_version_id,
+        rules=rules,
     )
     session.commit()
     return written
@@ -252,10 +301,7 @@ def seed_demo_history(session: Session, grid_version_id: int) -> str:
 
     started = time.perf_counter()
     cases, events = seed_season(
-        session,
-        grid_version_id=grid_version_id,
-        now=utcnow(),
-        tz=ZoneInfo(get_settings().city_timezone),
+        session, grid_version_id=grid_version_id, now=utcnow(), settings=get_settings()
     )
     return (
         f"laid down a season of history: {cases:,} cases and {events:,} events "

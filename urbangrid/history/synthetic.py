@@ -8,6 +8,10 @@ so every dashboard page has figures on the first run; ``urbangrid bench dashboar
 Each department gets a profile from its code: how fast it handles cases relative to their time
 limit (a log-normal spread around its own median), and how often it returns, reworks, extends and
 suspends, so that closure and on-time rates spread the way a real city's do.
+
+Deadlines come from the SLA clocks exactly as ``lifecycle.record`` moves them (the plan of
+``urbangrid.domain.sla``: a clock per stage and one for the whole case, paused while suspended,
+pushed by extensions), so the columns the metrics read are the ones the live system would hold.
 """
 
 from __future__ import annotations
@@ -17,14 +21,16 @@ import math
 import random
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
-from zoneinfo import ZoneInfo
 
+from urbangrid.domain import sla
 from urbangrid.domain.routing import Rule, choose_department
-from urbangrid.domain.states import CaseState
-from urbangrid.domain.timelimits import TimeLimit, WorkCalendar, add_limit, parse_limit
+from urbangrid.domain.sla import CLOCK_PLAN, Clock, ClockRules, Stage
+from urbangrid.domain.states import OPEN_STATES, CaseState
+from urbangrid.domain.timelimits import Limits, format_limits, parse_limits
 from urbangrid.domain.workflow import TRANSITIONS, Role, apply
 
 S = CaseState
@@ -41,12 +47,35 @@ class Place:
 
 @dataclass(frozen=True)
 class Kind:
-    """A category as the generator needs it."""
+    """A category as the generator needs it: its clocks' limits per stage (and whole case)."""
 
     code: str
-    time_limit: str
+    limits: Mapping[Stage, Limits]
     needs_verification: bool = False
     weight: float = 1.0
+
+    @classmethod
+    def of(
+        cls,
+        code: str,
+        *,
+        handle: str,
+        file: str = "1wh",
+        dispatch: str = "1wh",
+        check: str = "1wd",
+        case: str = "",
+        needs_verification: bool = False,
+        weight: float = 1.0,
+    ) -> Kind:
+        """A category from its limits as written in the taxonomy ("" chains the four stages)."""
+        stages = {
+            Stage.FILE: parse_limits(file),
+            Stage.DISPATCH: parse_limits(dispatch),
+            Stage.HANDLE: parse_limits(handle),
+            Stage.CHECK: parse_limits(check),
+        }
+        whole = parse_limits(case) if case else sum(stages.values(), ())
+        return cls(code, {**stages, Stage.CASE: whole}, needs_verification, weight)
 
 
 @dataclass(frozen=True)
@@ -79,19 +108,24 @@ class Profile:
 
 @dataclass
 class SyntheticCase:
-    """One case's column values and its events, in order (ids are the caller's)."""
+    """One case's column values, its events in order, and its clocks (ids are the caller's)."""
 
     case: dict[str, Any]
     events: list[dict[str, Any]] = field(default_factory=list)
+    clocks: list[Clock] = field(default_factory=list)
 
 
 @dataclass
 class _Walk:
-    """A case being walked through the loop: it applies each step the way ``record`` does."""
+    """A case being walked through the loop: each step applied the way ``record`` does."""
 
     case: dict[str, Any]
     now: datetime
+    rules: ClockRules
+    limits: Mapping[Stage, Limits]
+    home_level: int = 3
     events: list[dict[str, Any]] = field(default_factory=list)
+    clocks: dict[Stage, Clock] = field(default_factory=dict)
     state: CaseState | None = None
     stopped: bool = False
 
@@ -107,9 +141,25 @@ class _Walk:
         values: Mapping[str, Any] | None = None,
     ) -> bool:
         """Take a step unless it lies in the future; False once the walk has reached now."""
-        if self.stopped or at > self.now:
+        if self.stopped:
+            return False
+        self.sweep(min(at, self.now))
+        if at > self.now:
             self.stopped = True
             return False
+        return self._record(action, at, role, actor, note=note, detail=detail, values=values)
+
+    def _record(
+        self,
+        action: str,
+        at: datetime,
+        role: Role,
+        actor: str,
+        *,
+        note: str = "",
+        detail: Mapping[str, Any] | None = None,
+        values: Mapping[str, Any] | None = None,
+    ) -> bool:
         before = self.state
         after = apply(before, action, role) if action in TRANSITIONS else before
         assert after is not None
@@ -138,7 +188,100 @@ class _Walk:
             }
         )
         self.state = after
+        self._move_clocks(action, at, dict(detail or {}))
         return True
+
+    def deadline(self, stage: Stage) -> datetime:
+        return _deadline(self.clocks[stage], self.rules)
+
+    def sweep(self, until: datetime) -> None:
+        """What the SLA sweep records by ``until``: warnings, overdue marks and 督办, in order.
+
+        As ``workers.sla.advance_case`` does: each running clock fires the marks due, and each
+        overdue round escalates the case one grid level up from its home level, to the district.
+        """
+        if self.state is None or self.state not in OPEN_STATES:
+            return
+        pending: list[tuple[datetime, int, Stage, sla.Mark]] = []
+        for order, (stage, clock) in enumerate(self.clocks.items()):
+            due = _next_due(clock, self.rules)
+            if due is None or due > until:
+                continue
+            marks = sla.due_marks(clock, until, self.rules)
+            if marks:
+                self.clocks[stage] = replace(clock, step=marks[-1].step)
+                pending += [(mark.due_at, order, stage, mark) for mark in marks]
+        last = self.events[-1]["at"] if self.events else until
+        for due_at, _, stage, mark in sorted(pending, key=lambda item: (item[0], item[1])):
+            at = max(due_at, last)
+            if mark.kind == "warn":
+                self._record("warn", at, Role.SYSTEM, SLA_ACTOR, detail={"clock": stage.value})
+                continue
+            if mark.round == 1:
+                self._record("overdue", at, Role.SYSTEM, SLA_ACTOR, detail={"clock": stage.value})
+            target = sla.escalation_level_for(mark.round, self.rules.max_rounds)
+            while self.case["escalation_level"] < target:
+                level = self.case["escalation_level"] + 1
+                code = self.case.get(f"l{max(1, self.home_level - level)}_code")
+                self._record(
+                    "escalate",
+                    at,
+                    Role.SYSTEM,
+                    SLA_ACTOR,
+                    note="督办",
+                    detail={"clock": stage.value, "round": mark.round, "level": level, "to": code},
+                    values={"escalated_to": code},
+                )
+
+    def _move_clocks(self, action: str, at: datetime, detail: dict[str, Any]) -> None:
+        """The clock plan, as ``urbangrid.clocks.apply_plan`` carries it out in the database.
+
+        A report is stored without clocks; they start at its report time with its first step
+        that moves a clock.
+        """
+        if action not in CLOCK_PLAN or action == "submit":
+            return
+        if not self.clocks:
+            self._plan("submit", self.case["created_at"], {})
+        self._plan(action, at, detail)
+        self._mirror()
+
+    def _plan(self, action: str, at: datetime, detail: dict[str, Any]) -> None:
+        latest = self.clocks
+        for op, stage in CLOCK_PLAN.get(action, ()):
+            if op == "start":
+                assert stage is not None
+                latest[stage] = sla.start(stage, at, self.limits[stage])
+            elif op == "reopen":
+                if stage in latest:
+                    latest[stage] = sla.reopen(latest[stage])
+            else:
+                targets = list(latest) if stage is None else [stage] if stage in latest else []
+                for key in targets:
+                    clock = latest[key]
+                    if clock.stopped_at is not None:
+                        continue
+                    if op == "stop":
+                        clock = sla.stop(clock, at)
+                    elif op == "pause":
+                        clock = sla.pause(clock, at)
+                    elif op == "resume":
+                        clock = sla.resume(clock, at, self.rules)
+                    elif op == "extend":
+                        clock = sla.extend(clock, parse_limits(str(detail["by"])), at, self.rules)
+                    latest[key] = clock
+
+    def _mirror(self) -> None:
+        latest = self.clocks
+        current = next(
+            (c for c in latest.values() if c.stage != Stage.CASE and c.stopped_at is None), None
+        )
+        handle = latest.get(Stage.HANDLE)
+        whole = latest.get(Stage.CASE)
+        self.case["stage"] = current.stage.value if current else None
+        self.case["stage_deadline_at"] = _deadline(current, self.rules) if current else None
+        self.case["deadline_at"] = _deadline(handle, self.rules) if handle else None
+        self.case["case_deadline_at"] = _deadline(whole, self.rules) if whole else None
 
 
 # The milestone columns and counters ``urbangrid.lifecycle.record`` keeps; a test replays
@@ -177,8 +320,8 @@ class Season:
         rules: Sequence[Rule],
         street_offices: Mapping[str, str],
         departments: Sequence[str],
-        tz: ZoneInfo,
-        calendar: WorkCalendar,
+        clock_rules: ClockRules,
+        home_level: int = 3,
         seed: int = 2026,
     ) -> None:
         if not places or not kinds:
@@ -189,10 +332,10 @@ class Season:
         self.offices = dict(street_offices)
         self.departments = sorted(departments)
         self._known = frozenset(departments)
-        self.tz = tz
-        self.calendar = calendar
+        self.clock_rules = clock_rules
+        self.home_level = home_level
+        self.tz = clock_rules.tz
         self.seed = seed
-        self._limits: dict[str, TimeLimit] = {k.code: parse_limit(k.time_limit) for k in kinds}
         self._weights = [k.weight for k in kinds]
         self._decisions: dict[tuple[str, tuple[str, str, str, str]], str | None] = {}
         self._profiles: dict[str, Profile] = {}
@@ -276,23 +419,21 @@ class Season:
             "extension_count": 0,
             "reopen_count": 0,
             "escalation_level": 0,
+            "stage": None,
+            "stage_deadline_at": None,
+            "case_deadline_at": None,
+            "escalated_to": None,
+            "flag": None,
+            "pending_request": None,
         }
-        walk = _Walk(case, now)
+        walk = _Walk(case, now, self.clock_rules, kind.limits, self.home_level)
         reporter = (Role.CITIZEN, "citizen") if citizen else (Role.SUPERVISOR, _supervisor(place))
         self._loop(rng, walk, kind, place, department, created, reporter)
+        walk.sweep(now)
         case["state"] = walk.state
         for event in walk.events:
             event["case_id"] = case_id
-        return SyntheticCase(case, walk.events)
-
-    def _misroute(self, department: str, place: Place) -> str | None:
-        """Where a wrong first dispatch goes: the locality for a professional department's case,
-        the city's enforcement team for a locality's (the usual ping-pong of 属地 and 条线)."""
-        office = self.offices.get(place.codes[1])
-        if office is not None and office != department:
-            return office
-        fallback = "enforcement" if department != "enforcement" else None
-        return fallback if fallback in self._known else None
+        return SyntheticCase(case, walk.events, list(walk.clocks.values()))
 
     def _loop(
         self,
@@ -324,15 +465,12 @@ class Season:
         if rng.random() < 0.04:
             walk.step("void", t, Role.SHIFT_LEAD, "shift_lead:1", note="重复 duplicate")
             return
-        limit = self._limits[kind.code]
-        deadline = add_limit(created, limit, calendar=self.calendar, tz=self.tz)
         located = {
             "l1_code": place.codes[0],
             "l2_code": place.codes[1],
             "l3_code": place.codes[2],
             "l4_code": place.codes[3],
             "routed_at": t,
-            "deadline_at": deadline,
         }
         filed = walk.step(
             "file",
@@ -340,7 +478,6 @@ class Season:
             Role.SYSTEM,
             "system:router",
             note="filed automatically",
-            detail={"time_limit": str(limit), "deadline": deadline.isoformat()},
             values=located,
         )
         if not filed or department is None:
@@ -383,36 +520,24 @@ class Season:
         ):
             return
         staff = f"dept:{department}"
+        dispatched = t
+        allowed = walk.deadline(Stage.HANDLE) - dispatched
         t += minutes(rng, 5, 120)
         if not walk.step("accept", t, Role.DEPARTMENT, staff):
             return
         if rng.random() < profile.p_stall:
-            # Accepted, then left: it stays open, goes overdue and is escalated (督办) a level
-            # up at its deadline and again one time limit later, as the SLA sweep does.
-            span = deadline - created
-            for level, at in enumerate((deadline, deadline + span)):
-                if level == 0 and not walk.step("overdue", max(t, at), Role.SYSTEM, "system:sla"):
-                    return
-                if not walk.step("escalate", max(t, at), Role.SYSTEM, "system:sla", note="督办"):
-                    return
-            return
-        allowed = (deadline - created).total_seconds()
+            return  # accepted, then left: it stays open, and the sweep escalates it
         share = math.exp(rng.gauss(math.log(profile.median_share), profile.sigma))
-        work = timedelta(seconds=max(600.0, allowed * share))
+        work = timedelta(seconds=max(600.0, allowed.total_seconds() * share))
         if rng.random() < profile.p_extend:
+            by = format_limits(kind.limits[Stage.HANDLE])
             t += work * 0.5
-            if not walk.step("request_extension", t, Role.DEPARTMENT, staff, note="需要材料"):
+            if not walk.step(
+                "request_extension", t, Role.DEPARTMENT, staff, note="需要材料", detail={"by": by}
+            ):
                 return
             t += minutes(rng, 30, 240)
-            deadline = add_limit(deadline, limit, calendar=self.calendar, tz=self.tz)
-            if not walk.step(
-                "extend",
-                t,
-                Role.SHIFT_LEAD,
-                "shift_lead:1",
-                detail={"deadline": deadline.isoformat()},
-                values={"deadline_at": deadline},
-            ):
+            if not walk.step("extend", t, Role.SHIFT_LEAD, "shift_lead:1", detail={"by": by}):
                 return
             work = work * 0.6
         if rng.random() < profile.p_suspend:
@@ -424,26 +549,10 @@ class Season:
                 return
             # Most waits are days (materials, a permit); seasonal works wait for the season.
             seasonal = rng.random() < 0.3
-            paused = timedelta(days=rng.uniform(30, 120) if seasonal else rng.uniform(2, 20))
-            t += paused
-            deadline = deadline + paused  # the clock does not run while suspended
-            if not walk.step(
-                "resume",
-                t,
-                Role.SHIFT_LEAD,
-                "shift_lead:1",
-                detail={"deadline": deadline.isoformat()},
-                values={"deadline_at": deadline},
-            ):
+            t += timedelta(days=rng.uniform(30, 120) if seasonal else rng.uniform(2, 20))
+            if not walk.step("resume", t, Role.SHIFT_LEAD, "shift_lead:1"):
                 return
-        handled = t + work
-        if handled > deadline:
-            t = max(t, deadline)
-            if not walk.step("overdue", t, Role.SYSTEM, "system:sla"):
-                return
-            if not walk.step("escalate", t, Role.SYSTEM, "system:sla", note="督办"):
-                return
-        t = max(t, handled)
+        t += work
         if not walk.step("handle", t, Role.DEPARTMENT, staff, note="已处置 done"):
             return
         t += minutes(rng, 20, 240)
@@ -462,7 +571,7 @@ class Season:
         if reporter[0] != Role.CITIZEN or rng.random() > 0.6:
             return
         t += minutes(rng, 60, 2880)
-        late = walk.case["closed_at"] > walk.case["deadline_at"]
+        late = walk.case["closed_at"] > walk.case["case_deadline_at"]
         mean = profile.satisfaction - (1.0 if late else 0.0)
         score = max(1, min(5, round(rng.gauss(mean, 0.9))))
         if not walk.step("rate", t, Role.CITIZEN, "citizen", detail={"score": score}):
@@ -481,6 +590,15 @@ class Season:
                     return
                 t += minutes(rng, 30, 300)
 
+    def _misroute(self, department: str, place: Place) -> str | None:
+        """Where a wrong first dispatch goes: the locality for a professional department's case,
+        the city's enforcement team for a locality's (the usual ping-pong of 属地 and 条线)."""
+        office = self.offices.get(place.codes[1])
+        if office is not None and office != department:
+            return office
+        fallback = "enforcement" if department != "enforcement" else None
+        return fallback if fallback in self._known else None
+
 
 # Share of reports per hour of the day (local time).
 _HOURLY = (1, 1, 1, 1, 1, 2, 4, 7, 10, 11, 10, 8, 6, 8, 9, 9, 8, 7, 6, 5, 4, 3, 2, 1)
@@ -492,3 +610,18 @@ def _minutes(rng: random.Random, low: float, high: float) -> timedelta:
 
 def _supervisor(place: Place) -> str:
     return f"supervisor:{place.codes[2] or place.codes[1]}"
+
+
+SLA_ACTOR = "system:sla"
+
+
+# A clock's deadline and next sweep time only change when the clock does, and a season asks
+# for them at every step: remembered per (clock, rules), both being immutable values.
+@lru_cache(maxsize=65536)
+def _deadline(clock: Clock, rules: ClockRules) -> datetime:
+    return sla.deadline(clock, rules)
+
+
+@lru_cache(maxsize=65536)
+def _next_due(clock: Clock, rules: ClockRules) -> datetime | None:
+    return sla.next_due(clock, rules)

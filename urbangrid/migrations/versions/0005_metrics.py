@@ -6,7 +6,7 @@ indexes serve the period filters of the evaluation (deadline, closure, handling 
 a period; events of an action in a period) so that they read a period instead of the table.
 
 Revision ID: 0005_metrics
-Revises: 0001
+Revises: 0004_workflow
 Create Date: 2026-11-21
 """
 
@@ -16,11 +16,12 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_metrics"
-down_revision = "0001"
+down_revision = "0004_workflow"
 branch_labels = None
 depends_on = None
 
 CASE_INDEXES = {
+    "ix_cases_case_deadline_at": ["case_deadline_at"],
     "ix_cases_deadline_at": ["deadline_at"],
     "ix_cases_closed_at": ["closed_at"],
     "ix_cases_handled_at": ["handled_at"],
