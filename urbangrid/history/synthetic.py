@@ -22,7 +22,7 @@ import random
 import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -30,7 +30,7 @@ from urbangrid.domain import sla
 from urbangrid.domain.routing import Rule, choose_department
 from urbangrid.domain.sla import CLOCK_PLAN, Clock, ClockRules, Stage
 from urbangrid.domain.states import OPEN_STATES, CaseState
-from urbangrid.domain.timelimits import Limits, format_limits, parse_limits
+from urbangrid.domain.timelimits import Limits, WorkCalendar, format_limits, parse_limits
 from urbangrid.domain.workflow import TRANSITIONS, Role, apply
 
 S = CaseState
@@ -332,7 +332,8 @@ class Season:
         self.offices = dict(street_offices)
         self.departments = sorted(departments)
         self._known = frozenset(departments)
-        self.clock_rules = clock_rules
+        # A season asks the calendar about the same few hundred days again and again.
+        self.clock_rules = replace(clock_rules, calendar=_RememberingCalendar(clock_rules.calendar))
         self.home_level = home_level
         self.tz = clock_rules.tz
         self.seed = seed
@@ -625,3 +626,17 @@ def _deadline(clock: Clock, rules: ClockRules) -> datetime:
 @lru_cache(maxsize=65536)
 def _next_due(clock: Clock, rules: ClockRules) -> datetime | None:
     return sla.next_due(clock, rules)
+
+
+class _RememberingCalendar:
+    """A work calendar that answers each day once (the official one looks each day up anew)."""
+
+    def __init__(self, calendar: WorkCalendar) -> None:
+        self._calendar = calendar
+        self._days: dict[date, bool] = {}
+
+    def is_workday(self, day: date) -> bool:
+        found = self._days.get(day)
+        if found is None:
+            found = self._days[day] = self._calendar.is_workday(day)
+        return found
