@@ -5,6 +5,11 @@ rates, scores and grades is decided here, once, for the API, the dashboard and t
 
 How a case is counted in a period ``P = [start, end)`` (instants in the city's time zone):
 
+Two deadlines, both kept by the SLA clocks: a case's *deadline* is the whole case's (from report
+to close, ``case_deadline_at``; for history imported with one due date, that date), and its
+*handling deadline* is its department's (``deadline_at``: from dispatch, moved by extensions and
+by time spent suspended, not reset by rework; a reopened case gets both anew).
+
 * Only *counted* cases enter a denominator: filed (``filed_at`` set), not VOID, and not SUSPENDED
   now (a suspended case's clock is paused, so it is neither late nor on time).
 * ``due`` (应结案数): counted cases whose deadline falls in P, plus those closed in P.
@@ -15,9 +20,9 @@ How a case is counted in a period ``P = [start, end)`` (instants in the city's t
   so it counts as closed but not on time, and never as overdue.
 * ``overdue`` (超期): due cases closed after their deadline, or still not closed when their
   deadline passed before the end of P (or before now, for the current period).
-* ``handling_due`` (应处置数): counted cases with a deadline that falls in P, plus those with a
-  deadline whose handling (处置) was reported in P; ``handled_on_time`` those whose handling stands
-  (HANDLED, CHECKED or CLOSED) and was reported before the end of P and by the deadline.
+* ``handling_due`` (应处置数): counted cases whose handling deadline falls in P, plus those with
+  one whose handling (处置) was reported in P; ``handled_on_time`` those whose handling stands
+  (HANDLED, CHECKED or CLOSED) and was reported before the end of P and by the handling deadline.
 * ``handled`` (处置数): counted cases whose standing handling was reported in P; ``reworked``
   those among them sent back at least once by a failed check (返工).
 * ``filed`` (立案数): counted cases filed in P; ``extended`` those granted at least one extension.
