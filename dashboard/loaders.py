@@ -31,6 +31,7 @@ from urbangrid.metrics import (
     group_names,
     major_names,
     open_now,
+    received_per_bucket,
     top_categories,
     trend,
     work_queue,
@@ -306,25 +307,19 @@ def categories_data(
     period = period_of(settings, filters.period, now)
     minors = _evaluate(session, settings, filters, Dimension.CATEGORIES, now, period=period)
     majors = _evaluate(session, settings, filters, Dimension.MAJORS, now, period=period)
-    points = trend(
+    received = received_per_bucket(
         session,
         period=period,
         unit="week",
         tz=ZoneInfo(settings.city_timezone),
         by=Dimension.MAJORS,
         scope=filters.scope,
-        now=now,
-        with_events=False,
     )
-    labels = group_names(session, Dimension.MAJORS, [p.key for p in points], lang=filters.lang)
+    labels = group_names(session, Dimension.MAJORS, {key for _, key in received}, lang=filters.lang)
     weekly = pd.DataFrame(
         [
-            {
-                "bucket": p.bucket,
-                "major": f"{p.key} {labels.get(p.key, '')}",
-                "received": p.counts.received,
-            }
-            for p in points
+            {"bucket": bucket, "major": f"{key} {labels.get(key, '')}", "received": count}
+            for (bucket, key), count in sorted(received.items(), key=lambda kv: str(kv[0]))
         ],
         columns=["bucket", "major", "received"],
     )

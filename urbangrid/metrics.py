@@ -1,11 +1,12 @@
 """The evaluation in SQL: one implementation behind the metrics API, the dashboard and the bench.
 
 What is counted, and how counts become rates, scores and grades, is defined in
-:mod:`urbangrid.domain.metrics`; this module only counts. Two queries per request: one pass over
-``cases`` for everything reckoned per case (due, closed, on time, handled, filed, received), and
-one over the period's dispatch, return and rating events, attributed to the department that held
-the case at the time. Both read a period through the indexes of migration ``0005_metrics``
-instead of the whole table, and give the same answer on SQLite and PostgreSQL.
+:mod:`urbangrid.domain.metrics`; this module only counts. One pass over ``cases`` for
+everything reckoned per case (due, closed, on time, handled, filed, received), and two over the
+period's events (dispatches and returns from the index alone, ratings with their score), each
+attributed to the department that held the case at the time. They read a period through the
+indexes of migration ``0005_metrics`` instead of the whole table, and give the same answer on
+SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -595,6 +596,35 @@ def trend(
                 TrendPoint(bucket.label, bucket.start, bucket.end, key, counts, rates(counts))
             )
     return points
+
+
+def received_per_bucket(
+    session: Session,
+    *,
+    period: Period,
+    unit: BucketUnit,
+    tz: Any,
+    by: Dimension = Dimension.TOTAL,
+    scope: Scope = Scope(),
+) -> dict[tuple[str, str | None], int]:
+    """Cases received per day, week or month of the period and per group, in one query.
+
+    The same count as :func:`trend`'s ``received``, for charts that need nothing else.
+    """
+    found = buckets(period, unit, tz=tz)
+    if not found:
+        return {}
+    label = case(
+        *((CASES.created_at < _instant(b.end), literal(b.label)) for b in found),
+        else_=literal(None),
+    ).label("bucket")
+    group = _case_group(by).label("key")
+    rows = session.execute(
+        select(label, group, func.count())
+        .where(_within(CASES.created_at, period), *_case_filters(session, scope))
+        .group_by(label, group)
+    ).all()
+    return {(str(bucket), key): int(count) for bucket, key, count in rows if bucket is not None}
 
 
 def top_categories(

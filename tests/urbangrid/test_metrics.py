@@ -35,6 +35,7 @@ from urbangrid.metrics import (
     count_cases,
     evaluate,
     open_now,
+    received_per_bucket,
     trend,
     work_queue,
 )
@@ -548,6 +549,10 @@ def test_open_now_and_the_work_queue(session: Session) -> None:
 def test_trend_buckets_sum_to_the_period(session: Session) -> None:
     points = trend(session, period=Q1, unit="month", tz=TZ, now=NOW)
     assert [p.bucket for p in points] == ["2026-01-01", "2026-02-01", "2026-03-01"]
+    by_major = trend(session, period=Q1, unit="week", tz=TZ, by=Dimension.MAJORS, now=NOW)
+    received = received_per_bucket(session, period=Q1, unit="week", tz=TZ, by=Dimension.MAJORS)
+    assert received == {(p.bucket, p.key): p.counts.received for p in by_major if p.counts.received}
+    assert sum(received.values()) == 12
     assert sum(p.counts.received for p in points) == 12
     assert (
         sum(p.counts.filed for p in points) == count_cases(session, period=Q1, now=NOW)["all"].filed
