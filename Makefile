@@ -46,6 +46,7 @@ bench: setup services
 	  | grep -q 1 || createdb -h 127.0.0.1 -U postgres urbangrid_bench
 	$(BIN)/urbangrid bench geo --postgis-url "$(BENCH_POSTGIS_URL)"
 	$(BIN)/urbangrid bench intake --database-url "$(BENCH_POSTGIS_URL)" --broker-url "$(BENCH_AMQP_URL)"
+	$(BIN)/urbangrid bench dashboard
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -1,26 +1,88 @@
-"""Data loaders of the dashboard, apart from its layout: plain queries, cached briefly."""
+"""The pages' data: ``dashboard.loaders`` cached for a short while, apart from any layout.
+
+A figure is cached for ``URBANGRID_DASHBOARD_CACHE_TTL_S`` seconds per filter combination, so
+a room of department heads opening the same view costs one set of queries.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import pandas as pd
-from sqlalchemy import func, select
-from sqlmodel import Session, col
+import streamlit as st
+from sqlmodel import Session
 
+from dashboard import loaders
+from dashboard.loaders import (
+    CategoriesData,
+    DepartmentsData,
+    Filters,
+    MapData,
+    Options,
+    OverviewData,
+)
+from urbangrid.columns import utcnow
 from urbangrid.db import get_engine
-from urbangrid.tables import Case, Department
+from urbangrid.settings import Settings, get_settings
+
+TTL = get_settings().dashboard_cache_ttl_s
 
 
-def cases_by_department_and_state() -> pd.DataFrame:
-    """Open and closed counts per department, for the overview table."""
-    with Session(get_engine()) as session:
-        rows = session.execute(
-            select(col(Case.department_code), col(Department.name), col(Case.state), func.count())
-            .join(Department, col(Department.code) == col(Case.department_code), isouter=True)
-            .group_by(Case.department_code, Department.name, Case.state)
-        ).all()
-    frame = pd.DataFrame(rows, columns=["department", "name", "state", "cases"])
-    if frame.empty:
-        return frame
-    return frame.pivot_table(
-        index=["department", "name"], columns="state", values="cases", fill_value=0
-    ).reset_index()
+def settings() -> Settings:
+    return get_settings()
+
+
+def _session() -> Session:
+    return Session(get_engine(get_settings()))
+
+
+def _now() -> datetime:
+    return utcnow()
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def overview(filters: Filters) -> OverviewData:
+    with _session() as session:
+        return loaders.overview_data(session, get_settings(), filters, _now())
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def departments(filters: Filters) -> DepartmentsData:
+    with _session() as session:
+        return loaders.departments_data(session, get_settings(), filters, _now())
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def area_map(filters: Filters) -> MapData:
+    with _session() as session:
+        return loaders.map_data(session, get_settings(), filters, _now())
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def categories(filters: Filters) -> CategoriesData:
+    with _session() as session:
+        return loaders.categories_data(session, get_settings(), filters, _now())
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def queue(filters: Filters) -> pd.DataFrame:
+    with _session() as session:
+        return loaders.queue_data(session, get_settings(), filters, _now())
+
+
+@st.cache_data(ttl=max(TTL, 300), show_spinner=False)
+def options(lang: str) -> Options:
+    with _session() as session:
+        return loaders.filter_options(session, lang)
+
+
+@st.cache_data(ttl=max(TTL, 300), show_spinner=False)
+def cells_of(community: str) -> dict[str, str]:
+    with _session() as session:
+        return loaders.cells_of(session, community)
+
+
+@st.cache_data(ttl=max(TTL, 300), show_spinner=False)
+def parent_of(area: str) -> str | None:
+    with _session() as session:
+        return loaders.parent_of(session, area)

@@ -14,6 +14,7 @@ from intake.cases import router as cases_router
 from intake.categories import router as categories_router
 from intake.errors import FieldError, field_error_handler
 from intake.limits import BodyLimit
+from intake.metrics import router as metrics_router
 from intake.open311.router import router as open311_router
 from intake.pgfast import FastStore
 from intake.photos import router as photos_router
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(staff_auth_router)
     app.include_router(cases_router)
     app.include_router(staff_photos_router)
+    app.include_router(metrics_router)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

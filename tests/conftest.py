@@ -73,3 +73,26 @@ def pg_url(demo_grid: Grid) -> Iterator[str]:
 def amqp_url() -> Iterator[str]:
     with rabbitmq_vhost() as url:
         yield url
+
+
+@pytest.fixture(scope="session")
+def season_url(tmp_path_factory: pytest.TempPathFactory, demo_grid: Grid) -> str:
+    """The embedded default with the demo city and a season of synthetic history up to now."""
+    from geo.store import active_version_id
+    from urbangrid.columns import utcnow
+    from urbangrid.history.store import seed_season
+    from urbangrid.settings import Settings
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('season') / 'urbangrid.db'}"
+    seed_database(url, demo_grid)
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            version = active_version_id(session)
+            assert version is not None
+            seed_season(
+                session, grid_version_id=version, now=utcnow(), settings=Settings(database_url=url)
+            )
+    finally:
+        engine.dispose()
+    return url

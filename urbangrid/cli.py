@@ -38,6 +38,7 @@ def db_upgrade() -> None:
 def _register() -> None:
     from geo.cli import bench, grid
     from intake.cli import api, apikey, bench_intake, categories, staff
+    from urbangrid.history.cli import import_group
     from urbangrid.runner import demo, run
     from workers.cli import calendar, dlq, rules, scheduler, sla, worker
 
@@ -51,16 +52,17 @@ def _register() -> None:
     bench.add_command(bench_intake, "intake")
     main.add_command(worker)
     main.add_command(scheduler)
-    for group in (sla, calendar, rules, dlq, staff):
+    for group in (sla, calendar, rules, dlq, staff, import_group):
         main.add_command(group)
     from workers.bench import bench_sla
 
     bench.add_command(bench_sla)
     try:
-        from dashboard.cli import dashboard
+        from dashboard.cli import bench_dashboard, dashboard
     except ImportError:  # the dashboard's dependencies are optional on a worker machine
         return
     main.add_command(dashboard)
+    bench.add_command(bench_dashboard)
 
 
 _register()

@@ -125,6 +125,9 @@ def record(
         role=role,
         note=note,
         detail=json.dumps(dict(detail or {}), ensure_ascii=False, default=str),
+        # The department a dispatch hands the case to, else the one that held it when acting
+        # (so a return that clears the department still counts against the one returning it).
+        department_code=changes.get("department_code") or case.department_code,
     )
     session.add(event)
     session.flush()

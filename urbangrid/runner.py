@@ -59,6 +59,9 @@ def seed_demo(*, force: bool = False) -> None:
             f"seeded demo city as grid version {version} ({counts}) and "
             f"{len(taxonomy.categories)} categories in {time.perf_counter() - started:.1f} s"
         )
+        from urbangrid.history.store import seed_demo_history
+
+        click.echo(seed_demo_history(session, version))
 
 
 @click.command()

@@ -14,6 +14,8 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from urbangrid.domain.metrics import DEFAULT_POLICY, ScorePolicy
+
 
 class Settings(BaseSettings):
     """Configuration of the API, the workers, the scheduler and the dashboard."""
@@ -114,6 +116,20 @@ class Settings(BaseSettings):
         }
     )
 
+    # Metrics and the dashboard: the centre's evaluation formula (DOMAIN.md §6; every number of it
+    # is policy) and where the dashboard's work queue reaches the staff API.
+    metrics_weights: dict[str, float] = Field(default_factory=lambda: dict(DEFAULT_POLICY.weights))
+    metrics_volume_bands: list[tuple[int, float]] = Field(
+        default_factory=lambda: list(DEFAULT_POLICY.volume_bands)
+    )
+    metrics_grades: list[tuple[str, float]] = Field(
+        default_factory=lambda: list(DEFAULT_POLICY.grades)
+    )
+    metrics_satisfied_score: int = Field(default=4, ge=1, le=5)
+    dashboard_cache_ttl_s: float = Field(default=60, ge=0)
+    dashboard_default_period: str = "90d"
+    dashboard_staff_api_url: str = ""
+
     @field_validator("var_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -133,6 +149,25 @@ class Settings(BaseSettings):
         if any(count < 1 for count in value.values()):
             raise ValueError("every prefetch count must be at least 1")
         return value
+
+    @model_validator(mode="after")
+    def _policy_adds_up(self) -> Settings:
+        self.score_policy  # noqa: B018  (raises naming what is wrong)
+        return self
+
+    @property
+    def score_policy(self) -> ScorePolicy:
+        """The composite score's formula, checked to add up to 100 points."""
+        return ScorePolicy(
+            weights=self.metrics_weights,
+            volume_bands=tuple(self.metrics_volume_bands),
+            grades=tuple(self.metrics_grades),
+        )
+
+    @property
+    def staff_api_url(self) -> str:
+        """The staff API the dashboard's work queue calls: configured, or this machine's API."""
+        return self.dashboard_staff_api_url or f"http://{self.api_host}:{self.api_port}"
 
     @property
     def effective_database_url(self) -> str:

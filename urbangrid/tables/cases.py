@@ -119,3 +119,6 @@ class CaseEvent(SQLModel, table=True):
     note: str = Field(default="", sa_type=Text)
     # Structured detail of an automated step: the rule, the grid version, the time limit used.
     detail: str = Field(default="{}", sa_type=Text)
+    # The department answerable for the case once this step was taken (metrics attribute
+    # dispatches, returns and ratings to it).
+    department_code: str | None = Field(default=None, max_length=64)

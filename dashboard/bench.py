@@ -1,0 +1,302 @@
+"""``urbangrid bench dashboard``: metric queries and page loads at a million cases on PostgreSQL.
+
+Seeds a scratch PostgreSQL database with the demo city and a synthetic history (COPY through
+psycopg), then times every metric query and every page's data load beside a bare
+``SELECT department_code, count(*) FROM cases GROUP BY department_code`` measured in the same
+run, so the figures compare as ratios on any machine. Targets: a page's data in at most 2 s, a
+metric query at most 5x the bare GROUP BY.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from dashboard import loaders
+from dashboard.loaders import Filters
+from urbangrid.columns import utcnow
+from urbangrid.db import make_engine
+from urbangrid.domain.metrics import quarter_of
+from urbangrid.metrics import (
+    Dimension,
+    Scope,
+    count_cases,
+    open_now,
+    top_categories,
+    trend,
+    work_queue,
+)
+from urbangrid.settings import Settings
+
+PAGE_TARGET_S = 2.0
+METRIC_TARGET_RATIO = 5.0
+BARE = "SELECT department_code, count(*) FROM cases GROUP BY department_code"
+
+
+@contextmanager
+def scratch_database(admin_url: str) -> Iterator[str]:
+    """A new PostgreSQL database for the bench on the server of ``admin_url``, dropped after."""
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    name = f"urbangrid_bench_{os.getpid()}_{secrets.token_hex(3)}"
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def seed(
+    url: str,
+    *,
+    cases: int,
+    days: int,
+    now: datetime,
+    settings: Settings,
+    say: Callable[[str], None],
+) -> None:
+    """The demo city, its departments and rules, and ``cases`` synthetic cases over ``days``."""
+    from geo.demo import demo_city
+    from geo.store import save_grid
+    from urbangrid.domain.taxonomy import load_taxonomy
+    from urbangrid.history.store import copy_cases, grid_places, season_for
+    from urbangrid.migrate import upgrade
+    from urbangrid.seed import DEMO_LABEL, seed_departments_and_rules, upsert_taxonomy
+    from urbangrid.workdays import clock_rules
+
+    started = time.perf_counter()
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        with Session(engine) as session:
+            grid = demo_city()
+            taxonomy = load_taxonomy()
+            upsert_taxonomy(session, taxonomy)
+            seed_departments_and_rules(
+                session,
+                taxonomy,
+                streets=zip(grid[2].codes, grid[2].names, strict=True),
+                districts=zip(grid[1].codes, grid[1].names, strict=True),
+            )
+            version = save_grid(session, grid, label=DEMO_LABEL)
+            places = grid_places(session, version, per_cell=1)
+            season = season_for(
+                session,
+                places,
+                rules=clock_rules(session, settings),
+                home_level=settings.sla_home_level,
+            )
+        say(f"demo city and reference data in {time.perf_counter() - started:.1f} s")
+        started = time.perf_counter()
+        with engine.begin() as connection:
+            written, events = copy_cases(
+                connection,
+                season.cases(cases, start=now - timedelta(days=days), now=now),
+                grid_version_id=version,
+            )
+        say(
+            f"{written:,} cases and {events:,} events generated and copied in "
+            f"{time.perf_counter() - started:.1f} s"
+        )
+        started = time.perf_counter()
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            # The visibility map lets the indexes answer without visiting the table.
+            conn.execute(text("VACUUM ANALYZE"))
+        say(f"VACUUM ANALYZE in {time.perf_counter() - started:.1f} s")
+    finally:
+        engine.dispose()
+
+
+def median_time(run: Callable[[], Any], repeat: int) -> float:
+    run()  # warm: plans, caches and buffers as a dashboard in use has them
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+@dataclass(frozen=True)
+class Timing:
+    kind: str  # "baseline", "metric" or "page"
+    name: str
+    seconds: float
+
+    def row(self, baseline: float) -> dict[str, Any]:
+        ratio = self.seconds / baseline if baseline else None
+        if self.kind == "metric":
+            ok = ratio is not None and ratio <= METRIC_TARGET_RATIO
+        elif self.kind == "page":
+            ok = self.seconds <= PAGE_TARGET_S
+        else:
+            ok = True
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "ms": round(self.seconds * 1000, 1),
+            "x_bare_group_by": None if ratio is None else round(ratio, 2),
+            "meets_target": ok,
+        }
+
+
+def measure(url: str, settings: Settings, *, now: datetime, repeat: int) -> list[Timing]:
+    """Time the bare GROUP BY, every metric query and every page's data load."""
+    tz = ZoneInfo(settings.city_timezone)
+    quarter = quarter_of((now - timedelta(days=45)).astimezone(tz).date())
+    engine = make_engine(url)
+    timings: list[Timing] = []
+    try:
+        with Session(engine) as session:
+            period = loaders.period_of(settings, quarter, now)
+
+            def bare() -> None:
+                session.execute(text(BARE)).all()
+
+            timings.append(
+                Timing(
+                    "baseline", "bare GROUP BY department (all cases)", median_time(bare, repeat)
+                )
+            )
+            for dimension in Dimension:
+
+                def per(by: Dimension = dimension) -> object:
+                    return count_cases(session, period=period, by=by, now=now)
+
+                timings.append(
+                    Timing(
+                        "metric",
+                        f"every measure per {dimension} ({quarter})",
+                        median_time(per, repeat),
+                    )
+                )
+            year = loaders.period_of(settings, "365d", now)
+            timings.append(
+                Timing(
+                    "metric",
+                    "every measure per department (last 365 days)",
+                    median_time(
+                        lambda: count_cases(
+                            session, period=year, by=Dimension.DEPARTMENTS, now=now
+                        ),
+                        repeat,
+                    ),
+                )
+            )
+            some_area = session.execute(
+                text("SELECT l1_code FROM cases WHERE l1_code IS NOT NULL LIMIT 1")
+            ).scalar_one()
+            timings.append(
+                Timing(
+                    "metric",
+                    f"every measure per street of district {some_area} ({quarter})",
+                    median_time(
+                        lambda: count_cases(
+                            session,
+                            period=period,
+                            by=Dimension.STREETS,
+                            scope=Scope(area=some_area),
+                            now=now,
+                        ),
+                        repeat,
+                    ),
+                )
+            )
+            others: list[tuple[str, Callable[[], Any]]] = [
+                (
+                    "open now per department",
+                    lambda: open_now(session, by=Dimension.DEPARTMENTS, now=now),
+                ),
+                (
+                    "open now per district",
+                    lambda: open_now(session, by=Dimension.DISTRICTS, now=now),
+                ),
+                (
+                    f"weekly trend ({quarter})",
+                    lambda: trend(session, period=period, unit="week", tz=tz, now=now),
+                ),
+                (
+                    f"top categories per district ({quarter})",
+                    lambda: top_categories(session, period=period, level=1),
+                ),
+                (
+                    "work queue of the busiest department",
+                    lambda: work_queue(session, scope=Scope(department="enforcement"), now=now),
+                ),
+            ]
+            for name, run in others:
+                timings.append(Timing("metric", name, median_time(run, repeat)))
+            filters = Filters(period=quarter, lang="zh")
+            pages: list[tuple[str, Callable[[], Any]]] = [
+                ("Overview", lambda: loaders.overview_data(session, settings, filters, now)),
+                (
+                    "Departments (table + quarterly ranking)",
+                    lambda: loaders.departments_data(session, settings, filters, now),
+                ),
+                ("Map: districts", lambda: loaders.map_data(session, settings, filters, now)),
+                (
+                    f"Map: streets of {some_area}",
+                    lambda: loaders.map_data(
+                        session, settings, Filters(period=quarter, area=some_area), now
+                    ),
+                ),
+                ("Categories", lambda: loaders.categories_data(session, settings, filters, now)),
+                ("Work queue (city)", lambda: loaders.queue_data(session, settings, filters, now)),
+                ("Filter options", lambda: loaders.filter_options(session, "zh")),
+            ]
+            for name, run in pages:
+                timings.append(Timing("page", name, median_time(run, repeat)))
+    finally:
+        engine.dispose()
+    return timings
+
+
+def run_dashboard_bench(
+    admin_url: str,
+    *,
+    cases: int = 1_000_000,
+    days: int = 730,
+    repeat: int = 3,
+    say: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Seed a scratch database, measure, drop it; the figures as a dictionary."""
+    settings = Settings(database_url=admin_url)
+    now = utcnow()
+    with scratch_database(admin_url) as url:
+        database = make_url(url).database
+        seed(url, cases=cases, days=days, now=now, settings=settings, say=say)
+        timings = measure(
+            url, settings.model_copy(update={"database_url": url}), now=now, repeat=repeat
+        )
+    baseline = timings[0].seconds
+    rows = [t.row(baseline) for t in timings]
+    width = max(len(r["name"]) for r in rows)
+    say(f"{'':2}{'what':<{width}}  {'ms':>9}  {'x bare':>7}  target")
+    for r in rows:
+        ratio = "" if r["x_bare_group_by"] is None else f"{r['x_bare_group_by']:.2f}"
+        mark = "" if r["kind"] == "baseline" else ("ok" if r["meets_target"] else "MISSED")
+        say(f"  {r['name']:<{width}}  {r['ms']:>9.1f}  {ratio:>7}  {mark}")
+    return {
+        "database": database,  # dropped by now
+        "cases": cases,
+        "days": days,
+        "baseline_ms": round(baseline * 1000, 1),
+        "targets": {"page_s": PAGE_TARGET_S, "metric_x_bare_group_by": METRIC_TARGET_RATIO},
+        "all_met": all(r["meets_target"] for r in rows),
+        "timings": rows,
+    }

@@ -1,0 +1,1 @@
+"""The dashboard pages: layout only; their data comes from ``dashboard.data``."""

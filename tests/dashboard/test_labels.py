@@ -1,0 +1,34 @@
+"""Every figure the dashboard shows has a Chinese and an English label; the helpers' examples."""
+
+from __future__ import annotations
+
+import doctest
+import re
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+import dashboard.i18n
+import dashboard.show
+from dashboard.i18n import LABELS, t
+from urbangrid.metrics import FLAT_COLUMNS
+
+VIEWS = Path(dashboard.__file__).parent / "views"
+
+
+@pytest.mark.parametrize("module", [dashboard.i18n, dashboard.show])
+def test_examples_in_docstrings(module: ModuleType) -> None:
+    assert doctest.testmod(module).failed == 0
+
+
+def test_every_measure_and_every_label_used_reads_in_both_languages() -> None:
+    used = set(FLAT_COLUMNS)
+    for page in VIEWS.glob("*.py"):
+        used |= set(re.findall(r"""\bt\(\s*["']([a-z0-9_]+)["']""", page.read_text("utf-8")))
+    missing = sorted(key for key in used if key not in LABELS)
+    assert not missing, missing
+    for key in used:
+        zh, en = t(key, "zh"), t(key, "en")
+        assert zh and en and (zh != en or key == "language"), key
+        assert re.search(r"[\u4e00-\u9fff]", zh), f"{key}: {zh!r} is not Chinese"

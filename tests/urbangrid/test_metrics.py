@@ -1,0 +1,579 @@
+"""Every measure of DOMAIN.md §6 against its formula, on event logs built step by step.
+
+The cases are walked through ``lifecycle.record`` (the one place that applies an action) with
+the SLA clocks running, so the columns the metrics read (the department's handling deadline, the
+whole case's deadline) are exactly those the workflow keeps. The test classes count natural
+hours: handling 24 h from dispatch, the whole case 48 h from the report, an extension adds to
+both, a reopened case starts both again. The expected figures are worked out by hand from the
+stories below, on SQLite and on PostgreSQL alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import shapely
+from sqlmodel import Session
+
+from tests.services import postgres_database
+from urbangrid.db import make_engine
+from urbangrid.domain.metrics import DEFAULT_POLICY, parse_period, rates
+from urbangrid.domain.sla import ClockRules
+from urbangrid.domain.taxonomy import load_taxonomy
+from urbangrid.domain.timelimits import WeekendCalendar
+from urbangrid.domain.workflow import Role
+from urbangrid.lifecycle import record
+from urbangrid.metrics import (
+    Dimension,
+    Scope,
+    UnknownFilter,
+    count_cases,
+    evaluate,
+    open_now,
+    received_per_bucket,
+    trend,
+    work_queue,
+)
+from urbangrid.migrate import upgrade
+from urbangrid.seed import upsert_department, upsert_taxonomy
+from urbangrid.tables import Case, CaseEvent, Category, GridArea, GridVersion
+
+TZ = ZoneInfo("Asia/Shanghai")
+Q1 = parse_period("2026-Q1", tz=TZ, today=date(2026, 5, 1))
+NOW = datetime(2026, 5, 1, 12, tzinfo=TZ)
+RULES = ClockRules(WeekendCalendar(), TZ)
+
+D1, D2 = "310101", "310104"
+AREA1 = (D1, "310101001", "310101001001", "310101001001001")
+AREA2 = (D2, "310104001", "310104001001", "310104001001001")
+
+ROLES = {
+    "file": Role.SYSTEM,
+    "dispatch": Role.SYSTEM,
+    "void": Role.SHIFT_LEAD,
+    "accept": Role.DEPARTMENT,
+    "return": Role.DEPARTMENT,
+    "redispatch": Role.DISPATCHER,
+    "request_extension": Role.DEPARTMENT,
+    "extend": Role.SHIFT_LEAD,
+    "request_suspension": Role.DEPARTMENT,
+    "suspend": Role.SHIFT_LEAD,
+    "resume": Role.SHIFT_LEAD,
+    "handle": Role.DEPARTMENT,
+    "check_fail": Role.SUPERVISOR,
+    "check_pass": Role.SUPERVISOR,
+    "close": Role.SHIFT_LEAD,
+    "reopen": Role.SHIFT_LEAD,
+    "rate": Role.CITIZEN,
+    "escalate": Role.SYSTEM,
+}
+
+
+def T(text: str, year: int = 2026) -> datetime:
+    """'01-05 10:00' in the city's time zone."""
+    month_day, clock = text.split()
+    month, day = (int(x) for x in month_day.split("-"))
+    hour, minute = (int(x) for x in clock.split(":"))
+    return datetime(year, month, day, hour, minute, tzinfo=TZ)
+
+
+def seed_small_city(url: str) -> None:
+    upgrade(url)
+    engine = make_engine(url)
+    with Session(engine) as session:
+        upsert_taxonomy(session, load_taxonomy())
+        for code, name in (("E0199", "测试 Test litter"), ("E0599", "测试 Test parking")):
+            session.add(
+                Category(
+                    code=code,
+                    name_zh=name,
+                    name_en=name,
+                    family="event",
+                    major=code[1:3],
+                    minor=code[3:5],
+                    department_kind="sanitation",
+                    time_limit="24h",
+                    file_limit="1h",
+                    dispatch_limit="1h",
+                    check_limit="12h",
+                    case_limit="48h",
+                )
+            )
+        upsert_department(session, "dept-a", "甲部门 Department A", "sanitation")
+        upsert_department(session, "dept-b", "乙部门 Department B", "enforcement")
+        version = GridVersion(label="two districts", is_active=True)
+        session.add(version)
+        session.flush()
+        for offset, codes in enumerate((AREA1, AREA2)):
+            box = shapely.MultiPolygon([shapely.box(121 + offset, 31, 121.5 + offset, 31.5)])
+            for level, code in enumerate(codes, start=1):
+                session.add(
+                    GridArea(
+                        version_id=version.id or 0,
+                        level=level,
+                        code=code,
+                        name=f"area {code}",
+                        parent_code=codes[level - 2] if level > 1 else None,
+                        geom=box,
+                    )
+                )
+        session.commit()
+    engine.dispose()
+
+
+@dataclass
+class Story:
+    """One case's life: where, what, who, and its steps with their times."""
+
+    name: str
+    created: datetime
+    steps: list[tuple[str, datetime, dict[str, Any]]]
+    department: str = "dept-a"
+    area: tuple[str, str, str, str] = AREA1
+    category: str = "E0199"
+
+
+def step(action: str, at: str, **extra: Any) -> tuple[str, datetime, dict[str, Any]]:
+    year = int(extra.pop("year", 2026))
+    return (action, T(at, year), extra)
+
+
+def filed(at: str, *, year: int = 2026) -> list[Any]:
+    return [step("file", at, year=year), step("dispatch", at, year=year)]
+
+
+# HD: the department's handling deadline (dispatch + 24 h); CD: the case's (report + 48 h).
+STORIES = [
+    # On time all the way, rated 5. HD 01-06 09:10, CD 01-07 09:00.
+    Story(
+        "c1",
+        T("01-05 09:00"),
+        [
+            *filed("01-05 09:10"),
+            step("accept", "01-05 10:00"),
+            step("handle", "01-05 15:00"),
+            step("check_pass", "01-05 16:00"),
+            step("close", "01-06 09:00"),
+            step("rate", "01-06 12:00", score=5),
+        ],
+    ),
+    # Handled and closed late, rated 2. HD 02-02 09:05, CD 02-03 09:00.
+    Story(
+        "c2",
+        T("02-01 09:00"),
+        [
+            *filed("02-01 09:05"),
+            step("accept", "02-01 10:00"),
+            step("handle", "02-03 10:00"),
+            step("check_pass", "02-03 12:00"),
+            step("close", "02-04 09:00"),
+            step("rate", "02-04 18:00", score=2),
+        ],
+    ),
+    # CD 04-01 09:00, after the quarter; closed early inside it: due because closed in it.
+    Story(
+        "c3",
+        T("03-30 09:00"),
+        [
+            *filed("03-30 09:05"),
+            step("accept", "03-30 10:00"),
+            step("handle", "03-30 20:00"),
+            step("check_pass", "03-31 11:00"),
+            step("close", "03-31 15:00"),
+        ],
+    ),
+    # Still in progress long after its deadlines (HD 03-02 09:05, CD 03-03 09:00).
+    Story("c4", T("03-01 09:00"), [*filed("03-01 09:05"), step("accept", "03-01 10:00")]),
+    # Suspended and still suspended: out of every denominator.
+    Story(
+        "c5",
+        T("02-10 09:00"),
+        [
+            *filed("02-10 09:05"),
+            step("accept", "02-10 10:00"),
+            step("request_suspension", "02-11 08:00"),
+            step("suspend", "02-11 08:30"),
+        ],
+    ),
+    # Reworked once, then handled by its deadline: rework does not reset it (HD 01-11 09:05).
+    Story(
+        "c6",
+        T("01-10 09:00"),
+        [
+            *filed("01-10 09:05"),
+            step("accept", "01-10 10:00"),
+            step("handle", "01-10 20:00"),
+            step("check_fail", "01-11 08:00"),
+            step("handle", "01-11 09:00"),
+            step("check_pass", "01-11 10:00"),
+            step("close", "01-11 15:00"),
+        ],
+    ),
+    # Dispatched to B, returned by B, re-dispatched to A (HD 01-22 09:00), closed by CD 01-22 09:00.
+    Story(
+        "c7",
+        T("01-20 09:00"),
+        [
+            step("file", "01-20 09:05"),
+            step("dispatch", "01-20 09:05", department="dept-b"),
+            step("return", "01-20 15:00"),
+            step("redispatch", "01-21 09:00", department="dept-a"),
+            step("accept", "01-21 10:00"),
+            step("handle", "01-21 20:00"),
+            step("check_pass", "01-22 08:00"),
+            step("close", "01-22 08:30"),
+        ],
+    ),
+    # Extended by 48 h: HD 02-16 09:05 → 02-18 09:05, CD 02-17 09:00 → 02-19 09:00; on time.
+    Story(
+        "c8",
+        T("02-15 09:00"),
+        [
+            *filed("02-15 09:05"),
+            step("accept", "02-15 10:00"),
+            step("request_extension", "02-15 15:00", by="48h"),
+            step("extend", "02-15 16:00", by="48h"),
+            step("handle", "02-18 08:00"),
+            step("check_pass", "02-18 09:00"),
+            step("close", "02-18 15:00"),
+        ],
+    ),
+    # Closed on time, rated 1, reopened 01-06 09:00 (HD 01-07 09:00, CD 01-08 09:00), late.
+    Story(
+        "c9",
+        T("01-03 09:00"),
+        [
+            *filed("01-03 09:05"),
+            step("accept", "01-03 10:00"),
+            step("handle", "01-03 20:00"),
+            step("check_pass", "01-04 08:00"),
+            step("close", "01-04 09:00"),
+            step("rate", "01-04 18:00", score=1),
+            step("reopen", "01-06 09:00"),
+            step("handle", "01-08 09:00"),
+            step("check_pass", "01-08 15:00"),
+            step("close", "01-09 09:00"),
+        ],
+    ),
+    # Closed, reopened 03-13 09:00 (HD 03-14 09:00, CD 03-15 09:00) and not closed again.
+    Story(
+        "c10",
+        T("03-10 09:00"),
+        [
+            *filed("03-10 09:05"),
+            step("accept", "03-10 10:00"),
+            step("handle", "03-10 20:00"),
+            step("check_pass", "03-11 08:00"),
+            step("close", "03-11 09:00"),
+            step("reopen", "03-13 09:00"),
+        ],
+    ),
+    # A duplicate, voided before filing: received, nothing else.
+    Story("c11", T("02-20 09:00"), [step("void", "02-20 10:00")]),
+    # Next quarter's case (HD 04-06 09:05): open now and overdue, nothing in Q1.
+    Story("c12", T("04-05 09:00"), [*filed("04-05 09:05"), step("accept", "04-05 10:00")]),
+    # Department B, district 2, another class: handled and closed late (HD 02-06, CD 02-07 09:00).
+    Story(
+        "c13",
+        T("02-05 09:00"),
+        [
+            *filed("02-05 09:05"),
+            step("accept", "02-05 10:00"),
+            step("handle", "02-07 09:00"),
+            step("check_pass", "02-07 10:00"),
+            step("close", "02-07 15:00"),
+            step("rate", "02-08 09:00", score=4),
+        ],
+        department="dept-b",
+        area=AREA2,
+        category="E0599",
+    ),
+    # Filed in December, extended by 96 h into the quarter (HD 01-02 09:05, CD 01-03 09:00) and
+    # closed on the deadline's very minute.
+    Story(
+        "c14",
+        T("12-28 09:00", 2025),
+        [
+            *filed("12-28 09:05", year=2025),
+            step("accept", "12-28 10:00", year=2025),
+            step("request_extension", "12-28 15:00", year=2025, by="96h"),
+            step("extend", "12-28 16:00", year=2025, by="96h"),
+            step("handle", "01-01 09:00"),
+            step("check_pass", "01-01 10:00"),
+            step("close", "01-03 09:00"),
+        ],
+    ),
+    # Due in December (HD 12-30 09:05, CD 12-31 09:00), handled and closed in the quarter: late.
+    Story(
+        "c15",
+        T("12-29 09:00", 2025),
+        [
+            *filed("12-29 09:05", year=2025),
+            step("accept", "12-29 10:00", year=2025),
+            step("handle", "01-02 09:00"),
+            step("check_pass", "01-02 10:00"),
+            step("close", "01-02 15:00"),
+        ],
+    ),
+]
+
+
+def tell(session: Session, story: Story) -> Case:
+    case = Case(
+        tracking_token=f"story-{story.name}",
+        category_code=story.category,
+        input_crs="wgs84",
+        input_lat=31.2,
+        input_lon=121.2,
+        lat=31.2,
+        lon=121.2,
+        created_at=story.created,
+        updated_at=story.created,
+    )
+    session.add(case)
+    session.flush()
+    assert case.id is not None
+    # As intake stores a report: the case and its first event, before any step is recorded.
+    session.add(
+        CaseEvent(
+            case_id=case.id,
+            at=story.created,
+            action="submit",
+            to_state="REPORTED",
+            actor="citizen",
+            role="citizen",
+        )
+    )
+    for action, at, extra in story.steps:
+        values: dict[str, Any] = {}
+        detail: dict[str, Any] = {}
+        if action == "file":
+            codes = dict(zip(("l1_code", "l2_code", "l3_code", "l4_code"), story.area, strict=True))
+            values = {**codes, "routed_at": at}
+        elif action in ("dispatch", "redispatch"):
+            values = {"department_code": extra.get("department", story.department)}
+        elif action in ("request_extension", "extend"):
+            detail = {"by": extra["by"]}
+        elif action == "rate":
+            detail = {"score": extra["score"]}
+        record(
+            session,
+            case,
+            action,
+            actor=f"{ROLES[action]}:test",
+            role=ROLES[action],
+            at=at,
+            values=values,
+            detail=detail,
+            rules=RULES,
+        )
+    return case
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def told(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A small city with the stories above told in it."""
+
+    def tell_all(url: str) -> None:
+        seed_small_city(url)
+        engine = make_engine(url)
+        with Session(engine) as session:
+            for story in STORIES:
+                tell(session, story)
+            session.commit()
+        engine.dispose()
+
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('metrics') / 'metrics.db'}"
+        tell_all(url)
+        yield url
+    else:
+        with postgres_database() as url:
+            tell_all(url)
+            yield url
+
+
+@pytest.fixture
+def session(told: str) -> Iterator[Session]:
+    engine = make_engine(told)
+    with Session(engine) as s:
+        yield s
+    engine.dispose()
+
+
+def hours(*spans: tuple[str, str]) -> float:
+    return sum((T(b) - T(a)).total_seconds() for a, b in spans) / 3600
+
+
+def test_department_a_in_q1_by_hand(session: Session) -> None:
+    counts = count_cases(session, period=Q1, by=Dimension.DEPARTMENTS, now=NOW)["dept-a"]
+    # due: c1 c2 c3 c4 c6 c7 c8 c9 c10 c14 c15 (c5 suspended, c11 void, c12 next quarter)
+    assert counts.due == 11
+    assert counts.closed == 9  # all but c4 (open) and c10 (reopened)
+    assert counts.closed_on_time == 6  # c1 c3 c6 c7 c8 c14 (by their whole-case deadlines)
+    assert counts.overdue == 5  # c2 c9 c15 closed late, c4 c10 still open
+    assert counts.handling_due == 11
+    assert counts.handled_on_time == 6  # c1 c3 c6 (second handle) c7 c8 c14 (by their HD)
+    assert counts.handled == 9
+    assert counts.reworked == 1  # c6
+    assert counts.reopened == 1  # c9: reclosed; c10 is open
+    assert counts.filed == 9  # c14 c15 filed in December, c5 suspended
+    assert counts.extended == 1  # c8
+    assert counts.received == 10  # c1..c10 (c5 too: received is every report)
+    assert counts.dispatches == 10  # c1..c10 but c7 counts its redispatch to A
+    assert counts.returns == 0
+    assert counts.ratings == 3 and counts.satisfied == 1  # c1 5, c2 2, c9 1
+    assert counts.handling_timed == 9
+    expected = hours(
+        ("01-05 09:10", "01-05 15:00"),
+        ("02-01 09:05", "02-03 10:00"),
+        ("03-30 09:05", "03-30 20:00"),
+        ("01-10 09:05", "01-11 09:00"),
+        ("01-21 09:00", "01-21 20:00"),
+        ("02-15 09:05", "02-18 08:00"),
+        ("01-03 09:05", "01-08 09:00"),
+    )
+    expected += (T("01-01 09:00") - T("12-28 09:05", 2025)).total_seconds() / 3600
+    expected += (T("01-02 09:00") - T("12-29 09:05", 2025)).total_seconds() / 3600
+    assert counts.handling_seconds / 3600 == pytest.approx(expected, abs=1e-3)
+
+    measured = rates(counts)
+    assert measured["closure_rate"] == pytest.approx(9 / 11)
+    assert measured["on_time_closure_rate"] == pytest.approx(6 / 11)
+    assert measured["on_time_handling_rate"] == pytest.approx(6 / 11)
+    assert measured["overdue_rate"] == pytest.approx(5 / 11)
+    assert measured["rework_rate"] == pytest.approx(1 / 9)
+    assert measured["extension_rate"] == pytest.approx(1 / 9)
+    assert measured["reopen_rate"] == pytest.approx(1 / 9)
+    assert measured["return_rate"] == 0.0
+    assert measured["accurate_dispatch_rate"] == 1.0
+    assert measured["satisfaction_rate"] == pytest.approx(1 / 3)
+
+
+def test_returns_count_against_the_department_that_returned(session: Session) -> None:
+    counts = count_cases(session, period=Q1, by=Dimension.DEPARTMENTS, now=NOW)["dept-b"]
+    assert (counts.dispatches, counts.returns) == (2, 1)  # c7 (returned) and c13
+    assert rates(counts)["return_rate"] == pytest.approx(0.5)
+    assert rates(counts)["accurate_dispatch_rate"] == pytest.approx(0.5)
+    # c13 is B's only case: due, closed, late.
+    assert (counts.due, counts.closed, counts.closed_on_time, counts.overdue) == (1, 1, 0, 1)
+    assert (counts.ratings, counts.satisfied) == (1, 1)
+
+
+def test_composite_score_and_ranking(session: Session) -> None:
+    rows = {
+        e.key: e for e in evaluate(session, period=Q1, by=Dimension.DEPARTMENTS, now=NOW, lang="en")
+    }
+    a = rows["dept-a"]
+    assert a.score == pytest.approx(30 * 9 / 11 + 30 * 6 / 11 + 30 * (1 - 1 / 9) + 4, abs=1e-6)
+    assert a.grade == "C" and a.rank == 1
+    b = rows["dept-b"]
+    # B: closure 1/1, on-time handling 0/1, no rework: 30 + 0 + 30 + 4.
+    assert b.score == pytest.approx(64.0) and b.grade == "C" and b.rank == 2
+    assert a.name == "甲部门 Department A"
+
+
+def test_totals_areas_and_categories_add_up(session: Session) -> None:
+    total = count_cases(session, period=Q1, now=NOW)["all"]
+    by_department = count_cases(session, period=Q1, by=Dimension.DEPARTMENTS, now=NOW)
+    assert total.due == 12 and total.closed == 10
+    summed = by_department["dept-a"] + by_department["dept-b"]
+    assert summed.due == total.due and summed.closed_on_time == total.closed_on_time
+    # The void report has no department but is received.
+    assert total.received == 12 and by_department[None].received == 1
+    districts = count_cases(session, period=Q1, by=Dimension.DISTRICTS, now=NOW)
+    assert districts[D1].due == 11 and districts[D2].due == 1
+    for level, dimension in enumerate(
+        (Dimension.STREETS, Dimension.COMMUNITIES, Dimension.CELLS), start=2
+    ):
+        assert count_cases(session, period=Q1, by=dimension, now=NOW)[AREA1[level - 1]].due == 11
+    categories = count_cases(session, period=Q1, by=Dimension.CATEGORIES, now=NOW)
+    assert categories["E0199"].due == 11 and categories["E0599"].due == 1
+    majors = count_cases(session, period=Q1, by=Dimension.MAJORS, now=NOW)
+    assert majors["E01"].due == 11 and majors["E05"].due == 1
+
+
+def test_filters(session: Session) -> None:
+    def due(scope: Scope) -> int:
+        return count_cases(session, period=Q1, scope=scope, now=NOW).get("all", _zero()).due
+
+    assert due(Scope(area=D2)) == 1
+    assert due(Scope(area=AREA1[2])) == 11
+    assert due(Scope(category="E05")) == 1
+    assert due(Scope(category="E0199", department="dept-a")) == 11
+    assert due(Scope(category="E0199", department="dept-b")) == 0
+    # Event figures follow the filters too: B's return of c7 happened in district 1.
+    b_in_d1 = count_cases(
+        session, period=Q1, by=Dimension.DEPARTMENTS, scope=Scope(area=D1), now=NOW
+    )
+    assert b_in_d1["dept-b"].returns == 1 and b_in_d1["dept-b"].due == 0
+    for scope, field in (
+        (Scope(area="999999"), "area"),
+        (Scope(department="nobody"), "department"),
+        (Scope(category="X1"), "category"),
+    ):
+        with pytest.raises(UnknownFilter) as refused:
+            count_cases(session, period=Q1, scope=scope, now=NOW)
+        assert refused.value.field == field
+
+
+def _zero() -> Any:
+    from urbangrid.domain.metrics import Counts
+
+    return Counts()
+
+
+def test_a_running_period_is_judged_at_now(session: Session) -> None:
+    # Judged on 03-02, c4 (deadline 03-03) is not yet overdue; judged after the quarter, it is.
+    early = count_cases(session, period=Q1, by=Dimension.DEPARTMENTS, now=T("03-02 12:00"))
+    late = count_cases(session, period=Q1, by=Dimension.DEPARTMENTS, now=NOW)
+    assert late["dept-a"].overdue - early["dept-a"].overdue == 2  # c4 and c10
+
+
+def test_open_now_and_the_work_queue(session: Session) -> None:
+    snapshot = open_now(session, now=NOW)["all"]
+    # Open: c4, c10 (reopened), c12, and c5 suspended.
+    assert (snapshot.open, snapshot.suspended, snapshot.overdue) == (4, 1, 3)
+    at_risk_moment = T("04-06 07:00")  # c12: 21h55 of its 24h from dispatch gone
+    assert open_now(session, now=at_risk_moment)["all"].at_risk == 1
+    queue = work_queue(session, scope=Scope(department="dept-a"), now=at_risk_moment)
+    assert [item.clock for item in queue] == ["overdue", "overdue", "at_risk", "paused"]
+    assert queue[2].seconds_left == pytest.approx(2 * 3600 + 5 * 60)
+
+
+def test_trend_buckets_sum_to_the_period(session: Session) -> None:
+    points = trend(session, period=Q1, unit="month", tz=TZ, now=NOW)
+    assert [p.bucket for p in points] == ["2026-01-01", "2026-02-01", "2026-03-01"]
+    by_major = trend(session, period=Q1, unit="week", tz=TZ, by=Dimension.MAJORS, now=NOW)
+    received = received_per_bucket(session, period=Q1, unit="week", tz=TZ, by=Dimension.MAJORS)
+    assert received == {(p.bucket, p.key): p.counts.received for p in by_major if p.counts.received}
+    assert sum(received.values()) == 12
+    assert sum(p.counts.received for p in points) == 12
+    assert (
+        sum(p.counts.filed for p in points) == count_cases(session, period=Q1, now=NOW)["all"].filed
+    )
+
+
+def test_policy_weights_come_from_settings(session: Session) -> None:
+    from urbangrid.domain.metrics import ScorePolicy
+
+    only_closure = ScorePolicy(
+        weights={"closure_rate": 100}, volume_bands=(), grades=DEFAULT_POLICY.grades
+    )
+    rows = {
+        e.key: e
+        for e in evaluate(
+            session, period=Q1, by=Dimension.DEPARTMENTS, now=NOW, policy=only_closure
+        )
+    }
+    assert rows["dept-a"].score == pytest.approx(100 * 9 / 11)
+
+
+def test_quarter_boundaries_are_local_midnight() -> None:
+    assert Q1.start == datetime(2025, 12, 31, 16, tzinfo=UTC)
+    assert Q1.end - Q1.start == timedelta(days=90)
