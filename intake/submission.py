@@ -1,9 +1,10 @@
 """Taking a report in, whichever channel it came by (web page, native API, Open311).
 
 The steps: check the category → place the report (its coordinates, or its photo's GPS) →
-refuse a point outside the service area → store the raw photos → in one transaction store the
-case, its first event, its idempotency key and its photos, and link it to an open case it
-duplicates → after the commit, publish the case to routing and the photos to the media queue.
+refuse a point outside the service area → store the raw photos → look for an open case it
+duplicates → in one transaction store the case (with ``duplicate_of`` when it joins one), its
+first event, its idempotency key and its photos → after the commit, publish the case to routing
+(or, a duplicate, to be voided) and the photos to the media queue.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 import shapely
+from fastapi import HTTPException
 from sqlalchemy import Connection, Engine, Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
@@ -218,8 +220,6 @@ class Intake:
             raise FieldError("category", f"category {sub.category} is no longer offered")
         lat, lon, crs = locate(sub)
         if reference.grid is None:
-            from fastapi import HTTPException
-
             raise HTTPException(503, reference.grid_error or "no active grid")
         x, y = to_wgs84(np.array([lon]), np.array([lat]), crs)
         wgs_lon, wgs_lat = float(x[0]), float(y[0])
@@ -275,8 +275,7 @@ class Intake:
         token = secrets.token_urlsafe(24)
         values = {
             **_case_row(sub, placed, token, now),
-            **_event_row(sub, now),
-            "now": now,
+            **_event_row(sub),
             "key_scope": sub.key_scope,
             "key": sub.idempotency_key,
             "fingerprint": print_,
@@ -356,7 +355,7 @@ class Intake:
         row["location"] = shapely.Point(placed.wgs_lon, placed.wgs_lat)
         row["duplicate_of"] = parent
         case_id = _new_id(conn.execute(_INSERT_CASE, row).scalar_one())
-        event = _event_row(sub, now)
+        event = _event_row(sub)
         event_id = _new_id(
             conn.execute(
                 _INSERT_EVENT,
@@ -410,7 +409,7 @@ def _case_row(sub: Submission, placed: _Placed, token: str, now: datetime) -> di
     }
 
 
-def _event_row(sub: Submission, now: datetime) -> dict[str, Any]:
+def _event_row(sub: Submission) -> dict[str, Any]:
     """The ``submit`` event's own columns, the same on both paths."""
     return {
         "actor": sub.actor,

@@ -74,7 +74,7 @@ class CityMap(BaseModel):
     areas: list[MapArea]
 
 
-_cache: dict[int, CityMap] = {}
+_cache: dict[tuple[str, int], CityMap] = {}
 _lock = threading.Lock()
 
 
@@ -82,11 +82,12 @@ def city_map(session: Session) -> CityMap:
     version = active_version_id(session)
     if version is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "no grid is active yet")
+    key = (str(session.get_bind().engine.url), version)
     with _lock:
-        if version not in _cache:
+        if key not in _cache:
             _cache.clear()
-            _cache[version] = _build(version, load_grid(session, version, levels=(1, 2)))
-        return _cache[version]
+            _cache[key] = _build(version, load_grid(session, version, levels=(1, 2)))
+        return _cache[key]
 
 
 def _build(version: int, grid: Any) -> CityMap:

@@ -188,13 +188,14 @@ def collect(session: Session, *, now: datetime, channel: str) -> int:
 def send_due(
     session: Session, channel: Channel, *, now: datetime, base_url: str = "", batch: int = 200
 ) -> tuple[int, int]:
-    """Send pending notices; returns (sent, failed). Each is leased first, so two sweeps never
-    send the same notice, and a sweep that dies mid-way leaves it to the next one."""
+    """Send pending notices, oldest change first (a resident hears "dispatched" before
+    "closed"); returns (sent, failed). Each is leased first, so two sweeps never send the same
+    notice, and a sweep that dies mid-way leaves it to the next one."""
     query = (
         select(Notification.id)  # type: ignore[call-overload]
         .where(col(Notification.status) == "pending")
         .where(col(Notification.next_attempt_at) <= now)
-        .order_by(col(Notification.id))
+        .order_by(col(Notification.event_id), col(Notification.id))
         .limit(batch)
     )
     if session.get_bind().dialect.name == "postgresql":
@@ -245,7 +246,7 @@ def _notices(session: Session, ids: list[int], base_url: str) -> list[Notice]:
         .join(CaseEvent, col(CaseEvent.id) == col(Notification.event_id))
         .join(Case, col(Case.id) == col(Notification.case_id))
         .where(col(Notification.id).in_(ids))
-        .order_by(col(Notification.id))
+        .order_by(col(Notification.event_id), col(Notification.id))
     ).all()
     notices = []
     for notification, event, case in rows:

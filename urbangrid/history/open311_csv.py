@@ -379,6 +379,13 @@ def _import_batch(
             "escalated_to": None,
             "flag": None,
             "pending_request": None,
+            # Intake's columns (migration 0003_intake): the channel, and no contact or link.
+            "channel": "open311",
+            "client_id": None,
+            "contact": None,
+            "address": None,
+            "media_url": None,
+            "duplicate_of": None,
         }
         events = [{**event, "case_id": case["id"]} for event in loop_events(row, department, actor)]
         cases.append(SyntheticCase(case, events))

@@ -426,6 +426,13 @@ class Season:
             "escalated_to": None,
             "flag": None,
             "pending_request": None,
+            # Intake's columns (migration 0003_intake): the channel, and no contact or link.
+            "channel": "api",
+            "client_id": None,
+            "contact": None,
+            "address": None,
+            "media_url": None,
+            "duplicate_of": None,
         }
         walk = _Walk(case, now, self.clock_rules, kind.limits, self.home_level)
         reporter = (Role.CITIZEN, "citizen") if citizen else (Role.SUPERVISOR, _supervisor(place))
