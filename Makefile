@@ -34,16 +34,18 @@ typecheck: setup
 	$(BIN)/mypy urbangrid geo intake workers dashboard
 
 test: setup services lint typecheck
-	$(BIN)/pytest --doctest-modules --ignore=urbangrid/migrations urbangrid geo
+	$(BIN)/pytest --doctest-modules --ignore=urbangrid/migrations --ignore=intake/main.py urbangrid geo intake workers
 	$(BIN)/pytest
 
 # PostGIS to compare with: a scratch database on the local server, created when missing.
 BENCH_POSTGIS_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/urbangrid_bench
+BENCH_AMQP_URL ?= amqp://guest:guest@127.0.0.1:5672//
 
 bench: setup services
 	-psql -h 127.0.0.1 -U postgres -tAc "select 1 from pg_database where datname = 'urbangrid_bench'" \
 	  | grep -q 1 || createdb -h 127.0.0.1 -U postgres urbangrid_bench
 	$(BIN)/urbangrid bench geo --postgis-url "$(BENCH_POSTGIS_URL)"
+	$(BIN)/urbangrid bench intake --database-url "$(BENCH_POSTGIS_URL)" --broker-url "$(BENCH_AMQP_URL)"
 	$(BIN)/urbangrid bench dashboard
 
 clean:

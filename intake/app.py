@@ -7,27 +7,31 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from geo.store import ActiveGrid
 from intake.cases import router as cases_router
+from intake.categories import router as categories_router
+from intake.errors import FieldError, field_error_handler
+from intake.limits import BodyLimit
 from intake.metrics import router as metrics_router
+from intake.open311.router import router as open311_router
+from intake.pgfast import FastStore
+from intake.photos import router as photos_router
+from intake.photos import staff_router as staff_photos_router
+from intake.publisher import Publisher
+from intake.ratelimit import RateLimiter
 from intake.reports import router as reports_router
 from intake.staff_auth import router as staff_auth_router
-from urbangrid.db import get_engine
+from intake.submission import Intake
+from intake.tracking import router as tracking_router
+from intake.web import router as web_router
+from urbangrid.db import get_engine, is_sqlite
 from urbangrid.settings import Settings, get_settings
+from urbangrid.storage import open_storage
 from workers.app import make_celery
 
 log = logging.getLogger(__name__)
-
-
-def _warm_grid(app: FastAPI) -> None:
-    try:
-        with Session(get_engine(app.state.settings)) as session:
-            app.state.grid.current(session)
-    except LookupError as exc:  # no grid yet: intake answers 503 until one is seeded
-        log.warning("%s", exc)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -36,9 +40,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Build the grid index before the first resident waits on it.
-        await run_in_threadpool(_warm_grid, app)
+        app.state.publisher.start()
+        if fast is not None:
+            await fast.open()
+        # Build the grid index before the first resident waits on it (and read the categories).
+        try:
+            await run_in_threadpool(app.state.intake.refresh_reference)
+        except Exception as exc:  # an unmigrated database: intake answers 503 until it is
+            log.warning("intake reference data not loaded yet: %s", exc)
         yield
+        if fast is not None:
+            await fast.close()
+        await run_in_threadpool(app.state.publisher.stop)
         app.state.celery.close()
 
     app = FastAPI(
@@ -50,9 +63,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.grid = ActiveGrid()
     app.state.celery = make_celery(settings)
+    app.state.storage = open_storage(settings.media_storage, var_dir=settings.var_dir)
+    app.state.publisher = Publisher(app.state.celery)
+    fast = _fast_store(settings)
+    app.state.intake = Intake(
+        settings,
+        engine=get_engine(settings),
+        fast=fast,
+        grid=app.state.grid,
+        storage=app.state.storage,
+        publisher=app.state.publisher,
+    )
+    app.state.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    app.state.open311_limiter = RateLimiter(
+        settings.open311_rate_limit_per_minute, settings.rate_limit_burst * 10
+    )
+    app.add_middleware(
+        BodyLimit,
+        multipart_bytes=settings.photos_per_report * settings.photo_max_bytes + 1024 * 1024,
+        other_bytes=settings.json_max_bytes,
+    )
+    app.add_exception_handler(FieldError, field_error_handler)
     app.include_router(reports_router)
+    app.include_router(tracking_router)
+    app.include_router(photos_router)
+    app.include_router(categories_router)
+    app.include_router(open311_router)
+    app.include_router(web_router)
     app.include_router(staff_auth_router)
     app.include_router(cases_router)
+    app.include_router(staff_photos_router)
     app.include_router(metrics_router)
 
     @app.get("/healthz", tags=["ops"])
@@ -61,3 +101,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     return app
+
+
+def _fast_store(settings: Settings) -> FastStore | None:
+    """PostgreSQL's one-statement submit path; SQLite takes the general path only."""
+    url = settings.effective_database_url
+    if is_sqlite(url):
+        return None
+    return FastStore.for_url(url, settings.api_pool_size)

@@ -1,8 +1,11 @@
-"""``urbangrid api``: serve the intake API."""
+"""``urbangrid api``, ``categories load``, ``apikey …``, ``bench intake`` and ``staff …``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+import yaml
 
 from urbangrid.settings import get_settings
 
@@ -23,6 +26,139 @@ def api(host: str | None, port: int | None, workers: int) -> None:
         workers=workers,
         log_level="info",
     )
+
+
+@click.group()
+def categories() -> None:
+    """The category taxonomy residents report against."""
+
+
+@categories.command("load")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--keep-missing", is_flag=True, help="Leave categories the file omits on offer.")
+def categories_load(file: Path, keep_missing: bool) -> None:
+    """Load a taxonomy YAML (codes, names, major classes, time limits, verification)."""
+    from sqlmodel import Session
+
+    from urbangrid.db import get_engine
+    from urbangrid.domain.taxonomy import load_taxonomy
+    from urbangrid.seed import retire_missing_categories, upsert_taxonomy
+
+    try:
+        taxonomy = load_taxonomy(file)
+    except (ValueError, OSError) as exc:
+        raise click.ClickException(f"{file}: {exc}") from exc
+    except yaml.YAMLError as exc:
+        raise click.ClickException(f"{file}: not valid YAML: {exc}") from exc
+    with Session(get_engine()) as session:
+        count = upsert_taxonomy(session, taxonomy)
+        retired = [] if keep_missing else retire_missing_categories(session, taxonomy)
+        session.commit()
+    click.echo(
+        f"loaded {count} categories and {len(taxonomy.major_classes)} major classes from {file}"
+    )
+    if retired:
+        click.echo(f"retired (no longer offered, old cases keep them): {', '.join(retired)}")
+
+
+@click.group()
+def apikey() -> None:
+    """Keys of the Open311 clients (311 apps, FixMyStreet, hotlines)."""
+
+
+@apikey.command("create")
+@click.argument("name")
+def apikey_create(name: str) -> None:
+    """Make a key for client NAME and print it (it is stored only as a hash)."""
+    from sqlmodel import Session
+
+    from intake.apikeys import create_key
+    from urbangrid.db import get_engine
+
+    with Session(get_engine()) as session:
+        try:
+            key = create_key(session, name)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from exc
+    click.echo(key)
+
+
+@apikey.command("list")
+def apikey_list() -> None:
+    """Every key: name, first characters, created, revoked."""
+    from sqlmodel import Session
+
+    from intake.apikeys import list_keys
+    from urbangrid.db import get_engine
+
+    with Session(get_engine()) as session:
+        for key in list_keys(session):
+            revoked = f"revoked {key.revoked_at:%Y-%m-%d}" if key.revoked_at else "active"
+            click.echo(f"{key.name}\t{key.prefix}…\t{key.created_at:%Y-%m-%d}\t{revoked}")
+
+
+@apikey.command("revoke")
+@click.argument("name")
+def apikey_revoke(name: str) -> None:
+    """Revoke the active key of client NAME."""
+    from sqlmodel import Session
+
+    from intake.apikeys import revoke_key
+    from urbangrid.db import get_engine
+
+    with Session(get_engine()) as session:
+        if not revoke_key(session, name):
+            raise click.ClickException(f"no active key named {name!r}")
+    click.echo(f"revoked {name}")
+
+
+@click.command()
+@click.option("--seconds", default=10.0, show_default=True, help="Length of each phase.")
+@click.option("--clients", default=32, show_default=True, help="Concurrent connections.")
+@click.option("--photo-clients", default=8, show_default=True)
+@click.option(
+    "--database-url",
+    default=None,
+    help="A PostgreSQL server to make a scratch database on (default: the configured one).",
+)
+@click.option("--broker-url", default=None, help="RabbitMQ (default: the configured broker).")
+def bench_intake(
+    seconds: float,
+    clients: int,
+    photo_clients: int,
+    database_url: str | None,
+    broker_url: str | None,
+) -> None:
+    """Reports per second and p50/p99 latency of JSON and photo intake beside a no-op endpoint."""
+    import json
+
+    from intake.bench import run_intake_bench
+
+    settings = get_settings()
+    url = database_url or settings.database_url
+    if not url.startswith("postgresql"):
+        raise click.ClickException("give --database-url postgresql+psycopg://… (PostgreSQL)")
+    result = run_intake_bench(
+        url,
+        broker_url or settings.effective_broker_url,
+        seconds=seconds,
+        clients=clients,
+        photo_clients=photo_clients,
+    )
+    for phase in result["phases"]:
+        click.echo(
+            f"{phase['name']:>22}: {phase['rate']:>8.1f} req/s  p50 {phase['p50_ms']:>7.2f} ms  "
+            f"p99 {phase['p99_ms']:>7.2f} ms  cpu {phase['server_cpu_ms'] or 0:>5.2f} ms/req  "
+            f"({phase['ok']} ok of {phase['requests']}, {phase['clients']} clients)",
+            err=True,
+        )
+    click.echo(
+        f"JSON intake at {result['json_vs_noop']:.1%} of the no-op's rate; p99 at half that "
+        f"rate {result['half_rate_p99_ms']} ms; target (≥15%, p99 < 50 ms) "
+        f"{'met' if result['meets_target'] else 'NOT met'}",
+        err=True,
+    )
+    click.echo(json.dumps(result))
 
 
 @click.group()

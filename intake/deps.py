@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from sqlmodel import Session
 
 from geo.store import ActiveGrid
+from intake.submission import Intake
 from urbangrid.db import get_engine
 from urbangrid.settings import Settings
 
@@ -34,7 +35,13 @@ def get_celery(request: Request) -> Celery:
     return celery
 
 
+async def get_intake(request: Request) -> Intake:
+    intake: Intake = request.app.state.intake
+    return intake
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+IntakeDep = Annotated[Intake, Depends(get_intake)]
 SessionDep = Annotated[Session, Depends(get_session)]
 GridDep = Annotated[ActiveGrid, Depends(get_grid)]
 CeleryDep = Annotated[Celery, Depends(get_celery)]

@@ -2,101 +2,156 @@
 
 from __future__ import annotations
 
-import secrets
-from typing import Any
+from typing import Annotated
 
-import numpy as np
-import shapely
-from fastapi import APIRouter, BackgroundTasks, HTTPException, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, status
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from sqlmodel import select
 
-from geo.crs import to_wgs84
 from geo.store import area_names
-from intake.deps import CeleryDep, GridDep, SessionDep
+from intake.deps import IntakeDep, SessionDep
+from intake.errors import FieldError, body_errors
+from intake.idempotency import HEADER, check_key
+from intake.ratelimit import limit_writes
 from intake.schemas import (
     AreaRef,
     DepartmentRef,
     EventPublic,
     ReportAccepted,
     ReportCreate,
+    ReportForm,
     ReportPublic,
 )
-from urbangrid.domain.states import CaseState
-from urbangrid.tables import Case, CaseEvent, Category, Department
-from workers.publish import publish_route
+from intake.submission import Submission, Upload
+from intake.uploads import read_form
+from urbangrid.tables import Case, CaseEvent, Department
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
 
-def field_error(field: str, message: str, kind: str = "value_error") -> HTTPException:
-    """A 422 shaped like FastAPI's own validation errors, naming the field at fault."""
-    return HTTPException(
-        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
-        detail=[{"loc": ["body", field], "msg": message, "type": kind}],
-    )
+# Bytes allowed per text field of a multipart report (UTF-8: up to four bytes a character).
+FORM_LIMITS = {
+    "category": 32,
+    "lat": 64,
+    "lon": 64,
+    "crs": 16,
+    "description": 16_000,
+    "contact": 800,
+    "address": 2_000,
+}
+
+_SUBMIT_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": ReportCreate.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    **ReportForm.model_json_schema(),
+                    "properties": {
+                        "photos": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "minItems": 1,
+                            "maxItems": 6,
+                            "description": "JPEG, PNG, WebP or HEIC; one to six",
+                        },
+                        **ReportForm.model_json_schema()["properties"],
+                    },
+                    "required": ["photos", "category"],
+                }
+            },
+        },
+    }
+}
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=ReportAccepted)
-def submit_report(
-    report: ReportCreate,
-    session: SessionDep,
-    grid: GridDep,
-    celery: CeleryDep,
-    background: BackgroundTasks,
-) -> ReportAccepted:
-    """Store a report and answer at once; routing happens in a worker."""
-    if session.get(Category, report.category) is None:
-        raise field_error("category", f"unknown category {report.category!r}")
-    x, y = to_wgs84(np.array([report.lon]), np.array([report.lat]), report.crs)
-    lon, lat = float(x[0]), float(y[0])
-    try:
-        _, index = grid.current(session)
-    except LookupError as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
-    if not bool(index.assign(np.array([lon]), np.array([lat])).inside[0]):
-        raise field_error(
-            "lat",
-            f"({report.lat}, {report.lon}) in {report.crs} is outside the service area",
-            "outside_service_area",
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ReportAccepted,
+    dependencies=[Depends(limit_writes)],
+    openapi_extra=_SUBMIT_BODY,
+    responses={
+        200: {"model": ReportAccepted, "description": "A retry: the case the key made first"},
+        413: {"description": "A photo or the body is too large"},
+        415: {"description": "Neither JSON nor multipart"},
+        429: {"description": "Too many reports from this client; see Retry-After"},
+    },
+)
+async def submit_report(
+    request: Request,
+    intake: IntakeDep,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias=HEADER,
+            max_length=128,
+            description="A key of the client's choosing: a retry with it returns the first case",
+        ),
+    ] = None,
+) -> JSONResponse:
+    """Report a problem as JSON, or as multipart with one to six photos.
+
+    A multipart report may leave out lat/lon when a photo carries its GPS position. The answer
+    comes at once; locating and routing happen in a worker.
+    """
+    content_type = request.headers.get("content-type", "").lower()
+    settings = intake.settings
+    uploads: tuple[Upload, ...] = ()
+    report: ReportCreate | ReportForm
+    if content_type.startswith("application/json"):
+        try:
+            report = ReportCreate.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise body_errors(exc) from exc
+        channel = "api"
+    elif content_type.startswith("multipart/form-data"):
+        report, uploads = await read_form(request, ReportForm, settings, FORM_LIMITS)
+        channel = "web" if request.headers.get("x-urbangrid-client") == "web" else "api"
+    else:
+        raise FieldError(
+            "content-type",
+            "send application/json or multipart/form-data",
+            kind="unsupported_media_type",
+            status=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            where="header",
         )
-    case = Case(
-        tracking_token=secrets.token_urlsafe(24),
-        category_code=report.category,
-        description=report.description,
-        input_crs=report.crs,
-        input_lat=report.lat,
-        input_lon=report.lon,
-        lat=lat,
-        lon=lon,
-        location=shapely.Point(lon, lat),
-        state=CaseState.REPORTED,
-    )
-    session.add(case)
-    session.flush()
-    assert case.id is not None
-    session.add(
-        CaseEvent(
-            case_id=case.id,
-            action="submit",
-            from_state=None,
-            to_state=CaseState.REPORTED,
-            actor="citizen",
-            role="citizen",
-            note=report.description[:200],
+    accepted = await intake.submit(
+        Submission(
+            category=report.category,
+            lat=report.lat,
+            lon=report.lon,
+            crs=report.crs,
+            description=report.description,
+            contact=report.contact,
+            address=report.address,
+            channel=channel,
+            idempotency_key=check_key(idempotency_key),
+            uploads=uploads,
         )
     )
-    # Committed before anything is published: if the broker is down, the relay finds it here.
-    session.commit()
-    background.add_task(_publish_and_mark, celery, case.id)
-    return ReportAccepted(id=case.id, tracking_token=case.tracking_token, state=case.state)
-
-
-def _publish_and_mark(celery: Any, case_id: int) -> None:
-    publish_route(celery, case_id)
+    intake.publish(accepted)
+    body = ReportAccepted(
+        id=accepted.id,
+        tracking_token=accepted.tracking_token,
+        state=accepted.state,
+        duplicate_of=accepted.duplicate_of,
+        photos=list(accepted.photo_ids),
+    )
+    return JSONResponse(
+        body.model_dump(mode="json"),
+        status_code=status.HTTP_200_OK if accepted.replayed else status.HTTP_201_CREATED,
+        headers={"Idempotent-Replayed": "true"} if accepted.replayed else None,
+    )
 
 
 @router.get("/{report_id}", response_model=ReportPublic)
-def read_report(report_id: int, session: SessionDep) -> ReportPublic:
+def read_report(
+    report_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="The report's id")],
+    session: SessionDep,
+) -> ReportPublic:
     """A report's state, its four grid areas, its department and its deadline."""
     case = session.get(Case, report_id)
     if case is None:

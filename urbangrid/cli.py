@@ -37,7 +37,7 @@ def db_upgrade() -> None:
 
 def _register() -> None:
     from geo.cli import bench, grid
-    from intake.cli import api, staff
+    from intake.cli import api, apikey, bench_intake, categories, staff
     from urbangrid.history.cli import import_group
     from urbangrid.runner import demo, run
     from workers.cli import calendar, dlq, rules, scheduler, sla, worker
@@ -47,6 +47,9 @@ def _register() -> None:
     main.add_command(demo)
     main.add_command(run)
     main.add_command(api)
+    main.add_command(categories)
+    main.add_command(apikey)
+    bench.add_command(bench_intake, "intake")
     main.add_command(worker)
     main.add_command(scheduler)
     for group in (sla, calendar, rules, dlq, staff, import_group):

@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete
-from sqlmodel import Session, select
+from sqlalchemy import delete, update
+from sqlmodel import Session, col, select
 
 from urbangrid.domain.taxonomy import Taxonomy
-from urbangrid.tables import Category, Department, GridVersion, RoutingRule
+from urbangrid.tables import Category, Department, GridVersion, MajorClass, RoutingRule
 
 DEMO_LABEL = "demo city"
 STREET_OFFICE = "street_office"
@@ -35,6 +35,7 @@ def upsert_taxonomy(session: Session, taxonomy: Taxonomy) -> int:
             "department_kind": spec.department_kind,
             "time_limit": spec.time_limit,
             "needs_verification": spec.needs_verification,
+            "active": True,
             "file_limit": spec.file_limit,
             "dispatch_limit": spec.dispatch_limit,
             "check_limit": spec.check_limit,
@@ -47,8 +48,35 @@ def upsert_taxonomy(session: Session, taxonomy: Taxonomy) -> int:
         else:
             row.sqlmodel_update(values)
             session.add(row)
+    for major in taxonomy.major_classes:
+        existing = session.get(MajorClass, (major.family, major.major))
+        names = {"name_zh": major.name_zh, "name_en": major.name_en}
+        if existing is None:
+            session.add(MajorClass(family=major.family, major=major.major, **names))
+        else:
+            existing.sqlmodel_update(names)
+            session.add(existing)
     session.flush()
     return len(taxonomy.categories)
+
+
+def retire_missing_categories(session: Session, taxonomy: Taxonomy) -> list[str]:
+    """Retire the active categories ``taxonomy`` no longer lists; cases keep their codes."""
+    keep = [spec.code for spec in taxonomy.categories]
+    retired = list(
+        session.exec(
+            select(Category.code)
+            .where(col(Category.active).is_(True))
+            .where(col(Category.code).not_in(keep))
+            .order_by(col(Category.code))
+        )
+    )
+    if retired:
+        session.execute(
+            update(Category).where(col(Category.code).in_(retired)).values(active=False)
+        )
+    session.flush()
+    return retired
 
 
 def upsert_department(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -45,6 +45,50 @@ class Settings(BaseSettings):
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8501
     worker_concurrency: int = Field(default=2, gt=0)
+
+    # Intake: the residents' channel (photos, Open311, tracking, duplicates, protection, notices).
+    # Where photos are kept: empty is a directory under var_dir; file:///path another directory;
+    # s3://bucket/prefix?endpoint=https://host:9000&region=r an S3-compatible bucket shared by
+    # every machine (credentials from the standard AWS variables, never from this URL).
+    media_storage: str = ""
+    photo_max_bytes: int = Field(default=15 * 1024 * 1024, gt=0)
+    # A decoded photo larger than this is refused before decoding: the decompression-bomb guard.
+    photo_max_pixels: int = Field(default=60_000_000, gt=0)
+    photo_max_side: int = Field(default=2048, ge=64)
+    photo_thumb_side: int = Field(default=320, ge=32)
+    photos_per_report: int = Field(default=6, ge=1, le=20)
+    json_max_bytes: int = Field(default=64 * 1024, ge=1024)
+    # A report of the same category this close to an open case reported this recently joins it.
+    duplicate_radius_m: float = Field(default=250.0, ge=0)
+    duplicate_window_h: float = Field(default=72.0, ge=0)
+    reopen_window_days: float = Field(default=7.0, ge=0)
+    # Writes per client (address, or Open311 key) per minute, with a burst; 0 turns it off.
+    rate_limit_per_minute: float = Field(default=20.0, ge=0)
+    rate_limit_burst: int = Field(default=10, ge=1)
+    # An Open311 client (a 311 app's server, FixMyStreet) submits for many residents at once.
+    open311_rate_limit_per_minute: float = Field(default=600.0, ge=0)
+    idempotency_ttl_h: float = Field(default=24.0, gt=0)
+    # How residents hear of status changes: "log" writes a line, "webhook" POSTs a signed JSON.
+    notify_channel: Literal["log", "webhook"] = "log"
+    notify_webhook_url: str = ""
+    notify_webhook_secret: str = ""
+    notify_interval_s: float = Field(default=5.0, gt=0)
+    # The address residents reach the API at, for links in notices and Open311 media_url; empty
+    # means the address each request came in on.
+    public_base_url: str = ""
+    open311_jurisdiction_id: str = ""
+    # Connections of the API's asynchronous PostgreSQL pool (one pool per API process).
+    api_pool_size: int = Field(default=10, gt=0)
+
+    @model_validator(mode="after")
+    def _webhook_needs_secret(self) -> Settings:
+        if self.notify_channel == "webhook" and not (
+            self.notify_webhook_url and self.notify_webhook_secret
+        ):
+            raise ValueError(
+                "notify_channel=webhook needs notify_webhook_url and notify_webhook_secret"
+            )
+        return self
 
     # Workflow, SLA clocks and staff access (issue 4).
     # Office windows of a working day, in the city's time zone: working-hour limits run only

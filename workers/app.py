@@ -22,6 +22,15 @@ ROUTES = {
     "urbangrid.relay_unrouted": {"queue": "intake"},
     "urbangrid.sla_sweep": {"queue": "sla"},
     "urbangrid.sla_advance": {"queue": "sla"},
+    # Intake: batches of new reports to routing, photos on the media queue, notices to
+    # residents on the notify queue.
+    "urbangrid.route_cases": {"queue": "routing"},
+    "urbangrid.link_duplicate": {"queue": "intake"},
+    "urbangrid.relay_duplicates": {"queue": "intake"},
+    "urbangrid.process_photo": {"queue": "media"},
+    "urbangrid.relay_photos": {"queue": "media"},
+    "urbangrid.send_notifications": {"queue": "notify"},
+    "urbangrid.expire_idempotency_keys": {"queue": "intake"},
 }
 
 DEAD_LETTER_EXCHANGE = "urbangrid.dlx"
@@ -108,6 +117,26 @@ def make_celery(settings: Settings | None = None) -> Celery:
                 "schedule": settings.sla_sweep_interval_s,
                 "options": {"expires": settings.sla_sweep_interval_s},
             },
+            "relay-duplicates": {
+                "task": "urbangrid.relay_duplicates",
+                "schedule": settings.relay_interval_s,
+                "options": {"expires": settings.relay_interval_s},
+            },
+            "relay-photos": {
+                "task": "urbangrid.relay_photos",
+                "schedule": settings.relay_interval_s,
+                "options": {"expires": settings.relay_interval_s},
+            },
+            "send-notifications": {
+                "task": "urbangrid.send_notifications",
+                "schedule": settings.notify_interval_s,
+                "options": {"expires": settings.notify_interval_s},
+            },
+            "expire-idempotency-keys": {
+                "task": "urbangrid.expire_idempotency_keys",
+                "schedule": 3600.0,
+                "options": {"expires": 3600.0},
+            },
         },
     )
     if settings.embedded_broker:
@@ -117,4 +146,18 @@ def make_celery(settings: Settings | None = None) -> Celery:
     import workers.tasks
 
     workers.tasks.register(app)
+    import workers.batches
+    import workers.duplicates
+    import workers.housekeeping
+    import workers.media
+    import workers.notify
+
+    for module in (
+        workers.batches,
+        workers.duplicates,
+        workers.media,
+        workers.notify,
+        workers.housekeeping,
+    ):
+        module.register(app)
     return app

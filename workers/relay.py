@@ -28,6 +28,8 @@ def claim_unrouted(session: Session, *, now: datetime, grace_s: float, batch: in
         select(Case.id)
         .where(Case.state == CaseState.REPORTED)
         .where(col(Case.routed_at).is_(None))
+        # A report that joined an open case is voided, not routed (workers/duplicates.py).
+        .where(col(Case.duplicate_of).is_(None))
         .where(or_(col(Case.published_at).is_(None), col(Case.published_at) < stale))
         .order_by(col(Case.id))
         .limit(batch)

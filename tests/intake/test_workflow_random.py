@@ -33,7 +33,14 @@ def world(
 ) -> Iterator[tuple[TestClient, Engine, Settings, dict[str, str]]]:
     engine = make_engine(sqlite_url)
     ensure_verify_category(engine)
-    config = Settings(database_url=sqlite_url, var_dir=tmp_path_factory.mktemp("var"))
+    # Reports of our own making: none may join another as a duplicate, and many reports from
+    # one test client are not abuse.
+    config = Settings(
+        database_url=sqlite_url,
+        var_dir=tmp_path_factory.mktemp("var"),
+        duplicate_radius_m=0,
+        rate_limit_per_minute=0,
+    )
     with TestClient(create_app(config)) as client:
         probe = report_and_route(client, engine, config, demo_grid, category="E0599", cell=99)
         office = f"so-{case_row(engine, probe).l2_code}"

@@ -52,9 +52,18 @@ class CategorySpec:
 
 
 @dataclass(frozen=True)
+class MajorClassSpec:
+    family: str  # component | event
+    major: str  # two digits
+    name_zh: str
+    name_en: str
+
+
+@dataclass(frozen=True)
 class Taxonomy:
     department_kinds: Mapping[str, Mapping[str, str]]
     categories: tuple[CategorySpec, ...]
+    major_classes: tuple[MajorClassSpec, ...] = ()
 
 
 def parse_taxonomy(document: Mapping[str, Any]) -> Taxonomy:
@@ -70,6 +79,9 @@ def parse_taxonomy(document: Mapping[str, Any]) -> Taxonomy:
     ...                     "department": "sanitation", "limit": "4wh"}]})
     >>> t.categories[0].time_limit
     '4wh'
+    >>> doc = {"major_classes": {"event": {"01": {"zh": "市容环境", "en": "City appearance"}}}}
+    >>> parse_taxonomy(doc).major_classes[0].name_en
+    'City appearance'
     """
     kinds = dict(document.get("department_kinds") or {})
     defaults = dict(STARTER_STAGE_LIMITS)
@@ -118,7 +130,28 @@ def parse_taxonomy(document: Mapping[str, Any]) -> Taxonomy:
                 auto_dispatch=bool(entry.get("auto_dispatch", True)),
             )
         )
-    return Taxonomy(department_kinds=kinds, categories=tuple(categories))
+    return Taxonomy(
+        department_kinds=kinds,
+        categories=tuple(categories),
+        major_classes=_major_classes(document.get("major_classes") or {}),
+    )
+
+
+def _major_classes(section: Mapping[str, Any]) -> tuple[MajorClassSpec, ...]:
+    """The ``major_classes`` section: ``{component|event: {"01": {zh: …, en: …}}}``."""
+    found = []
+    for family, classes in section.items():
+        if family not in ("component", "event"):
+            raise ValueError(f"major_classes.{family}: family must be component or event")
+        for major, names in (classes or {}).items():
+            code = f"{int(major):02d}" if str(major).isdigit() else str(major)
+            if not re.fullmatch(r"\d{2}", code):
+                raise ValueError(f"major_classes.{family}.{major}: not a two-digit class")
+            names = names or {}
+            found.append(
+                MajorClassSpec(family, code, str(names.get("zh", code)), str(names.get("en", code)))
+            )
+    return tuple(found)
 
 
 def load_taxonomy(path: Path = STARTER) -> Taxonomy:

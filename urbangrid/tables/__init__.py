@@ -6,14 +6,20 @@ append-only ``case_events`` log. One module per concept; importing this package 
 table on the metadata.
 """
 
+from urbangrid.tables.apikeys import ApiKey
 from urbangrid.tables.calendar import CalendarDay, CalendarYear
 from urbangrid.tables.cases import Case, CaseEvent
 from urbangrid.tables.catalog import Category, Department, RoutingRule
 from urbangrid.tables.grid import GridArea, GridVersion
+from urbangrid.tables.idempotency import IdempotencyKey
+from urbangrid.tables.notifications import Notification
+from urbangrid.tables.photos import Photo
 from urbangrid.tables.sla import SlaClock
 from urbangrid.tables.staff import Staff, StaffToken
+from urbangrid.tables.taxonomy import MajorClass
 
 __all__ = [
+    "ApiKey",
     "CalendarDay",
     "CalendarYear",
     "Case",
@@ -22,6 +28,10 @@ __all__ = [
     "Department",
     "GridArea",
     "GridVersion",
+    "IdempotencyKey",
+    "MajorClass",
+    "Notification",
+    "Photo",
     "RoutingRule",
     "SlaClock",
     "Staff",

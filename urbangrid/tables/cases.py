@@ -5,12 +5,20 @@ from __future__ import annotations
 from datetime import datetime
 
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Column, Index, Text
+from sqlalchemy import Column, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 from urbangrid.columns import UTCDateTime, utcnow
-from urbangrid.domain.states import CaseState
+from urbangrid.domain.states import OPEN_STATES, CaseState
 from urbangrid.spatial import Geometry
+
+# Open cases that are not themselves duplicates: what a new report may join. The duplicate search
+# repeats these words so that PostgreSQL and SQLite can use the partial index below.
+OPEN_NOT_DUPLICATE = (
+    "duplicate_of IS NULL AND state IN ("
+    + ", ".join(f"'{state}'" for state in sorted(OPEN_STATES))
+    + ")"
+)
 
 
 class Case(SQLModel, table=True):
@@ -21,6 +29,14 @@ class Case(SQLModel, table=True):
         # The relay's query: reports stored but never routed.
         Index("ix_cases_unrouted", "state", "published_at"),
         Index("ix_cases_state_deadline", "state", "deadline_at"),
+        # Intake's duplicate search: open cases only, so it stays small (intake/duplicates.py).
+        Index(
+            "ix_cases_open_nearby",
+            "category_code",
+            "lat",
+            sqlite_where=text(OPEN_NOT_DUPLICATE),
+            postgresql_where=text(OPEN_NOT_DUPLICATE),
+        ),
     )
     model_config = {"arbitrary_types_allowed": True}
 
@@ -60,6 +76,14 @@ class Case(SQLModel, table=True):
     extension_count: int = 0
     reopen_count: int = 0
     escalation_level: int = 0
+    # Intake (residents' channel): where the report came from and who to tell, never shown in
+    # public views; a report that joined an open case as its duplicate follows that case.
+    channel: str = Field(default="api", max_length=16)  # web | api | open311
+    client_id: str | None = Field(default=None, max_length=100)
+    contact: str | None = Field(default=None, max_length=200)
+    address: str | None = Field(default=None, max_length=500)
+    media_url: str | None = Field(default=None, max_length=1000)
+    duplicate_of: int | None = Field(default=None, foreign_key="cases.id", index=True)
     # The SLA clocks (tables/sla.py), mirrored for queues and metrics. ``deadline_at`` above is
     # the handling deadline (处置时限) of the current or last department: set on dispatch, moved
     # by an approved extension and by the working time spent suspended, never reset by rework.
@@ -78,7 +102,11 @@ class CaseEvent(SQLModel, table=True):
     """One step of a case's history; rows are only ever appended."""
 
     __tablename__ = "case_events"
-    __table_args__ = (Index("ix_case_events_case", "case_id", "id"),)
+    __table_args__ = (
+        Index("ix_case_events_case", "case_id", "id"),
+        # Notices and Open311's servicerequestupdates read recent events by time.
+        Index("ix_case_events_at", "at"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     case_id: int = Field(foreign_key="cases.id", ondelete="CASCADE")

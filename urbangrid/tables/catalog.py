@@ -32,6 +32,9 @@ class Category(SQLModel, table=True):
     department_kind: str = Field(max_length=64)
     time_limit: str = Field(max_length=16)  # e.g. 4wh, 2wd, 6h, 90min
     needs_verification: bool = False
+    # A category left out of a newly loaded taxonomy is retired: old cases keep it, residents
+    # can no longer choose it.
+    active: bool = True
     # The other stages' limits, and the whole case's: "" chains the four stage limits.
     file_limit: str = Field(default="1wh", max_length=16)
     dispatch_limit: str = Field(default="1wh", max_length=16)

@@ -1,0 +1,1 @@
+"""Open311 GeoReport v2: the open standard 311 apps, FixMyStreet and hotlines speak."""

@@ -1,0 +1,459 @@
+"""Open311 GeoReport v2 under ``/open311/v2/``, in XML (required) and JSON.
+
+Errors are the standard's: a list of ``{code, description}`` with 404 for an unknown
+resource, 403 for a bad or missing ``api_key`` and 400 for the rest, in the format the path
+asked for, whatever part of the stack refused the request.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Coroutine
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from intake.apikeys import client_for
+from intake.deps import IntakeDep, SessionDep
+from intake.errors import FieldError
+from intake.idempotency import HEADER, check_key, device_key
+from intake.open311 import views
+from intake.open311.render import document, errors
+from intake.ratelimit import RateLimiter
+from intake.schemas import Text
+from intake.submission import Submission
+from urbangrid.domain.residents import NOTIFY_ACTIONS, describe_limit
+from urbangrid.domain.states import OPEN_STATES
+from urbangrid.tables import Case, CaseEvent, Category, MajorClass
+
+MAX_SPAN = timedelta(days=90)
+MAX_ROWS = 1000
+
+
+def _format_of(request: Request) -> str:
+    return "xml" if request.url.path.endswith(".xml") else "json"
+
+
+def _describe(error: dict[str, Any]) -> str:
+    where = ".".join(str(part) for part in error.get("loc", ())[1:]) or "request"
+    return f"{where}: {error.get('msg', 'invalid')}"
+
+
+class Open311Route(APIRoute):
+    """Every refusal in the standard's error document, in the format the path names."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            fmt = _format_of(request)
+            try:
+                return await handle(request)
+            except RequestValidationError as exc:
+                return errors(fmt, 400, [_describe(e) for e in exc.errors()])
+            except FieldError as exc:
+                status = exc.status if exc.status in (404, 413, 415, 429) else 400
+                return errors(fmt, status, [f"{exc.field}: {exc.message}"])
+            except HTTPException as exc:
+                status = exc.status_code if exc.status_code in (403, 404, 429, 503) else 400
+                return errors(fmt, status, [str(exc.detail)], exc.headers)
+
+        return guarded
+
+
+router = APIRouter(prefix="/open311/v2", tags=["open311"], route_class=Open311Route)
+
+Fmt = Annotated[Literal["xml", "json"], Path(description="xml (the standard's) or json")]
+Lang = Annotated[str, Query(pattern="^(zh|en)$", description="Language of names: zh or en")]
+Jurisdiction = Annotated[str | None, Query(max_length=200)]
+_CODE = re.compile(r"^[A-Za-z0-9_-]{1,16}$")
+
+
+def _check(fmt: str, jurisdiction_id: str | None, settings_jurisdiction: str) -> None:
+    if settings_jurisdiction and jurisdiction_id and jurisdiction_id != settings_jurisdiction:
+        raise HTTPException(404, f"jurisdiction_id {jurisdiction_id!r} is not served here")
+
+
+def _base_url(request: Request, configured: str) -> str:
+    return configured.rstrip("/") or str(request.base_url).rstrip("/")
+
+
+@router.get("/discovery.{fmt}")
+def discovery(request: Request, fmt: Fmt, intake: IntakeDep) -> Response:
+    """Where this endpoint is and what it speaks."""
+    _check(fmt, None, "")
+    base = _base_url(request, intake.settings.public_base_url)
+    return document(
+        fmt,
+        "discovery",
+        {
+            "changeset": datetime(2026, 11, 22, tzinfo=UTC),
+            "contact": "12345 citizen hotline / 12345 市民服务热线",
+            "key_service": "API keys: ask the city's operations team (urbangrid apikey create)",
+            "endpoints": [
+                {
+                    "specification": "http://wiki.open311.org/GeoReport_v2",
+                    "url": f"{base}/open311/v2",
+                    "changeset": datetime(2026, 11, 22, tzinfo=UTC),
+                    "type": "production",
+                    "formats": ["text/xml", "application/json"],
+                }
+            ],
+        },
+    )
+
+
+@router.get("/services.{fmt}")
+def services(
+    fmt: Fmt,
+    session: SessionDep,
+    intake: IntakeDep,
+    jurisdiction_id: Jurisdiction = None,
+    locale: Lang = "zh",
+) -> Response:
+    """The categories on offer, as Open311 services."""
+    _check(fmt, jurisdiction_id, intake.settings.open311_jurisdiction_id)
+    majors = {(m.family, m.major): m for m in session.exec(select(MajorClass))}
+    rows = session.exec(
+        select(Category).where(col(Category.active).is_(True)).order_by(col(Category.code))
+    )
+    return document(
+        fmt,
+        "services",
+        [views.service(c, majors.get((c.family, c.major)), locale) for c in rows],
+    )
+
+
+@router.get("/services/{service_code}.{fmt}")
+def service_definition(
+    fmt: Fmt,
+    service_code: Annotated[str, Path(max_length=16, pattern=r"^[A-Za-z0-9_-]+$")],
+    session: SessionDep,
+    intake: IntakeDep,
+    jurisdiction_id: Jurisdiction = None,
+    locale: Lang = "zh",
+) -> Response:
+    """A service's attributes."""
+    _check(fmt, jurisdiction_id, intake.settings.open311_jurisdiction_id)
+    category = session.get(Category, service_code)
+    if category is None or not category.active:
+        raise HTTPException(404, f"service_code {service_code!r} not found")
+    return document(fmt, "service_definition", views.service_definition(category, locale))
+
+
+class RequestIn(BaseModel):
+    """The form fields of POST requests that this endpoint reads."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    api_key: Text = Field(default="", max_length=200)
+    jurisdiction_id: Text | None = Field(default=None, max_length=200)
+    service_code: Text = Field(max_length=16)
+    lat: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
+    long: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
+    address_string: Text | None = Field(default=None, max_length=500)
+    address_id: Text | None = Field(default=None, max_length=100)
+    email: Text | None = Field(default=None, max_length=100)
+    device_id: Text | None = Field(default=None, max_length=100)
+    account_id: Text | None = Field(default=None, max_length=100)
+    first_name: Text | None = Field(default=None, max_length=50)
+    last_name: Text | None = Field(default=None, max_length=50)
+    phone: Text | None = Field(default=None, max_length=40)
+    description: Text = Field(default="", max_length=4000)
+    media_url: Text | None = Field(default=None, max_length=1000, pattern=r"^https?://\S+$")
+    crs: str = Field(default="wgs84", alias="attribute[crs]", pattern="^(wgs84|gcj02|bd09)$")
+
+    def contact(self) -> str | None:
+        name = " ".join(part for part in (self.first_name, self.last_name) if part)
+        parts = [name, f"<{self.email}>" if self.email else "", self.phone or ""]
+        joined = " ".join(part for part in parts if part)
+        return joined[:200] or None
+
+
+@router.post(
+    "/requests.{fmt}",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": RequestIn.model_json_schema(by_alias=True)
+                }
+            },
+        }
+    },
+)
+async def create_request(
+    request: Request,
+    fmt: Fmt,
+    intake: IntakeDep,
+    idempotency_key: Annotated[str | None, Header(alias=HEADER, max_length=128)] = None,
+) -> Response:
+    """Submit a service request (form-encoded; ``api_key`` required)."""
+    _check(fmt, None, "")
+    form = await request.form(max_files=0, max_fields=100)
+    fields = {key: value for key, value in form.items() if isinstance(value, str) and value}
+    try:
+        given = RequestIn.model_validate(fields)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
+        ) from exc
+    _check(fmt, given.jurisdiction_id, intake.settings.open311_jurisdiction_id)
+    client = await run_in_threadpool(_client, intake.engine, given.api_key)
+    if client is None:
+        raise HTTPException(403, "api_key missing, unknown or revoked")
+    limiter: RateLimiter = request.app.state.open311_limiter
+    wait = limiter.check(f"open311:{client}")
+    if wait:
+        raise HTTPException(
+            429, f"too many requests; try again in {wait} s", {"Retry-After": str(wait)}
+        )
+    if given.lat is None or given.long is None:
+        raise FieldError(
+            "lat",
+            "lat and long are required: this endpoint places requests on its grid and does "
+            "not geocode address_string or address_id",
+        )
+    submission = Submission(
+        category=given.service_code,
+        lat=given.lat,
+        lon=given.long,
+        crs=given.crs,
+        description=given.description,
+        contact=given.contact(),
+        address=given.address_string,
+        media_url=given.media_url,
+        channel="open311",
+        actor=f"open311:{client}"[:100],
+        client_id=f"open311:{client}"[:100],
+    )
+    key = check_key(idempotency_key)
+    if key is None and given.device_id:
+        key = device_key(given.device_id, submission.fingerprint())
+    try:
+        accepted = await intake.submit(_with_key(submission, key))
+    except FieldError as exc:
+        if exc.field == "category":  # the standard's answer for an unknown service_code
+            raise HTTPException(404, f"service_code {given.service_code!r} not found") from exc
+        raise
+    intake.publish(accepted)
+    limit = intake.time_limit(given.service_code)
+    response = document(
+        fmt,
+        "service_requests",
+        [
+            {
+                "service_request_id": str(accepted.id),
+                "service_notice": describe_limit(limit, "zh") if limit else None,
+                "account_id": given.account_id,
+            }
+        ],
+        status=200 if accepted.replayed else 201,
+    )
+    return response
+
+
+def _with_key(submission: Submission, key: str | None) -> Submission:
+    return replace(submission, idempotency_key=key)
+
+
+def _client(engine: Any, key: str) -> str | None:
+    with Session(engine) as session:
+        return client_for(session, key)
+
+
+def _parse_when(name: str, text: str | None) -> datetime | None:
+    if text is None or text == "":
+        return None
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise FieldError(name, f"{text!r} is not a w3 datetime, e.g. 2026-01-01T00:00:00Z") from exc
+    if when.tzinfo is None:
+        raise FieldError(name, "give a time zone: Z or an offset such as +08:00")
+    return when
+
+
+def _ids(name: str, text: str | None, limit: int = MAX_ROWS) -> list[str]:
+    items = [item.strip() for item in (text or "").split(",") if item.strip()]
+    if len(items) > limit:
+        raise FieldError(name, f"at most {limit} values")
+    return items
+
+
+Page = Annotated[int, Query(ge=1, le=1_000_000)]
+PageSize = Annotated[int, Query(ge=1, le=MAX_ROWS)]
+
+
+@router.get("/requests.{fmt}")
+def list_requests(
+    request: Request,
+    fmt: Fmt,
+    session: SessionDep,
+    intake: IntakeDep,
+    jurisdiction_id: Jurisdiction = None,
+    service_request_id: Annotated[str | None, Query(max_length=20_000)] = None,
+    service_code: Annotated[str | None, Query(max_length=2_000)] = None,
+    start_date: Annotated[str | None, Query(max_length=40)] = None,
+    end_date: Annotated[str | None, Query(max_length=40)] = None,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    page: Page = 1,
+    page_size: PageSize = MAX_ROWS,
+    extensions: bool = False,
+    locale: Lang = "zh",
+) -> Response:
+    """Service requests, newest first: by id, or by service, time window and status."""
+    _check(fmt, jurisdiction_id, intake.settings.open311_jurisdiction_id)
+    query = select(Case)
+    wanted = _ids("service_request_id", service_request_id)
+    if wanted:
+        if not all(item.isdigit() and len(item) < 12 for item in wanted):
+            raise FieldError("service_request_id", "ids are whole numbers, comma separated")
+        query = query.where(col(Case.id).in_([int(item) for item in wanted]))
+    else:
+        start = _parse_when("start_date", start_date)
+        end = _parse_when("end_date", end_date)
+        end = end or (start + MAX_SPAN if start else datetime.now(UTC))
+        start = start or end - MAX_SPAN
+        if end < start:
+            raise FieldError("end_date", "is before start_date")
+        if end - start > MAX_SPAN:
+            raise FieldError("end_date", "the window may not span more than 90 days")
+        query = query.where(col(Case.created_at) >= start).where(col(Case.created_at) <= end)
+        codes = _ids("service_code", service_code, 100)
+        if not all(_CODE.match(code) for code in codes):
+            raise FieldError("service_code", "codes are letters and digits, comma separated")
+        if codes:
+            query = query.where(col(Case.category_code).in_(codes))
+        statuses = set(_ids("status", status, 2))
+        if statuses - {"open", "closed"}:
+            raise FieldError("status", "is open, closed, or both comma separated")
+        if statuses == {"open"}:
+            query = query.where(col(Case.state).in_([str(s) for s in OPEN_STATES]))
+        elif statuses == {"closed"}:
+            query = query.where(col(Case.state).not_in([str(s) for s in OPEN_STATES]))
+    rows = list(
+        session.exec(
+            query.order_by(col(Case.created_at).desc(), col(Case.id).desc())
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+        )
+    )
+    return _requests(request, fmt, session, intake, rows, extensions=extensions, lang=locale)
+
+
+@router.get("/requests/{service_request_id}.{fmt}")
+def get_request(
+    request: Request,
+    fmt: Fmt,
+    service_request_id: Annotated[str, Path(max_length=20)],
+    session: SessionDep,
+    intake: IntakeDep,
+    jurisdiction_id: Jurisdiction = None,
+    extensions: bool = False,
+    locale: Lang = "zh",
+) -> Response:
+    """One service request."""
+    _check(fmt, jurisdiction_id, intake.settings.open311_jurisdiction_id)
+    case = session.get(Case, int(service_request_id)) if service_request_id.isdigit() else None
+    if case is None:
+        raise HTTPException(404, f"service_request_id {service_request_id!r} not found")
+    return _requests(request, fmt, session, intake, [case], extensions=extensions, lang=locale)
+
+
+def _requests(
+    request: Request,
+    fmt: str,
+    session: Session,
+    intake: Any,
+    rows: list[Case],
+    *,
+    extensions: bool,
+    lang: str,
+) -> Response:
+    ctx = views.load_context(
+        session,
+        rows,
+        base_url=_base_url(request, intake.settings.public_base_url),
+        tz=ZoneInfo(intake.settings.city_timezone),
+        lang=lang,
+        extensions=extensions,
+    )
+    return document(
+        fmt,
+        "service_requests",
+        [views.request_doc(case, ctx, extensions=extensions) for case in rows],
+    )
+
+
+@router.get("/tokens/{token}.{fmt}")
+def token(
+    fmt: Fmt,
+    token: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
+    session: SessionDep,
+    intake: IntakeDep,
+    jurisdiction_id: Jurisdiction = None,
+) -> Response:
+    """The service request a token stands for."""
+    _check(fmt, jurisdiction_id, intake.settings.open311_jurisdiction_id)
+    case_id = session.exec(select(Case.id).where(col(Case.tracking_token) == token)).first()
+    if case_id is None:
+        raise HTTPException(404, "token not found")
+    return document(fmt, "service_requests", [{"service_request_id": str(case_id), "token": token}])
+
+
+@router.get("/servicerequestupdates.{fmt}")
+def request_updates(
+    request: Request,
+    fmt: Fmt,
+    session: SessionDep,
+    intake: IntakeDep,
+    jurisdiction_id: Jurisdiction = None,
+    start_date: Annotated[str | None, Query(max_length=40)] = None,
+    end_date: Annotated[str | None, Query(max_length=40)] = None,
+    page: Page = 1,
+    page_size: PageSize = MAX_ROWS,
+    locale: Lang = "zh",
+) -> Response:
+    """Status changes of requests in a time window (default: the last day), oldest first."""
+    _check(fmt, jurisdiction_id, intake.settings.open311_jurisdiction_id)
+    end = _parse_when("end_date", end_date) or datetime.now(UTC)
+    start = _parse_when("start_date", start_date) or end - timedelta(days=1)
+    if end < start:
+        raise FieldError("end_date", "is before start_date")
+    if end - start > MAX_SPAN:
+        raise FieldError("end_date", "the window may not span more than 90 days")
+    events = list(
+        session.exec(
+            select(CaseEvent)
+            .where(col(CaseEvent.at) >= start)
+            .where(col(CaseEvent.at) <= end)
+            .where(col(CaseEvent.from_state) != col(CaseEvent.to_state))
+            .where(col(CaseEvent.action).in_(sorted(NOTIFY_ACTIONS | {"file", "accept"})))
+            .order_by(col(CaseEvent.at), col(CaseEvent.id))
+            .offset((page - 1) * page_size)
+            .limit(page_size)
+        )
+    )
+    cases = list(session.exec(select(Case).where(col(Case.id).in_({e.case_id for e in events}))))
+    ctx = views.load_context(
+        session,
+        cases,
+        base_url=_base_url(request, intake.settings.public_base_url),
+        tz=ZoneInfo(intake.settings.city_timezone),
+        lang=locale,
+        extensions=False,
+    )
+    return document(
+        fmt, "service_request_updates", [views.update_doc(event, ctx) for event in events]
+    )

@@ -1,0 +1,266 @@
+"""Cases and categories as Open311 objects: plain dicts, rendered to XML or JSON by ``render``.
+
+Contact details never appear here: an Open311 request is public.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, col, select
+
+from intake.photos import photo_url
+from urbangrid.domain.residents import describe_limit, open311_status, status_text
+from urbangrid.tables import Case, CaseEvent, Category, Department, GridArea, MajorClass, Photo
+
+CRS_ATTRIBUTE = "crs"
+# Actions that hand a case from one body to another: Open311's notes of type "transfer".
+_TRANSFERS = {"dispatch", "redispatch", "return"}
+
+
+def service(category: Category, major: MajorClass | None, lang: str) -> dict[str, Any]:
+    name = category.name_en if lang == "en" else category.name_zh
+    group = (major.name_en if lang == "en" else major.name_zh) if major else category.major
+    return {
+        "service_code": category.code,
+        "service_name": name,
+        "description": f"{name} ({category.name_zh} / {category.name_en}); "
+        + describe_limit(category.time_limit, lang),
+        "metadata": True,
+        "type": "realtime",
+        "keywords": ", ".join([category.name_zh, category.name_en, category.code]),
+        "group": group,
+    }
+
+
+def service_definition(category: Category, lang: str) -> dict[str, Any]:
+    """The attributes a client may send: the coordinate system of lat/long, and (information
+    only) the time limit the city answers within."""
+    en = lang == "en"
+    return {
+        "service_code": category.code,
+        "attributes": [
+            {
+                "variable": True,
+                "code": CRS_ATTRIBUTE,
+                "datatype": "singlevaluelist",
+                "required": False,
+                "datatype_description": "Coordinate system of lat/long" if en else "经纬度坐标系",
+                "order": 1,
+                "description": (
+                    "wgs84 (GPS, the default), gcj02 (Amap, Tencent) or bd09 (Baidu)"
+                    if en
+                    else "wgs84（GPS，默认）、gcj02（高德、腾讯）或 bd09（百度）"
+                ),
+                "values": [
+                    {"key": "wgs84", "name": "WGS84 (GPS)"},
+                    {"key": "gcj02", "name": "GCJ-02 (Amap, Tencent)"},
+                    {"key": "bd09", "name": "BD-09 (Baidu)"},
+                ],
+            },
+            {
+                "variable": False,
+                "code": "time_limit",
+                "datatype": "string",
+                "required": False,
+                "datatype_description": None,
+                "order": 2,
+                "description": describe_limit(category.time_limit, lang),
+            },
+        ],
+    }
+
+
+@dataclass(frozen=True)
+class Context:
+    """Everything a page of requests needs besides the cases, read in a few queries."""
+
+    categories: Mapping[str, Category]
+    departments: Mapping[str, str]
+    areas: Mapping[tuple[int, str], str]
+    photos: Mapping[int, Sequence[Photo]]
+    events: Mapping[int, Sequence[CaseEvent]]
+    base_url: str
+    tz: ZoneInfo
+    lang: str
+
+
+def load_context(
+    session: Session,
+    cases: Sequence[Case],
+    *,
+    base_url: str,
+    tz: ZoneInfo,
+    lang: str,
+    extensions: bool,
+) -> Context:
+    ids = [c.id for c in cases if c.id is not None]
+    categories = {c.code: c for c in session.exec(select(Category))}
+    departments = {
+        d.code: d.name
+        for d in session.exec(
+            select(Department).where(
+                col(Department.code).in_({c.department_code for c in cases if c.department_code})
+            )
+        )
+    }
+    wanted: dict[int, set[str]] = {}
+    for case in cases:
+        if case.grid_version_id is not None:
+            levels = (case.l1_code, case.l2_code, case.l3_code, case.l4_code)
+            wanted.setdefault(case.grid_version_id, set()).update(c for c in levels if c)
+    areas: dict[tuple[int, str], str] = {}
+    for version, codes in wanted.items():
+        for code, name in session.execute(
+            select(col(GridArea.code), col(GridArea.name))
+            .where(col(GridArea.version_id) == version)
+            .where(col(GridArea.code).in_(codes))
+        ):
+            areas[(version, code)] = name
+    photos: dict[int, list[Photo]] = {}
+    for photo in session.exec(
+        select(Photo)
+        .where(col(Photo.case_id).in_(ids))
+        .where(col(Photo.state) == "ready")
+        .where(col(Photo.hidden).is_(False))
+        .order_by(col(Photo.id))
+    ):
+        photos.setdefault(photo.case_id, []).append(photo)
+    events: dict[int, list[CaseEvent]] = {}
+    if extensions:
+        for event in session.exec(
+            select(CaseEvent).where(col(CaseEvent.case_id).in_(ids)).order_by(col(CaseEvent.id))
+        ):
+            events.setdefault(event.case_id, []).append(event)
+    return Context(categories, departments, areas, photos, events, base_url, tz, lang)
+
+
+def request_doc(case: Case, ctx: Context, *, extensions: bool) -> dict[str, Any]:
+    """One service request as the standard lists its fields (and the extensions, if asked)."""
+    category = ctx.categories.get(case.category_code)
+    photos = ctx.photos.get(case.id or 0, [])
+    before = [p for p in photos if p.kind == "before"]
+    media = photo_url(before[0].digest, base=ctx.base_url) if before and before[0].digest else None
+    doc: dict[str, Any] = {
+        "service_request_id": str(case.id),
+        "status": open311_status(case.state),
+        "status_notes": _status_notes(case, ctx),
+        "service_name": (
+            (category.name_en if ctx.lang == "en" else category.name_zh)
+            if category
+            else case.category_code
+        ),
+        "service_code": case.category_code,
+        "description": case.description,
+        "agency_responsible": ctx.departments.get(case.department_code or ""),
+        "service_notice": describe_limit(category.time_limit, ctx.lang) if category else None,
+        "requested_datetime": _local(case.created_at, ctx.tz),
+        "updated_datetime": _local(case.updated_at, ctx.tz),
+        "expected_datetime": _local(case.deadline_at, ctx.tz),
+        "address": case.address or _grid_address(case, ctx),
+        "address_id": case.l4_code,
+        "zipcode": None,
+        "lat": round(case.lat, 7),
+        "long": round(case.lon, 7),
+        "media_url": media or case.media_url,
+    }
+    if extensions:
+        doc["extended_attributes"] = {
+            "detailed_status": case.state,
+            "grid": {
+                "district": case.l1_code,
+                "street": case.l2_code,
+                "community": case.l3_code,
+                "cell": case.l4_code,
+            },
+            "photos": [
+                {
+                    "kind": p.kind,
+                    "url": photo_url(p.digest, base=ctx.base_url),
+                    "thumb_url": photo_url(p.digest, thumb=True, base=ctx.base_url),
+                }
+                for p in photos
+                if p.digest
+            ],
+            "duplicate": case.duplicate_of is not None,
+            "parent_service_request_id": (
+                str(case.duplicate_of) if case.duplicate_of is not None else None
+            ),
+        }
+        doc["notes"] = notes(ctx.events.get(case.id or 0, []), ctx)
+    return doc
+
+
+def notes(events: Iterable[CaseEvent], ctx: Context) -> list[dict[str, Any]]:
+    """State changes and transfers between bodies; internal notes and residents' own words
+    (which may hold personal details) stay out."""
+    found = []
+    for event in events:
+        if event.from_state == event.to_state and event.action != "submit":
+            continue
+        transfer = event.action in _TRANSFERS
+        detail = _detail(event)
+        summary = status_text(event.to_state, ctx.lang)
+        if transfer and detail.get("department"):
+            department = ctx.departments.get(str(detail["department"]), str(detail["department"]))
+            summary = f"{summary}: {department}"
+        found.append(
+            {
+                "datetime": _local(event.at, ctx.tz),
+                "type": "transfer" if transfer else "status",
+                "status": open311_status(event.to_state),
+                "detailed_status": event.to_state,
+                "summary": summary,
+                "description": "" if event.action == "submit" else event.note,
+            }
+        )
+    return found
+
+
+def _status_notes(case: Case, ctx: Context) -> str:
+    text = status_text(case.state, ctx.lang)
+    if case.duplicate_of is not None:
+        joined = "Joined request" if ctx.lang == "en" else "已并入诉求"
+        return f"{text}; {joined} {case.duplicate_of}"
+    return text
+
+
+def _grid_address(case: Case, ctx: Context) -> str | None:
+    if case.grid_version_id is None:
+        return None
+    codes = (case.l4_code, case.l3_code, case.l2_code, case.l1_code)  # most specific first
+    names = [ctx.areas.get((case.grid_version_id, code), "") for code in codes if code]
+    return ", ".join(name for name in names if name) or None
+
+
+def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
+    return value.astimezone(tz) if value is not None else None
+
+
+def _detail(event: CaseEvent) -> dict[str, Any]:
+    try:
+        found = json.loads(event.detail or "{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}
+
+
+def update_doc(event: CaseEvent, ctx: Context) -> dict[str, Any]:
+    """One entry of ``servicerequestupdates``: a state change of a request, with the photo
+    taken at that step (a department's after-photo) when there is one."""
+    taken = [p for p in ctx.photos.get(event.case_id, []) if p.event_id == event.id and p.digest]
+    return {
+        "update_id": str(event.id),
+        "service_request_id": str(event.case_id),
+        "status": open311_status(event.to_state),
+        "detailed_status": event.to_state,
+        "updated_datetime": _local(event.at, ctx.tz),
+        "description": status_text(event.to_state, ctx.lang)
+        + (f": {event.note}" if event.note and event.action != "submit" else ""),
+        "media_url": photo_url(taken[0].digest, base=ctx.base_url) if taken else None,  # type: ignore[arg-type]
+    }

@@ -1,0 +1,69 @@
+"""Photos arriving in a multipart body: read within limits, checked by content."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from intake.errors import FieldError, body_errors
+from intake.multipart import Part, PartRule, read_multipart
+from intake.submission import Upload
+from urbangrid.photos import PhotoRejected, inspect
+from urbangrid.settings import Settings
+
+PHOTOS = "photos"
+M = TypeVar("M", bound=BaseModel)
+
+
+def photo_rule(settings: Settings) -> PartRule:
+    return PartRule(
+        max_bytes=settings.photo_max_bytes, max_count=settings.photos_per_report, is_file=True
+    )
+
+
+async def read_form(
+    request: Request, model: type[M], settings: Settings, text_limits: Mapping[str, int]
+) -> tuple[M, tuple[Upload, ...]]:
+    """The form's text fields as ``model`` and its photos, checked; at least one photo."""
+    rules = {name: PartRule(limit) for name, limit in text_limits.items()}
+    rules[PHOTOS] = photo_rule(settings)
+    parts = await read_multipart(request.headers["content-type"], request.stream(), rules)
+    fields: dict[str, str] = {}
+    for name, found in parts.items():
+        if name == PHOTOS:
+            continue
+        if found[0].filename is not None:
+            raise FieldError(name, "must be a text field, not a file")
+        value = found[0].text().strip()
+        if value:  # an empty optional field of an HTML form means "not given"
+            fields[name] = value
+    try:
+        form = model.model_validate(fields)
+    except ValidationError as exc:
+        raise body_errors(exc) from exc
+    photos = parts.get(PHOTOS, [])
+    if not photos:
+        raise FieldError(PHOTOS, "at least one photo is required", kind="missing")
+    return form, await check_photos(photos, settings)
+
+
+async def check_photos(parts: list[Part], settings: Settings) -> tuple[Upload, ...]:
+    uploads = []
+    for index, part in enumerate(parts):
+        data = bytes(part.data)
+        try:
+            info = await run_in_threadpool(
+                inspect,
+                data,
+                max_bytes=settings.photo_max_bytes,
+                max_pixels=settings.photo_max_pixels,
+            )
+        except PhotoRejected as exc:
+            name = f" ({part.filename})" if part.filename else ""
+            raise FieldError(PHOTOS, f"photos[{index}]{name}: {exc}", kind="invalid_photo") from exc
+        uploads.append(Upload(f"{PHOTOS}[{index}]", data, info))
+    return tuple(uploads)

@@ -1,0 +1,122 @@
+"""Photos, points and servers for the intake tests."""
+
+from __future__ import annotations
+
+import io
+import socket
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import shapely
+from PIL import Image
+
+from geo.layer import Grid
+from tests.processes import urbangrid_process, wait_until
+
+
+def jpeg(
+    size: tuple[int, int] = (640, 480),
+    *,
+    gps: tuple[float, float] | None = None,
+    orientation: int | None = None,
+    colour: tuple[int, int, int] = (200, 60, 40),
+) -> bytes:
+    """A JPEG photo, optionally with an EXIF GPS position (lat, lon) and an orientation tag.
+
+    The left half is coloured and the right half white, so that rotation can be checked.
+    """
+    image = Image.new("RGB", size, (255, 255, 255))
+    image.paste(colour, (0, 0, size[0] // 2, size[1]))
+    exif = Image.Exif()
+    exif[0x010F] = "UrbangridTestCam"  # Make: metadata that must not survive
+    exif[0x0131] = "test-firmware-1.0"
+    if orientation is not None:
+        exif[0x0112] = orientation
+    if gps is not None:
+        lat, lon = gps
+        ifd = exif.get_ifd(0x8825)
+        ifd[1] = "N" if lat >= 0 else "S"
+        ifd[2] = _dms(abs(lat))
+        ifd[3] = "E" if lon >= 0 else "W"
+        ifd[4] = _dms(abs(lon))
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif, quality=90)
+    return out.getvalue()
+
+
+def _dms(value: float) -> tuple[float, float, float]:
+    degrees = int(value)
+    minutes = int((value - degrees) * 60)
+    seconds = round((value - degrees - minutes / 60) * 3600, 4)
+    return float(degrees), float(minutes), seconds
+
+
+def png(size: tuple[int, int] = (300, 200)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGBA", size, (0, 128, 255, 128)).save(out, "PNG")
+    return out.getvalue()
+
+
+def webp(size: tuple[int, int] = (300, 200)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (10, 200, 10)).save(out, "WEBP")
+    return out.getvalue()
+
+
+def png_bomb(side: int = 20_000) -> bytes:
+    """A real decompression bomb: a side × side greyscale PNG of zeros, a few hundred KB."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    compressor = zlib.compressobj(9)
+    row = b"\x00" * (side + 1)  # filter byte + pixels
+    parts = [compressor.compress(row) for _ in range(side)]
+    parts.append(compressor.flush())
+    header = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", b"".join(parts))
+        + chunk(b"IEND", b"")
+    )
+
+
+def cell_points(grid: Grid, count: int, seed: int) -> list[tuple[float, float]]:
+    """(lon, lat) strictly inside ``count`` distinct random base cells."""
+    cells = grid[max(grid)].geoms
+    chosen = np.random.default_rng(seed).choice(len(cells), size=count, replace=False)
+    return [(p.x, p.y) for p in shapely.point_on_surface(cells[chosen])]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=2) as answer:
+            return bool(answer.status == 200)
+    except OSError:
+        return False
+
+
+@contextmanager
+def api_process(values: Mapping[str, str], log: Path) -> Iterator[str]:
+    """``urbangrid api`` on a free port; yields its base URL."""
+    port = free_port()
+    env = {**values, "URBANGRID_API_PORT": str(port)}
+    with urbangrid_process(["api"], env, log) as process:
+        base = f"http://127.0.0.1:{port}"
+        up = wait_until(lambda: answers(f"{base}/healthz") or process.poll() is not None, 90, 0.2)
+        assert up and process.poll() is None, log.read_text()[-3000:]
+        yield base

@@ -1,0 +1,206 @@
+"""Reports with photos: placed by the photo's GPS, processed in the media queue, served bare."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from geo.layer import Grid
+from tests.intake.helpers import cell_points, jpeg, png, png_bomb, webp
+from urbangrid.db import make_engine
+from urbangrid.settings import Settings
+from urbangrid.storage import DirectoryStorage, object_key
+from urbangrid.tables import Case, CaseEvent, Photo
+from workers.media import process_photo
+
+
+def counts(url: str) -> tuple[int, int, int]:
+    engine = make_engine(url)
+    with Session(engine) as session:
+        found = tuple(
+            session.execute(select(func.count()).select_from(table)).scalar_one()
+            for table in (Case, CaseEvent, Photo)
+        )
+    engine.dispose()
+    return found  # type: ignore[return-value]
+
+
+def process_all(url: str, var_dir: Path) -> list[str]:
+    """Run the media step for every pending photo, as the media worker does."""
+    settings = Settings(database_url=url, var_dir=var_dir)
+    storage = DirectoryStorage(var_dir / "media")
+    engine = make_engine(url)
+    with Session(engine, expire_on_commit=False) as session:
+        pending = session.exec(select(Photo.id).where(Photo.state == "pending")).all()  # type: ignore[call-overload]
+        states = [
+            process_photo(int(p[0]), session=session, storage=storage, settings=settings)
+            for p in pending
+        ]
+    engine.dispose()
+    return states
+
+
+def test_photo_gps_places_a_report_without_coordinates(
+    client: TestClient, sqlite_url: str, demo_grid: Grid, tmp_path: Path
+) -> None:
+    lon, lat = cell_points(demo_grid, 1, seed=101)[0]
+    raw = jpeg((1200, 900), gps=(lat, lon))
+    answer = client.post(
+        "/api/v1/reports",
+        data={"category": "E0102", "description": "垃圾 rubbish"},
+        files=[("photos", ("IMG_0001.JPG", raw, "image/jpeg"))],
+    )
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert len(body["photos"]) == 1
+    shown = client.get(f"/api/v1/reports/{body['id']}").json()
+    assert shown["lat"] == pytest.approx(lat, abs=1e-5)
+    assert shown["lon"] == pytest.approx(lon, abs=1e-5)
+
+    # Until the media worker has run, only the raw upload exists, and it is never served.
+    tracked = client.get(f"/api/v1/track/{body['tracking_token']}").json()
+    assert tracked["photos"][0]["ready"] is False and tracked["photos"][0]["url"] is None
+    raw_key = object_key("incoming", __import__("hashlib").sha256(raw).hexdigest())
+    assert (tmp_path / "var" / "media" / raw_key).is_file()
+
+    assert process_all(sqlite_url, tmp_path / "var") == ["ready"]
+    assert not (tmp_path / "var" / "media" / raw_key).exists()  # the EXIF-bearing upload is gone
+    photo = client.get(f"/api/v1/track/{body['tracking_token']}").json()["photos"][0]
+    assert photo["ready"] is True
+    served = client.get(photo["url"])
+    assert served.status_code == 200 and served.headers["content-type"] == "image/jpeg"
+    stored = Image.open(io.BytesIO(served.content))
+    assert len(stored.getexif()) == 0 and b"Exif" not in served.content
+    assert stored.size == (1200, 900)
+    assert client.get(photo["thumb_url"]).status_code == 200
+    # Processing again changes nothing.
+    assert process_all(sqlite_url, tmp_path / "var") == []
+
+
+def test_given_coordinates_win_over_the_photo(client: TestClient, demo_grid: Grid) -> None:
+    (lon, lat), (plon, plat) = cell_points(demo_grid, 2, seed=102)
+    answer = client.post(
+        "/api/v1/reports",
+        data={"category": "E0102", "lat": str(lat), "lon": str(lon)},
+        files=[("photos", ("a.jpg", jpeg(gps=(plat, plon)), "image/jpeg"))],
+    )
+    assert answer.status_code == 201, answer.text
+    shown = client.get(f"/api/v1/reports/{answer.json()['id']}").json()
+    assert shown["lat"] == pytest.approx(lat) and shown["lon"] == pytest.approx(lon)
+
+
+def test_several_formats_in_one_report(client: TestClient, demo_grid: Grid) -> None:
+    lon, lat = cell_points(demo_grid, 1, seed=103)[0]
+    answer = client.post(
+        "/api/v1/reports",
+        data={"category": "C0304", "lat": str(lat), "lon": str(lon)},
+        files=[
+            ("photos", ("a.png", png(), "image/png")),
+            ("photos", ("b.webp", webp(), "image/webp")),
+            ("photos", ("c.jpg", jpeg(), "image/jpeg")),
+        ],
+    )
+    assert answer.status_code == 201, answer.text
+    assert len(answer.json()["photos"]) == 3
+
+
+def _refused(
+    client: TestClient, data: dict[str, str], files: list[tuple[str, tuple[str, bytes, str]]]
+) -> tuple[int, list[dict[str, object]]]:
+    answer = client.post("/api/v1/reports", data=data, files=files)
+    return answer.status_code, answer.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("case", "field", "status"),
+    [
+        ("text_named_jpg", "photos", 422),
+        ("png_bomb", "photos", 422),
+        ("lat_999", "lat", 422),
+        ("no_location_no_gps", "lat", 422),
+        ("ten_mb_description", "description", 413),
+        ("no_photo", "photos", 422),
+        ("seven_photos", "photos", 422),
+        ("unknown_field", "colour", 422),
+        ("outside_service_area", "lat", 422),
+    ],
+)
+def test_bad_multipart_is_refused_naming_the_field(
+    client: TestClient, sqlite_url: str, demo_grid: Grid, case: str, field: str, status: int
+) -> None:
+    lon, lat = cell_points(demo_grid, 1, seed=104)[0]
+    data = {"category": "E0102", "lat": str(lat), "lon": str(lon)}
+    files = [("photos", ("ok.jpg", jpeg(), "image/jpeg"))]
+    if case == "text_named_jpg":
+        files = [("photos", ("photo.jpg", b"not a photo at all\n" * 50, "image/jpeg"))]
+    elif case == "png_bomb":
+        files = [("photos", ("huge.png", png_bomb(), "image/png"))]
+    elif case == "lat_999":
+        data["lat"] = "999"
+    elif case == "no_location_no_gps":
+        del data["lat"], data["lon"]
+    elif case == "ten_mb_description":
+        data["description"] = "x" * (10 * 1024 * 1024)
+    elif case == "no_photo":
+        files = []
+    elif case == "seven_photos":
+        files = [("photos", (f"{i}.jpg", jpeg(), "image/jpeg")) for i in range(7)]
+    elif case == "unknown_field":
+        data["colour"] = "red"
+    elif case == "outside_service_area":
+        data.update(lat="48.85", lon="2.35")
+    before = counts(sqlite_url)
+    if not files:
+        answer = client.post(
+            "/api/v1/reports", content=_form(data), headers={"content-type": _FORM_TYPE}
+        )
+        code, detail = answer.status_code, answer.json()["detail"]
+    else:
+        code, detail = _refused(client, data, files)
+    assert code == status, detail
+    assert any(error["loc"][-1] == field for error in detail), detail  # type: ignore[index]
+    assert counts(sqlite_url) == before
+
+
+_BOUNDARY = "testboundary1234"
+_FORM_TYPE = f"multipart/form-data; boundary={_BOUNDARY}"
+
+
+def _form(fields: dict[str, str]) -> bytes:
+    parts = [
+        f'--{_BOUNDARY}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+        for k, v in fields.items()
+    ]
+    return ("".join(parts) + f"--{_BOUNDARY}--\r\n").encode()
+
+
+def test_ten_megabyte_json_description_is_refused(client: TestClient, demo_grid: Grid) -> None:
+    lon, lat = cell_points(demo_grid, 1, seed=105)[0]
+    answer = client.post(
+        "/api/v1/reports",
+        json={"category": "E0102", "lat": lat, "lon": lon, "description": "x" * 10_000_000},
+    )
+    assert answer.status_code == 413
+    assert answer.json()["detail"][0]["loc"] == ["body"]
+    assert "larger than" in answer.json()["detail"][0]["msg"]
+
+
+def test_neither_json_nor_multipart_is_415(client: TestClient) -> None:
+    answer = client.post(
+        "/api/v1/reports", content=b"category=E0102", headers={"content-type": "text/plain"}
+    )
+    assert answer.status_code == 415
+    assert answer.json()["detail"][0]["loc"] == ["header", "content-type"]
+
+
+def test_raw_uploads_are_never_served(client: TestClient) -> None:
+    # Only digests of stored copies are served, and only through the photo table.
+    assert client.get("/api/v1/photos/" + "0" * 64 + ".jpg").status_code == 404
+    assert client.get("/api/v1/photos/../incoming.jpg").status_code == 404
+    assert client.get("/api/v1/photos/xyz.jpg").status_code == 422

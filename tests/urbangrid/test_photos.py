@@ -1,0 +1,88 @@
+"""Photos are checked by their bytes, located by their EXIF, and stored without any metadata."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from tests.intake.helpers import jpeg, png, png_bomb, webp
+from urbangrid.photos import HEIC, PhotoRejected, inspect, normalise, sniff
+
+LIMITS = {"max_bytes": 15 * 1024 * 1024, "max_pixels": 60_000_000}
+
+
+def test_type_comes_from_the_content_not_the_name() -> None:
+    assert sniff(jpeg()) == "jpeg"
+    assert sniff(png()) == "png"
+    assert sniff(webp()) == "webp"
+    with pytest.raises(PhotoRejected, match="not a JPEG"):
+        inspect(b"this is a text file called photo.jpg\n" * 10, **LIMITS)
+    # JPEG magic followed by rubbish is not a photo either.
+    with pytest.raises(PhotoRejected, match="unreadable"):
+        inspect(b"\xff\xd8\xff\xe0" + b"rubbish" * 100, **LIMITS)
+
+
+def test_exif_gps_is_read_in_degrees() -> None:
+    info = inspect(jpeg(gps=(31.230416, 121.473701)), **LIMITS)
+    assert info.format == "jpeg" and (info.width, info.height) == (640, 480)
+    assert info.gps is not None
+    assert info.gps[0] == pytest.approx(31.230416, abs=1e-5)
+    assert info.gps[1] == pytest.approx(121.473701, abs=1e-5)
+    assert inspect(jpeg(), **LIMITS).gps is None
+    south_west = inspect(jpeg(gps=(-33.8688, -70.6693)), **LIMITS).gps
+    assert south_west is not None and south_west[0] < 0 and south_west[1] < 0
+
+
+def test_decompression_bomb_is_refused_before_decoding() -> None:
+    bomb = png_bomb()
+    assert len(bomb) < 2_000_000  # a few hundred KB on the wire, 400 megapixels decoded
+    with pytest.raises(PhotoRejected, match="400,000,000 pixels is more than the 60,000,000"):
+        inspect(bomb, **LIMITS)
+    # Below Pillow's own threshold our limit speaks with the exact size.
+    with pytest.raises(PhotoRejected, match="10000 × 10000 pixels is more than"):
+        inspect(png_bomb(10_000), **LIMITS)
+    with pytest.raises(PhotoRejected):
+        normalise(bomb, max_side=2048, thumb_side=320, max_pixels=LIMITS["max_pixels"])
+
+
+def test_size_limit_is_on_the_bytes() -> None:
+    with pytest.raises(PhotoRejected, match="byte limit"):
+        inspect(jpeg(), max_bytes=1000, max_pixels=LIMITS["max_pixels"])
+
+
+def test_stored_copy_is_upright_shrunk_and_carries_no_metadata() -> None:
+    # 3000 x 1000 landscape pixels tagged "rotate 90° clockwise" (orientation 6): the resident
+    # held the phone upright, so the stored photo is portrait, at most 2048 px.
+    raw = jpeg((3000, 1000), gps=(31.2304, 121.4737), orientation=6)
+    made = normalise(raw, max_side=2048, thumb_side=320, max_pixels=LIMITS["max_pixels"])
+    stored = Image.open(io.BytesIO(made.image))
+    assert stored.format == "JPEG"
+    assert stored.size == (made.width, made.height) and max(stored.size) == 2048
+    assert stored.size[1] > stored.size[0]  # portrait: turned upright
+    # The coloured half was on the left of the raw pixels; orientation 6 puts it on top.
+    top = stored.getpixel((stored.width // 2, stored.height // 8))
+    bottom = stored.getpixel((stored.width // 2, stored.height * 7 // 8))
+    assert top[1] < 120 and bottom[1] > 200
+    assert len(stored.getexif()) == 0 and "exif" not in stored.info
+    assert b"Exif" not in made.image and b"UrbangridTestCam" not in made.image
+    thumb = Image.open(io.BytesIO(made.thumbnail))
+    assert max(thumb.size) == 320 and len(thumb.getexif()) == 0
+    assert made.digest == __import__("hashlib").sha256(made.image).hexdigest()
+
+
+def test_transparent_png_is_laid_on_white() -> None:
+    made = normalise(png(), max_side=2048, thumb_side=320, max_pixels=LIMITS["max_pixels"])
+    assert Image.open(io.BytesIO(made.image)).mode == "RGB"
+
+
+@pytest.mark.skipif(not HEIC, reason="pillow-heif wheel not installed")
+def test_heic_is_accepted_where_the_wheel_serves() -> None:
+    out = io.BytesIO()
+    Image.new("RGB", (200, 100), (1, 2, 3)).save(out, "HEIF")
+    data = out.getvalue()
+    assert sniff(data) == "heic"
+    assert inspect(data, **LIMITS).format == "heic"
+    made = normalise(data, max_side=2048, thumb_side=320, max_pixels=LIMITS["max_pixels"])
+    assert Image.open(io.BytesIO(made.image)).size == (200, 100)

@@ -1,0 +1,185 @@
+"""The media step: raw upload in, stripped copy and thumbnail out, raw upload deleted; in a
+directory or in an S3-compatible bucket."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from sqlmodel import Session
+
+from geo.layer import Grid
+from tests.intake.helpers import cell_points, jpeg
+from urbangrid.columns import utcnow
+from urbangrid.db import make_engine
+from urbangrid.settings import Settings
+from urbangrid.storage import DirectoryStorage, S3Storage, Storage, object_key, open_storage
+from urbangrid.tables import Case, Photo
+from workers.media import claim_unprocessed, process_photo
+
+SETTINGS = Settings(var_dir=Path("/nonexistent"))
+
+
+def _case(session: Session, grid: Grid, seed: int) -> int:
+    lon, lat = cell_points(grid, 1, seed=seed)[0]
+    case = Case(
+        tracking_token=hashlib.sha256(str(seed).encode()).hexdigest()[:40],
+        category_code="E0102",
+        input_crs="wgs84",
+        input_lat=lat,
+        input_lon=lon,
+        lat=lat,
+        lon=lon,
+    )
+    session.add(case)
+    session.commit()
+    assert case.id is not None
+    return case.id
+
+
+def _upload(session: Session, storage: Storage, case_id: int, data: bytes) -> int:
+    digest = hashlib.sha256(data).hexdigest()
+    storage.put(object_key("incoming", digest), data, "image/jpeg")
+    photo = Photo(
+        case_id=case_id,
+        raw_key=object_key("incoming", digest),
+        raw_sha256=digest,
+        raw_format="jpeg",
+        raw_bytes=len(data),
+    )
+    session.add(photo)
+    session.commit()
+    assert photo.id is not None
+    return photo.id
+
+
+@pytest.fixture
+def session(sqlite_url: str) -> Iterator[Session]:
+    engine = make_engine(sqlite_url)
+    with Session(engine, expire_on_commit=False) as opened:
+        yield opened
+    engine.dispose()
+
+
+def test_processing_is_idempotent_and_keeps_a_shared_raw_until_both_are_done(
+    session: Session, demo_grid: Grid, tmp_path: Path
+) -> None:
+    storage = DirectoryStorage(tmp_path / "media")
+    case_id = _case(session, demo_grid, seed=601)
+    raw = jpeg((2500, 2500), gps=(31.2, 121.4))
+    first = _upload(session, storage, case_id, raw)
+    second = _upload(session, storage, case_id, raw)  # the same photo, sent twice
+    raw_key = object_key("incoming", hashlib.sha256(raw).hexdigest())
+
+    assert process_photo(first, session=session, storage=storage, settings=SETTINGS) == "ready"
+    assert storage.exists(raw_key)  # the second row still needs it
+    assert process_photo(second, session=session, storage=storage, settings=SETTINGS) == "ready"
+    assert not storage.exists(raw_key)
+    assert process_photo(first, session=session, storage=storage, settings=SETTINGS) == "ready"
+
+    rows = [session.get(Photo, first), session.get(Photo, second)]
+    assert rows[0] is not None and rows[1] is not None
+    assert rows[0].digest == rows[1].digest and (rows[0].width, rows[0].height) == (2048, 2048)
+    stored = storage.get(object_key("photos", rows[0].digest or "", ".jpg"))
+    assert hashlib.sha256(stored).hexdigest() == rows[0].digest
+    assert len(Image.open(io.BytesIO(stored)).getexif()) == 0
+    assert all(r.raw_key is None for r in rows)
+
+
+def test_undecodable_or_lost_raw_is_rejected(
+    session: Session, demo_grid: Grid, tmp_path: Path
+) -> None:
+    storage = DirectoryStorage(tmp_path / "media")
+    case_id = _case(session, demo_grid, seed=602)
+    truncated = jpeg((800, 600))[:600]  # passes the header check, fails decoding
+    broken = _upload(session, storage, case_id, truncated)
+    assert process_photo(broken, session=session, storage=storage, settings=SETTINGS) == "rejected"
+    lost = _upload(session, storage, case_id, jpeg((10, 10)))
+    row = session.get(Photo, lost)
+    assert row is not None and row.raw_key is not None
+    storage.delete(row.raw_key)
+    assert process_photo(lost, session=session, storage=storage, settings=SETTINGS) == "rejected"
+    session.refresh(row)
+    assert "missing" in row.error
+    assert process_photo(987654, session=session, storage=storage, settings=SETTINGS) == "missing"
+
+
+def test_relay_claims_photos_whose_message_was_lost(
+    session: Session, demo_grid: Grid, tmp_path: Path
+) -> None:
+    storage = DirectoryStorage(tmp_path / "media")
+    photo_id = _upload(session, storage, _case(session, demo_grid, seed=603), jpeg())
+    now = utcnow()
+    assert photo_id not in claim_unprocessed(session, now=now, grace_s=30, batch=1000)
+    later = now + timedelta(seconds=31)
+    assert photo_id in claim_unprocessed(session, now=later, grace_s=30, batch=1000)
+    # Claimed: not again until the grace has passed once more.
+    assert photo_id not in claim_unprocessed(session, now=later, grace_s=30, batch=1000)
+    process_photo(photo_id, session=session, storage=storage, settings=SETTINGS)
+    much_later = later + timedelta(minutes=5)
+    assert photo_id not in claim_unprocessed(session, now=much_later, grace_s=30, batch=1000)
+
+
+def test_storage_urls() -> None:
+    assert isinstance(open_storage("", var_dir=Path("/v")), DirectoryStorage)
+    assert open_storage("file:///srv/media", var_dir=Path("/v")).root == Path("/srv/media")  # type: ignore[attr-defined]
+    s3 = open_storage(
+        "s3://city-photos/urbangrid?endpoint=http://127.0.0.1:9&region=cn-east-1",
+        var_dir=Path("/v"),
+    )
+    assert isinstance(s3, S3Storage) and (s3.bucket, s3.prefix) == ("city-photos", "urbangrid")
+    with pytest.raises(ValueError, match="not a storage key"):
+        DirectoryStorage(Path("/tmp")).get("../../etc/passwd")
+
+
+@pytest.fixture
+def bucket(monkeypatch: pytest.MonkeyPatch) -> Iterator[S3Storage]:
+    """An S3 bucket served over HTTP by moto's server: boto3 speaks the real S3 protocol to
+    it. The one named fake in these tests, for the one service with no local original here."""
+    moto_server = pytest.importorskip("moto.server")
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    storage = open_storage(
+        f"s3://urbangrid-media/city-a?endpoint=http://{host}:{port}&region=us-east-1",
+        var_dir=Path("/unused"),
+    )
+    assert isinstance(storage, S3Storage)
+    storage.client.create_bucket(Bucket="urbangrid-media")
+    yield storage
+    server.stop()
+
+
+def test_photos_in_an_s3_bucket(bucket: S3Storage, session: Session, demo_grid: Grid) -> None:
+    photo_id = _upload(session, bucket, _case(session, demo_grid, seed=604), jpeg((900, 700)))
+    assert process_photo(photo_id, session=session, storage=bucket, settings=SETTINGS) == "ready"
+    row = session.get(Photo, photo_id)
+    assert row is not None and row.digest is not None
+    names = [o["Key"] for o in bucket.client.list_objects_v2(Bucket="urbangrid-media")["Contents"]]
+    assert sorted(k.split("/")[1] for k in names) == ["photos", "thumbs"]  # raw deleted
+    assert all(k.startswith("city-a/") for k in names)
+    stored = bucket.get(object_key("photos", row.digest, ".jpg"))
+    assert Image.open(io.BytesIO(stored)).size == (900, 700)
+    assert not bucket.exists(object_key("incoming", row.raw_sha256))
+    with pytest.raises(KeyError):
+        bucket.get(object_key("photos", "0" * 64, ".jpg"))
+    bucket.delete(object_key("photos", "0" * 64, ".jpg"))  # deleting nothing is fine
+
+
+def test_unreachable_bucket_is_an_oserror(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    storage = S3Storage("b", endpoint_url="http://127.0.0.1:9", region="us-east-1")
+    with pytest.raises(OSError, match="unreachable: Could not connect"):
+        storage.put(object_key("photos", "a" * 64, ".jpg"), b"x", "image/jpeg")

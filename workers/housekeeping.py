@@ -1,0 +1,23 @@
+"""Housekeeping of intake: idempotency keys are forgotten once their lifetime is over."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import Celery
+
+from intake.idempotency import expire
+from urbangrid.columns import utcnow
+from urbangrid.db import get_engine
+from urbangrid.settings import Settings
+
+EXPIRE_TASK = "urbangrid.expire_idempotency_keys"
+
+
+def register(app: Celery) -> None:
+    settings: Settings = app.conf.urbangrid_settings
+
+    @app.task(name=EXPIRE_TASK)
+    def expire_idempotency_keys_task() -> int:
+        with get_engine(settings).begin() as conn:
+            return expire(conn, now=utcnow(), ttl=timedelta(hours=settings.idempotency_ttl_h))
