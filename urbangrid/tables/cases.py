@@ -37,6 +37,13 @@ class Case(SQLModel, table=True):
             sqlite_where=text(OPEN_NOT_DUPLICATE),
             postgresql_where=text(OPEN_NOT_DUPLICATE),
         ),
+        # The reports that joined a case; partial, so the many that joined none cost nothing.
+        Index(
+            "ix_cases_duplicate_of",
+            "duplicate_of",
+            sqlite_where=text("duplicate_of IS NOT NULL"),
+            postgresql_where=text("duplicate_of IS NOT NULL"),
+        ),
     )
     model_config = {"arbitrary_types_allowed": True}
 
@@ -83,7 +90,7 @@ class Case(SQLModel, table=True):
     contact: str | None = Field(default=None, max_length=200)
     address: str | None = Field(default=None, max_length=500)
     media_url: str | None = Field(default=None, max_length=1000)
-    duplicate_of: int | None = Field(default=None, foreign_key="cases.id", index=True)
+    duplicate_of: int | None = Field(default=None, foreign_key="cases.id")
     # The SLA clocks (tables/sla.py), mirrored for queues and metrics. ``deadline_at`` above is
     # the handling deadline (处置时限) of the current or last department: set on dispatch, moved
     # by an approved extension and by the working time spent suspended, never reset by rework.

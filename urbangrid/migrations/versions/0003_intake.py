@@ -42,7 +42,14 @@ def upgrade() -> None:
     # SQLite cannot add a constraint to an existing table; there the application keeps the link.
     link = [] if sqlite else [sa.ForeignKey("cases.id", name="fk_cases_duplicate_of")]
     op.add_column("cases", sa.Column("duplicate_of", sa.Integer, *link))
-    op.create_index("ix_cases_duplicate_of", "cases", ["duplicate_of"])
+    joined = sa.text("duplicate_of IS NOT NULL")
+    op.create_index(
+        "ix_cases_duplicate_of",
+        "cases",
+        ["duplicate_of"],
+        postgresql_where=joined,
+        sqlite_where=joined,
+    )
     op.create_index(
         "ix_cases_open_nearby",
         "cases",
