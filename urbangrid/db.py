@@ -33,6 +33,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    # The evaluation's day numbers need the city's time zone, which SQLite does not know.
+    from urbangrid.portable_sql import SQLITE_LOCAL_DAY, sqlite_local_day
+
+    dbapi_connection.create_function(SQLITE_LOCAL_DAY, 2, sqlite_local_day, deterministic=True)
 
 
 def make_engine(url: str) -> Engine:

@@ -17,12 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import Float, and_, case, func, literal, not_, or_, select, text
-from sqlalchemy.ext.compiler import compiles
+from sqlalchemy import and_, case, func, literal, not_, or_, select, text, union_all
 from sqlalchemy.sql import ColumnElement
-from sqlalchemy.sql.compiler import SQLCompiler
-from sqlalchemy.sql.functions import FunctionElement
 from sqlmodel import Session
 
 from urbangrid.columns import UTCDateTime
@@ -43,7 +41,21 @@ from urbangrid.domain.metrics import (
     ranks,
     rates,
 )
+from urbangrid.domain.rollups import NO_DAY, EventKind, Flag, RollupKind, day_number, period_days
 from urbangrid.domain.states import OPEN_STATES, CaseState
+from urbangrid.portable_sql import JsonNumber, SecondsBetween
+from urbangrid.rollups import (
+    DIRTY,
+    EVENT_FACTS,
+    FACTS,
+    ROLLUP_KEY,
+    ROLLUPS,
+    built_timezone,
+    contributions,
+    dirty_cases,
+    event_facts_select,
+    facts_select,
+)
 from urbangrid.tables import Case, CaseEvent, Category, Department, GridArea
 
 S = CaseState
@@ -120,52 +132,6 @@ class Scope:
 # Portable SQL pieces
 
 
-class SecondsBetween(FunctionElement[float]):
-    """``later - earlier`` in seconds, on PostgreSQL and on SQLite's text timestamps."""
-
-    type = Float()
-    inherit_cache = True
-
-
-@compiles(SecondsBetween, "postgresql")
-def _seconds_pg(element: SecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
-    earlier, later = list(element.clauses)
-    return (
-        f"EXTRACT(EPOCH FROM ({compiler.process(later, **kw)} - {compiler.process(earlier, **kw)}))"
-    )
-
-
-@compiles(SecondsBetween)
-def _seconds_default(element: SecondsBetween, compiler: SQLCompiler, **kw: Any) -> str:
-    earlier, later = list(element.clauses)
-    return (
-        f"((julianday({compiler.process(later, **kw)}) - "
-        f"julianday({compiler.process(earlier, **kw)})) * 86400.0)"
-    )
-
-
-class JsonNumber(FunctionElement[float]):
-    """A number stored under a key of a JSON text column (a rating's score), or NULL."""
-
-    type = Float()
-    inherit_cache = True
-
-
-@compiles(JsonNumber, "postgresql")
-def _json_number_pg(element: JsonNumber, compiler: SQLCompiler, **kw: Any) -> str:
-    column, key = list(element.clauses)
-    return (
-        f"CAST((CAST({compiler.process(column, **kw)} AS jsonb) ->> "
-        f"{compiler.process(key, **kw)}) AS double precision)"
-    )
-
-
-@compiles(JsonNumber)
-def _json_number_default(element: JsonNumber, compiler: SQLCompiler, **kw: Any) -> str:
-    column, key = list(element.clauses)
-    return f"json_extract({compiler.process(column, **kw)}, '$.' || {compiler.process(key, **kw)})"
-
-
 def _instant(value: datetime) -> ColumnElement[datetime]:
     return literal(value, UTCDateTime())
 
@@ -204,20 +170,42 @@ def area_level(session: Session, code: str) -> int:
     return int(level)
 
 
-def _case_filters(session: Session, scope: Scope, *, department: bool = True) -> list[Any]:
+@dataclass(frozen=True)
+class _Columns:
+    """Where a source keeps what the filters and groups read: cases, facts or events."""
+
+    department: Any
+    areas: dict[int, Any]  # grid level → code column
+    category: Any
+
+
+def _columns_of(table: Any, department: Any = None) -> _Columns:
+    return _Columns(
+        department=table.department_code if department is None else department,
+        areas={level: table[f"l{level}_code"] for level in (1, 2, 3, 4)},
+        category=table.category_code,
+    )
+
+
+_CASE_COLUMNS = _columns_of(CASES)
+
+
+def _filters_on(
+    session: Session, scope: Scope, columns: _Columns, *, department: bool = True
+) -> list[Any]:
     found: list[Any] = []
     if scope.department and department:
         if session.get(Department, scope.department) is None:
             raise UnknownFilter("department", f"no department has the code {scope.department!r}")
-        found.append(CASES.department_code == scope.department)
+        found.append(columns.department == scope.department)
     if scope.area:
         level = area_level(session, scope.area)
-        found.append(CASES[f"l{level}_code"] == scope.area)
+        found.append(columns.areas[level] == scope.area)
     if scope.category:
         if _MAJOR.match(scope.category):
-            found.append(CASES.category_code.startswith(scope.category, autoescape=True))
+            found.append(columns.category.startswith(scope.category, autoescape=True))
         elif session.get(Category, scope.category) is not None:
-            found.append(CASES.category_code == scope.category)
+            found.append(columns.category == scope.category)
         else:
             raise UnknownFilter(
                 "category",
@@ -226,16 +214,24 @@ def _case_filters(session: Session, scope: Scope, *, department: bool = True) ->
     return found
 
 
-def _case_group(by: Dimension) -> Any:
+def _case_filters(session: Session, scope: Scope, *, department: bool = True) -> list[Any]:
+    return _filters_on(session, scope, _CASE_COLUMNS, department=department)
+
+
+def _group_on(by: Dimension, columns: _Columns) -> Any:
     if by == Dimension.TOTAL:
         return literal(TOTAL_KEY)
     if by == Dimension.DEPARTMENTS:
-        return CASES.department_code
+        return columns.department
     if by in LEVEL_OF:
-        return CASES[f"l{LEVEL_OF[by]}_code"]
+        return columns.areas[LEVEL_OF[by]]
     if by == Dimension.CATEGORIES:
-        return CASES.category_code
-    return func.substr(CASES.category_code, 1, 3)
+        return columns.category
+    return func.substr(columns.category, 1, 3)
+
+
+def _case_group(by: Dimension) -> Any:
+    return _group_on(by, _CASE_COLUMNS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,7 +248,72 @@ def count_cases(
     satisfied_score: float = 4,
     with_events: bool = True,
 ) -> dict[str | None, Counts]:
-    """Every count of :class:`~urbangrid.domain.metrics.Counts`, per group, for one period."""
+    """Every count of :class:`~urbangrid.domain.metrics.Counts`, per group, for one period.
+
+    The same figures as :func:`count_cases_live`, read from the facts the refresher keeps
+    (``urbangrid.rollups``): totals and departments, unfiltered or filtered by department, from
+    the per-department-day rollups; every other grouping and filter from the per-case facts.
+    Cases written since the last refresh are taken live, so nothing waits for the refresher.
+    Counting falls back to :func:`count_cases_live` before the facts are first built, and for
+    a period that is not made of whole days in the city's time zone (no period the API or the
+    dashboard names). Groups with nothing to count are left out.
+    """
+    zone = _rollup_zone(session)
+    days = period_days(period, ZoneInfo(zone)) if zone else None
+    if zone is None or days is None:
+        return count_cases_live(
+            session,
+            period=period,
+            by=by,
+            scope=scope,
+            now=now,
+            satisfied_score=satisfied_score,
+            with_events=with_events,
+        )
+    _planner_for_metrics(session)
+    reading = _Reading(
+        period=period,
+        days=days,
+        tz=ZoneInfo(zone),
+        zone=zone,
+        now=now,
+        pending=session.execute(select(DIRTY.c.id).limit(1)).first() is not None,
+    )
+    if by in (Dimension.TOTAL, Dimension.DEPARTMENTS) and not (scope.area or scope.category):
+        found = _count_rollups(
+            session,
+            reading,
+            by=by,
+            scope=scope,
+            satisfied_score=satisfied_score,
+            with_events=with_events,
+        )
+    else:
+        found = _count_facts(session, reading, by=by, scope=scope)
+    if with_events:
+        for key, values in _count_event_facts(
+            session, reading, by=by, scope=scope, satisfied_score=satisfied_score
+        ).items():
+            found.setdefault(key, {}).update(values)
+    counted = {key: _counts(values) for key, values in found.items()}
+    return {key: value for key, value in counted.items() if value != Counts()}
+
+
+def count_cases_live(
+    session: Session,
+    *,
+    period: Period,
+    by: Dimension = Dimension.TOTAL,
+    scope: Scope = Scope(),
+    now: datetime,
+    satisfied_score: float = 4,
+    with_events: bool = True,
+) -> dict[str | None, Counts]:
+    """:func:`count_cases` straight from ``cases`` and ``case_events``: the reference.
+
+    Slow at a million cases (every comparison on the wide row of every case the period
+    touches); the rollups are tested against it.
+    """
     _planner_for_metrics(session)
     filters = _case_filters(session, scope)
     end = _instant(period.end)
@@ -351,17 +412,309 @@ def count_cases(
             session, period=period, by=by, scope=scope, satisfied_score=satisfied_score
         ).items():
             found.setdefault(key, {}).update(values)
-    return {key: _counts(values) for key, values in found.items()}
+    results = {key: _counts(values) for key, values in found.items()}
+    return {key: value for key, value in results.items() if value != Counts()}
 
 
 def _counts(values: dict[str, Any]) -> Counts:
-    return Counts(
-        **{
-            name: float(value) if name == "handling_seconds" else int(value)
-            for name, value in values.items()
-            if value is not None
-        }  # type: ignore[arg-type]
+    found: dict[str, Any] = {
+        name: float(value) if name == "handling_seconds" else int(value)
+        for name, value in values.items()
+        if value is not None
+    }
+    if not found.get("handling_timed"):
+        # Sums of additions and subtractions of the same seconds may leave a rounding crumb.
+        found["handling_seconds"] = 0.0
+    return Counts(**found)
+
+
+# ---------------------------------------------------------------------------------------------
+# Counting from the refresher's facts and rollups
+
+
+@dataclass(frozen=True)
+class _Reading:
+    period: Period
+    days: tuple[int, int]  # the period as local days [first, end)
+    tz: ZoneInfo
+    zone: str
+    now: datetime
+    pending: bool  # cases written since the last refresh, to be taken live
+
+    @property
+    def running(self) -> bool:
+        return self.now < self.period.end
+
+    @property
+    def today(self) -> int:
+        return day_number(self.now, self.tz)
+
+
+def _rollup_zone(session: Session) -> str | None:
+    return built_timezone(session)
+
+
+def _days_within(column: Any, days: tuple[int, int]) -> ColumnElement[bool]:
+    return and_(column >= days[0], column < days[1])
+
+
+def _facts_source(reading: _Reading) -> Any:
+    """The per-case facts, with the cases written since the last refresh taken live."""
+    if not reading.pending:
+        return FACTS
+    kept = select(*FACTS.c).where(FACTS.c.case_id.notin_(dirty_cases()))
+    fresh = facts_select(reading.zone, CASES.id.in_(dirty_cases()))
+    return union_all(kept, fresh).subquery("facts")
+
+
+def _event_facts_source(reading: _Reading) -> Any:
+    if not reading.pending:
+        return EVENT_FACTS
+    kept = select(*EVENT_FACTS.c).where(EVENT_FACTS.c.case_id.notin_(dirty_cases()))
+    fresh = event_facts_select(reading.zone, EVENTS.case_id.in_(dirty_cases()))
+    return union_all(kept, fresh).subquery("event_facts")
+
+
+def _count_facts(
+    session: Session, reading: _Reading, *, by: Dimension, scope: Scope
+) -> dict[str | None, dict[str, Any]]:
+    """The case counts from the per-case facts: the rules of ``count_cases_live`` on days."""
+    source = _facts_source(reading)
+    f = source.c
+    days = reading.days
+    end = days[1]
+    deadline_in = _days_within(f.deadline_day, days)
+    closed_in = _days_within(f.closed_day, days)
+    due = or_(deadline_in, closed_in)
+    closed_by_end = f.closed_day < end
+    open_at_end = or_(f.closed_day.is_(None), f.closed_day >= end)
+    if reading.running:
+        passed = or_(
+            f.deadline_day < reading.today,
+            and_(f.deadline_day == reading.today, f.deadline_at < _instant(reading.now)),
+        )
+    else:
+        passed = f.deadline_day < end
+    closed = and_(due, closed_by_end)
+    handled = _days_within(f.handled_day, days)
+    handling_due = and_(
+        f.handling_deadline_day.isnot(None),
+        or_(_days_within(f.handling_deadline_day, days), handled),
     )
+    filed = _days_within(f.filed_day, days)
+    timed = and_(handled, f.handling_seconds.isnot(None))
+    columns: dict[str, ColumnElement[Any]] = {
+        "received": _count(_days_within(f.created_day, days)),
+        "filed": _count(filed),
+        "extended": _count(and_(filed, f.extended == 1)),
+        "due": _count(due),
+        "closed": _count(closed),
+        "closed_on_time": _count(and_(closed, f.closed_on_time == 1)),
+        "overdue": _count(
+            and_(
+                due,
+                f.deadline_day.isnot(None),
+                or_(
+                    and_(closed_by_end, f.closed_on_time == 0),
+                    and_(open_at_end, passed),
+                ),
+            )
+        ),
+        "handling_due": _count(handling_due),
+        "handled_on_time": _count(and_(handling_due, f.handled_day < end, f.handled_on_time == 1)),
+        "handled": _count(handled),
+        "reworked": _count(and_(handled, f.reworked == 1)),
+        "reopened": _count(and_(closed, f.reopened == 1)),
+        "handling_timed": _count(timed),
+        "handling_seconds": func.coalesce(func.sum(f.handling_seconds).filter(timed), 0.0),
+    }
+    touched = or_(
+        *(
+            _days_within(f[name], days)
+            for name in (
+                "created_day",
+                "filed_day",
+                "deadline_day",
+                "closed_day",
+                "handling_deadline_day",
+                "handled_day",
+            )
+        )
+    )
+    facts_columns = _columns_of(f)
+    key = _group_on(by, facts_columns).label("key")
+    query = (
+        select(key, *(value.label(name) for name, value in columns.items()))
+        .where(touched, *_filters_on(session, scope, facts_columns))
+        .group_by(key)
+    )
+    return {
+        row["key"]: {name: row[name] for name in columns}
+        for row in session.execute(query).mappings()
+    }
+
+
+def _count_event_facts(
+    session: Session, reading: _Reading, *, by: Dimension, scope: Scope, satisfied_score: float
+) -> dict[str | None, dict[str, int]]:
+    """Dispatches, returns and ratings from the event facts (the rules of ``_count_events``)."""
+    if by in (Dimension.TOTAL, Dimension.DEPARTMENTS) and not (scope.area or scope.category):
+        return {}  # counted with the rollups
+    source = _event_facts_source(reading)
+    e = source.c
+    columns = _columns_of(e)
+    key = _group_on(by, columns).label("key")
+    counts: dict[str, ColumnElement[Any]] = {
+        "dispatches": _count(e.kind == int(EventKind.DISPATCH)),
+        "returns": _count(e.kind == int(EventKind.RETURN)),
+        "ratings": _count(e.kind == int(EventKind.RATING)),
+        "satisfied": _count(and_(e.kind == int(EventKind.RATING), e.score >= satisfied_score)),
+    }
+    query = (
+        select(key, *(value.label(name) for name, value in counts.items()))
+        .where(_days_within(e.day, reading.days), *_filters_on(session, scope, columns))
+        .group_by(key)
+    )
+    return {
+        row["key"]: {name: int(row[name]) for name in counts}
+        for row in session.execute(query).mappings()
+    }
+
+
+def _rollups_source(reading: _Reading) -> Any:
+    """The rollups, corrected by what the cases written since the last refresh add and take."""
+    if not reading.pending:
+        return ROLLUPS
+    fresh_facts = facts_select(reading.zone, CASES.id.in_(dirty_cases())).subquery("fresh")
+    fresh_events = event_facts_select(reading.zone, EVENTS.case_id.in_(dirty_cases())).subquery(
+        "fresh_events"
+    )
+    old_facts = select(FACTS).where(FACTS.c.case_id.in_(dirty_cases())).subquery("old")
+    old_events = (
+        select(EVENT_FACTS).where(EVENT_FACTS.c.case_id.in_(dirty_cases())).subquery("old_events")
+    )
+    return union_all(
+        select(*(ROLLUPS.c[name] for name in (*ROLLUP_KEY, "n", "seconds"))),
+        *contributions(fresh_facts, fresh_events, 1),
+        *contributions(old_facts, old_events, -1),
+    ).subquery("rollups")
+
+
+def _count_rollups(
+    session: Session,
+    reading: _Reading,
+    *,
+    by: Dimension,
+    scope: Scope,
+    satisfied_score: float,
+    with_events: bool,
+) -> dict[str | None, dict[str, Any]]:
+    """Totals and departments from the per-department-day rollups (and the events with them)."""
+    source = _rollups_source(reading)
+    r = source.c
+    days = reading.days
+    end = days[1]
+    kind = r.kind
+
+    def within(column: Any) -> ColumnElement[bool]:
+        return _days_within(column, days)
+
+    def has(bit: Flag) -> ColumnElement[bool]:
+        return r.flags.op("&")(int(bit)) != 0  # type: ignore[no-any-return]
+
+    def total(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+        return func.coalesce(func.sum(r.n).filter(condition), 0)
+
+    closure = kind == int(RollupKind.CLOSURE)
+    handling = kind == int(RollupKind.HANDLING)
+    due = and_(closure, or_(within(r.day1), within(r.day2)))
+    closed_by_end = and_(r.day2 > NO_DAY, r.day2 < end)
+    # While the period runs, a deadline today is judged to the minute below, from the facts.
+    passed = r.day1 < (reading.today if reading.running else end)
+    closed = and_(due, closed_by_end)
+    handled = and_(handling, within(r.day2))
+    handling_due = and_(handling, r.day1 > NO_DAY, or_(within(r.day1), within(r.day2)))
+    filed = and_(kind == int(RollupKind.FILED), within(r.day1))
+    event = within(r.day1)
+    columns: dict[str, ColumnElement[Any]] = {
+        "received": total(and_(kind == int(RollupKind.RECEIVED), within(r.day1))),
+        "filed": total(filed),
+        "extended": total(and_(filed, has(Flag.EXTENDED))),
+        "due": total(due),
+        "closed": total(closed),
+        "closed_on_time": total(and_(closed, has(Flag.ON_TIME))),
+        "overdue": total(
+            and_(
+                due,
+                r.day1 > NO_DAY,
+                or_(
+                    and_(closed_by_end, ~has(Flag.ON_TIME)),
+                    and_(~closed_by_end, passed),
+                ),
+            )
+        ),
+        "handling_due": total(handling_due),
+        "handled_on_time": total(
+            and_(handling_due, r.day2 > NO_DAY, r.day2 < end, has(Flag.ON_TIME))
+        ),
+        "handled": total(handled),
+        "reworked": total(and_(handled, has(Flag.REWORKED))),
+        "reopened": total(and_(closed, has(Flag.REOPENED))),
+        "handling_timed": total(and_(handled, has(Flag.TIMED))),
+        "handling_seconds": func.coalesce(
+            func.sum(r.seconds).filter(and_(handled, has(Flag.TIMED))), 0.0
+        ),
+        "dispatches": total(and_(kind == int(RollupKind.DISPATCH), event)),
+        "returns": total(and_(kind == int(RollupKind.RETURN), event)),
+        "ratings": total(and_(kind == int(RollupKind.RATING), event)),
+        "satisfied": total(and_(kind == int(RollupKind.RATING), event, r.score >= satisfied_score)),
+    }
+    if not with_events:
+        for name in ("dispatches", "returns", "ratings", "satisfied"):
+            del columns[name]
+    department = case((r.department_code == "", None), else_=r.department_code)
+    key = (literal(TOTAL_KEY) if by == Dimension.TOTAL else department).label("key")
+    filters = []
+    if scope.department:
+        if session.get(Department, scope.department) is None:
+            raise UnknownFilter("department", f"no department has the code {scope.department!r}")
+        filters.append(r.department_code == scope.department)
+    query = (
+        select(key, *(value.label(name) for name, value in columns.items()))
+        .where(or_(within(r.day1), within(r.day2)), *filters)
+        .group_by(key)
+    )
+    found = {
+        row["key"]: {name: row[name] for name in columns}
+        for row in session.execute(query).mappings()
+    }
+    if reading.running and days[0] <= reading.today < end:
+        for key_value, late in _overdue_today(session, reading, by=by, scope=scope).items():
+            values = found.setdefault(key_value, {name: 0 for name in columns})
+            values["overdue"] = int(values["overdue"]) + late
+    return found
+
+
+def _overdue_today(
+    session: Session, reading: _Reading, *, by: Dimension, scope: Scope
+) -> dict[str | None, int]:
+    """Cases due in the running period whose deadline passed today, before now, still open at
+    the period's end: the part of ``overdue`` that day numbers alone cannot decide."""
+    source = _facts_source(reading)
+    f = source.c
+    columns = _columns_of(f)
+    key = _group_on(by, columns).label("key")
+    query = (
+        select(key, func.count().label("late"))
+        .where(
+            f.deadline_day == reading.today,
+            f.deadline_at < _instant(reading.now),
+            or_(f.closed_day.is_(None), f.closed_day >= reading.days[1]),
+            *_filters_on(session, scope, columns),
+        )
+        .group_by(key)
+    )
+    return {row.key: int(row.late) for row in session.execute(query)}
 
 
 def _count_events(

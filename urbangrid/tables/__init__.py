@@ -14,6 +14,13 @@ from urbangrid.tables.grid import GridArea, GridVersion
 from urbangrid.tables.idempotency import IdempotencyKey
 from urbangrid.tables.notifications import Notification
 from urbangrid.tables.photos import Photo
+from urbangrid.tables.rollups import (
+    MetricCaseFacts,
+    MetricDirtyCase,
+    MetricEventFacts,
+    MetricRollup,
+    MetricRollupState,
+)
 from urbangrid.tables.sla import SlaClock
 from urbangrid.tables.staff import Staff, StaffToken
 from urbangrid.tables.taxonomy import MajorClass
@@ -30,6 +37,11 @@ __all__ = [
     "GridVersion",
     "IdempotencyKey",
     "MajorClass",
+    "MetricCaseFacts",
+    "MetricDirtyCase",
+    "MetricEventFacts",
+    "MetricRollup",
+    "MetricRollupState",
     "Notification",
     "Photo",
     "RoutingRule",

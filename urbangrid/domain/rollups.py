@@ -1,0 +1,92 @@
+"""Day numbers and row kinds of the evaluation's rollups, as plain rules.
+
+Every period the evaluation is asked about is a run of whole local days in the city's time zone
+(``parse_period``, and the days, weeks and months of a trend). A case's contribution to any such
+period therefore depends only on the local *day* of each moment the measures compare (report,
+filing, deadline, closure, handling deadline, handling), except for one comparison: while a
+period is still running, a deadline falling today is passed or not to the minute. So the
+refresher stores day numbers, and the readers compare day numbers (and, for today, the instant).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, time
+from enum import IntEnum, IntFlag
+from zoneinfo import ZoneInfo
+
+from urbangrid.domain.metrics import Period
+
+EPOCH = date(1970, 1, 1)
+# Stands for "no such day" in the rollups' unique key, where NULL would not be equal to NULL.
+# Far below any real day, so a range test on it is always false.
+NO_DAY = -10_000_000
+
+
+class RollupKind(IntEnum):
+    """What one row of ``metric_rollups`` counts."""
+
+    RECEIVED = 1  # day1: reported
+    FILED = 2  # day1: filed; flags: EXTENDED
+    CLOSURE = 3  # day1: the case's deadline, day2: closed; flags: ON_TIME, REOPENED
+    HANDLING = 4  # day1: handling deadline, day2: handled; flags: ON_TIME, REWORKED, TIMED
+    DISPATCH = 5  # day1: dispatched or re-dispatched
+    RETURN = 6  # day1: returned by the department
+    RATING = 7  # day1: rated; score: the resident's score
+
+
+class EventKind(IntEnum):
+    """The events the measures count, in ``metric_event_facts``."""
+
+    DISPATCH = 1
+    RETURN = 2
+    RATING = 3
+
+
+class Flag(IntFlag):
+    """Bits of a rollup row's ``flags``; each kind uses the ones its comment names."""
+
+    ON_TIME = 1
+    EXTENDED = 2
+    REOPENED = 4
+    REWORKED = 8
+    TIMED = 16
+
+
+def day_number(instant: datetime, tz: ZoneInfo) -> int:
+    """The local calendar day of an instant, as days since 1970-01-01.
+
+    >>> tz = ZoneInfo("Asia/Shanghai")
+    >>> day_number(datetime(2026, 3, 31, 16, 0, tzinfo=UTC), tz)  # 00:00 on 1 April there
+    20544
+    >>> day_number(datetime(2026, 3, 31, 15, 59, tzinfo=UTC), tz)
+    20543
+    """
+    return (instant.astimezone(tz).date() - EPOCH).days
+
+
+def day_start(day: int, tz: ZoneInfo) -> datetime:
+    """The instant a local day begins (midnight in the city), in UTC.
+
+    >>> day_start(20544, ZoneInfo("Asia/Shanghai")).isoformat()
+    '2026-03-31T16:00:00+00:00'
+    """
+    local = date.fromordinal(EPOCH.toordinal() + day)
+    return datetime.combine(local, time(0), tz).astimezone(UTC)
+
+
+def period_days(period: Period, tz: ZoneInfo) -> tuple[int, int] | None:
+    """A period as the days ``[first, end)``, or None when it is not made of whole local days.
+
+    >>> from datetime import date
+    >>> from urbangrid.domain.metrics import parse_period
+    >>> tz = ZoneInfo("Asia/Shanghai")
+    >>> period_days(parse_period("2026-Q2", tz=tz, today=date(2026, 5, 1)), tz)
+    (20544, 20635)
+    >>> start = datetime(2026, 4, 1, 9, tzinfo=tz)
+    >>> period_days(Period(start, start.replace(day=2), "from 09:00"), tz) is None
+    True
+    """
+    first, end = day_number(period.start, tz), day_number(period.end, tz)
+    if day_start(first, tz) != period.start or day_start(end, tz) != period.end:
+        return None
+    return first, end

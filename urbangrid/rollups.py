@@ -1,0 +1,410 @@
+"""Keeping the evaluation's facts and rollups: a full build, and an exact incremental refresh.
+
+The measures (``urbangrid.metrics``) read three derived tables instead of the wide ``cases``
+row (see ``urbangrid.tables.rollups``): a narrow row of day numbers and flags per case, the
+counted events with their day, and sums per department, day and kind. Department heads read a
+department's year from a few thousand rows instead of half a million cases.
+
+Exactness, not freshness, is the promise. Triggers append every written case's id to
+``metric_dirty_cases`` in the writer's own transaction; the refresher recomputes those cases'
+facts, adds the difference to the rollups, and deletes exactly the dirty rows it saw, all in one
+transaction. Readers replace the facts of cases still dirty by their live values in the same
+statement, so a figure is the same as counting ``cases`` directly, whether the refresher ran a
+second ago or an hour ago; the refresher only keeps that overlay small.
+
+Refreshers never overlap: an advisory lock on PostgreSQL (with one repeatable-read snapshot
+for the whole refresh, so the dirty rows deleted are exactly those folded in), and the write
+lock, taken by the first statement, on SQLite.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Engine,
+    FromClause,
+    Select,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    text,
+    union_all,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import ColumnElement
+
+from urbangrid.columns import utcnow
+from urbangrid.domain.rollups import NO_DAY, EventKind, Flag, RollupKind
+from urbangrid.domain.states import CaseState
+from urbangrid.portable_sql import JsonNumber, LocalDay, SecondsBetween
+from urbangrid.tables import (
+    Case,
+    CaseEvent,
+    MetricCaseFacts,
+    MetricDirtyCase,
+    MetricEventFacts,
+    MetricRollup,
+    MetricRollupState,
+)
+
+S = CaseState
+CASE_TABLE = Case.__table__  # type: ignore[attr-defined]
+EVENT_TABLE = CaseEvent.__table__  # type: ignore[attr-defined]
+FACTS = MetricCaseFacts.__table__  # type: ignore[attr-defined]
+EVENT_FACTS = MetricEventFacts.__table__  # type: ignore[attr-defined]
+ROLLUPS = MetricRollup.__table__  # type: ignore[attr-defined]
+DIRTY = MetricDirtyCase.__table__  # type: ignore[attr-defined]
+STATE = MetricRollupState.__table__  # type: ignore[attr-defined]
+
+COUNTED_OUT = (S.VOID, S.SUSPENDED)
+HANDLING_STANDS = (S.HANDLED, S.CHECKED, S.CLOSED)
+DISPATCH_ACTIONS = ("dispatch", "redispatch")
+CODES = ("l1_code", "l2_code", "l3_code", "l4_code", "category_code")
+ROLLUP_KEY = ("department_code", "kind", "day1", "day2", "flags", "score")
+NO_SCORE = -1.0
+# Any constant of our own: the advisory lock that keeps two refreshers apart on PostgreSQL.
+LOCK_KEY = 5_420_260_005
+
+
+def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return case((condition, 1), else_=0)
+
+
+def _constant(value: float) -> ColumnElement[Any]:
+    """A number written into the SQL, typed by the database like a column (a bound parameter
+    in a UNION would come back as text on PostgreSQL)."""
+    return literal_column(repr(value))
+
+
+def _when(condition: ColumnElement[bool], value: Any) -> Any:
+    return case((condition, value), else_=None)
+
+
+def facts_select(tz: str, where: ColumnElement[bool]) -> Select[Any]:
+    """Each case of ``where`` as the measures see it: a ``metric_case_facts`` row.
+
+    The rules of ``urbangrid.domain.metrics`` (what is counted, due, closed, on time) applied
+    once per case; a day is left NULL where the case cannot count, so readers need no state.
+    """
+    c = CASE_TABLE.c
+    zone = literal(tz)
+
+    def day(column: Any) -> ColumnElement[int]:
+        return LocalDay(column, zone)
+
+    counted = and_(c.filed_at.isnot(None), c.state.notin_(COUNTED_OUT))
+    closure_deadline = func.coalesce(c.case_deadline_at, c.deadline_at)
+    is_closed = and_(c.state == S.CLOSED, c.closed_at.isnot(None))
+    stands = and_(c.state.in_(HANDLING_STANDS), c.handled_at.isnot(None))
+    return select(
+        c.id.label("case_id"),
+        c.department_code,
+        *(c[name] for name in CODES),
+        day(c.created_at).label("created_day"),
+        _when(counted, day(c.filed_at)).label("filed_day"),
+        _flag(c.extension_count > 0).label("extended"),
+        _when(counted, day(closure_deadline)).label("deadline_day"),
+        _when(counted, closure_deadline).label("deadline_at"),
+        _when(and_(counted, is_closed), day(c.closed_at)).label("closed_day"),
+        _flag(and_(counted, is_closed, c.closed_at <= closure_deadline)).label("closed_on_time"),
+        _flag(c.reopen_count > 0).label("reopened"),
+        _when(counted, day(c.deadline_at)).label("handling_deadline_day"),
+        _when(and_(counted, stands), day(c.handled_at)).label("handled_day"),
+        _flag(and_(counted, stands, c.handled_at <= c.deadline_at)).label("handled_on_time"),
+        _flag(c.rework_count > 0).label("reworked"),
+        _when(
+            and_(counted, stands, c.dispatched_at.isnot(None)),
+            SecondsBetween(c.dispatched_at, c.handled_at),
+        ).label("handling_seconds"),
+    ).where(where)
+
+
+def event_facts_select(tz: str, where: ColumnElement[bool]) -> Select[Any]:
+    """The counted events of ``where``: dispatches, returns and scored ratings, with day, the
+    department then holding the case, and the case's codes now (the measures group by them)."""
+    e = EVENT_TABLE.c
+    c = CASE_TABLE.c
+    score = JsonNumber(e.detail, literal("score"))
+    kind = case(
+        (e.action.in_(DISPATCH_ACTIONS), int(EventKind.DISPATCH)),
+        (e.action == "return", int(EventKind.RETURN)),
+        else_=int(EventKind.RATING),
+    )
+    return (
+        select(
+            e.id.label("event_id"),
+            e.case_id,
+            kind.label("kind"),
+            LocalDay(e.at, literal(tz)).label("day"),
+            e.department_code,
+            _when(e.action == "rate", score).label("score"),
+            *(c[name] for name in CODES),
+        )
+        .select_from(EVENT_TABLE.join(CASE_TABLE, c.id == e.case_id))
+        .where(
+            or_(
+                e.action.in_((*DISPATCH_ACTIONS, "return")),
+                and_(e.action == "rate", score.isnot(None)),
+            ),
+            where,
+        )
+    )
+
+
+def contributions(facts: FromClause, events: FromClause, sign: int) -> list[Select[Any]]:
+    """What cases' facts and events add to ``metric_rollups`` (``sign`` -1 takes it away).
+
+    One row per case and kind, in the rollups' columns; callers sum them by the rollup key.
+    """
+    f = facts.c
+    ev = events.c
+    department = func.coalesce(f.department_code, "")
+
+    def day(column: Any) -> ColumnElement[int]:
+        return func.coalesce(column, NO_DAY)
+
+    def row(
+        kind: RollupKind,
+        day1: Any,
+        day2: Any = None,
+        flags: Any = None,
+        seconds: Any = None,
+    ) -> list[Any]:
+        return [
+            department.label("department_code"),
+            _constant(int(kind)).label("kind"),
+            day1.label("day1"),
+            (_constant(NO_DAY) if day2 is None else day2).label("day2"),
+            (_constant(0) if flags is None else flags).label("flags"),
+            _constant(NO_SCORE).label("score"),
+            _constant(sign).label("n"),
+            (_constant(0.0) if seconds is None else seconds * sign).label("seconds"),
+        ]
+
+    closure_flags = f.closed_on_time * int(Flag.ON_TIME) + f.reopened * int(Flag.REOPENED)
+    handling_flags = (
+        f.handled_on_time * int(Flag.ON_TIME)
+        + f.reworked * int(Flag.REWORKED)
+        + _flag(f.handling_seconds.isnot(None)) * int(Flag.TIMED)
+    )
+    event_kind = case(
+        (ev.kind == int(EventKind.DISPATCH), int(RollupKind.DISPATCH)),
+        (ev.kind == int(EventKind.RETURN), int(RollupKind.RETURN)),
+        else_=int(RollupKind.RATING),
+    )
+    return [
+        select(*row(RollupKind.RECEIVED, f.created_day)).select_from(facts),
+        select(*row(RollupKind.FILED, f.filed_day, flags=f.extended * int(Flag.EXTENDED))).where(
+            f.filed_day.isnot(None)
+        ),
+        select(
+            *row(RollupKind.CLOSURE, day(f.deadline_day), day(f.closed_day), closure_flags)
+        ).where(or_(f.deadline_day.isnot(None), f.closed_day.isnot(None))),
+        select(
+            *row(
+                RollupKind.HANDLING,
+                day(f.handling_deadline_day),
+                day(f.handled_day),
+                handling_flags,
+                seconds=func.coalesce(f.handling_seconds, 0.0),
+            )
+        ).where(or_(f.handling_deadline_day.isnot(None), f.handled_day.isnot(None))),
+        select(
+            func.coalesce(ev.department_code, "").label("department_code"),
+            event_kind.label("kind"),
+            ev.day.label("day1"),
+            _constant(NO_DAY).label("day2"),
+            _constant(0).label("flags"),
+            func.coalesce(ev.score, _constant(NO_SCORE)).label("score"),
+            _constant(sign).label("n"),
+            _constant(0.0).label("seconds"),
+        ).select_from(events),
+    ]
+
+
+def summed(rows: Sequence[Select[Any]]) -> Select[Any]:
+    """Contribution rows summed by the rollup key, leaving out sums that change nothing."""
+    every = union_all(*rows).subquery("contributions")
+    key = [every.c[name] for name in ROLLUP_KEY]
+    n = func.sum(every.c.n)
+    seconds = func.sum(every.c.seconds)
+    return (
+        select(*key, n.label("n"), seconds.label("seconds"))
+        # SQLite reads "INSERT ... SELECT ... ON CONFLICT" only when the SELECT has a WHERE.
+        .where(literal_column("1") == 1)
+        .group_by(*key)
+        .having(or_(n != 0, seconds != 0))
+    )
+
+
+def dirty_cases() -> Select[Any]:
+    return select(DIRTY.c.case_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# Refreshing
+
+
+@dataclass(frozen=True)
+class Refreshed:
+    """What a refresh did: a full build or an incremental one, how many cases, how long."""
+
+    full: bool
+    cases: int
+    seconds: float
+
+
+@contextmanager
+def _exclusive(engine: Engine) -> Iterator[Connection]:
+    """One refresher at a time, seeing one consistent state of the cases for all it does."""
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": LOCK_KEY})
+            conn.commit()
+            try:
+                conn.execution_options(isolation_level="REPEATABLE READ")
+                with conn.begin():
+                    conn.execute(text("SET LOCAL jit = off"))
+                    _claim_state(conn)
+                    yield conn
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": LOCK_KEY})
+                conn.commit()
+    else:
+        with engine.begin() as conn:
+            # A write first: SQLite's write lock, held to the commit, keeps out other writers,
+            # so everything read below is one state of the cases.
+            _claim_state(conn)
+            yield conn
+
+
+def _claim_state(conn: Connection) -> None:
+    conn.execute(
+        insert(STATE).from_select(
+            ["id"],
+            select(literal(1)).where(~select(STATE.c.id).where(STATE.c.id == 1).exists()),
+        )
+    )
+    conn.execute(update(STATE).where(STATE.c.id == 1).values(id=1))
+
+
+def built_timezone(conn: Connection | Any) -> str | None:
+    """The time zone the facts were built in, or None when they have never been built."""
+    row = conn.execute(select(STATE.c.timezone, STATE.c.built_at).where(STATE.c.id == 1)).first()
+    if row is None or row.built_at is None:
+        return None
+    return str(row.timezone)
+
+
+def refresh(
+    engine: Engine, *, tz: str, full: bool = False, now: datetime | None = None
+) -> Refreshed:
+    """Fold the cases written since the last refresh into the facts and rollups.
+
+    A full build when asked, when never built, or when built in another time zone (after a
+    bulk load, say); otherwise only the dirty cases, so re-running changes nothing.
+    """
+    started = time.perf_counter()
+    with _exclusive(engine) as conn:
+        if full or built_timezone(conn) != tz:
+            count = _rebuild(conn, tz)
+            full = True
+        else:
+            count = _fold_dirty(conn, tz)
+        conn.execute(
+            update(STATE)
+            .where(STATE.c.id == 1)
+            .values(refreshed_at=now or utcnow(), **({"built_at": now or utcnow()} if full else {}))
+        )
+    return Refreshed(full=full, cases=count, seconds=time.perf_counter() - started)
+
+
+def _rebuild(conn: Connection, tz: str) -> int:
+    # DELETE, not TRUNCATE: dashboards keep reading the old figures until this commits, and
+    # dirty rows written after this refresh's snapshot stay for the next one.
+    for table in (ROLLUPS, EVENT_FACTS, FACTS, DIRTY):
+        conn.execute(delete(table))
+    facts_columns = [column.name for column in FACTS.columns]
+    conn.execute(
+        insert(FACTS).from_select(facts_columns, facts_select(tz, literal_column("1") == 1))
+    )
+    events_columns = [column.name for column in EVENT_FACTS.columns]
+    conn.execute(
+        insert(EVENT_FACTS).from_select(
+            events_columns, event_facts_select(tz, literal_column("1") == 1)
+        )
+    )
+    conn.execute(
+        insert(ROLLUPS).from_select(
+            [*ROLLUP_KEY, "n", "seconds"], summed(contributions(FACTS, EVENT_FACTS, 1))
+        )
+    )
+    conn.execute(update(STATE).where(STATE.c.id == 1).values(timezone=tz))
+    if conn.dialect.name == "postgresql":
+        for table in (FACTS, EVENT_FACTS, ROLLUPS):
+            conn.execute(text(f"ANALYZE {table.name}"))
+    return int(conn.execute(select(func.count()).select_from(FACTS)).scalar_one())
+
+
+def _upsert(conn: Connection, rows: Select[Any]) -> None:
+    columns = [*ROLLUP_KEY, "n", "seconds"]
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(ROLLUPS).from_select(columns, rows)
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=list(ROLLUP_KEY),
+            set_={
+                "n": ROLLUPS.c.n + statement.excluded.n,
+                "seconds": ROLLUPS.c.seconds + statement.excluded.seconds,
+            },
+        )
+    )
+
+
+def _fold_dirty(conn: Connection, tz: str) -> int:
+    dirty = dirty_cases()
+    count = int(conn.execute(select(func.count(func.distinct(DIRTY.c.case_id)))).scalar_one())
+    if not count:
+        return 0
+    new_facts = facts_select(tz, CASE_TABLE.c.id.in_(dirty)).subquery("new_facts")
+    new_events = event_facts_select(tz, EVENT_TABLE.c.case_id.in_(dirty)).subquery("new_events")
+    old_facts = select(FACTS).where(FACTS.c.case_id.in_(dirty)).subquery("old_facts")
+    old_events = select(EVENT_FACTS).where(EVENT_FACTS.c.case_id.in_(dirty)).subquery("old_events")
+    _upsert(
+        conn,
+        summed(
+            [*contributions(new_facts, new_events, 1), *contributions(old_facts, old_events, -1)]
+        ),
+    )
+    # Sums back at zero are rows of nothing: gone, so the rollups stay as small as the data.
+    conn.execute(delete(ROLLUPS).where(ROLLUPS.c.n == 0))
+    conn.execute(delete(FACTS).where(FACTS.c.case_id.in_(dirty)))
+    conn.execute(
+        insert(FACTS).from_select(
+            [column.name for column in FACTS.columns], facts_select(tz, CASE_TABLE.c.id.in_(dirty))
+        )
+    )
+    conn.execute(delete(EVENT_FACTS).where(EVENT_FACTS.c.case_id.in_(dirty)))
+    conn.execute(
+        insert(EVENT_FACTS).from_select(
+            [column.name for column in EVENT_FACTS.columns],
+            event_facts_select(tz, EVENT_TABLE.c.case_id.in_(dirty)),
+        )
+    )
+    # Exactly the rows this snapshot saw: a case written meanwhile stays dirty for next time.
+    conn.execute(delete(DIRTY))
+    return count
