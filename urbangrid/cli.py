@@ -35,6 +35,25 @@ def db_upgrade() -> None:
     click.echo("database is up to date")
 
 
+@main.group()
+def metrics() -> None:
+    """The evaluation's facts and rollups."""
+
+
+@metrics.command("refresh")
+@click.option("--full", is_flag=True, help="Rebuild everything (after a bulk load, say).")
+def metrics_refresh(full: bool) -> None:
+    """Fold the cases written since the last refresh into the rollups (the scheduler does
+    this every URBANGRID_METRICS_REFRESH_INTERVAL_S)."""
+    from urbangrid.db import get_engine
+    from urbangrid.rollups import refresh
+
+    settings = get_settings()
+    done = refresh(get_engine(settings), tz=settings.city_timezone, full=full)
+    kind = "built from" if done.full else "folded in"
+    click.echo(f"metrics: {kind} {done.cases:,} cases in {done.seconds:.2f} s")
+
+
 def _register() -> None:
     from geo.cli import bench, grid
     from intake.cli import api, apikey, bench_intake, categories, staff

@@ -113,6 +113,7 @@ class Settings(BaseSettings):
             "sla": 4,
             "media": 1,
             "notify": 8,
+            "metrics": 1,
         }
     )
 
@@ -126,6 +127,9 @@ class Settings(BaseSettings):
         default_factory=lambda: list(DEFAULT_POLICY.grades)
     )
     metrics_satisfied_score: int = Field(default=4, ge=1, le=5)
+    # How often the scheduler folds written cases into the evaluation's rollups. Figures are
+    # exact whenever read; a longer interval only leaves more cases for each read to take live.
+    metrics_refresh_interval_s: float = Field(default=60.0, gt=0)
     dashboard_cache_ttl_s: float = Field(default=60, ge=0)
     dashboard_default_period: str = "90d"
     dashboard_staff_api_url: str = ""

@@ -15,7 +15,7 @@ from kombu.entity import Exchange, Queue
 
 from urbangrid.settings import Settings, get_settings
 
-QUEUES = ("intake", "geo", "routing", "sla", "media", "notify")
+QUEUES = ("intake", "geo", "routing", "sla", "media", "notify", "metrics")
 
 ROUTES = {
     "urbangrid.route_case": {"queue": "routing"},
@@ -31,6 +31,8 @@ ROUTES = {
     "urbangrid.relay_photos": {"queue": "media"},
     "urbangrid.send_notifications": {"queue": "notify"},
     "urbangrid.expire_idempotency_keys": {"queue": "intake"},
+    # The evaluation's rollups: a queue of their own, so a long first build delays no deadline.
+    "urbangrid.refresh_metrics": {"queue": "metrics"},
 }
 
 DEAD_LETTER_EXCHANGE = "urbangrid.dlx"
@@ -132,6 +134,11 @@ def make_celery(settings: Settings | None = None) -> Celery:
                 "schedule": settings.notify_interval_s,
                 "options": {"expires": settings.notify_interval_s},
             },
+            "refresh-metrics": {
+                "task": "urbangrid.refresh_metrics",
+                "schedule": settings.metrics_refresh_interval_s,
+                "options": {"expires": settings.metrics_refresh_interval_s},
+            },
             "expire-idempotency-keys": {
                 "task": "urbangrid.expire_idempotency_keys",
                 "schedule": 3600.0,
@@ -150,6 +157,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
     import workers.duplicates
     import workers.housekeeping
     import workers.media
+    import workers.metrics
     import workers.notify
 
     for module in (
@@ -158,6 +166,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
         workers.media,
         workers.notify,
         workers.housekeeping,
+        workers.metrics,
     ):
         module.register(app)
     return app

@@ -35,6 +35,8 @@ def test_bench_runs_small_and_reports_every_figure() -> None:
         assert any(f"per {dimension} " in name for name in names), dimension
     pages = {t["name"] for t in result["timings"] if t["kind"] == "page"}
     assert {"Overview", "Categories", "Work queue (city)", "Map: districts"} <= pages
+    refreshes = [t["name"] for t in result["timings"] if t["kind"] == "refresh"]
+    assert [name.split(" (")[0] for name in refreshes] == ["full build", "incremental refresh"]
     assert all(t["ms"] > 0 for t in result["timings"])
     assert any("1,500 cases" in line for line in said)
     admin = create_engine(PG_ADMIN_URL)

@@ -40,6 +40,7 @@ from urbangrid.metrics import (
     work_queue,
 )
 from urbangrid.migrate import upgrade
+from urbangrid.rollups import refresh
 from urbangrid.seed import upsert_department, upsert_taxonomy
 from urbangrid.tables import Case, CaseEvent, Category, GridArea, GridVersion
 
@@ -375,9 +376,12 @@ def tell(session: Session, story: Story) -> Case:
     return case
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+@pytest.fixture(
+    scope="module",
+    params=["sqlite", "sqlite+rollups", "postgres", "postgres+rollups"],
+)
 def told(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A small city with the stories above told in it."""
+    """A small city with the stories above told in it, counted live or from the rollups."""
 
     def tell_all(url: str) -> None:
         seed_small_city(url)
@@ -386,9 +390,11 @@ def told(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             for story in STORIES:
                 tell(session, story)
             session.commit()
+        if request.param.endswith("+rollups"):
+            refresh(engine, tz=str(TZ))
         engine.dispose()
 
-    if request.param == "sqlite":
+    if request.param.startswith("sqlite"):
         url = f"sqlite:///{tmp_path_factory.mktemp('metrics') / 'metrics.db'}"
         tell_all(url)
         yield url

@@ -38,3 +38,6 @@ def open311_csv(file: Path, mapping_name: str) -> None:
         raise click.ClickException(str(exc)) from exc
     for line in report.lines():
         click.echo(line)
+    from urbangrid.runner import rebuild_metrics
+
+    rebuild_metrics()

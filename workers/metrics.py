@@ -1,0 +1,33 @@
+"""The scheduler's refresh of the evaluation's rollups: a thin shell around urbangrid.rollups."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import Celery
+
+from urbangrid.db import get_engine
+from urbangrid.rollups import refresh
+from urbangrid.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REFRESH_TASK = "urbangrid.refresh_metrics"
+
+
+def register(app: Celery) -> None:
+    settings: Settings = app.conf.urbangrid_settings
+
+    # The first build of a large history takes minutes (at a million cases); later refreshes
+    # take the cases written since, in well under a second. Two at once wait for each other.
+    @app.task(name=REFRESH_TASK, soft_time_limit=3300, time_limit=3600)
+    def refresh_metrics_task() -> int:
+        done = refresh(get_engine(settings), tz=settings.city_timezone)
+        if done.cases:
+            log.info(
+                "metrics: %s %s cases in %.2f s",
+                "built from" if done.full else "folded in",
+                done.cases,
+                done.seconds,
+            )
+        return done.cases
