@@ -11,15 +11,28 @@ SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import gc
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, literal, not_, or_, select, text, union_all
+from sqlalchemy import (
+    Select,
+    and_,
+    case,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session
 
@@ -108,6 +121,7 @@ _MAJOR = re.compile(r"^[A-Z]\d{2}$")
 COUNTED_OUT = (S.VOID, S.SUSPENDED)
 HANDLING_STANDS = (S.HANDLED, S.CHECKED, S.CLOSED)
 DISPATCH_ACTIONS = ("dispatch", "redispatch")
+EVENT_NAMES = ("dispatches", "returns", "ratings", "satisfied")
 TOTAL_KEY = "all"
 
 
@@ -154,6 +168,7 @@ def _planner_for_metrics(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SET LOCAL jit = off"))
         session.execute(text("SET LOCAL random_page_cost = 1.1"))
+        session.execute(text("SET LOCAL work_mem = '64MB'"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -270,6 +285,32 @@ def count_cases(
             satisfied_score=satisfied_score,
             with_events=with_events,
         )
+    with _no_cycle_collection():
+        return _count_prepared(
+            session,
+            period=period,
+            days=days,
+            zone=zone,
+            by=by,
+            scope=scope,
+            now=now,
+            satisfied_score=satisfied_score,
+            with_events=with_events,
+        )
+
+
+def _count_prepared(
+    session: Session,
+    *,
+    period: Period,
+    days: tuple[int, int],
+    zone: str,
+    by: Dimension,
+    scope: Scope,
+    now: datetime,
+    satisfied_score: float,
+    with_events: bool,
+) -> dict[str | None, Counts]:
     _planner_for_metrics(session)
     reading = _Reading(
         period=period,
@@ -289,14 +330,80 @@ def count_cases(
             with_events=with_events,
         )
     else:
-        found = _count_facts(session, reading, by=by, scope=scope)
-    if with_events:
-        for key, values in _count_event_facts(
-            session, reading, by=by, scope=scope, satisfied_score=satisfied_score
-        ).items():
-            found.setdefault(key, {}).update(values)
-    counted = {key: _counts(values) for key, values in found.items()}
-    return {key: value for key, value in counted.items() if value != Counts()}
+        found = _count_facts(
+            session,
+            reading,
+            by=by,
+            scope=scope,
+            satisfied_score=satisfied_score,
+            with_events=with_events,
+        )
+    return _finish(found)
+
+
+# Positions in a group's list of counts (the order of Counts' fields).
+_TIMED = COUNT_NAMES.index("handling_timed")
+_SECONDS = COUNT_NAMES.index("handling_seconds")
+_FIRST_EVENT = COUNT_NAMES.index("dispatches")
+_OVERDUE = COUNT_NAMES.index("overdue")
+_Groups = dict[str | None, list[Any]]
+
+
+def _groups(rows: Iterable[Sequence[Any]]) -> _Groups:
+    """Rows of (key, counts in Counts' order) as lists, zeros where a row stops short.
+
+    Plain lists and positions, not dictionaries per group: a city has tens of thousands of cells.
+    """
+    width = len(COUNT_NAMES)
+    found: _Groups = {}
+    for key, *values in rows:
+        if len(values) < width:
+            values.extend([0] * (width - len(values)))
+        found[key] = values
+    return found
+
+
+def _add_events(found: _Groups, rows: Iterable[Sequence[Any]]) -> None:
+    """Add rows of (key, dispatches, returns, ratings, satisfied) to the groups."""
+    width = len(COUNT_NAMES)
+    for key, *values in rows:
+        slots = found.get(key)
+        if slots is None:
+            slots = found[key] = [0] * width
+        for offset, value in enumerate(values, _FIRST_EVENT):
+            slots[offset] += value
+
+
+def _finish(found: _Groups) -> dict[str | None, Counts]:
+    """The groups' counts, leaving out groups with nothing to count."""
+    result: dict[str | None, Counts] = {}
+    # Counts made without the frozen dataclass's __init__, which sets each field through
+    # object.__setattr__: most of the time of a city-wide table of tens of thousands of cells.
+    # The databases give every count as an int (count, and sums of integer columns).
+    new = object.__new__
+    for key, values in found.items():
+        if not any(values):
+            continue
+        # Sums of additions and subtractions of the same seconds may leave a rounding crumb.
+        values[_SECONDS] = float(values[_SECONDS]) if values[_TIMED] else 0.0
+        made = new(Counts)
+        made.__dict__.update(zip(COUNT_NAMES, values, strict=True))
+        result[key] = made
+    return result
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause the cycle collector while a table of counts is built: tens of thousands of rows,
+    lists and Counts, none in a cycle, would otherwise be walked again and again as they grow
+    (a third of the time of a city-wide table of base cells)."""
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def count_cases_live(
@@ -404,28 +511,13 @@ def count_cases_live(
         "handling_seconds": func.coalesce(func.sum(f.seconds).filter(handling_timed), 0.0),
     }
     query = select(f.key, *(value.label(name) for name, value in columns.items())).group_by(f.key)
-    found: dict[str | None, dict[str, Any]] = {}
-    for row in session.execute(query).mappings():
-        found[row["key"]] = {name: row[name] for name in columns}
+    found = _groups(session.execute(query).all())
     if with_events:
         for key, values in _count_events(
             session, period=period, by=by, scope=scope, satisfied_score=satisfied_score
         ).items():
-            found.setdefault(key, {}).update(values)
-    results = {key: _counts(values) for key, values in found.items()}
-    return {key: value for key, value in results.items() if value != Counts()}
-
-
-def _counts(values: dict[str, Any]) -> Counts:
-    found: dict[str, Any] = {
-        name: float(value) if name == "handling_seconds" else int(value)
-        for name, value in values.items()
-        if value is not None
-    }
-    if not found.get("handling_timed"):
-        # Sums of additions and subtractions of the same seconds may leave a rounding crumb.
-        found["handling_seconds"] = 0.0
-    return Counts(**found)
+            _add_events(found, [(key, *(values.get(name, 0) for name in EVENT_NAMES))])
+    return _finish(found)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -476,9 +568,15 @@ def _event_facts_source(reading: _Reading) -> Any:
 
 
 def _count_facts(
-    session: Session, reading: _Reading, *, by: Dimension, scope: Scope
-) -> dict[str | None, dict[str, Any]]:
-    """The case counts from the per-case facts: the rules of ``count_cases_live`` on days."""
+    session: Session,
+    reading: _Reading,
+    *,
+    by: Dimension,
+    scope: Scope,
+    satisfied_score: float,
+    with_events: bool,
+) -> _Groups:
+    """Every count from the per-case and event facts: the rules of ``count_cases_live`` on days."""
     source = _facts_source(reading)
     f = source.c
     days = reading.days
@@ -495,39 +593,11 @@ def _count_facts(
         )
     else:
         passed = f.deadline_day < end
-    closed = and_(due, closed_by_end)
     handled = _days_within(f.handled_day, days)
     handling_due = and_(
         f.handling_deadline_day.isnot(None),
         or_(_days_within(f.handling_deadline_day, days), handled),
     )
-    filed = _days_within(f.filed_day, days)
-    timed = and_(handled, f.handling_seconds.isnot(None))
-    columns: dict[str, ColumnElement[Any]] = {
-        "received": _count(_days_within(f.created_day, days)),
-        "filed": _count(filed),
-        "extended": _count(and_(filed, f.extended == 1)),
-        "due": _count(due),
-        "closed": _count(closed),
-        "closed_on_time": _count(and_(closed, f.closed_on_time == 1)),
-        "overdue": _count(
-            and_(
-                due,
-                f.deadline_day.isnot(None),
-                or_(
-                    and_(closed_by_end, f.closed_on_time == 0),
-                    and_(open_at_end, passed),
-                ),
-            )
-        ),
-        "handling_due": _count(handling_due),
-        "handled_on_time": _count(and_(handling_due, f.handled_day < end, f.handled_on_time == 1)),
-        "handled": _count(handled),
-        "reworked": _count(and_(handled, f.reworked == 1)),
-        "reopened": _count(and_(closed, f.reopened == 1)),
-        "handling_timed": _count(timed),
-        "handling_seconds": func.coalesce(func.sum(f.handling_seconds).filter(timed), 0.0),
-    }
     touched = or_(
         *(
             _days_within(f[name], days)
@@ -542,24 +612,74 @@ def _count_facts(
         )
     )
     facts_columns = _columns_of(f)
-    key = _group_on(by, facts_columns).label("key")
-    query = (
-        select(key, *(value.label(name) for name, value in columns.items()))
+    # Each case's conditions once (fenced by OFFSET 0 so the planner keeps them apart), then
+    # combined per count: the same comparisons are not repeated in every aggregate.
+    each = (
+        select(
+            _group_on(by, facts_columns).label("key"),
+            _days_within(f.created_day, days).label("received"),
+            _days_within(f.filed_day, days).label("filed"),
+            (f.extended == 1).label("extended"),
+            due.label("due"),
+            closed_by_end.label("closed_by_end"),
+            open_at_end.label("open_at_end"),
+            f.deadline_day.isnot(None).label("has_deadline"),
+            passed.label("passed"),
+            (f.closed_on_time == 1).label("closed_on_time"),
+            (f.reopened == 1).label("reopened"),
+            handling_due.label("handling_due"),
+            (f.handled_day < end).label("handled_by_end"),
+            (f.handled_on_time == 1).label("handled_on_time"),
+            handled.label("handled"),
+            (f.reworked == 1).label("reworked"),
+            f.handling_seconds,
+        )
         .where(touched, *_filters_on(session, scope, facts_columns))
-        .group_by(key)
+        .offset(0)
+        .subquery("each")
     )
-    return {
-        row["key"]: {name: row[name] for name in columns}
-        for row in session.execute(query).mappings()
+    e = each.c
+    closed = and_(e.due, e.closed_by_end)
+    timed = and_(e.handled, e.handling_seconds.isnot(None))
+    columns: dict[str, ColumnElement[Any]] = {
+        "received": _count(e.received),
+        "filed": _count(e.filed),
+        "extended": _count(and_(e.filed, e.extended)),
+        "due": _count(e.due),
+        "closed": _count(closed),
+        "closed_on_time": _count(and_(closed, e.closed_on_time)),
+        "overdue": _count(
+            and_(
+                e.due,
+                e.has_deadline,
+                or_(
+                    and_(e.closed_by_end, not_(e.closed_on_time)),
+                    and_(e.open_at_end, e.passed),
+                ),
+            )
+        ),
+        "handling_due": _count(e.handling_due),
+        "handled_on_time": _count(and_(e.handling_due, e.handled_by_end, e.handled_on_time)),
+        "handled": _count(e.handled),
+        "reworked": _count(and_(e.handled, e.reworked)),
+        "reopened": _count(and_(closed, e.reopened)),
+        "handling_timed": _count(timed),
+        "handling_seconds": func.coalesce(func.sum(e.handling_seconds).filter(timed), 0.0),
     }
+    query = select(e.key, *(value.label(name) for name, value in columns.items())).group_by(e.key)
+    found = _groups(session.execute(query).all())
+    if with_events:
+        events = _count_event_facts(
+            session, reading, by=by, scope=scope, satisfied_score=satisfied_score
+        )
+        _add_events(found, session.execute(events).all())
+    return found
 
 
 def _count_event_facts(
     session: Session, reading: _Reading, *, by: Dimension, scope: Scope, satisfied_score: float
-) -> dict[str | None, dict[str, int]]:
+) -> Select[Any]:
     """Dispatches, returns and ratings from the event facts (the rules of ``_count_events``)."""
-    if by in (Dimension.TOTAL, Dimension.DEPARTMENTS) and not (scope.area or scope.category):
-        return {}  # counted with the rollups
     source = _event_facts_source(reading)
     e = source.c
     columns = _columns_of(e)
@@ -570,15 +690,11 @@ def _count_event_facts(
         "ratings": _count(e.kind == int(EventKind.RATING)),
         "satisfied": _count(and_(e.kind == int(EventKind.RATING), e.score >= satisfied_score)),
     }
-    query = (
+    return (
         select(key, *(value.label(name) for name, value in counts.items()))
         .where(_days_within(e.day, reading.days), *_filters_on(session, scope, columns))
         .group_by(key)
     )
-    return {
-        row["key"]: {name: int(row[name]) for name in counts}
-        for row in session.execute(query).mappings()
-    }
 
 
 def _rollups_source(reading: _Reading) -> Any:
@@ -608,7 +724,7 @@ def _count_rollups(
     scope: Scope,
     satisfied_score: float,
     with_events: bool,
-) -> dict[str | None, dict[str, Any]]:
+) -> _Groups:
     """Totals and departments from the per-department-day rollups (and the events with them)."""
     source = _rollups_source(reading)
     r = source.c
@@ -684,14 +800,10 @@ def _count_rollups(
         .where(or_(within(r.day1), within(r.day2)), *filters)
         .group_by(key)
     )
-    found = {
-        row["key"]: {name: row[name] for name in columns}
-        for row in session.execute(query).mappings()
-    }
+    found = _groups(session.execute(query).all())
     if reading.running and days[0] <= reading.today < end:
         for key_value, late in _overdue_today(session, reading, by=by, scope=scope).items():
-            values = found.setdefault(key_value, {name: 0 for name in columns})
-            values["overdue"] = int(values["overdue"]) + late
+            found.setdefault(key_value, [0] * len(COUNT_NAMES))[_OVERDUE] += late
     return found
 
 

@@ -126,7 +126,8 @@ def load(engine: Engine, rng: random.Random, cases: int, events: int) -> list[in
     with engine.begin() as conn:
         conn.execute(insert(CASES), random_cases(rng, cases))
         ids = [int(i) for i in conn.execute(select(CASES.c.id)).scalars()]
-        conn.execute(insert(EVENTS), random_events(rng, ids, events))
+        if events:
+            conn.execute(insert(EVENTS), random_events(rng, ids, events))
     return ids
 
 
@@ -312,3 +313,33 @@ def test_before_the_first_build_counts_are_live(engine: Engine) -> None:
             count_cases_live(session, period=odd, by=Dimension.CELLS, now=LATER_NOW)
         )
     assert date(2026, 1, 1)  # the periods above are all in 2026
+
+
+def test_the_migration_builds_what_the_models_say(engine: Engine) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlmodel import SQLModel
+
+    ours = ("metric_case_facts", "metric_event_facts", "metric_rollups", "metric_dirty_cases")
+    with engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": False})
+        diffs = [
+            d
+            for d in compare_metadata(context, SQLModel.metadata)
+            if any(name in repr(d) for name in (*ours, "metric_rollup_state"))
+        ]
+    assert diffs == []
+
+
+def test_every_write_marks_its_case_dirty(engine: Engine) -> None:
+    rng = random.Random(19)
+    ids = load(engine, rng, 5, 0)
+    refresh(engine, tz=TZ_NAME)
+    with engine.begin() as conn:
+        # A column no measure reads marks nothing; each of the others marks its case.
+        conn.execute(update(CASES).where(CASES.c.id == ids[0]).values(description="more"))
+        conn.execute(update(CASES).where(CASES.c.id == ids[1]).values(reopen_count=3))
+        conn.execute(insert(EVENTS), random_events(rng, [ids[2]], 1)[0] | {"action": "return"})
+        conn.execute(insert(EVENTS), random_events(rng, [ids[3]], 1)[0] | {"action": "comment"})
+        dirty = sorted(set(conn.execute(select(DIRTY.c.case_id)).scalars()))
+    assert dirty == sorted([ids[1], ids[2]])
