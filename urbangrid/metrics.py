@@ -27,6 +27,7 @@ from sqlalchemy import (
     case,
     func,
     literal,
+    literal_column,
     not_,
     or_,
     select,
@@ -54,7 +55,15 @@ from urbangrid.domain.metrics import (
     ranks,
     rates,
 )
-from urbangrid.domain.rollups import NO_DAY, EventKind, Flag, RollupKind, day_number, period_days
+from urbangrid.domain.rollups import (
+    NO_DAY,
+    EventKind,
+    Flag,
+    RollupKind,
+    day_number,
+    day_start,
+    period_days,
+)
 from urbangrid.domain.states import OPEN_STATES, CaseState
 from urbangrid.portable_sql import JsonNumber, SecondsBetween
 from urbangrid.rollups import (
@@ -328,7 +337,7 @@ def _count_prepared(
             scope=scope,
             satisfied_score=satisfied_score,
             with_events=with_events,
-        )
+        )[0]
     else:
         found = _count_facts(
             session,
@@ -724,16 +733,34 @@ def _count_rollups(
     scope: Scope,
     satisfied_score: float,
     with_events: bool,
-) -> _Groups:
-    """Totals and departments from the per-department-day rollups (and the events with them)."""
+    spans: Sequence[tuple[int, int]] = (),
+) -> dict[int, _Groups]:
+    """Totals and departments from the per-department-day rollups, events included.
+
+    Per span of days (the period itself, or each bucket of a trend), in one query: each row is
+    joined to the spans it touches, so a trend's thirteen weeks are one scan, not thirteen.
+    """
+    spans = list(spans) or [reading.days]
     source = _rollups_source(reading)
     r = source.c
-    days = reading.days
-    end = days[1]
+    today = reading.today
+    # The spans as a small table; a span still running judges deadlines passed before today
+    # here, and today's to the minute below, from the facts.
+    span_rows = [
+        select(
+            _number(index).label("span"),
+            _number(first).label("first"),
+            _number(end).label("end"),
+            _number(today if today < end else end).label("cutoff"),
+        )
+        for index, (first, end) in enumerate(spans)
+    ]
+    table = (span_rows[0] if len(span_rows) == 1 else union_all(*span_rows)).subquery("spans")
+    b = table.c
     kind = r.kind
 
     def within(column: Any) -> ColumnElement[bool]:
-        return _days_within(column, days)
+        return and_(column >= b.first, column < b.end)
 
     def has(bit: Flag) -> ColumnElement[bool]:
         return r.flags.op("&")(int(bit)) != 0  # type: ignore[no-any-return]
@@ -744,9 +771,8 @@ def _count_rollups(
     closure = kind == int(RollupKind.CLOSURE)
     handling = kind == int(RollupKind.HANDLING)
     due = and_(closure, or_(within(r.day1), within(r.day2)))
-    closed_by_end = and_(r.day2 > NO_DAY, r.day2 < end)
-    # While the period runs, a deadline today is judged to the minute below, from the facts.
-    passed = r.day1 < (reading.today if reading.running else end)
+    closed_by_end = and_(r.day2 > NO_DAY, r.day2 < b.end)
+    passed = r.day1 < b.cutoff
     closed = and_(due, closed_by_end)
     handled = and_(handling, within(r.day2))
     handling_due = and_(handling, r.day1 > NO_DAY, or_(within(r.day1), within(r.day2)))
@@ -771,7 +797,7 @@ def _count_rollups(
         ),
         "handling_due": total(handling_due),
         "handled_on_time": total(
-            and_(handling_due, r.day2 > NO_DAY, r.day2 < end, has(Flag.ON_TIME))
+            and_(handling_due, r.day2 > NO_DAY, r.day2 < b.end, has(Flag.ON_TIME))
         ),
         "handled": total(handled),
         "reworked": total(and_(handled, has(Flag.REWORKED))),
@@ -786,7 +812,7 @@ def _count_rollups(
         "satisfied": total(and_(kind == int(RollupKind.RATING), event, r.score >= satisfied_score)),
     }
     if not with_events:
-        for name in ("dispatches", "returns", "ratings", "satisfied"):
+        for name in EVENT_NAMES:
             del columns[name]
     department = case((r.department_code == "", None), else_=r.department_code)
     key = (literal(TOTAL_KEY) if by == Dimension.TOTAL else department).label("key")
@@ -796,19 +822,30 @@ def _count_rollups(
             raise UnknownFilter("department", f"no department has the code {scope.department!r}")
         filters.append(r.department_code == scope.department)
     query = (
-        select(key, *(value.label(name) for name, value in columns.items()))
-        .where(or_(within(r.day1), within(r.day2)), *filters)
-        .group_by(key)
+        select(b.span, key, *(value.label(name) for name, value in columns.items()))
+        .select_from(source.join(table, or_(within(r.day1), within(r.day2))))
+        .where(*filters)
+        .group_by(b.span, key)
     )
-    found = _groups(session.execute(query).all())
-    if reading.running and days[0] <= reading.today < end:
-        for key_value, late in _overdue_today(session, reading, by=by, scope=scope).items():
-            found.setdefault(key_value, [0] * len(COUNT_NAMES))[_OVERDUE] += late
+    rows = session.execute(query).all()
+    found: dict[int, _Groups] = {index: {} for index in range(len(spans))}
+    for index in found:
+        found[index] = _groups(row[1:] for row in rows if row[0] == index)
+    for index, (first, end) in enumerate(spans):
+        if first <= today < end and reading.now < day_start(end, reading.tz):
+            late = _overdue_today(session, reading, by=by, scope=scope, end=end)
+            for key_value, count in late.items():
+                found[index].setdefault(key_value, [0] * len(COUNT_NAMES))[_OVERDUE] += count
     return found
 
 
+def _number(value: int) -> ColumnElement[Any]:
+    """An integer written into the SQL, typed like a column (see urbangrid.rollups)."""
+    return literal_column(str(int(value)))
+
+
 def _overdue_today(
-    session: Session, reading: _Reading, *, by: Dimension, scope: Scope
+    session: Session, reading: _Reading, *, by: Dimension, scope: Scope, end: int
 ) -> dict[str | None, int]:
     """Cases due in the running period whose deadline passed today, before now, still open at
     the period's end: the part of ``overdue`` that day numbers alone cannot decide."""
@@ -821,7 +858,7 @@ def _overdue_today(
         .where(
             f.deadline_day == reading.today,
             f.deadline_at < _instant(reading.now),
-            or_(f.closed_day.is_(None), f.closed_day >= reading.days[1]),
+            or_(f.closed_day.is_(None), f.closed_day >= end),
             *_filters_on(session, scope, columns),
         )
         .group_by(key)
@@ -1043,9 +1080,53 @@ def trend(
     satisfied_score: float = 4,
     with_events: bool = True,
 ) -> list[TrendPoint]:
-    """The same counts per day, week or month of the period: one indexed query per bucket."""
+    """The same counts per day, week or month of the period.
+
+    Totals and departments come from the rollups in one query for every bucket; other
+    groupings and filters count each bucket from the per-case facts (or live, see
+    :func:`count_cases`).
+    """
+    found = buckets(period, unit, tz=tz)
+    if by in (Dimension.TOTAL, Dimension.DEPARTMENTS) and not (scope.area or scope.category):
+        zone = _rollup_zone(session)
+        maybe = [
+            period_days(Period(b.start, b.end, b.label), ZoneInfo(zone)) if zone else None
+            for b in found
+        ]
+        spans = [span for span in maybe if span is not None]
+        if zone and found and len(spans) == len(found):
+            with _no_cycle_collection():
+                _planner_for_metrics(session)
+                reading = _Reading(
+                    period=period,
+                    days=(spans[0][0], spans[-1][1]),
+                    tz=ZoneInfo(zone),
+                    zone=zone,
+                    now=now,
+                    pending=session.execute(select(DIRTY.c.id).limit(1)).first() is not None,
+                )
+                per_span = _count_rollups(
+                    session,
+                    reading,
+                    by=by,
+                    scope=scope,
+                    satisfied_score=satisfied_score,
+                    with_events=with_events,
+                    spans=spans,
+                )
+            points = []
+            for index, bucket in enumerate(found):
+                for key, counts in sorted(
+                    _finish(per_span[index]).items(), key=lambda kv: str(kv[0])
+                ):
+                    points.append(
+                        TrendPoint(
+                            bucket.label, bucket.start, bucket.end, key, counts, rates(counts)
+                        )
+                    )
+            return points
     points = []
-    for bucket in buckets(period, unit, tz=tz):
+    for bucket in found:
         sub = Period(bucket.start, bucket.end, bucket.label)
         counted = count_cases(
             session,
