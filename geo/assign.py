@@ -22,6 +22,7 @@ bounding box touches, with a margin), so the raster only ever speeds up, never c
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -340,6 +341,39 @@ class GridIndex:
                 leaf[todo[act[hit]]] = cand[hit]
                 pending[act[hit]] = False
         return leaf
+
+    def leaf_of(self, x: float, y: float) -> int:
+        """:meth:`locate` for one point, in plain Python: the same answer without the cost of
+        building arrays, which is most of the time intake spends placing one resident's report.
+
+        >>> grid = {1: Layer(1, ["310101"], ["黄浦区"], [None], [shapely.box(0, 0, 1, 1)])}
+        >>> index = GridIndex.build(grid)
+        >>> [index.leaf_of(0.5, 0.5), index.leaf_of(1.0, 0.5), index.leaf_of(2.0, 0.5)]
+        [0, 0, -1]
+        """
+        if not (math.isfinite(x) and math.isfinite(y)):
+            return _OUTSIDE
+        col = math.floor((x - self.x0) / self.dx)
+        row = math.floor((y - self.y0) / self.dy)
+        if not (0 <= col < self.nx and 0 <= row < self.ny):
+            return _OUTSIDE
+        value = int(self.raster[row * self.nx + col])
+        if value >= 0 or value == _OUTSIDE:
+            return value
+        tile = -2 - value
+        for k in range(int(self.cand_offsets[tile]), int(self.cand_offsets[tile + 1])):
+            cand = int(self.candidates[k])
+            if self.leaf_rect[cand]:
+                x0, y0, x1, y1 = self.leaf_bounds[cand]
+                if x0 <= x <= x1 and y0 <= y <= y1:
+                    return cand
+            elif shapely.intersects_xy(self.leaf_geoms[cand], x, y):
+                return cand
+        return _OUTSIDE
+
+    def covers(self, x: float, y: float) -> bool:
+        """Whether a WGS84 point lies in the service area (in some base cell)."""
+        return self.leaf_of(x, y) >= 0
 
     def _result(self, leaf: IntArray) -> Assignment:
         codes = {

@@ -108,4 +108,4 @@ def _fast_store(settings: Settings) -> FastStore | None:
     url = settings.effective_database_url
     if is_sqlite(url):
         return None
-    return FastStore.for_url(url, settings.api_pool_size)
+    return FastStore.for_url(url, settings.api_pool_size, settings.api_writers)

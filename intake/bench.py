@@ -319,8 +319,9 @@ def _published(broker_url: str) -> int | None:
         return int(declared.message_count)
 
 
-def _stored(url: str) -> tuple[int, int]:
-    from sqlalchemy import func, select
+def _stored(url: str) -> tuple[int, int, int]:
+    """Cases stored, those that joined another, and the transactions that stored them."""
+    from sqlalchemy import func, select, text
 
     from urbangrid.db import make_engine
     from urbangrid.tables import Case
@@ -331,8 +332,10 @@ def _stored(url: str) -> tuple[int, int]:
         linked = conn.execute(
             select(func.count()).select_from(Case).where(Case.duplicate_of.is_not(None))  # type: ignore[union-attr]
         ).scalar_one()
+        # Rows written by one transaction share its xmin: group commit's batches.
+        commits = conn.execute(text("SELECT count(DISTINCT xmin::text) FROM cases")).scalar_one()
     engine.dispose()
-    return int(total), int(linked)
+    return int(total), int(linked), int(commits)
 
 
 def run_intake_bench(
@@ -376,7 +379,7 @@ def run_intake_bench(
         finally:
             server.terminate()
             server.wait(20)
-        stored, duplicates = _stored(url)
+        stored, duplicates, commits = _stored(url)
         published = _published(broker)
     noop, intake, half = phases[0], phases[1], phases[2]
     ratio = intake.rate / noop.rate if noop.rate else 0.0
@@ -387,6 +390,7 @@ def run_intake_bench(
         "meets_target": ratio >= 0.15 and half.p99_ms < 50,
         "cases_stored": stored,
         "joined_as_duplicates": duplicates,
+        "reports_per_commit": round(stored / commits, 2) if commits else None,
         "messages_in_routing_queue": published,
         "photo_bytes": PHOTO_BYTES,
     }

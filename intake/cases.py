@@ -27,7 +27,7 @@ from intake.case_schemas import (
     Suggestion,
 )
 from intake.deps import SessionDep, SettingsDep
-from intake.schemas import AreaRef, DepartmentRef
+from intake.schemas import AreaRef, CaseId, DepartmentRef
 from intake.staff_auth import StaffDep
 from urbangrid.casework import (
     ActionInput,
@@ -137,7 +137,7 @@ def list_cases(
 
 @router.get("/{case_id}", response_model=CaseDetail)
 def read_case(
-    case_id: int, principal: StaffDep, session: SessionDep, settings: SettingsDep
+    case_id: CaseId, principal: StaffDep, session: SessionDep, settings: SettingsDep
 ) -> CaseDetail:
     """A case with its areas, clocks, timeline and photos, and the actions open to the caller."""
     case = visible_case(session, principal, case_id)
@@ -150,7 +150,7 @@ def read_case(
     responses={409: {"description": "Not allowed now; the body lists the allowed actions"}},
 )
 def take_action(
-    case_id: int,
+    case_id: CaseId,
     action: Annotated[str, Path(description=", ".join(ACTIONS))],
     body: ActionBody,
     principal: StaffDep,

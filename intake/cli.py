@@ -155,7 +155,8 @@ def bench_intake(
     click.echo(
         f"JSON intake at {result['json_vs_noop']:.1%} of the no-op's rate; p99 at half that "
         f"rate {result['half_rate_p99_ms']} ms; target (≥15%, p99 < 50 ms) "
-        f"{'met' if result['meets_target'] else 'NOT met'}",
+        f"{'met' if result['meets_target'] else 'NOT met'}; "
+        f"{result['reports_per_commit']} reports per commit",
         err=True,
     )
     click.echo(json.dumps(result))

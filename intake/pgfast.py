@@ -9,11 +9,22 @@ with ``duplicate_of`` set or not, two more round trips for the few reports that 
 Why not the ORM: building and executing those statements through SQLAlchemy cost about 1.3 ms
 of CPU per report against 0.15 ms here, and the API's single event loop is CPU-bound.
 ``tests/intake/test_fastpath.py`` holds both paths to writing the same rows.
+
+Group commit: reports that arrive while the writers are busy are stored together, a few writers
+each sending everything waiting as one pipelined transaction (one round trip, one commit, one
+WAL flush for the lot). In a burst (a storm, a festival night) the database does a third less
+work per report and the API holds fewer connections; when reports trickle in, each goes alone
+at once, as before. The statements run in order in one transaction, so a report still sees an
+open case stored by an earlier one of its batch. Should any statement fail (a retried
+idempotency key, most often), the transaction stores nothing and each report of the batch is
+written alone, so only the one at fault fails.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import asyncio
+import logging
+from dataclasses import dataclass, field
 from typing import Any
 
 from psycopg import errors
@@ -21,6 +32,12 @@ from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import make_url
 
 from urbangrid.tables.cases import OPEN_NOT_DUPLICATE
+
+log = logging.getLogger(__name__)
+
+# Reports stored in one transaction at most: enough to absorb a burst, few enough that the
+# first of them does not wait long for the last.
+MAX_BATCH = 32
 
 _STATEMENT = f"""
 WITH near AS (
@@ -75,12 +92,20 @@ class KeyTaken(Exception):
     """The idempotency key is already stored: the report was submitted before."""
 
 
+_Pending = tuple[dict[str, Any], "asyncio.Future[int | None]"]
+
+
 @dataclass
 class FastStore:
     pool: AsyncConnectionPool
+    writers: int = 4
+    _queue: asyncio.Queue[_Pending] = field(default_factory=asyncio.Queue)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    batches: int = 0  # transactions written, for the benchmark's figures
+    stored: int = 0
 
     @classmethod
-    def for_url(cls, url: str, size: int) -> FastStore:
+    def for_url(cls, url: str, size: int, writers: int = 4) -> FastStore:
         conninfo = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
         pool = AsyncConnectionPool(
             conninfo,
@@ -90,32 +115,102 @@ class FastStore:
             open=False,
             name="urbangrid-intake",
         )
-        return cls(pool)
+        return cls(pool, writers=max(1, min(writers, size)))
 
     async def open(self) -> None:
         await self.pool.open()
+        self._tasks = [
+            asyncio.create_task(self._write_loop(), name=f"urbangrid-intake-writer-{n}")
+            for n in range(self.writers)
+        ]
 
     async def close(self) -> None:
+        """Store what is waiting, then stop the writers and close the pool."""
+        await self._queue.join()
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
         await self.pool.close()
 
     async def insert(self, values: dict[str, Any]) -> int | None:
         """The new case's id, or None when an open case of the category is nearby.
 
         ``values`` holds the case's and the event's columns by name, the idempotency key
-        (``key_scope``, ``key``, ``fingerprint``) and the box and window to look in.
+        (``key_scope``, ``key``, ``fingerprint``) and the box and window to look in. Raises
+        :class:`KeyTaken` when the idempotency key is already stored.
         """
-        try:
-            async with self.pool.connection() as conn:
-                cursor = await conn.execute(_STATEMENT, values)
-                row = await cursor.fetchone()
-        except errors.UniqueViolation as exc:
-            if exc.diag.table_name == "idempotency_key":
-                raise KeyTaken from exc
-            raise
-        return None if row is None else int(row[0])
+        if not self._tasks:
+            raise RuntimeError("the intake store is not open")
+        done: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait((values, done))
+        # Shielded: a resident who hangs up does not take the report out of a batch half sent.
+        return await asyncio.shield(done)
 
     async def candidates(self, values: dict[str, Any]) -> list[tuple[int, float, float]]:
         """Open cases of the category in the box: (id, lat, lon) for the exact measure."""
         async with self.pool.connection() as conn:
             cursor = await conn.execute(_CANDIDATES, values)
             return [(int(r[0]), float(r[1]), float(r[2])) for r in await cursor.fetchall()]
+
+    # -- the writers ----------------------------------------------------------------------
+
+    async def _write_loop(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < MAX_BATCH and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                if len(batch) == 1:
+                    await self._write_one(*batch[0])
+                else:
+                    await self._write_batch(batch)
+            except Exception:  # never lose a writer: the futures carry each report's error
+                log.exception("intake writer failed on a batch of %s", len(batch))
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(RuntimeError("the report could not be stored"))
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _write_one(self, values: dict[str, Any], done: asyncio.Future[int | None]) -> None:
+        try:
+            async with self.pool.connection() as conn:
+                cursor = await conn.execute(_STATEMENT, values)
+                row = await cursor.fetchone()
+        except errors.UniqueViolation as exc:
+            _fail(done, KeyTaken() if exc.diag.table_name == "idempotency_key" else exc)
+            return
+        except Exception as exc:
+            _fail(done, exc)
+            return
+        self.batches += 1
+        self.stored += 1
+        _succeed(done, None if row is None else int(row[0]))
+
+    async def _write_batch(self, batch: list[_Pending]) -> None:
+        try:
+            async with self.pool.connection() as conn, conn.transaction():
+                async with conn.pipeline():
+                    cursors = [await conn.execute(_STATEMENT, values) for values, _ in batch]
+                rows = [await cursor.fetchone() for cursor in cursors]
+        except errors.Error:
+            # Nothing of the batch was stored: each alone, so that only the one at fault fails.
+            for values, done in batch:
+                await self._write_one(values, done)
+            return
+        self.batches += 1
+        self.stored += len(batch)
+        for (_, done), row in zip(batch, rows, strict=True):
+            _succeed(done, None if row is None else int(row[0]))
+
+
+def _succeed(done: asyncio.Future[int | None], value: int | None) -> None:
+    if not done.done():
+        done.set_result(value)
+
+
+def _fail(done: asyncio.Future[int | None], exc: BaseException) -> None:
+    if not done.done():
+        done.set_exception(exc)

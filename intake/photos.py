@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from intake.cases import visible_case
 from intake.deps import IntakeDep, SessionDep
 from intake.errors import FieldError
+from intake.schemas import CaseId
 from intake.staff_auth import StaffDep
 from intake.submission import store_photo_rows
 from intake.uploads import read_form
@@ -127,7 +128,7 @@ _STAFF_BODY = {
     tags=["cases"],
 )
 async def upload_case_photos(
-    case_id: Annotated[int, Path(ge=1, le=2**31 - 1)],
+    case_id: CaseId,
     request: Request,
     principal: StaffDep,
     intake: IntakeDep,

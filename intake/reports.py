@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlmodel import select
@@ -16,6 +16,7 @@ from intake.idempotency import HEADER, check_key
 from intake.ratelimit import limit_writes
 from intake.schemas import (
     AreaRef,
+    CaseId,
     DepartmentRef,
     EventPublic,
     ReportAccepted,
@@ -149,7 +150,7 @@ async def submit_report(
 
 @router.get("/{report_id}", response_model=ReportPublic)
 def read_report(
-    report_id: Annotated[int, Path(ge=1, le=2**31 - 1, description="The report's id")],
+    report_id: CaseId,
     session: SessionDep,
 ) -> ReportPublic:
     """A report's state, its four grid areas, its department and its deadline."""
@@ -186,8 +187,7 @@ def read_report(
                 action=e.action,
                 from_state=e.from_state,
                 to_state=e.to_state,
-                actor=e.actor,
-                note=e.note,
+                role=e.role,
             )
             for e in events
         ],

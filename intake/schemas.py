@@ -6,9 +6,15 @@ import re
 from datetime import datetime
 from typing import Annotated, Literal
 
+from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 Crs = Literal["wgs84", "gcj02", "bd09"]
+
+# Case ids are 32-bit database integers: a larger number in a URL names no case, and is answered
+# 422 before it reaches a database that would overflow on it.
+MAX_CASE_ID = 2**31 - 1
+CaseId = Annotated[int, Path(ge=1, le=MAX_CASE_ID, description="The case's id")]
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -104,12 +110,18 @@ class DepartmentRef(BaseModel):
 
 
 class EventPublic(BaseModel):
+    """A step as anyone may see it: what happened and by which role, never who or their notes.
+
+    A report is readable here by its sequential id alone, so the names of staff, residents'
+    ids and staff's internal notes stay out; the reporter reads the full timeline with the
+    tracking token (``/api/v1/track/{token}``).
+    """
+
     at: datetime
     action: str
     from_state: str | None
     to_state: str
-    actor: str
-    note: str
+    role: str
 
 
 class ReportPublic(BaseModel):

@@ -223,7 +223,7 @@ class Intake:
             raise HTTPException(503, reference.grid_error or "no active grid")
         x, y = to_wgs84(np.array([lon]), np.array([lat]), crs)
         wgs_lon, wgs_lat = float(x[0]), float(y[0])
-        if not bool(reference.grid.assign(np.array([wgs_lon]), np.array([wgs_lat])).inside[0]):
+        if not reference.grid.covers(wgs_lon, wgs_lat):
             raise FieldError(
                 "lat",
                 f"({lat}, {lon}) in {crs} is outside the service area",

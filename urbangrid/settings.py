@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     open311_jurisdiction_id: str = ""
     # Connections of the API's asynchronous PostgreSQL pool (one pool per API process).
     api_pool_size: int = Field(default=10, gt=0)
+    # Of those, the writers that store reports without photos, each taking every report waiting
+    # as one transaction (group commit): fewer writers make bigger batches under load.
+    api_writers: int = Field(default=4, gt=0)
 
     @model_validator(mode="after")
     def _webhook_needs_secret(self) -> Settings:

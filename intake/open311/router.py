@@ -29,7 +29,7 @@ from intake.idempotency import HEADER, check_key, device_key
 from intake.open311 import views
 from intake.open311.render import document, errors
 from intake.ratelimit import RateLimiter
-from intake.schemas import Text
+from intake.schemas import MAX_CASE_ID, Text
 from intake.submission import Submission
 from urbangrid.domain.residents import NOTIFY_ACTIONS, describe_limit
 from urbangrid.domain.states import OPEN_STATES
@@ -317,8 +317,10 @@ def list_requests(
     query = select(Case)
     wanted = _ids("service_request_id", service_request_id)
     if wanted:
-        if not all(item.isdigit() and len(item) < 12 for item in wanted):
-            raise FieldError("service_request_id", "ids are whole numbers, comma separated")
+        if not all(item.isdigit() and int(item) <= MAX_CASE_ID for item in wanted):
+            raise FieldError(
+                "service_request_id", f"ids are whole numbers up to {MAX_CASE_ID}, comma separated"
+            )
         query = query.where(col(Case.id).in_([int(item) for item in wanted]))
     else:
         start = _parse_when("start_date", start_date)
@@ -365,7 +367,9 @@ def get_request(
 ) -> Response:
     """One service request."""
     _check(fmt, jurisdiction_id, intake.settings.open311_jurisdiction_id)
-    case = session.get(Case, int(service_request_id)) if service_request_id.isdigit() else None
+    # Ids are database integers: a longer string of digits names no request (and would overflow).
+    known = service_request_id.isdigit() and int(service_request_id) <= MAX_CASE_ID
+    case = session.get(Case, int(service_request_id)) if known else None
     if case is None:
         raise HTTPException(404, f"service_request_id {service_request_id!r} not found")
     return _requests(request, fmt, session, intake, [case], extensions=extensions, lang=locale)

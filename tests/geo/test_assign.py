@@ -23,9 +23,12 @@ def same(a: Assignment, b: Assignment) -> bool:
 
 
 def check(index: GridIndex, x: np.ndarray, y: np.ndarray) -> Assignment:
-    """Assign with the index and with the per-point loop; they must agree exactly."""
+    """Assign with the index, with the per-point loop and point by point as intake does (one
+    report at a time, in plain Python); all three must agree exactly."""
     fast = index.assign(x, y)
     assert same(fast, loop_assign(index, x, y))
+    one_by_one = [index.leaf_of(float(px), float(py)) for px, py in zip(x, y, strict=True)]
+    assert one_by_one == fast.leaf.tolist()
     return fast
 
 

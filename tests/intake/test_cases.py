@@ -298,3 +298,39 @@ def test_filing_under_another_class_sets_its_limits(
     handle = next(c for c in dispatched["clocks"] if c["stage"] == "handle")
     assert handle["limit"] == "1wd"
     assert dispatched["deadline_at"] == handle["deadline_at"]
+
+
+def test_the_public_view_by_id_shows_no_names_or_notes(
+    client: TestClient, engine: Engine, settings: Settings, demo_grid: Grid
+) -> None:
+    case_id = report_and_route(client, engine, settings, demo_grid, category="E0599", cell=33)
+    operator = staff_token(engine, "operator", "city", name="王芳")
+    act(client, operator, case_id, "request_verification", note="居民电话 13800000000，请核实")
+    shown = client.get(f"/api/v1/reports/{case_id}").json()
+    assert [e["action"] for e in shown["events"]][-1] == "request_verification"
+    assert {e["role"] for e in shown["events"]} >= {"citizen", "operator"}
+    text = str(shown)
+    assert "王芳" not in text and "13800000000" not in text and "actor" not in text
+    # Staff see the note and who wrote it.
+    detail = client.get(f"/api/v1/cases/{case_id}", headers=auth(operator)).json()
+    assert "13800000000" in str(detail)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/cases/99999999999999999999",
+        "/api/v1/cases/2147483648",
+        "/api/v1/cases/0",
+        "/api/v1/reports/99999999999999999999",
+    ],
+)
+def test_case_ids_beyond_the_database_are_refused_naming_the_id(
+    client: TestClient, engine: Engine, path: str
+) -> None:
+    operator = staff_token(engine, "operator", "city")
+    answer = client.get(path, headers=auth(operator))
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"][0]["loc"][-1] in {"case_id", "report_id"}
+    acted = client.post(f"{path}/actions/file", json={}, headers=auth(operator))
+    assert acted.status_code in {404, 422}, acted.text

@@ -92,6 +92,11 @@ def test_errors_are_the_standards(client: TestClient, fmt: str, demo_grid: Grid)
     assert unknown.status_code == 404 and error(unknown)[0] == 404
     request = client.get(f"{BASE}/requests/987654321.{fmt}")
     assert request.status_code == 404 and error(request)[0] == 404
+    # An id no database integer holds names no request, rather than overflowing.
+    huge = client.get(f"{BASE}/requests/99999999999999999999.{fmt}")
+    assert huge.status_code == 404 and error(huge)[0] == 404
+    listed = client.get(f"{BASE}/requests.{fmt}?service_request_id=1,99999999999")
+    assert listed.status_code == 400 and "service_request_id" in error(listed)[1]
     window = client.get(
         f"{BASE}/requests.{fmt}?start_date=2026-01-01T00:00:00Z&end_date=2026-06-01T00:00:00Z"
     )

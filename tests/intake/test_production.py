@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func
+from sqlalchemy import func, text
 from sqlmodel import Session, select
 
 from geo.layer import Grid
@@ -117,6 +117,81 @@ def test_same_idempotency_key_ten_times_in_parallel_makes_one_case(
         ).scalar_one()
     engine.dispose()
     assert keys == 2
+
+
+def test_a_burst_of_reports_is_stored_in_shared_transactions_each_exactly_once(
+    pg_url: str, demo_grid: Grid, tmp_path: Path
+) -> None:
+    """Group commit: sixty reports at once through one writer. Every one is stored once with
+    its submit event; some share a transaction (the same xmin); a report still sees an open
+    case an earlier report of its batch stored; a key retried inside the burst makes one case."""
+    values = {
+        **service_values(pg_url, "", tmp_path / "var"),
+        "URBANGRID_DUPLICATE_RADIUS_M": "50",
+        "URBANGRID_API_WRITERS": "1",
+    }
+    tag = f"burst {datetime.now().isoformat()}"
+    points = cell_points(demo_grid, 56, seed=501)
+    bodies = [
+        json.dumps(
+            {"category": "E0103", "lat": lat, "lon": lon, "description": f"{tag} {i}"}
+        ).encode()
+        for i, (lon, lat) in enumerate(points[:50])
+    ]
+    # Four reports of one thing at one spot, and one report sent six times with its key.
+    lon, lat = points[50]
+    bodies += [
+        json.dumps({"category": "E0104", "lat": lat, "lon": lon, "description": f"{tag} same"})
+    ] * 4  # type: ignore[list-item]
+    keyed = json.dumps(
+        {"category": "E0105", "lat": points[51][1], "lon": points[51][0], "description": f"{tag} k"}
+    )
+    key = f"burst-{datetime.now().timestamp()}"
+    sends: list[tuple[bytes, dict[str, str]]] = [
+        (body if isinstance(body, bytes) else body.encode(), {"content-type": "application/json"})
+        for body in bodies
+    ] + [(keyed.encode(), {"content-type": "application/json", "Idempotency-Key": key})] * 6
+    with api_process(values, tmp_path / "api.log") as base:
+        queue = iter(range(len(sends)))
+        lock = threading.Lock()
+
+        def send() -> tuple[int, dict[str, Any]]:
+            with lock:
+                body, headers = sends[next(queue)]
+            return _post(f"{base}/api/v1/reports", body, headers)
+
+        results = _parallel(len(sends), send)
+    assert all(status in (200, 201) for status, _ in results), results
+    # The keyed report: one case, answered five times more as the replay of the first.
+    keyed_ids = {a["id"] for status, a in results if status == 200}
+    assert sorted(status for status, _ in results).count(200) == 5 and len(keyed_ids) == 1
+    engine = make_engine(pg_url)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT c.id, c.xmin::text, c.duplicate_of, "
+                "(SELECT count(*) FROM case_events e WHERE e.case_id = c.id) "
+                "FROM cases c WHERE c.description LIKE :tag"
+            ),
+            {"tag": f"{tag}%"},
+        ).all()
+        same_spot = conn.execute(
+            text(
+                "SELECT count(*) FILTER (WHERE duplicate_of IS NULL) FROM cases "
+                "WHERE description = :d"
+            ),
+            {"d": f"{tag} same"},
+        ).scalar_one()
+        keyed_cases = conn.execute(
+            text("SELECT count(*) FROM idempotency_key WHERE key = :k"), {"k": key}
+        ).scalar_one()
+    engine.dispose()
+    assert len(rows) == 55 and all(events == 1 for *_, events in rows)
+    assert keyed_ids == {case_id for case_id, *_ in rows if case_id in keyed_ids}
+    assert len({xmin for _, xmin, _, _ in rows}) < len(rows), "no two reports shared a commit"
+    # The first at the spot is the case; the three after it joined it, batch or no batch.
+    assert same_spot == 1
+    assert keyed_cases == 1
 
 
 def _row(url: str, case_id: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
