@@ -7,6 +7,10 @@ cases into the facts; readers overlay the ones not yet folded, so no figure wait
 facts start empty: run ``urbangrid metrics refresh --full`` (or let the scheduler's first refresh
 build them); until then the evaluation counts from ``cases`` as before.
 
+A later migration that rebuilds ``cases`` or ``case_events`` on SQLite (``batch_alter_table``
+copies the table and drops its triggers) must create these triggers again, or the figures of
+cases written afterwards would wait for a full refresh.
+
 Revision ID: 0007_rollups
 Revises: 0006_merge
 Create Date: 2026-11-21
