@@ -1,11 +1,14 @@
 """The evaluation in SQL: one implementation behind the metrics API, the dashboard and the bench.
 
 What is counted, and how counts become rates, scores and grades, is defined in
-:mod:`urbangrid.domain.metrics`; this module only counts. One pass over ``cases`` for
-everything reckoned per case (due, closed, on time, handled, filed, received), and two over the
-period's events (dispatches and returns from the index alone, ratings with their score), each
-attributed to the department that held the case at the time. They read a period through the
-indexes of migration ``0005_metrics`` instead of the whole table, and give the same answer on
+:mod:`urbangrid.domain.metrics`; this module only counts. :func:`count_cases` reads what the
+refresher keeps (``urbangrid.rollups``): totals and departments from sums per department, day
+and kind, every other grouping and filter from one narrow row of day numbers per case and one
+per counted event, with the cases written since the last refresh taken live in the same
+statement, so the figures never lag. :func:`count_cases_live` counts the same from ``cases`` and
+``case_events`` directly (one pass over the cases a period touches, two over its events, each
+event attributed to the department that held the case at the time): the reference the rollups
+are tested against, and the fallback before they are first built. Both give the same answer on
 SQLite and PostgreSQL.
 """
 
