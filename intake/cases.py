@@ -15,7 +15,6 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import ColumnElement, and_, exists, func, or_, true
 from sqlmodel import Session, col, select
 
-from geo.store import area_names
 from intake.case_schemas import (
     ActionBody,
     CaseDetail,
@@ -27,7 +26,8 @@ from intake.case_schemas import (
     Suggestion,
 )
 from intake.deps import SessionDep, SettingsDep
-from intake.schemas import AreaRef, CaseId, DepartmentRef
+from intake.refs import case_refs
+from intake.schemas import CaseId
 from intake.staff_auth import StaffDep
 from urbangrid.casework import (
     ActionInput,
@@ -46,7 +46,7 @@ from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import TRANSITIONS, IllegalAction, Role
 from urbangrid.lifecycle import ConcurrentChange
 from urbangrid.staff import Principal
-from urbangrid.tables import Case, Department, SlaClock
+from urbangrid.tables import Case, SlaClock
 from urbangrid.workdays import case_policy
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
@@ -258,10 +258,7 @@ def _clock_status(row: SlaClock, now: datetime) -> str:
 def _detail(session: Session, case: Case, principal: Principal, max_escalations: int) -> CaseDetail:
     assert case.id is not None
     now = utcnow()
-    codes = [case.l1_code, case.l2_code, case.l3_code, case.l4_code]
-    names = area_names(session, case.grid_version_id, codes) if case.grid_version_id else {}
-    areas = [AreaRef(code=c, name=names.get(c, "")) if c else None for c in codes]
-    department = session.get(Department, case.department_code) if case.department_code else None
+    refs = case_refs(session, case)
     events = events_of(session, case.id)
     suggestion = None
     if case.state in (CaseState.FILED, CaseState.RETURNED) and case.l2_code:
@@ -300,13 +297,11 @@ def _detail(session: Session, case: Case, principal: Principal, max_escalations:
         description=case.description,
         lat=case.lat,
         lon=case.lon,
-        district=areas[0],
-        street=areas[1],
-        community=areas[2],
-        cell=areas[3],
-        department_ref=DepartmentRef(code=department.code, name=department.name)
-        if department
-        else None,
+        district=refs.district,
+        street=refs.street,
+        community=refs.community,
+        cell=refs.cell,
+        department_ref=refs.department,
         case_deadline_at=case.case_deadline_at,
         filed_at=case.filed_at,
         dispatched_at=case.dispatched_at,

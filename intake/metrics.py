@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel
 
 from intake.deps import SessionDep, SettingsDep
@@ -44,6 +45,15 @@ CategoryQuery = Annotated[
     str | None, Query(description="A category (E0102) or a major class (E01)")
 ]
 LangQuery = Annotated[Lang, Query(description="Names in Chinese or English")]
+
+
+def _scope(
+    department: DepartmentQuery = None, area: AreaQuery = None, category: CategoryQuery = None
+) -> Scope:
+    return Scope(department=department, area=area, category=category)
+
+
+ScopeQuery = Annotated[Scope, Depends(_scope)]
 FormatQuery = Annotated[Format | None, Query(description="json (default) or csv")]
 
 
@@ -68,6 +78,15 @@ def _query_error(field: str, message: str) -> HTTPException:
         status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
         detail=[{"loc": ["query", field], "msg": message, "type": "value_error"}],
     )
+
+
+@contextmanager
+def _filters_named() -> Iterator[None]:
+    """A filter naming nothing that exists is the caller's mistake: 422 naming the filter."""
+    try:
+        yield
+    except UnknownFilter as exc:
+        raise _query_error(exc.field, str(exc)) from None
 
 
 def _period(text: str | None, settings: Settings, now: datetime) -> Period:
@@ -112,12 +131,12 @@ def _measures(
     lang: Lang,
     include_all_departments: bool = False,
 ) -> list[dict[str, Any]]:
-    try:
-        include = (
-            all_department_codes(session)
-            if include_all_departments and dimension == Dimension.DEPARTMENTS
-            else []
-        )
+    include = (
+        all_department_codes(session)
+        if include_all_departments and dimension == Dimension.DEPARTMENTS
+        else []
+    )
+    with _filters_named():
         found = evaluate(
             session,
             period=period,
@@ -129,8 +148,6 @@ def _measures(
             lang=lang,
             include=include,
         )
-    except UnknownFilter as exc:
-        raise _query_error(exc.field, str(exc)) from None
     return [e.flat() for e in found]
 
 
@@ -202,32 +219,28 @@ def trend_view(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    scope: ScopeQuery,
     unit: Annotated[Literal["day", "week", "month"], Query()] = "week",
     by: Annotated[Dimension, Query(description="Group each bucket by this")] = Dimension.TOTAL,
     period: PeriodQuery = None,
-    department: DepartmentQuery = None,
-    area: AreaQuery = None,
-    category: CategoryQuery = None,
     lang: LangQuery = "zh",
     format: FormatQuery = None,
 ) -> MetricsPublic | Response:
     """The period's counts and rates per day, week or month."""
     now = utcnow()
     chosen = _period(period, settings, now)
-    scope = Scope(department=department, area=area, category=category)
     try:
-        points = trend(
-            session,
-            period=chosen,
-            unit=unit,
-            tz=ZoneInfo(settings.city_timezone),
-            by=by,
-            scope=scope,
-            now=now,
-            satisfied_score=settings.metrics_satisfied_score,
-        )
-    except UnknownFilter as exc:
-        raise _query_error(exc.field, str(exc)) from None
+        with _filters_named():
+            points = trend(
+                session,
+                period=chosen,
+                unit=unit,
+                tz=ZoneInfo(settings.city_timezone),
+                by=by,
+                scope=scope,
+                now=now,
+                satisfied_score=settings.metrics_satisfied_score,
+            )
     except ValueError as exc:
         raise _query_error("unit", str(exc)) from None
     names = group_names(session, by, [p.key for p in points], lang=lang)
@@ -264,21 +277,16 @@ def open_view(
     session: SessionDep,
     settings: SettingsDep,
     dimension: Dimension,
-    department: DepartmentQuery = None,
-    area: AreaQuery = None,
-    category: CategoryQuery = None,
+    scope: ScopeQuery,
     lang: LangQuery = "zh",
     format: FormatQuery = None,
 ) -> MetricsPublic | Response:
     """Open cases now: all, suspended, overdue, and at risk of going overdue."""
     now = utcnow()
-    scope = Scope(department=department, area=area, category=category)
-    try:
+    with _filters_named():
         found = open_now(
             session, by=dimension, scope=scope, now=now, at_risk_share=settings.sla_warn_share
         )
-    except UnknownFilter as exc:
-        raise _query_error(exc.field, str(exc)) from None
     names = group_names(session, dimension, found, lang=lang)
     rows = [
         {"key": key, "name": names.get(key, ""), **figures.__dict__}
@@ -302,17 +310,14 @@ def measures(
     session: SessionDep,
     settings: SettingsDep,
     dimension: Dimension,
+    scope: ScopeQuery,
     period: PeriodQuery = None,
-    department: DepartmentQuery = None,
-    area: AreaQuery = None,
-    category: CategoryQuery = None,
     lang: LangQuery = "zh",
     format: FormatQuery = None,
 ) -> MetricsPublic | Response:
     """Every measure of DOMAIN.md §6 per group for a period, with composite score and grade."""
     now = utcnow()
     chosen = _period(period, settings, now)
-    scope = Scope(department=department, area=area, category=category)
     rows = _measures(
         session, settings, dimension=dimension, period=chosen, scope=scope, now=now, lang=lang
     )

@@ -9,15 +9,13 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlmodel import select
 
-from geo.store import area_names
 from intake.deps import IntakeDep, SessionDep
 from intake.errors import FieldError, body_errors
 from intake.idempotency import HEADER, check_key
 from intake.ratelimit import limit_writes
+from intake.refs import case_refs
 from intake.schemas import (
-    AreaRef,
     CaseId,
-    DepartmentRef,
     EventPublic,
     ReportAccepted,
     ReportCreate,
@@ -26,7 +24,7 @@ from intake.schemas import (
 )
 from intake.submission import Submission, Upload
 from intake.uploads import read_form
-from urbangrid.tables import Case, CaseEvent, Department
+from urbangrid.tables import Case, CaseEvent
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
@@ -157,10 +155,7 @@ def read_report(
     case = session.get(Case, report_id)
     if case is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"report {report_id} not found")
-    codes = [case.l1_code, case.l2_code, case.l3_code, case.l4_code]
-    names = area_names(session, case.grid_version_id, codes) if case.grid_version_id else {}
-    areas = [AreaRef(code=c, name=names.get(c, "")) if c else None for c in codes]
-    department = session.get(Department, case.department_code) if case.department_code else None
+    refs = case_refs(session, case)
     events = session.exec(
         select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)  # type: ignore[arg-type]
     ).all()
@@ -173,13 +168,11 @@ def read_report(
         lon=case.lon,
         created_at=case.created_at,
         grid_version_id=case.grid_version_id,
-        district=areas[0],
-        street=areas[1],
-        community=areas[2],
-        cell=areas[3],
-        department=DepartmentRef(code=department.code, name=department.name)
-        if department
-        else None,
+        district=refs.district,
+        street=refs.street,
+        community=refs.community,
+        cell=refs.cell,
+        department=refs.department,
         deadline=case.deadline_at,
         events=[
             EventPublic(

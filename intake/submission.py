@@ -229,7 +229,8 @@ class Intake:
                 f"({lat}, {lon}) in {crs} is outside the service area",
                 kind="outside_service_area",
             )
-        print_ = sub.fingerprint()
+        # Only a keyed report is ever compared with an earlier one (a retry, or a key reused).
+        print_ = sub.fingerprint() if sub.idempotency_key else ""
         if sub.idempotency_key and sub.uploads:
             # Photos are written to storage before the transaction: a retry that is answered
             # from the key need not write them again.

@@ -34,6 +34,8 @@ log = logging.getLogger(__name__)
 
 SEND_TASK = "urbangrid.send_notifications"
 LOOKBACK = timedelta(hours=6)  # far longer than any commit can lag behind its event's time
+# How far back a notifier that was stopped (a weekend outage, a long deploy) catches up.
+CATCH_UP = timedelta(days=30)
 LEASE = timedelta(minutes=2)
 MAX_ATTEMPTS = 8
 
@@ -139,9 +141,21 @@ def make_channel(settings: Settings) -> Channel:
     return LogChannel()
 
 
+def collect_since(session: Session, *, now: datetime) -> datetime:
+    """The oldest event time a sweep looks at: the last :data:`LOOKBACK` while notices are
+    being collected, or back to :data:`LOOKBACK` before the last notice collected when the
+    notifier was stopped for longer, so residents still hear of what happened meanwhile
+    (within :data:`CATCH_UP`). Reads the newest notice by primary key, nothing more."""
+    newest = session.execute(
+        select(col(Notification.created_at)).order_by(col(Notification.id).desc()).limit(1)
+    ).scalar_one_or_none()
+    last = newest - LOOKBACK if newest is not None else now - CATCH_UP
+    return max(now - CATCH_UP, min(now - LOOKBACK, last))
+
+
 def collect(session: Session, *, now: datetime, channel: str) -> int:
     """Add a notice row for every recent state change residents hear of; safe to run twice."""
-    since = now - LOOKBACK
+    since = collect_since(session, now=now)
     changes = (
         select(CaseEvent.id, CaseEvent.case_id)  # type: ignore[call-overload]
         .where(col(CaseEvent.at) >= since)

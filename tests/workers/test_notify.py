@@ -168,3 +168,22 @@ def test_log_channel_masks_the_contact(
         sweep(sqlite_url, LogChannel())
     lines = [r.getMessage() for r in caplog.records if f"case {report['id']} is" in r.getMessage()]
     assert len(lines) == 1 and "139****6666" in lines[0] and "13955556666" not in lines[0]
+
+
+def test_a_notifier_stopped_for_a_day_still_tells_residents(
+    client: Any, sqlite_url: str, demo_grid: Grid, gateway: Gateway
+) -> None:
+    """The case moves while no notifier runs; the first sweep 30 hours later, far past the
+    usual look-back, still finds the change and sends it, once."""
+    lon, lat = cell_points(demo_grid, 1, seed=504)[0]
+    report = client.post(
+        "/api/v1/reports",
+        json={"category": "E0406", "lat": lat, "lon": lon, "contact": "13700001111"},
+    ).json()
+    assert "id" in report, report
+    advance(sqlite_url, report["id"], ["file", "dispatch"])
+    channel = WebhookChannel(gateway.url, SECRET)
+    sweep(sqlite_url, channel, later=timedelta(hours=30))
+    assert [n["state"] for n in gateway.for_cases(report["id"])] == ["DISPATCHED"]
+    sweep(sqlite_url, channel, later=timedelta(hours=31))
+    assert len(gateway.for_cases(report["id"])) == 1

@@ -9,7 +9,7 @@ without changing the arithmetic.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Literal, Protocol
@@ -206,19 +206,11 @@ def working_time_between(
     if natural:
         return end - start
     total = timedelta()
-    local_end = end.astimezone(tz)
-    day = start.astimezone(tz).date()
-    for _ in range(3660):
-        if day > local_end.date():
+    for begin, finish in _office_spans(start.astimezone(tz), calendar, tz, windows):
+        if begin >= end:
             return total
-        if calendar.is_workday(day):
-            for opens, closes in windows:
-                begin = max(start, datetime.combine(day, opens, tz))
-                finish = min(end, datetime.combine(day, closes, tz))
-                if finish > begin:
-                    total += finish - begin
-        day += timedelta(days=1)
-    raise ValueError("interval longer than ten years")
+        total += min(finish, end) - begin
+    raise AssertionError("unreachable: the spans end by raising")
 
 
 def push(
@@ -254,21 +246,11 @@ def _add_working_time(
     tz: ZoneInfo,
     windows: Sequence[tuple[time, time]],
 ) -> datetime:
-    day = local.date()
-    cursor = local
-    for _ in range(3660):  # ten years of days: a bound, not a limit anyone reaches
-        if calendar.is_workday(day):
-            for opens, closes in windows:
-                begin = max(cursor, datetime.combine(day, opens, tz))
-                end = datetime.combine(day, closes, tz)
-                if begin >= end:
-                    continue
-                if begin + remaining <= end:
-                    return begin + remaining
-                remaining -= end - begin
-        day += timedelta(days=1)
-        cursor = datetime.combine(day, time(0), tz)
-    raise ValueError("no working time found within ten years; check the calendar overrides")
+    for begin, end in _office_spans(local, calendar, tz, windows):
+        if begin + remaining <= end:
+            return begin + remaining
+        remaining -= end - begin
+    raise AssertionError("unreachable: the spans end by raising")
 
 
 def _add_working_days(
@@ -308,14 +290,26 @@ def _add_working_days(
 def _next_working_instant(
     local: datetime, calendar: WorkCalendar, tz: ZoneInfo, windows: Sequence[tuple[time, time]]
 ) -> datetime:
-    day = local.date()
-    cursor = local
+    return next(_office_spans(local, calendar, tz, windows))[0]
+
+
+def _office_spans(
+    since: datetime, calendar: WorkCalendar, tz: ZoneInfo, windows: Sequence[tuple[time, time]]
+) -> Iterator[tuple[datetime, datetime]]:
+    """Office time from ``since`` on, one (begin, end) per window of each working day.
+
+    Bounded at ten years of days, a bound and not a limit anyone reaches: a calendar with no
+    working day in that long is a mistake in its overrides, said so rather than looped on.
+    """
+    day = since.date()
+    cursor = since
     for _ in range(3660):
         if calendar.is_workday(day):
             for opens, closes in windows:
                 begin = max(cursor, datetime.combine(day, opens, tz))
-                if begin < datetime.combine(day, closes, tz):
-                    return begin
+                end = datetime.combine(day, closes, tz)
+                if begin < end:
+                    yield begin, end
         day += timedelta(days=1)
         cursor = datetime.combine(day, time(0), tz)
     raise ValueError("no working time found within ten years; check the calendar overrides")
