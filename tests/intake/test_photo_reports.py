@@ -31,13 +31,16 @@ def counts(url: str) -> tuple[int, int, int]:
     return found  # type: ignore[return-value]
 
 
-def process_all(url: str, var_dir: Path) -> list[str]:
-    """Run the media step for every pending photo, as the media worker does."""
+def process_all(url: str, var_dir: Path, case_id: int) -> list[str]:
+    """Run the media step for every pending photo of a case, as the media worker does (photos
+    other tests left pending in the shared database are stored under their own var dirs)."""
     settings = Settings(database_url=url, var_dir=var_dir)
     storage = DirectoryStorage(var_dir / "media")
     engine = make_engine(url)
     with Session(engine, expire_on_commit=False) as session:
-        pending = session.exec(select(Photo.id).where(Photo.state == "pending")).all()  # type: ignore[call-overload]
+        pending = session.exec(
+            select(Photo.id).where(Photo.state == "pending", Photo.case_id == case_id)
+        ).all()  # type: ignore[call-overload]
         states = [
             process_photo(int(p[0]), session=session, storage=storage, settings=settings)
             for p in pending
@@ -69,7 +72,7 @@ def test_photo_gps_places_a_report_without_coordinates(
     raw_key = object_key("incoming", __import__("hashlib").sha256(raw).hexdigest())
     assert (tmp_path / "var" / "media" / raw_key).is_file()
 
-    assert process_all(sqlite_url, tmp_path / "var") == ["ready"]
+    assert process_all(sqlite_url, tmp_path / "var", body["id"]) == ["ready"]
     assert not (tmp_path / "var" / "media" / raw_key).exists()  # the EXIF-bearing upload is gone
     photo = client.get(f"/api/v1/track/{body['tracking_token']}").json()["photos"][0]
     assert photo["ready"] is True
@@ -80,7 +83,7 @@ def test_photo_gps_places_a_report_without_coordinates(
     assert stored.size == (1200, 900)
     assert client.get(photo["thumb_url"]).status_code == 200
     # Processing again changes nothing.
-    assert process_all(sqlite_url, tmp_path / "var") == []
+    assert process_all(sqlite_url, tmp_path / "var", body["id"]) == []
 
 
 def test_given_coordinates_win_over_the_photo(client: TestClient, demo_grid: Grid) -> None:
