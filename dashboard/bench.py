@@ -73,11 +73,9 @@ def seed(
 ) -> None:
     """The demo city, its departments and rules, and ``cases`` synthetic cases over ``days``."""
     from geo.demo import demo_city
-    from geo.store import save_grid
-    from urbangrid.domain.taxonomy import load_taxonomy
     from urbangrid.history.store import copy_cases, grid_places, season_for
     from urbangrid.migrate import upgrade
-    from urbangrid.seed import DEMO_LABEL, seed_departments_and_rules, upsert_taxonomy
+    from urbangrid.seed import seed_city
     from urbangrid.workdays import clock_rules
 
     started = time.perf_counter()
@@ -86,15 +84,7 @@ def seed(
     try:
         with Session(engine) as session:
             grid = demo_city()
-            taxonomy = load_taxonomy()
-            upsert_taxonomy(session, taxonomy)
-            seed_departments_and_rules(
-                session,
-                taxonomy,
-                streets=zip(grid[2].codes, grid[2].names, strict=True),
-                districts=zip(grid[1].codes, grid[1].names, strict=True),
-            )
-            version = save_grid(session, grid, label=DEMO_LABEL)
+            version, _ = seed_city(session, grid)
             places = grid_places(session, version, per_cell=1)
             season = season_for(
                 session,

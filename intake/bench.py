@@ -234,25 +234,15 @@ def _seed(url: str) -> list[tuple[float, float]]:
     from sqlmodel import Session
 
     from geo.demo import demo_city
-    from geo.store import save_grid
     from urbangrid.db import make_engine
-    from urbangrid.domain.taxonomy import load_taxonomy
     from urbangrid.migrate import upgrade
-    from urbangrid.seed import DEMO_LABEL, seed_departments_and_rules, upsert_taxonomy
+    from urbangrid.seed import seed_city
 
     upgrade(url)
     grid = demo_city()
     engine = make_engine(url)
     with Session(engine) as session:
-        taxonomy = load_taxonomy()
-        upsert_taxonomy(session, taxonomy)
-        seed_departments_and_rules(
-            session,
-            taxonomy,
-            streets=zip(grid[2].codes, grid[2].names, strict=True),
-            districts=zip(grid[1].codes, grid[1].names, strict=True),
-        )
-        save_grid(session, grid, label=DEMO_LABEL)
+        seed_city(session, grid)
     engine.dispose()
     cells = grid[max(grid)].geoms
     points = shapely.point_on_surface(cells[np.random.default_rng(3).permutation(len(cells))])

@@ -19,7 +19,7 @@ from intake.errors import FieldError
 from intake.schemas import CaseId
 from intake.staff_auth import StaffDep
 from intake.submission import store_photo_rows
-from intake.uploads import read_form
+from intake.uploads import multipart_body, read_form
 from urbangrid.columns import utcnow
 from urbangrid.storage import Storage, object_key
 from urbangrid.tables import Photo
@@ -96,28 +96,7 @@ class StaffPhotoForm(BaseModel):
     kind: Literal["after", "before"] = "after"
 
 
-_STAFF_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "photos": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "minItems": 1,
-                            "maxItems": 6,
-                        },
-                        "kind": {"type": "string", "enum": ["after", "before"]},
-                    },
-                    "required": ["photos"],
-                }
-            }
-        },
-    }
-}
+_STAFF_BODY = multipart_body({"kind": {"type": "string", "enum": ["after", "before"]}})
 
 
 @staff_router.post(

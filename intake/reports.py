@@ -23,7 +23,7 @@ from intake.schemas import (
     ReportPublic,
 )
 from intake.submission import Submission, Upload
-from intake.uploads import read_form
+from intake.uploads import photo_form, read_form
 from urbangrid.tables import Case, CaseEvent
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
@@ -40,26 +40,14 @@ FORM_LIMITS = {
     "address": 2_000,
 }
 
+_FORM = ReportForm.model_json_schema()
 _SUBMIT_BODY = {
     "requestBody": {
         "required": True,
         "content": {
             "application/json": {"schema": ReportCreate.model_json_schema()},
             "multipart/form-data": {
-                "schema": {
-                    **ReportForm.model_json_schema(),
-                    "properties": {
-                        "photos": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "minItems": 1,
-                            "maxItems": 6,
-                            "description": "JPEG, PNG, WebP or HEIC; one to six",
-                        },
-                        **ReportForm.model_json_schema()["properties"],
-                    },
-                    "required": ["photos", "category"],
-                }
+                "schema": {**_FORM, **photo_form(_FORM["properties"], required=("category",))}
             },
         },
     }

@@ -23,7 +23,7 @@ from intake.photos import photo_url
 from intake.ratelimit import limit_writes
 from intake.schemas import Text
 from intake.submission import store_photo_rows
-from intake.uploads import read_form
+from intake.uploads import multipart_body, read_form
 from urbangrid.columns import utcnow
 from urbangrid.domain.residents import (
     ResidentView,
@@ -334,28 +334,7 @@ def reopen(token: Token, body: ReopenIn, session: SessionDep, intake: IntakeDep)
     )
 
 
-_PHOTO_BODY = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "multipart/form-data": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        "photos": {
-                            "type": "array",
-                            "items": {"type": "string", "format": "binary"},
-                            "minItems": 1,
-                            "maxItems": 6,
-                        },
-                        "note": {"type": "string", "maxLength": 2000},
-                    },
-                    "required": ["photos"],
-                }
-            }
-        },
-    }
-}
+_PHOTO_BODY = multipart_body({"note": {"type": "string", "maxLength": 2000}})
 
 
 @router.post(

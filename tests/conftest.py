@@ -32,23 +32,13 @@ def demo_grid() -> Grid:
 
 def seed_database(url: str, grid: Grid) -> None:
     """Migrate ``url`` and seed it with ``grid``, the starter taxonomy, departments and rules."""
-    from geo.store import save_grid
-    from urbangrid.domain.taxonomy import load_taxonomy
-    from urbangrid.seed import DEMO_LABEL, seed_departments_and_rules, upsert_taxonomy
+    from urbangrid.seed import seed_city
 
     upgrade(url)
     engine = make_engine(url)
     try:
         with Session(engine) as session:
-            taxonomy = load_taxonomy()
-            upsert_taxonomy(session, taxonomy)
-            seed_departments_and_rules(
-                session,
-                taxonomy,
-                streets=zip(grid[2].codes, grid[2].names, strict=True),
-                districts=zip(grid[1].codes, grid[1].names, strict=True),
-            )
-            save_grid(session, grid, label=DEMO_LABEL)
+            seed_city(session, grid)
     finally:
         engine.dispose()
 

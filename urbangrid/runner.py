@@ -30,14 +30,7 @@ def demo_seed(force: bool) -> None:
 
 def seed_demo(*, force: bool = False) -> None:
     from geo.demo import demo_city
-    from geo.store import save_grid
-    from urbangrid.domain.taxonomy import load_taxonomy
-    from urbangrid.seed import (
-        DEMO_LABEL,
-        demo_is_seeded,
-        seed_departments_and_rules,
-        upsert_taxonomy,
-    )
+    from urbangrid.seed import demo_is_seeded, seed_city
 
     with Session(get_engine()) as session:
         if demo_is_seeded(session) and not force:
@@ -45,15 +38,7 @@ def seed_demo(*, force: bool = False) -> None:
             return
         started = time.perf_counter()
         grid = demo_city()
-        taxonomy = load_taxonomy()
-        upsert_taxonomy(session, taxonomy)
-        seed_departments_and_rules(
-            session,
-            taxonomy,
-            streets=zip(grid[2].codes, grid[2].names, strict=True),
-            districts=zip(grid[1].codes, grid[1].names, strict=True),
-        )
-        version = save_grid(session, grid, label=DEMO_LABEL)
+        version, taxonomy = seed_city(session, grid)
         counts = ", ".join(f"L{level} {len(grid[level])}" for level in sorted(grid))
         click.echo(
             f"seeded demo city as grid version {version} ({counts}) and "

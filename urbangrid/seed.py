@@ -7,13 +7,16 @@ that ``make run`` shows the whole pipeline on a laptop with nothing else set up.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
-from urbangrid.domain.taxonomy import Taxonomy
+from urbangrid.domain.taxonomy import Taxonomy, load_taxonomy
 from urbangrid.tables import Category, Department, GridVersion, MajorClass, RoutingRule
+
+if TYPE_CHECKING:
+    from geo.layer import Grid
 
 DEMO_LABEL = "demo city"
 STREET_OFFICE = "street_office"
@@ -128,6 +131,29 @@ def seed_departments_and_rules(
                     )
                 )
     session.flush()
+
+
+def seed_reference(session: Session, grid: Grid) -> Taxonomy:
+    """The starter taxonomy, and the departments and routing rules of ``grid``'s districts and
+    streets: what a city's database holds besides its grid."""
+    taxonomy = load_taxonomy()
+    upsert_taxonomy(session, taxonomy)
+    seed_departments_and_rules(
+        session,
+        taxonomy,
+        streets=zip(grid[2].codes, grid[2].names, strict=True),
+        districts=zip(grid[1].codes, grid[1].names, strict=True),
+    )
+    return taxonomy
+
+
+def seed_city(session: Session, grid: Grid, *, label: str = DEMO_LABEL) -> tuple[int, Taxonomy]:
+    """:func:`seed_reference`, then ``grid`` saved as a new grid version (committed); returns
+    the version's id and the taxonomy."""
+    from geo.store import save_grid  # geometry libraries only for those who seed a grid
+
+    taxonomy = seed_reference(session, grid)
+    return save_grid(session, grid, label=label), taxonomy
 
 
 def demo_is_seeded(session: Session) -> bool:

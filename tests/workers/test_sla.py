@@ -38,22 +38,14 @@ T = TypeVar("T")
 def own_database(request: pytest.FixtureRequest, tmp_path: Path, demo_grid: Grid) -> Iterator[str]:
     """A database of this test's own, so the sweep sees no other test's cases."""
     from tests.services import postgres_database
-    from urbangrid.domain.taxonomy import load_taxonomy
     from urbangrid.migrate import upgrade
-    from urbangrid.seed import seed_departments_and_rules, upsert_taxonomy
+    from urbangrid.seed import seed_reference
 
     def seed(url: str) -> None:
         upgrade(url)
         engine = make_engine(url)
         with Session(engine) as session:
-            taxonomy = load_taxonomy()
-            upsert_taxonomy(session, taxonomy)
-            seed_departments_and_rules(
-                session,
-                taxonomy,
-                streets=zip(demo_grid[2].codes, demo_grid[2].names, strict=True),
-                districts=zip(demo_grid[1].codes, demo_grid[1].names, strict=True),
-            )
+            seed_reference(session, demo_grid)
             session.commit()
         engine.dispose()
 
