@@ -38,6 +38,33 @@ from urbangrid.metrics import (
 )
 from urbangrid.settings import Settings
 
+# The columns of the map's table and of a work queue, for the loaders and the pages alike.
+MAP_COLUMNS = [
+    "key",
+    "name",
+    "received",
+    "due",
+    "closed",
+    "closure_rate",
+    "on_time_closure_rate",
+    "open",
+    "overdue_now",
+    "at_risk",
+]
+QUEUE_COLUMNS = [
+    "id",
+    "clock",
+    "hours_left",
+    "deadline",
+    "case_deadline",
+    "state",
+    "stage",
+    "category",
+    "department",
+    "area",
+    "escalation_level",
+]
+
 
 @dataclass(frozen=True)
 class Filters:
@@ -258,19 +285,7 @@ def map_data(session: Session, settings: Settings, filters: Filters, now: dateti
     table = table.merge(opened.rename(columns={"overdue": "overdue_now"}), on="key", how="left")
     counts = ["received", "due", "closed", "open", "overdue_now", "at_risk", "suspended"]
     table[counts] = table[counts].fillna(0).astype(int)
-    keep = [
-        "key",
-        "name",
-        "received",
-        "due",
-        "closed",
-        "closure_rate",
-        "on_time_closure_rate",
-        "open",
-        "overdue_now",
-        "at_risk",
-    ]
-    table = table[keep]
+    table = table[MAP_COLUMNS]
     features: list[dict[str, Any]] = []
     bounds = None
     if shapes:
@@ -390,19 +405,7 @@ def queue_data(
             }
             for i in items
         ],
-        columns=[
-            "id",
-            "clock",
-            "hours_left",
-            "deadline",
-            "case_deadline",
-            "state",
-            "stage",
-            "category",
-            "department",
-            "area",
-            "escalation_level",
-        ],
+        columns=QUEUE_COLUMNS,
     )
 
 

@@ -16,6 +16,7 @@ import streamlit as st
 from dashboard import data
 from dashboard.filters import current, drill
 from dashboard.i18n import t, title
+from dashboard.loaders import MAP_COLUMNS
 from dashboard.show import count, percent, summary, table
 from urbangrid.metrics import UnknownFilter
 
@@ -118,18 +119,7 @@ if view.parent and right.button(t("back_up", lang), key="map_up"):
 
 table(
     view.table,
-    [
-        "key",
-        "name",
-        "received",
-        "due",
-        "closed",
-        "closure_rate",
-        "on_time_closure_rate",
-        "open",
-        "overdue_now",
-        "at_risk",
-    ],
+    MAP_COLUMNS,
     lang,
     key="map_table",
 )

@@ -16,26 +16,13 @@ import streamlit as st
 from dashboard import data
 from dashboard.filters import current
 from dashboard.i18n import t, title
+from dashboard.loaders import QUEUE_COLUMNS
 from dashboard.show import table
 from dashboard.staff_client import StaffApiRefused, StaffApiUnavailable, StaffClient
 from urbangrid.columns import utcnow
 from urbangrid.domain.metrics import CLOCK_ORDER
 from urbangrid.domain.states import CaseState
 from urbangrid.metrics import UnknownFilter
-
-COLUMNS = [
-    "id",
-    "clock",
-    "hours_left",
-    "deadline",
-    "case_deadline",
-    "state",
-    "stage",
-    "category",
-    "department",
-    "area",
-    "escalation_level",
-]
 
 
 def _instant(value: Any) -> datetime | None:
@@ -78,7 +65,7 @@ def from_api(items: list[dict[str, Any]], overdue: set[int], at_risk: set[int]) 
                 "escalation_level": item.get("escalation_level", 0),
             }
         )
-    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame = pd.DataFrame(rows, columns=QUEUE_COLUMNS)
     order = frame["clock"].map(CLOCK_ORDER)
     return frame.assign(_order=order).sort_values(["_order", "hours_left"]).drop(columns="_order")
 
@@ -132,7 +119,7 @@ counts = frame["clock"].value_counts()
 row = st.columns(4)
 for column, clock in zip(row, ("overdue", "at_risk", "on_track", "paused"), strict=True):
     column.metric(t(f"clock_{clock}", lang), int(counts.get(clock, 0)))
-table(shown, COLUMNS, lang, key="queue_table", height=480)
+table(shown, QUEUE_COLUMNS, lang, key="queue_table", height=480)
 
 st.subheader(t("queue_departments", lang))
 if frame.empty:
