@@ -375,6 +375,26 @@ def get_request(
     return _requests(request, fmt, session, intake, [case], extensions=extensions, lang=locale)
 
 
+def _context(
+    request: Request,
+    session: Session,
+    intake: Any,
+    cases: list[Case],
+    *,
+    lang: str,
+    extensions: bool,
+) -> views.Context:
+    """What the documents of ``cases`` need besides the rows: names, photos, links, time zone."""
+    return views.load_context(
+        session,
+        cases,
+        base_url=_base_url(request, intake.settings.public_base_url),
+        tz=ZoneInfo(intake.settings.city_timezone),
+        lang=lang,
+        extensions=extensions,
+    )
+
+
 def _requests(
     request: Request,
     fmt: str,
@@ -385,14 +405,7 @@ def _requests(
     extensions: bool,
     lang: str,
 ) -> Response:
-    ctx = views.load_context(
-        session,
-        rows,
-        base_url=_base_url(request, intake.settings.public_base_url),
-        tz=ZoneInfo(intake.settings.city_timezone),
-        lang=lang,
-        extensions=extensions,
-    )
+    ctx = _context(request, session, intake, rows, lang=lang, extensions=extensions)
     return document(
         fmt,
         "service_requests",
@@ -450,14 +463,7 @@ def request_updates(
         )
     )
     cases = list(session.exec(select(Case).where(col(Case.id).in_({e.case_id for e in events}))))
-    ctx = views.load_context(
-        session,
-        cases,
-        base_url=_base_url(request, intake.settings.public_base_url),
-        tz=ZoneInfo(intake.settings.city_timezone),
-        lang=locale,
-        extensions=False,
-    )
+    ctx = _context(request, session, intake, cases, lang=locale, extensions=False)
     return document(
         fmt, "service_request_updates", [views.update_doc(event, ctx) for event in events]
     )
