@@ -251,7 +251,7 @@ def trend_view(
             "end": p.end,
             "key": p.key,
             "name": names.get(p.key, ""),
-            **p.counts.__dict__,
+            **p.counts._asdict(),
             **p.rates,
         }
         for p in points

@@ -15,8 +15,10 @@ SQLite and PostgreSQL.
 from __future__ import annotations
 
 import gc
+import os
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,6 +39,7 @@ from sqlalchemy import (
     text,
     union_all,
 )
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session
 
@@ -170,17 +173,73 @@ def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
     return func.count().filter(condition)
 
 
-def _planner_for_metrics(session: Session) -> None:
+def _planner_for_metrics(session: Session | Connection) -> None:
     """Tune PostgreSQL's planner for these queries, for the current transaction only.
 
     JIT compiles the sub-second aggregates for longer than they run; and the default
     random_page_cost (4, for spinning disks) makes the planner scan the whole cases table rather
     than look up the period's events' cases by primary key, twice as slow on cached pages.
     """
-    if session.get_bind().dialect.name == "postgresql":
+    bind = session.get_bind() if isinstance(session, Session) else session
+    if bind.dialect.name == "postgresql":
         session.execute(text("SET LOCAL jit = off"))
         session.execute(text("SET LOCAL random_page_cost = 1.1"))
         session.execute(text("SET LOCAL work_mem = '64MB'"))
+
+
+# The events' counts of a table of counts run on a second connection while the cases' counts
+# run on the session's: on PostgreSQL each statement is one backend on one core, and a city-wide
+# table of base cells spends a third of its time in the events' aggregate.
+_BESIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="urbangrid-metrics")
+
+
+def _new_pool_after_fork() -> None:
+    # A forked child (a Celery or web worker) inherits the pool but not its threads.
+    global _BESIDE
+    _BESIDE = ThreadPoolExecutor(max_workers=4, thread_name_prefix="urbangrid-metrics")
+
+
+os.register_at_fork(after_in_child=_new_pool_after_fork)
+
+
+def _beside(session: Session, query: Select[Any]) -> Callable[[], Sequence[Sequence[Any]]]:
+    """Start ``query`` beside the session's next statement; a function that waits for its rows.
+
+    Only on PostgreSQL with a session bound to an engine: it reads what is committed, as a second
+    statement of the session's own transaction would (READ COMMITTED). Elsewhere (SQLite: one
+    writer, and a test's session may hold rows not yet committed) the query runs in the session
+    when its rows are asked for.
+    """
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql" or not isinstance(bind, Engine):
+        return lambda: _count_rows(session.connection(), query)
+
+    def run() -> Sequence[Sequence[Any]]:
+        with bind.connect() as connection:
+            _planner_for_metrics(connection)
+            return _count_rows(connection, query)
+
+    return _BESIDE.submit(run).result
+
+
+def _count_rows(connection: Connection, query: Select[Any]) -> Sequence[Sequence[Any]]:
+    """A table of counts' rows as plain tuples, sent in PostgreSQL's binary format.
+
+    Its columns (a group's text key, integers, a float) need none of SQLAlchemy's conversions,
+    and for tens of thousands of base cells, making a Row of each and parsing every count from
+    text cost as much as the counting itself. Its parameters (integers, floats, text and aware
+    instants) go to psycopg as they are, which is what SQLAlchemy would send.
+    """
+    if connection.dialect.name == "postgresql":
+        compiled = query.compile(dialect=connection.dialect)
+        statement = str(compiled)
+        if "POSTCOMPILE" not in statement:  # no IN-list to expand, as none of ours has
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            with driver.cursor(binary=True) as cursor:
+                cursor.execute(statement, compiled.construct_params())
+                return cursor.fetchall()  # type: ignore[no-any-return]
+    return connection.execute(query).all()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -341,16 +400,15 @@ def _count_prepared(
             satisfied_score=satisfied_score,
             with_events=with_events,
         )[0]
-    else:
-        found = _count_facts(
-            session,
-            reading,
-            by=by,
-            scope=scope,
-            satisfied_score=satisfied_score,
-            with_events=with_events,
-        )
-    return _finish(found)
+        return _finish(found)
+    return _count_facts(
+        session,
+        reading,
+        by=by,
+        scope=scope,
+        satisfied_score=satisfied_score,
+        with_events=with_events,
+    )
 
 
 # Positions in a group's list of counts (the order of Counts' fields).
@@ -389,18 +447,38 @@ def _add_events(found: _Groups, rows: Iterable[Sequence[Any]]) -> None:
 def _finish(found: _Groups) -> dict[str | None, Counts]:
     """The groups' counts, leaving out groups with nothing to count."""
     result: dict[str | None, Counts] = {}
-    # Counts made without the frozen dataclass's __init__, which sets each field through
-    # object.__setattr__: most of the time of a city-wide table of tens of thousands of cells.
-    # The databases give every count as an int (count, and sums of integer columns).
-    new = object.__new__
+    new = tuple.__new__
     for key, values in found.items():
         if not any(values):
             continue
         # Sums of additions and subtractions of the same seconds may leave a rounding crumb.
         values[_SECONDS] = float(values[_SECONDS]) if values[_TIMED] else 0.0
-        made = new(Counts)
-        made.__dict__.update(zip(COUNT_NAMES, values, strict=True))
-        result[key] = made
+        result[key] = new(Counts, values)
+    return result
+
+
+def _joined(
+    case_rows: Iterable[Sequence[Any]], event_rows: Iterable[Sequence[Any]]
+) -> dict[str | None, Counts]:
+    """Rows of (key, the cases' counts) and of (key, the events' counts) as one table of counts.
+
+    Built straight from the rows, without a list per group: a city-wide table of base cells is
+    tens of thousands of groups, and this is most of the Python time it takes.
+    """
+    new = tuple.__new__
+    events = {row[0]: tuple(row[1:]) for row in event_rows}
+    no_events = (0,) * len(EVENT_NAMES)
+    no_cases = tuple(0.0 if index == _SECONDS else 0 for index in range(_FIRST_EVENT))
+    result: dict[str | None, Counts] = {}
+    for row in case_rows:
+        key = row[0]
+        counted = tuple(row[1:])
+        happened = events.pop(key, no_events)
+        if counted != no_cases or happened != no_events:
+            result[key] = new(Counts, counted + happened)
+    for key, happened in events.items():
+        if happened != no_events:
+            result[key] = new(Counts, no_cases + happened)
     return result
 
 
@@ -587,7 +665,7 @@ def _count_facts(
     scope: Scope,
     satisfied_score: float,
     with_events: bool,
-) -> _Groups:
+) -> dict[str | None, Counts]:
     """Every count from the per-case and event facts: the rules of ``count_cases_live`` on days."""
     source = _facts_source(reading)
     f = source.c
@@ -679,13 +757,14 @@ def _count_facts(
         "handling_seconds": func.coalesce(func.sum(e.handling_seconds).filter(timed), 0.0),
     }
     query = select(e.key, *(value.label(name) for name, value in columns.items())).group_by(e.key)
-    found = _groups(session.execute(query).all())
+    event_rows: Callable[[], Sequence[Sequence[Any]]] = tuple
     if with_events:
         events = _count_event_facts(
             session, reading, by=by, scope=scope, satisfied_score=satisfied_score
         )
-        _add_events(found, session.execute(events).all())
-    return found
+        event_rows = _beside(session, events)
+    case_rows = _count_rows(session.connection(), query)
+    return _joined(case_rows, event_rows())
 
 
 def _count_event_facts(

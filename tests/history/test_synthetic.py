@@ -228,7 +228,7 @@ def test_sqlite_and_postgresql_count_alike(twins: tuple[str, str], dimension: Di
                 period = parse_period(label, tz=TZ, today=NOW.astimezone(TZ).date())
                 counted = count_cases(session, period=period, by=dimension, now=NOW)
                 figures[label] = {
-                    k: {**v.__dict__, "handling_seconds": round(v.handling_seconds)}
+                    k: {**v._asdict(), "handling_seconds": round(v.handling_seconds)}
                     for k, v in counted.items()
                 }
             figures["open"] = {

@@ -488,7 +488,7 @@ def test_totals_areas_and_categories_add_up(session: Session) -> None:
     total = count_cases(session, period=Q1, now=NOW)["all"]
     by_department = count_cases(session, period=Q1, by=Dimension.DEPARTMENTS, now=NOW)
     assert total.due == 12 and total.closed == 10
-    summed = by_department["dept-a"] + by_department["dept-b"]
+    summed = by_department["dept-a"].plus(by_department["dept-b"])
     assert summed.due == total.due and summed.closed_on_time == total.closed_on_time
     # The void report has no department but is received.
     assert total.received == 12 and by_department[None].received == 1

@@ -149,7 +149,7 @@ def _same(found: dict[str | None, Counts], expected: dict[str | None, Counts], w
     for key, counts in expected.items():
         got = found[key]
         assert got.handling_seconds == pytest.approx(counts.handling_seconds), (what, key)
-        assert got.__dict__ | {"handling_seconds": 0} == counts.__dict__ | {
+        assert got._asdict() | {"handling_seconds": 0} == counts._asdict() | {
             "handling_seconds": 0
         }, (what, key)
 
