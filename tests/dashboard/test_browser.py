@@ -106,5 +106,12 @@ def test_every_page_in_chromium(season_url: str, tmp_path: Path) -> None:
                 figures = [c for c in cells if re.fullmatch(r"[\d,.]+%?", c.strip())]
                 assert department and figures, (path, cells)
                 assert not page.locator("[data-testid='stException']").count(), path
+            # The same overview in Chinese, the labels most heads read (Noto CJK draws them).
+            page.goto(f"{base}/?lang=zh&period={past_period()}")
+            page.locator("h1", has_text="总览").first.wait_for(timeout=60_000)
+            page.locator("[data-testid='stTable'] table").first.wait_for(timeout=60_000)
+            page.wait_for_timeout(1500)
+            page.screenshot(path=str(ARTIFACTS / "dashboard-overview-zh.png"), full_page=True)
+            assert not page.locator("[data-testid='stException']").count(), "overview in Chinese"
             browser.close()
     assert not outside, f"the dashboard reached outside this machine: {outside[:5]}"
