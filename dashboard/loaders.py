@@ -16,6 +16,7 @@ import shapely
 from sqlalchemy import select
 from sqlmodel import Session
 
+from dashboard.i18n import t
 from urbangrid.domain.metrics import Period, parse_period, quarter_of
 from urbangrid.metrics import (
     AREA_DIMENSION,
@@ -23,11 +24,13 @@ from urbangrid.metrics import (
     CATEGORIES,
     DEPARTMENTS,
     FLAT_COLUMNS,
+    STEP_COLUMNS,
     Dimension,
     Scope,
     all_department_codes,
     area_level,
     evaluate,
+    evaluate_steps,
     group_names,
     major_names,
     open_now,
@@ -205,6 +208,33 @@ class DepartmentsData:
     table: pd.DataFrame  # every measure per department for the chosen period
     ranking: pd.DataFrame  # the quarter's ranking, every department listed
     ranking_period: str
+    roles: pd.DataFrame  # each stage's clocks per role (STEP_FRAME_COLUMNS)
+    staff: pd.DataFrame  # the same per member of staff
+
+
+# The evaluation per role as the dashboard names its columns: "due" and "overdue" already mean
+# cases on this page, so the steps' counts carry a prefix of their own.
+STEP_FRAME_COLUMNS = tuple(
+    name if name in ("stage", "stage_name", "role", "actor") else f"step_{name}"
+    for name in STEP_COLUMNS
+)
+
+
+def _steps(
+    session: Session, settings: Settings, filters: Filters, now: datetime, *, by_actor: bool
+) -> pd.DataFrame:
+    rows = evaluate_steps(
+        session,
+        period=period_of(settings, filters.period, now),
+        scope=filters.scope,
+        now=now,
+        by_actor=by_actor,
+        lang=filters.lang,
+    )
+    frame = pd.DataFrame(rows, columns=list(STEP_COLUMNS))
+    frame.columns = list(STEP_FRAME_COLUMNS)
+    frame["role"] = [t(f"role_{role}", filters.lang) for role in frame["role"]]
+    return frame
 
 
 def ranking_quarter(settings: Settings, label: str, now: datetime) -> str:
@@ -233,7 +263,13 @@ def departments_data(
         include=all_department_codes(session),
     )
     ranking = ranking[ranking["key"].notna()].reset_index(drop=True)  # not yet any department's
-    return DepartmentsData(table=table, ranking=ranking, ranking_period=quarter)
+    return DepartmentsData(
+        table=table,
+        ranking=ranking,
+        ranking_period=quarter,
+        roles=_steps(session, settings, filters, now, by_actor=False),
+        staff=_steps(session, settings, filters, now, by_actor=True),
+    )
 
 
 @dataclass(frozen=True)

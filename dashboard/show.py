@@ -44,9 +44,9 @@ def table(
     config: dict[str, Any] = {}
     for name in keys:
         label = t(name, lang)
-        if name in RATES:
+        if name in RATES or name.endswith("_rate"):
             config[name] = st.column_config.NumberColumn(label, format="percent")
-        elif name in ("score", "average_handling_hours", "hours_left"):
+        elif name in ("score", "average_handling_hours", "step_average_hours", "hours_left"):
             config[name] = st.column_config.NumberColumn(label, format="%.1f")
         else:
             config[name] = st.column_config.Column(label)

@@ -22,11 +22,13 @@ from urbangrid.columns import utcnow
 from urbangrid.domain.metrics import PERIOD_HELP, Period, parse_period, quarter_of
 from urbangrid.metrics import (
     FLAT_COLUMNS,
+    STEP_COLUMNS,
     Dimension,
     Scope,
     UnknownFilter,
     all_department_codes,
     evaluate,
+    evaluate_steps,
     group_names,
     open_now,
     trend,
@@ -207,6 +209,40 @@ def ranking(
         scope=Scope(),
         rows=rows,
         columns=FLAT_COLUMNS,
+        now=now,
+    )
+
+
+@router.get("/roles", response_model=MetricsPublic)
+def roles_view(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    scope: ScopeQuery,
+    period: PeriodQuery = None,
+    by: Annotated[
+        Literal["role", "actor"],
+        Query(description="One row per stage and role, or per member of staff too"),
+    ] = "role",
+    lang: LangQuery = "zh",
+    format: FormatQuery = None,
+) -> MetricsPublic | Response:
+    """The evaluation per role: each stage clock due in the period (filing, dispatch, handling,
+    check and close, the whole case), done, on time and overdue, per role or member of staff."""
+    now = utcnow()
+    chosen = _period(period, settings, now)
+    with _filters_named():
+        rows = evaluate_steps(
+            session, period=chosen, scope=scope, now=now, by_actor=by == "actor", lang=lang
+        )
+    return _answer(
+        request,
+        format,
+        dimension="roles" if by == "role" else "staff",
+        period=chosen,
+        scope=scope,
+        rows=rows,
+        columns=STEP_COLUMNS,
         now=now,
     )
 

@@ -98,6 +98,27 @@ summary(view.ranking.head(10), lang, [k for k in RANKING if k != "key"])
 table(view.ranking, RANKING, lang, key="departments_ranking")
 downloads(view.ranking, f"ranking-{view.ranking_period}", lang, "ranking")
 
+STEPS = [
+    "stage_name",
+    "role",
+    "step_due",
+    "step_done",
+    "step_on_time",
+    "step_overdue",
+    "step_on_time_rate",
+    "step_overdue_rate",
+    "step_average_hours",
+]
+
+st.subheader(f"{t('by_role', lang)} · {filters.period}")
+st.caption(t("by_role_note", lang))
+if view.roles.empty:
+    st.info(t("empty", lang))
+else:
+    table(view.roles, STEPS, lang, key="departments_roles")
+    with st.expander(t("by_staff", lang)):
+        table(view.staff, ["stage_name", "role", "actor", *STEPS[2:]], lang, key="staff")
+
 policy = data.settings().score_policy
 with st.expander(t("formula", lang)):
     terms = [

@@ -122,6 +122,18 @@ def test_departments_page_matches_the_api_and_ranks_every_department(
         "Download CSV",
         "Download Excel",
     ]
+    # The evaluation per role: the same steps, counts and rates as /metrics/roles.
+    steps = frame(at, 2, "step_on_time_rate")
+    answer = api.get("/api/v1/metrics/roles", params={"period": period, "lang": "en"})
+    expected_steps = answer.json()["rows"]
+    assert len(steps) == len(expected_steps) > 0
+    for (_, shown), row in zip(steps.iterrows(), expected_steps, strict=True):
+        assert shown["stage_name"] == row["stage_name"]
+        assert shown["step_due"] == row["due"] and shown["step_done"] == row["done"]
+        assert same(shown["step_on_time_rate"], row["on_time_rate"]), row
+    assert "Supervisor" in set(steps["role"]) and "Dispatcher" in set(steps["role"])
+    staff = frame(at, 3, "actor")
+    assert staff["step_due"].sum() == steps["step_due"].sum()
 
 
 def test_map_page_matches_the_api_per_district_and_drills_down(

@@ -17,7 +17,7 @@ from intake.app import create_app
 from urbangrid.columns import utcnow
 from urbangrid.db import make_engine
 from urbangrid.domain.metrics import parse_period
-from urbangrid.metrics import Dimension, Scope, evaluate
+from urbangrid.metrics import Dimension, Scope, evaluate, evaluate_steps
 from urbangrid.settings import Settings
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -155,3 +155,42 @@ def test_scope_matches_the_functions(client: TestClient, season_url: str, period
         "/api/v1/metrics/categories", params={"period": period, "department": "enforcement"}
     ).json()
     assert {r["key"]: r["due"] for r in body["rows"]} == {e.key: e.counts.due for e in expected}
+
+
+@pytest.mark.parametrize("by", ["role", "actor"])
+def test_roles_are_the_evaluation_per_role(
+    client: TestClient, season_url: str, period: str, by: str
+) -> None:
+    answer = client.get("/api/v1/metrics/roles", params={"period": period, "by": by})
+    assert answer.status_code == 200, answer.text
+    rows = answer.json()["rows"]
+    engine = make_engine(season_url)
+    with Session(engine) as session:
+        expected = evaluate_steps(
+            session,
+            period=parse_period(period, tz=TZ, today=utcnow().astimezone(TZ).date()),
+            now=utcnow(),
+            by_actor=by == "actor",
+        )
+    engine.dispose()
+    assert len(rows) == len(expected)
+    for row, wanted in zip(rows, expected, strict=True):
+        assert row == pytest.approx(wanted)
+    # The season's history has every stage's clocks, each credited to someone.
+    assert {row["stage"] for row in rows} == {"file", "dispatch", "handle", "check", "case"}
+    assert all(row["done"] <= row["due"] and row["on_time"] <= row["done"] for row in rows)
+    if by == "actor":
+        assert any(str(row["actor"]).startswith("supervisor") for row in rows)
+    as_csv = client.get(
+        "/api/v1/metrics/roles", params={"period": period, "by": by, "format": "csv"}
+    )
+    read = list(csv.DictReader(io.StringIO(as_csv.content.decode("utf-8-sig"))))
+    assert [(r["stage"], r["role"], r["due"]) for r in read] == [
+        (r["stage"], r["role"], str(r["due"])) for r in rows
+    ]
+
+
+def test_roles_name_a_bad_grouping(client: TestClient) -> None:
+    answer = client.get("/api/v1/metrics/roles", params={"by": "mood"})
+    assert answer.status_code == 422
+    assert answer.json()["detail"][0]["loc"] == ["query", "by"]

@@ -362,12 +362,14 @@ def tell(session: Session, story: Story) -> Case:
             detail = {"by": extra["by"]}
         elif action == "rate":
             detail = {"score": extra["score"]}
+        # Who took the step: (role, actor) when the story names them.
+        role, actor = extra.get("who", (ROLES[action], f"{ROLES[action]}:test"))
         record(
             session,
             case,
             action,
-            actor=f"{ROLES[action]}:test",
-            role=ROLES[action],
+            actor=actor,
+            role=role,
             at=at,
             values=values,
             detail=detail,

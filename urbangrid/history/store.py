@@ -21,7 +21,6 @@ from sqlmodel import Session
 from urbangrid.clocks import category_limits, write_clock
 from urbangrid.domain.routing import Rule
 from urbangrid.domain.sla import Clock, ClockRules
-from urbangrid.domain.states import OPEN_STATES
 from urbangrid.history.synthetic import Kind, Place, Season, SyntheticCase
 from urbangrid.settings import Settings
 from urbangrid.tables import (
@@ -170,8 +169,9 @@ def insert_cases(
 ) -> tuple[int, int]:
     """Insert cases and their events with executemany, in chunks; (cases, events) written.
 
-    With ``rules``, the clocks of the cases still open are stored too, so the SLA sweep carries
-    them on from where the history leaves them.
+    With ``rules``, the cases' clocks are stored too (the last of each stage): the SLA sweep
+    carries the running ones on from where the history leaves them, and the evaluation per role
+    reads the stopped ones.
     """
     written = [0, 0]
     iterator = iter(cases)
@@ -181,12 +181,7 @@ def insert_cases(
         if events:
             connection.execute(insert(EVENTS), events)
         if rules is not None:
-            clocks = [
-                _clock_row(c.case["id"], clock, rules)
-                for c in batch
-                if c.case["state"] in OPEN_STATES
-                for clock in c.clocks
-            ]
+            clocks = [_clock_row(c.case["id"], clock, rules) for c in batch for clock in c.clocks]
             if clocks:
                 connection.execute(insert(CLOCKS), clocks)
         written[0] += len(batch)

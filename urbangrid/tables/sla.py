@@ -23,6 +23,9 @@ class SlaClock(SQLModel, table=True):
     __table_args__ = (
         Index("ix_sla_clock_next_at", "next_at"),
         Index("ix_sla_clock_case", "case_id", "stage"),
+        # The evaluation per role: clocks due or stopped in a period.
+        Index("ix_sla_clock_deadline_at", "deadline_at"),
+        Index("ix_sla_clock_stopped_at", "stopped_at"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
