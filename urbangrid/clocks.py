@@ -11,13 +11,15 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Connection, and_, or_, update
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from urbangrid.domain import sla
 from urbangrid.domain.sla import Clock, ClockRules, Stage
+from urbangrid.domain.steps import stopping_actions
 from urbangrid.domain.timelimits import Limits, format_limits, parse_limits
-from urbangrid.tables import Case, Category, SlaClock
+from urbangrid.tables import Case, CaseEvent, Category, SlaClock
 
 
 def category_limits(category: Category) -> dict[Stage, Limits]:
@@ -89,11 +91,13 @@ def apply_plan(
     at: datetime,
     rules: ClockRules,
     detail: dict[str, Any],
+    by: tuple[str, str] | None = None,
 ) -> None:
     """Move ``case``'s clocks as ``action`` requires (``sla.CLOCK_PLAN``) and mirror them.
 
     A case stored by intake has no clocks yet: they start at its report time the first time
-    any step is recorded, so every path through the loop gets the same clocks.
+    any step is recorded, so every path through the loop gets the same clocks. ``by`` (actor,
+    role) took the step: a clock it stops is credited to them.
     """
     assert case.id is not None
     rows = case_clocks(session, case.id)
@@ -108,6 +112,7 @@ def apply_plan(
         raise LookupError(f"case {case.id}: category {case.category_code} does not exist")
     limits = category_limits(category)
     latest: dict[Stage, SlaClock] = {Stage(row.stage): row for row in rows}
+    running = {id(row) for row in rows if row.stopped_at is None}
     for op, stage in steps:
         targets = _targets(latest, stage)
         if op == "start":
@@ -147,6 +152,11 @@ def apply_plan(
                         continue  # this department's clock stops under its own limit
                     clock = sla.relimit(clock, limits[clock.stage], at, rules)
                 write_clock(row, clock, rules)
+    for row in rows:
+        if row.stopped_at is None:
+            row.stopped_by = row.stopped_role = None  # running again (reopened after a fail)
+        elif id(row) in running and by is not None:
+            row.stopped_by, row.stopped_role = by
     if detail.get("previous_category") and action != "recategorize":
         # Filed under another class: the whole case is held to the new class's limit.
         whole = latest.get(Stage.CASE)
@@ -188,3 +198,39 @@ def mirror(session: Session, case_id: int, latest: Sequence[SlaClock]) -> None:
         )
         .execution_options(synchronize_session=False)
     )
+
+
+def credit_stops(connection: Connection, *, cases: tuple[int, int] | None = None) -> None:
+    """Name who stopped each stopped clock that names nobody: the latest event of the same case
+    at the same instant whose action stops that stage.
+
+    For clocks written without the workflow's steps (synthetic history) and those stopped
+    before the clocks recorded it; ``cases`` limits it to a range of case ids.
+    """
+    clock = SlaClock.__table__.c  # type: ignore[attr-defined]
+    event = CaseEvent.__table__.alias("stopping")  # type: ignore[attr-defined]
+    e = event.c
+    stops = or_(
+        *(
+            and_(clock.stage == stage.value, e.action.in_(sorted(stopping_actions(stage))))
+            for stage in Stage
+        )
+    )
+
+    def stopper(column: Any) -> Any:
+        return (
+            core_select(column)
+            .where(e.case_id == clock.case_id, e.at == clock.stopped_at, stops)
+            .order_by(e.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+
+    statement = (
+        update(SlaClock.__table__)  # type: ignore[attr-defined]
+        .where(clock.stopped_at.isnot(None), clock.stopped_by.is_(None))
+        .values(stopped_by=stopper(e.actor), stopped_role=stopper(e.role))
+    )
+    if cases is not None:
+        statement = statement.where(clock.case_id.between(*cases))
+    connection.execute(statement)

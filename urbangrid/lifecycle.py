@@ -133,6 +133,14 @@ def record(
     session.flush()
     session.refresh(case)
     if rules is not None and action in CLOCK_PLAN:
-        clocks.apply_plan(session, case, action, at=at, rules=rules, detail=dict(detail or {}))
+        clocks.apply_plan(
+            session,
+            case,
+            action,
+            at=at,
+            rules=rules,
+            detail=dict(detail or {}),
+            by=(actor, str(role)),
+        )
         session.refresh(case)
     return event

@@ -73,13 +73,7 @@ from urbangrid.domain.rollups import (
 )
 from urbangrid.domain.sla import Stage
 from urbangrid.domain.states import OPEN_STATES, CaseState
-from urbangrid.domain.steps import (
-    STAGE_NAMES,
-    STAGE_OWNER,
-    StepCounts,
-    step_rates,
-    stopping_actions,
-)
+from urbangrid.domain.steps import STAGE_NAMES, STAGE_OWNER, StepCounts, step_rates
 from urbangrid.domain.workflow import Role
 from urbangrid.portable_sql import JsonNumber, SecondsBetween
 from urbangrid.rollups import (
@@ -1319,40 +1313,25 @@ def count_steps(
 ) -> dict[StepKey, StepCounts]:
     """Each stage clock's counts per stage and role (and member of staff) for one period.
 
-    The rules are :mod:`urbangrid.domain.steps`'. Each clock is credited to the event that
-    stopped it: the same case, the same instant, an action that stops that stage.
+    The rules are :mod:`urbangrid.domain.steps`'; each stopped clock names who stopped it
+    (``sla_clock.stopped_by``, kept by ``urbangrid.clocks``).
     """
     _planner_for_metrics(session)
     c = SLA.c
     start, end = _instant(period.start), _instant(period.end)
-    stopped = EVENT_TABLE.alias("stopped")
-    e = stopped.c
-    stops = or_(
-        *(
-            and_(c.stage == stage.value, e.action.in_(sorted(stopping_actions(stage))))
-            for stage in Stage
-        )
-    )
-
-    def stopper(column: Any) -> Any:
-        return (
-            select(column)
-            .where(e.case_id == c.case_id, e.at == c.stopped_at, stops)
-            .order_by(e.id.desc())
-            .limit(1)
-            .scalar_subquery()
-        )
-
     owner = case(
         *((c.stage == stage.value, literal(role.value)) for stage, role in STAGE_OWNER.items()),
         else_=literal(Role.SYSTEM.value),
     )
     done = and_(c.stopped_at.isnot(None), c.stopped_at < end)
+    filters = _case_filters(session, scope)
+    source = SLA.join(CASE_TABLE, CASES.id == c.case_id) if filters else SLA
     each = (
         select(
             c.stage,
-            func.coalesce(stopper(e.role), owner).label("role"),
-            (stopper(e.actor) if by_actor else literal(None, String())).label("actor"),
+            # A clock not yet stopped (or stopped with nobody named) is its stage owner's.
+            case((done, func.coalesce(c.stopped_role, owner)), else_=owner).label("role"),
+            (case((done, c.stopped_by)) if by_actor else literal(None, String())).label("actor"),
             done.label("done"),
             and_(done, c.stopped_at <= c.deadline_at).label("on_time"),
             or_(
@@ -1361,14 +1340,14 @@ def count_steps(
             ).label("overdue"),
             SecondsBetween(c.started_at, c.stopped_at).label("seconds"),
         )
-        .select_from(SLA.join(CASE_TABLE, CASES.id == c.case_id))
+        .select_from(source)
         .where(
             or_(
                 and_(c.deadline_at >= start, c.deadline_at < end),
                 and_(c.stopped_at >= start, c.stopped_at < end),
             ),
             c.paused_at.is_(None),  # a suspended case's clock is neither late nor on time
-            *_case_filters(session, scope),
+            *filters,
         )
         .subquery("each")
     )

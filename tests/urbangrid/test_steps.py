@@ -169,3 +169,22 @@ def test_a_department_filter_keeps_its_cases_steps(session: Session) -> None:
 def test_a_later_period_holds_none_of_these_steps(session: Session) -> None:
     q2 = parse_period("2026-Q2", tz=TZ, today=date(2026, 5, 1))
     assert count_steps(session, period=q2, now=NOW) == {}
+
+
+def test_clocks_stopped_before_they_named_anyone_are_credited_by_their_events(
+    session: Session,
+) -> None:
+    """The backfill (migration 0008, synthetic history) finds the same people as the steps."""
+    from sqlalchemy import update
+
+    from urbangrid.clocks import credit_stops
+    from urbangrid.tables import SlaClock
+
+    before = count_steps(session, period=Q1, now=NOW, by_actor=True)
+    table = SlaClock.__table__  # type: ignore[attr-defined]
+    session.execute(update(table).values(stopped_by=None, stopped_role=None))
+    anonymous = count_steps(session, period=Q1, now=NOW, by_actor=True)
+    assert anonymous != before  # nobody named: every step falls to its stage's owner
+    credit_stops(session.connection())
+    assert count_steps(session, period=Q1, now=NOW, by_actor=True) == before
+    session.rollback()

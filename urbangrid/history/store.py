@@ -18,7 +18,7 @@ import shapely
 from sqlalchemy import Connection, func, insert, select, text
 from sqlmodel import Session
 
-from urbangrid.clocks import category_limits, write_clock
+from urbangrid.clocks import category_limits, credit_stops, write_clock
 from urbangrid.domain.routing import Rule
 from urbangrid.domain.sla import Clock, ClockRules
 from urbangrid.history.synthetic import Kind, Place, Season, SyntheticCase
@@ -184,6 +184,9 @@ def insert_cases(
             clocks = [_clock_row(c.case["id"], clock, rules) for c in batch for clock in c.clocks]
             if clocks:
                 connection.execute(insert(CLOCKS), clocks)
+                # The walk's clocks name nobody: credit each stop to the event that made it.
+                ids = [c.case["id"] for c in batch]
+                credit_stops(connection, cases=(min(ids), max(ids)))
         written[0] += len(batch)
         written[1] += len(events)
     _bump_sequence(connection)

@@ -37,6 +37,9 @@ class SlaClock(SQLModel, table=True):
     paused_s: float = 0.0
     paused_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     stopped_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Who took the step that stopped the clock: the evaluation per role credits it to them.
+    stopped_by: str | None = Field(default=None, max_length=100)
+    stopped_role: str | None = Field(default=None, max_length=32)
     step: int = 0
     deadline_at: datetime = Field(sa_type=UTCDateTime)
     warn_at: datetime = Field(sa_type=UTCDateTime)
