@@ -11,6 +11,7 @@ stories below, on SQLite and on PostgreSQL alike.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -378,25 +379,25 @@ def tell(session: Session, story: Story) -> Case:
     return case
 
 
-@pytest.fixture(
-    scope="module",
-    params=["sqlite", "sqlite+rollups", "postgres", "postgres+rollups"],
-)
-def told(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A small city with the stories above told in it, counted live or from the rollups."""
+@contextmanager
+def city_told(
+    stories: list[Story], kind: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A small city on ``kind`` (sqlite or postgres, +rollups to build them) with ``stories``
+    told in it; its URL."""
 
     def tell_all(url: str) -> None:
         seed_small_city(url)
         engine = make_engine(url)
         with Session(engine) as session:
-            for story in STORIES:
+            for story in stories:
                 tell(session, story)
             session.commit()
-        if request.param.endswith("+rollups"):
+        if kind.endswith("+rollups"):
             refresh(engine, tz=str(TZ))
         engine.dispose()
 
-    if request.param.startswith("sqlite"):
+    if kind.startswith("sqlite"):
         url = f"sqlite:///{tmp_path_factory.mktemp('metrics') / 'metrics.db'}"
         tell_all(url)
         yield url
@@ -404,6 +405,16 @@ def told(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         with postgres_database() as url:
             tell_all(url)
             yield url
+
+
+@pytest.fixture(
+    scope="module",
+    params=["sqlite", "sqlite+rollups", "postgres", "postgres+rollups"],
+)
+def told(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A small city with the stories above told in it, counted live or from the rollups."""
+    with city_told(STORIES, request.param, tmp_path_factory) as url:
+        yield url
 
 
 @pytest.fixture

@@ -14,8 +14,7 @@ from datetime import date
 import pytest
 from sqlmodel import Session
 
-from tests.services import postgres_database
-from tests.urbangrid.test_metrics import NOW, Q1, TZ, Story, T, seed_small_city, step, tell
+from tests.urbangrid.test_metrics import NOW, Q1, TZ, Story, T, city_told, step
 from urbangrid.db import make_engine
 from urbangrid.domain.metrics import parse_period
 from urbangrid.domain.steps import StepCounts, step_rates
@@ -85,29 +84,14 @@ H = 3600.0
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
-def url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    def tell_all(url: str) -> None:
-        seed_small_city(url)
-        engine = make_engine(url)
-        with Session(engine) as session:
-            for story in STORIES:
-                tell(session, story)
-            session.commit()
-        engine.dispose()
-
-    if request.param == "sqlite":
-        found = f"sqlite:///{tmp_path_factory.mktemp('steps') / 'steps.db'}"
-        tell_all(found)
-        yield found
-    else:
-        with postgres_database() as found:
-            tell_all(found)
-            yield found
+def told(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with city_told(STORIES, request.param, tmp_path_factory) as url:
+        yield url
 
 
 @pytest.fixture
-def session(url: str) -> Iterator[Session]:
-    engine = make_engine(url)
+def session(told: str) -> Iterator[Session]:
+    engine = make_engine(told)
     with Session(engine) as s:
         yield s
     engine.dispose()
