@@ -34,6 +34,7 @@ def test_bench_runs_small_and_reports_every_figure() -> None:
     for dimension in Dimension:
         assert any(f"per {dimension} " in name for name in names), dimension
     assert any(name.startswith("each stage per role") for name in names)
+    assert "bare GROUP BY base cell (all cases)" in names
     assert any("stage clocks derived" in line for line in said)
     pages = {t["name"] for t in result["timings"] if t["kind"] == "page"}
     assert {"Overview", "Categories", "Work queue (city)", "Map: districts"} <= pages
