@@ -11,7 +11,7 @@ import streamlit as st
 from dashboard.i18n import t
 from urbangrid.domain.metrics import RATE_NAMES
 
-RATES = frozenset((*RATE_NAMES, "rate"))
+RATES = frozenset((*RATE_NAMES, "rate", "step_on_time_rate", "step_overdue_rate"))
 
 
 def percent(value: Any) -> str:
@@ -44,7 +44,7 @@ def table(
     config: dict[str, Any] = {}
     for name in keys:
         label = t(name, lang)
-        if name in RATES or name.endswith("_rate"):
+        if name in RATES:
             config[name] = st.column_config.NumberColumn(label, format="percent")
         elif name in ("score", "average_handling_hours", "step_average_hours", "hours_left"):
             config[name] = st.column_config.NumberColumn(label, format="%.1f")

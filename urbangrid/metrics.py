@@ -1394,17 +1394,17 @@ def evaluate_steps(
 ) -> list[dict[str, Any]]:
     """The evaluation per role as flat rows (:data:`STEP_COLUMNS`), in the loop's order: the
     API's and the dashboard's table alike."""
-    order = {stage.value: index for index, stage in enumerate(Stage)}
+    order = list(Stage)
     found = count_steps(session, period=period, scope=scope, now=now, by_actor=by_actor)
     rows = []
     for (stage, role, actor), counts in sorted(
-        found.items(), key=lambda kv: (order.get(kv[0][0], 99), kv[0][1], kv[0][2] or "")
+        found.items(), key=lambda kv: (order.index(Stage(kv[0][0])), kv[0][1], kv[0][2] or "")
     ):
-        names = STAGE_NAMES.get(Stage(stage), (stage, stage)) if stage in order else (stage,) * 2
+        zh, en = STAGE_NAMES[Stage(stage)]
         rows.append(
             {
                 "stage": stage,
-                "stage_name": names[0] if lang == "zh" else names[1],
+                "stage_name": zh if lang == "zh" else en,
                 "role": role,
                 "actor": actor,
                 **{name: getattr(counts, name) for name in ("due", "done", "on_time", "overdue")},

@@ -417,14 +417,6 @@ def told(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
         yield url
 
 
-@pytest.fixture
-def session(told: str) -> Iterator[Session]:
-    engine = make_engine(told)
-    with Session(engine) as s:
-        yield s
-    engine.dispose()
-
-
 def hours(*spans: tuple[str, str]) -> float:
     return sum((T(b) - T(a)).total_seconds() for a, b in spans) / 3600
 

@@ -15,7 +15,6 @@ import pytest
 from sqlmodel import Session
 
 from tests.urbangrid.test_metrics import NOW, Q1, TZ, Story, T, city_told, step
-from urbangrid.db import make_engine
 from urbangrid.domain.metrics import parse_period
 from urbangrid.domain.steps import StepCounts, step_rates
 from urbangrid.domain.workflow import Role
@@ -87,14 +86,6 @@ H = 3600.0
 def told(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     with city_told(STORIES, request.param, tmp_path_factory) as url:
         yield url
-
-
-@pytest.fixture
-def session(told: str) -> Iterator[Session]:
-    engine = make_engine(told)
-    with Session(engine) as s:
-        yield s
-    engine.dispose()
 
 
 def _rounded(found: dict[tuple[str, str, str | None], StepCounts]) -> dict[object, StepCounts]:
