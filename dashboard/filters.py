@@ -15,7 +15,7 @@ from dashboard import data
 from dashboard.i18n import LANGS, t
 from dashboard.loaders import Filters, Options
 from urbangrid.columns import utcnow
-from urbangrid.domain.metrics import parse_period, quarter_of
+from urbangrid.domain.metrics import ROLLING_WINDOWS, parse_period, quarter_of
 
 PARAMS = {"period": "period", "department": "dept", "area": "area", "category": "cat"}
 CUSTOM = "custom"
@@ -40,10 +40,7 @@ def period_choices(today: date) -> list[str]:
     month_start = today.replace(day=1)
     last_month = (month_start - timedelta(days=1)).strftime("%Y-%m")
     found = [
-        "7d",
-        "30d",
-        "90d",
-        "365d",
+        *(f"{days}d" for days in ROLLING_WINDOWS),
         this_quarter,
         last_quarter,
         today.strftime("%Y-%m"),

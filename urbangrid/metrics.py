@@ -42,9 +42,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql import ColumnElement
+from sqlalchemy.sql.selectable import CompoundSelect
 from sqlmodel import Session
 
-from urbangrid.columns import UTCDateTime
 from urbangrid.domain.metrics import (
     CLOCK_ORDER,
     COUNT_NAMES,
@@ -64,7 +64,6 @@ from urbangrid.domain.metrics import (
 )
 from urbangrid.domain.rollups import (
     NO_DAY,
-    EventKind,
     Flag,
     RollupKind,
     day_number,
@@ -75,6 +74,16 @@ from urbangrid.domain.sla import Stage
 from urbangrid.domain.states import OPEN_STATES, CaseState
 from urbangrid.domain.steps import STAGE_NAMES, STAGE_OWNER, StepCounts, step_rates
 from urbangrid.domain.workflow import Role
+from urbangrid.fact_counts import (
+    CASE_NAMES,
+    EVENT_NAMES,
+    case_counts,
+    event_counts,
+    not_yet_passed,
+    passed_by,
+)
+from urbangrid.fact_counts import count_of as _count
+from urbangrid.fact_counts import instant as _instant
 from urbangrid.portable_sql import JsonNumber, SecondsBetween
 from urbangrid.rollups import (
     DIRTY,
@@ -82,6 +91,9 @@ from urbangrid.rollups import (
     FACTS,
     ROLLUP_KEY,
     ROLLUPS,
+    SATISFIED_SCORES,
+    SUMMARIES,
+    SUMMARY_PERIODS,
     built_timezone,
     contributions,
     dirty_cases,
@@ -141,7 +153,6 @@ _MAJOR = re.compile(r"^[A-Z]\d{2}$")
 COUNTED_OUT = (S.VOID, S.SUSPENDED)
 HANDLING_STANDS = (S.HANDLED, S.CHECKED, S.CLOSED)
 DISPATCH_ACTIONS = ("dispatch", "redispatch")
-EVENT_NAMES = ("dispatches", "returns", "ratings", "satisfied")
 TOTAL_KEY = "all"
 
 
@@ -166,16 +177,8 @@ class Scope:
 # Portable SQL pieces
 
 
-def _instant(value: datetime) -> ColumnElement[datetime]:
-    return literal(value, UTCDateTime())
-
-
 def _within(column: Any, period: Period) -> ColumnElement[bool]:
     return and_(column >= _instant(period.start), column < _instant(period.end))
-
-
-def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.count().filter(condition)
 
 
 def _planner_for_metrics(session: Session | Connection) -> None:
@@ -227,7 +230,9 @@ def _beside(session: Session, query: Select[Any]) -> Callable[[], Sequence[Seque
     return _BESIDE.submit(run).result
 
 
-def _count_rows(connection: Connection, query: Select[Any]) -> Sequence[Sequence[Any]]:
+def _count_rows(
+    connection: Connection, query: Select[Any] | CompoundSelect[Any]
+) -> Sequence[Sequence[Any]]:
     """A table of counts' rows as plain tuples, sent in PostgreSQL's binary format.
 
     Its columns (a group's text key, integers, a float) need none of SQLAlchemy's conversions,
@@ -641,10 +646,6 @@ def _rollup_zone(session: Session) -> str | None:
     return built_timezone(session)
 
 
-def _days_within(column: Any, days: tuple[int, int]) -> ColumnElement[bool]:
-    return and_(column >= days[0], column < days[1])
-
-
 def _facts_source(reading: _Reading) -> Any:
     """The per-case facts, with the cases written since the last refresh taken live."""
     if not reading.pending:
@@ -672,96 +673,22 @@ def _count_facts(
     with_events: bool,
 ) -> dict[str | None, Counts]:
     """Every count from the per-case and event facts: the rules of ``count_cases_live`` on days."""
+    if by == Dimension.CELLS and scope == Scope():
+        summed = _count_cell_summaries(
+            session, reading, satisfied_score=satisfied_score, with_events=with_events
+        )
+        if summed is not None:
+            return summed
     source = _facts_source(reading)
     f = source.c
-    days = reading.days
-    end = days[1]
-    deadline_in = _days_within(f.deadline_day, days)
-    closed_in = _days_within(f.closed_day, days)
-    due = or_(deadline_in, closed_in)
-    closed_by_end = f.closed_day < end
-    open_at_end = or_(f.closed_day.is_(None), f.closed_day >= end)
-    if reading.running:
-        passed = or_(
-            f.deadline_day < reading.today,
-            and_(f.deadline_day == reading.today, f.deadline_at < _instant(reading.now)),
-        )
-    else:
-        passed = f.deadline_day < end
-    handled = _days_within(f.handled_day, days)
-    handling_due = and_(
-        f.handling_deadline_day.isnot(None),
-        or_(_days_within(f.handling_deadline_day, days), handled),
-    )
-    touched = or_(
-        *(
-            _days_within(f[name], days)
-            for name in (
-                "created_day",
-                "filed_day",
-                "deadline_day",
-                "closed_day",
-                "handling_deadline_day",
-                "handled_day",
-            )
-        )
-    )
     facts_columns = _columns_of(f)
-    # Each case's conditions once (fenced by OFFSET 0 so the planner keeps them apart), then
-    # combined per count: the same comparisons are not repeated in every aggregate.
-    each = (
-        select(
-            _group_on(by, facts_columns).label("key"),
-            _days_within(f.created_day, days).label("received"),
-            _days_within(f.filed_day, days).label("filed"),
-            (f.extended == 1).label("extended"),
-            due.label("due"),
-            closed_by_end.label("closed_by_end"),
-            open_at_end.label("open_at_end"),
-            f.deadline_day.isnot(None).label("has_deadline"),
-            passed.label("passed"),
-            (f.closed_on_time == 1).label("closed_on_time"),
-            (f.reopened == 1).label("reopened"),
-            handling_due.label("handling_due"),
-            (f.handled_day < end).label("handled_by_end"),
-            (f.handled_on_time == 1).label("handled_on_time"),
-            handled.label("handled"),
-            (f.reworked == 1).label("reworked"),
-            f.handling_seconds,
-        )
-        .where(touched, *_filters_on(session, scope, facts_columns))
-        .offset(0)
-        .subquery("each")
+    query = case_counts(
+        source,
+        reading.days,
+        key=_group_on(by, facts_columns),
+        filters=_filters_on(session, scope, facts_columns),
+        passed=passed_by(f, today=reading.today, now=reading.now) if reading.running else None,
     )
-    e = each.c
-    closed = and_(e.due, e.closed_by_end)
-    timed = and_(e.handled, e.handling_seconds.isnot(None))
-    columns: dict[str, ColumnElement[Any]] = {
-        "received": _count(e.received),
-        "filed": _count(e.filed),
-        "extended": _count(and_(e.filed, e.extended)),
-        "due": _count(e.due),
-        "closed": _count(closed),
-        "closed_on_time": _count(and_(closed, e.closed_on_time)),
-        "overdue": _count(
-            and_(
-                e.due,
-                e.has_deadline,
-                or_(
-                    and_(e.closed_by_end, not_(e.closed_on_time)),
-                    and_(e.open_at_end, e.passed),
-                ),
-            )
-        ),
-        "handling_due": _count(e.handling_due),
-        "handled_on_time": _count(and_(e.handling_due, e.handled_by_end, e.handled_on_time)),
-        "handled": _count(e.handled),
-        "reworked": _count(and_(e.handled, e.reworked)),
-        "reopened": _count(and_(closed, e.reopened)),
-        "handling_timed": _count(timed),
-        "handling_seconds": func.coalesce(func.sum(e.handling_seconds).filter(timed), 0.0),
-    }
-    query = select(e.key, *(value.label(name) for name, value in columns.items())).group_by(e.key)
     event_rows: Callable[[], Sequence[Sequence[Any]]] = tuple
     if with_events:
         events = _count_event_facts(
@@ -772,24 +699,148 @@ def _count_facts(
     return _joined(case_rows, event_rows())
 
 
+def _count_cell_summaries(
+    session: Session, reading: _Reading, *, satisfied_score: float, with_events: bool
+) -> dict[str | None, Counts] | None:
+    """The city-wide table of base cells from the refresher's per-cell summaries, when the
+    period is one it keeps (a month, quarter, year or rolling window); None otherwise.
+
+    One statement, so one snapshot: the summary rows, what the cases written since the last
+    refresh add and take (as the facts' overlay does), and, while the period runs, the open
+    cases whose deadline is still ahead, which the summaries count as overdue.
+    """
+    if satisfied_score not in SATISFIED_SCORES:
+        return None
+    first, end = reading.days
+    kept = session.execute(
+        select(SUMMARY_PERIODS.c.first_day).where(
+            SUMMARY_PERIODS.c.first_day == first, SUMMARY_PERIODS.c.end_day == end
+        )
+    ).first()
+    if kept is None:
+        return None
+    s = SUMMARIES.c
+    events = [s.dispatches, s.returns, s.ratings, s[f"satisfied_{int(satisfied_score)}"]]
+    parts: list[Select[Any]] = [
+        select(
+            _number(0),
+            s.l4_code,
+            *(s[name] for name in CASE_NAMES),
+            *(events if with_events else [_number(0)] * len(EVENT_NAMES)),
+        ).where(s.first_day == first, s.end_day == end)
+    ]
+
+    def part(number: int, counted: Select[Any], names: Sequence[str]) -> None:
+        rows = counted.subquery(f"part_{number}")
+        parts.append(
+            select(
+                _number(number),
+                func.coalesce(rows.c.key, ""),
+                *(
+                    rows.c[name] if name in names else _zero(name)
+                    for name in (*CASE_NAMES, *EVENT_NAMES)
+                ),
+            )
+        )
+
+    if reading.pending:
+        for number, facts in (
+            (1, facts_select(reading.zone, CASES.id.in_(dirty_cases())).subquery("new")),
+            (2, select(FACTS).where(FACTS.c.case_id.in_(dirty_cases())).subquery("old")),
+        ):
+            part(
+                number,
+                case_counts(facts, reading.days, key=facts.c.l4_code, passed=None),
+                CASE_NAMES,
+            )
+        if with_events:
+            for number, happened in (
+                (
+                    1,
+                    event_facts_select(reading.zone, EVENTS.case_id.in_(dirty_cases())).subquery(
+                        "new_events"
+                    ),
+                ),
+                (
+                    2,
+                    select(EVENT_FACTS)
+                    .where(EVENT_FACTS.c.case_id.in_(dirty_cases()))
+                    .subquery("old_events"),
+                ),
+            ):
+                counted = event_counts(
+                    happened,
+                    reading.days,
+                    key=happened.c.l4_code,
+                    satisfied_scores=(satisfied_score,),
+                ).subquery()
+                part(
+                    number,
+                    select(
+                        counted.c.key,
+                        *(counted.c[name] for name in EVENT_NAMES[:3]),
+                        counted.c.satisfied_0.label("satisfied"),
+                    ),
+                    EVENT_NAMES,
+                )
+    if reading.running:
+        facts = _facts_source(reading)
+        ahead = not_yet_passed(
+            facts, reading.days, key=facts.c.l4_code, today=reading.today, now=reading.now
+        ).subquery()
+        part(3, select(ahead.c.key, ahead.c.not_passed.label("overdue")), ("overdue",))
+    statement = union_all(*parts) if len(parts) > 1 else parts[0]
+    rows = _count_rows(session.connection(), statement)
+    return _summed_cells(rows)
+
+
+def _zero(name: str) -> ColumnElement[Any]:
+    return literal_column("0.0" if name == "handling_seconds" else "0")
+
+
+def _summed_cells(rows: Iterable[Sequence[Any]]) -> dict[str | None, Counts]:
+    """Rows of (part, cell, counts) as a table of counts: the summaries (part 0), plus what
+    new facts add (1), minus what old facts took (2) and the deadlines still ahead (3)."""
+    new = tuple.__new__
+    found: dict[str | None, Any] = {}
+    changes = []
+    for row in rows:
+        if row[0] == 0:
+            found[row[1] or None] = row[2:]
+        else:
+            changes.append(row)
+    if changes:
+        width = len(COUNT_NAMES)
+        for number, key, *values in changes:
+            cell = key or None
+            slots = list(found.get(cell, (0,) * width))
+            sign = 1 if number == 1 else -1
+            for index, value in enumerate(values):
+                slots[index] += sign * value
+            found[cell] = tuple(slots)
+    result: dict[str | None, Counts] = {}
+    for cell, counts in found.items():
+        if not any(counts[:_SECONDS]) and not any(counts[_SECONDS + 1 :]):
+            continue
+        if not counts[_TIMED] and counts[_SECONDS]:
+            # What was added and taken away again may leave a rounding crumb of seconds.
+            counts = (*counts[:_SECONDS], 0.0, *counts[_SECONDS + 1 :])
+        result[cell] = new(Counts, counts)
+    return result
+
+
 def _count_event_facts(
     session: Session, reading: _Reading, *, by: Dimension, scope: Scope, satisfied_score: float
 ) -> Select[Any]:
     """Dispatches, returns and ratings from the event facts (the rules of ``_count_events``)."""
     source = _event_facts_source(reading)
-    e = source.c
-    columns = _columns_of(e)
-    key = _group_on(by, columns).label("key")
-    counts: dict[str, ColumnElement[Any]] = {
-        "dispatches": _count(e.kind == int(EventKind.DISPATCH)),
-        "returns": _count(e.kind == int(EventKind.RETURN)),
-        "ratings": _count(e.kind == int(EventKind.RATING)),
-        "satisfied": _count(and_(e.kind == int(EventKind.RATING), e.score >= satisfied_score)),
-    }
-    return (
-        select(key, *(value.label(name) for name, value in counts.items()))
-        .where(_days_within(e.day, reading.days), *_filters_on(session, scope, columns))
-        .group_by(key)
+    columns = _columns_of(source.c)
+    return event_counts(
+        source,
+        reading.days,
+        key=_group_on(by, columns),
+        filters=_filters_on(session, scope, columns),
+        satisfied_scores=(satisfied_score,),
     )
 
 

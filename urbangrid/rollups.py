@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     Connection,
@@ -48,17 +49,27 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql import ColumnElement
 
 from urbangrid.columns import utcnow
-from urbangrid.domain.rollups import NO_DAY, EventKind, Flag, RollupKind
+from urbangrid.domain.rollups import (
+    NO_DAY,
+    EventKind,
+    Flag,
+    RollupKind,
+    day_number,
+    summary_spans,
+)
 from urbangrid.domain.states import CaseState
+from urbangrid.fact_counts import CASE_NAMES, FACT_DAYS, case_counts, event_counts
 from urbangrid.portable_sql import JsonNumber, LocalDay, SecondsBetween
 from urbangrid.tables import (
     Case,
     CaseEvent,
     MetricCaseFacts,
+    MetricCellSummary,
     MetricDirtyCase,
     MetricEventFacts,
     MetricRollup,
     MetricRollupState,
+    MetricSummaryPeriod,
 )
 
 S = CaseState
@@ -69,6 +80,8 @@ EVENT_FACTS = MetricEventFacts.__table__  # type: ignore[attr-defined]
 ROLLUPS = MetricRollup.__table__  # type: ignore[attr-defined]
 DIRTY = MetricDirtyCase.__table__  # type: ignore[attr-defined]
 STATE = MetricRollupState.__table__  # type: ignore[attr-defined]
+SUMMARIES = MetricCellSummary.__table__  # type: ignore[attr-defined]
+SUMMARY_PERIODS = MetricSummaryPeriod.__table__  # type: ignore[attr-defined]
 
 COUNTED_OUT = (S.VOID, S.SUSPENDED)
 HANDLING_STANDS = (S.HANDLED, S.CHECKED, S.CLOSED)
@@ -76,6 +89,10 @@ DISPATCH_ACTIONS = ("dispatch", "redispatch")
 CODES = ("l1_code", "l2_code", "l3_code", "l4_code", "category_code")
 ROLLUP_KEY = ("department_code", "kind", "day1", "day2", "flags", "score")
 NO_SCORE = -1.0
+# The summaries keep ratings of at least each whole score, for any configured threshold.
+SATISFIED_SCORES = (1, 2, 3, 4, 5)
+SUMMARY_EVENTS = ("dispatches", "returns", "ratings", *(f"satisfied_{s}" for s in SATISFIED_SCORES))
+SUMMARY_COUNTS = (*CASE_NAMES, *SUMMARY_EVENTS)
 # Any constant of our own: the advisory lock that keeps two refreshers apart on PostgreSQL.
 LOCK_KEY = 5_420_260_005
 
@@ -319,12 +336,14 @@ def refresh(
     bulk load, say); otherwise only the dirty cases, so re-running changes nothing.
     """
     started = time.perf_counter()
+    today = day_number(now or utcnow(), ZoneInfo(tz))
     with _exclusive(engine) as conn:
         if full or built_timezone(conn) != tz:
             count = _rebuild(conn, tz)
             full = True
         else:
             count = _fold_dirty(conn, tz)
+        _keep_summaries(conn, today)
         conn.execute(
             update(STATE)
             .where(STATE.c.id == 1)
@@ -334,7 +353,7 @@ def refresh(
         # The rows a build replaced stay in the indexes until vacuumed, and every read of a
         # period would visit their pages too.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            for table in (FACTS, EVENT_FACTS, ROLLUPS, DIRTY):
+            for table in (FACTS, EVENT_FACTS, ROLLUPS, DIRTY, SUMMARIES, SUMMARY_PERIODS):
                 conn.execute(text(f"VACUUM (ANALYZE) {table.name}"))
     return Refreshed(full=full, cases=count, seconds=time.perf_counter() - started)
 
@@ -342,7 +361,7 @@ def refresh(
 def _rebuild(conn: Connection, tz: str) -> int:
     # DELETE, not TRUNCATE: dashboards keep reading the old figures until this commits, and
     # dirty rows written after this refresh's snapshot stay for the next one.
-    for table in (ROLLUPS, EVENT_FACTS, FACTS, DIRTY):
+    for table in (SUMMARIES, SUMMARY_PERIODS, ROLLUPS, EVENT_FACTS, FACTS, DIRTY):
         conn.execute(delete(table))
     facts_columns = [column.name for column in FACTS.columns]
     conn.execute(
@@ -398,6 +417,7 @@ def _fold_dirty(conn: Connection, tz: str) -> int:
     )
     # Sums back at zero are rows of nothing: gone, so the rollups stay as small as the data.
     conn.execute(delete(ROLLUPS).where(ROLLUPS.c.n == 0))
+    _fold_summaries(conn, tz)
     conn.execute(delete(FACTS).where(FACTS.c.case_id.in_(dirty)))
     conn.execute(
         insert(FACTS).from_select(
@@ -414,3 +434,136 @@ def _fold_dirty(conn: Connection, tz: str) -> int:
     # Exactly the rows this snapshot saw: a case written meanwhile stays dirty for next time.
     conn.execute(delete(DIRTY))
     return count
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-cell summaries of the periods the centre reports by
+
+
+def _cell(source: FromClause) -> ColumnElement[str]:
+    return func.coalesce(source.c.l4_code, "")
+
+
+def _build_summary(conn: Connection, span: tuple[int, int]) -> None:
+    """Every base cell's counts of one period, from the facts as they stand, and its entry."""
+    first: ColumnElement[int] = literal_column(str(int(span[0])))  # typed like the columns
+    end: ColumnElement[int] = literal_column(str(int(span[1])))
+    cases = case_counts(FACTS, span, key=_cell(FACTS), passed=None).subquery("cases")
+    conn.execute(
+        insert(SUMMARIES).from_select(
+            ["first_day", "end_day", "l4_code", *SUMMARY_COUNTS],
+            select(
+                first,
+                end,
+                cases.c.key,
+                *(cases.c[name] for name in CASE_NAMES),
+                *(literal_column("0") for _ in SUMMARY_EVENTS),
+            ),
+        )
+    )
+    events = event_counts(
+        EVENT_FACTS, span, key=_cell(EVENT_FACTS), satisfied_scores=SATISFIED_SCORES
+    ).subquery("events")
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(SUMMARIES).from_select(
+        ["first_day", "end_day", "l4_code", *SUMMARY_EVENTS],
+        select(first, end, *events.c)
+        # SQLite reads "INSERT ... SELECT ... ON CONFLICT" only when the SELECT has a WHERE.
+        .where(literal_column("1") == 1),
+    )
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=["first_day", "end_day", "l4_code"],
+            set_={name: statement.excluded[name] for name in SUMMARY_EVENTS},
+        )
+    )
+    conn.execute(insert(SUMMARY_PERIODS).values(first_day=span[0], end_day=span[1]))
+
+
+def _keep_summaries(conn: Connection, today: int) -> None:
+    """Summaries for every month, quarter and year from the first case to today, and for the
+    rolling windows ending today; those of earlier days' windows go."""
+    oldest, newest = conn.execute(
+        select(func.min(FACTS.c.created_day), func.max(FACTS.c.created_day))
+    ).one()
+    wanted = set() if oldest is None else set(summary_spans(oldest, max(newest, today), today))
+    kept = {(int(a), int(b)) for a, b in conn.execute(select(*SUMMARY_PERIODS.c))}
+    for first, end in sorted(kept - wanted):
+        conn.execute(
+            delete(SUMMARIES).where(SUMMARIES.c.first_day == first, SUMMARIES.c.end_day == end)
+        )
+        conn.execute(
+            delete(SUMMARY_PERIODS).where(
+                SUMMARY_PERIODS.c.first_day == first, SUMMARY_PERIODS.c.end_day == end
+            )
+        )
+    for span in sorted(wanted - kept):
+        _build_summary(conn, span)
+
+
+def _fold_summaries(conn: Connection, tz: str) -> None:
+    """Add to the kept summaries what the dirty cases' new facts add and take what their old
+    facts took, before the facts themselves are replaced: the same exact difference the
+    rollups get, per period and cell."""
+    dirty = dirty_cases()
+    sources = (
+        (facts_select(tz, CASE_TABLE.c.id.in_(dirty)).subquery("new_facts"), 1),
+        (select(FACTS).where(FACTS.c.case_id.in_(dirty)).subquery("old_facts"), -1),
+    )
+    event_sources = (
+        (event_facts_select(tz, EVENT_TABLE.c.case_id.in_(dirty)).subquery("new_events"), 1),
+        (select(EVENT_FACTS).where(EVENT_FACTS.c.case_id.in_(dirty)).subquery("old_events"), -1),
+    )
+    # Only the periods one of these cases' days falls in can change.
+    days: set[int] = set()
+    for source, _ in sources:
+        for row in conn.execute(select(*(source.c[name] for name in FACT_DAYS))):
+            days.update(day for day in row if day is not None)
+    for source, _ in event_sources:
+        days.update(conn.execute(select(source.c.day)).scalars())
+    kept = [(int(a), int(b)) for a, b in conn.execute(select(*SUMMARY_PERIODS.c))]
+    for span in kept:
+        if not any(span[0] <= day < span[1] for day in days):
+            continue
+        width = len(SUMMARY_COUNTS)
+        change: dict[str, list[Any]] = {}
+        for source, sign in sources:
+            query = case_counts(source, span, key=_cell(source), passed=None)
+            for key, *values in conn.execute(query):
+                slots = change.setdefault(key, [0] * width)
+                for index, value in enumerate(values):
+                    slots[index] += sign * value
+        offset = len(CASE_NAMES)
+        for source, sign in event_sources:
+            query = event_counts(source, span, key=_cell(source), satisfied_scores=SATISFIED_SCORES)
+            for key, *values in conn.execute(query):
+                slots = change.setdefault(key, [0] * width)
+                for index, value in enumerate(values, offset):
+                    slots[index] += sign * value
+        rows = [
+            {"first_day": span[0], "end_day": span[1], "l4_code": key}
+            | dict(zip(SUMMARY_COUNTS, values, strict=True))
+            for key, values in change.items()
+            if any(values)
+        ]
+        if rows:
+            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+            statement = dialect.insert(SUMMARIES)
+            conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["first_day", "end_day", "l4_code"],
+                    set_={
+                        name: SUMMARIES.c[name] + statement.excluded[name]
+                        for name in SUMMARY_COUNTS
+                    },
+                ),
+                rows,
+            )
+        # A cell left with nothing to count is a row of nothing, as a full build has none.
+        conn.execute(
+            delete(SUMMARIES).where(
+                SUMMARIES.c.first_day == span[0],
+                SUMMARIES.c.end_day == span[1],
+                *(SUMMARIES.c[name] == 0 for name in SUMMARY_COUNTS if name != "handling_seconds"),
+            )
+        )

@@ -26,9 +26,18 @@ from tests.services import postgres_database
 from tests.urbangrid.test_metrics import AREA1, AREA2, seed_small_city
 from urbangrid.db import make_engine
 from urbangrid.domain.metrics import Counts, Period, buckets, parse_period
+from urbangrid.domain.rollups import day_number, period_days
 from urbangrid.domain.states import CaseState
 from urbangrid.metrics import Dimension, Scope, count_cases, count_cases_live, trend
-from urbangrid.rollups import DIRTY, EVENT_FACTS, FACTS, ROLLUPS, refresh
+from urbangrid.rollups import (
+    DIRTY,
+    EVENT_FACTS,
+    FACTS,
+    ROLLUPS,
+    SUMMARIES,
+    SUMMARY_PERIODS,
+    refresh,
+)
 from urbangrid.tables import Case, CaseEvent
 
 TZ_NAME = "Asia/Shanghai"
@@ -199,7 +208,7 @@ def rollup_tables(engine: Engine) -> tuple[Any, ...]:
                 )
                 for row in conn.execute(select(*(c for c in table.c if c.name != "id")))
             )
-            for table in (FACTS, EVENT_FACTS, ROLLUPS)
+            for table in (FACTS, EVENT_FACTS, ROLLUPS, SUMMARIES, SUMMARY_PERIODS)
         )
 
 
@@ -333,7 +342,14 @@ def test_the_migration_builds_what_the_models_say(engine: Engine) -> None:
     from alembic.migration import MigrationContext
     from sqlmodel import SQLModel
 
-    ours = ("metric_case_facts", "metric_event_facts", "metric_rollups", "metric_dirty_cases")
+    ours = (
+        "metric_case_facts",
+        "metric_event_facts",
+        "metric_rollups",
+        "metric_dirty_cases",
+        "metric_cell_summaries",
+        "metric_summary_periods",
+    )
     with engine.connect() as conn:
         context = MigrationContext.configure(conn, opts={"compare_type": False})
         diffs = [
@@ -356,3 +372,67 @@ def test_every_write_marks_its_case_dirty(engine: Engine) -> None:
         conn.execute(insert(EVENTS), random_events(rng, [ids[3]], 1)[0] | {"action": "comment"})
         dirty = sorted(set(conn.execute(select(DIRTY.c.case_id)).scalars()))
     assert dirty == sorted([ids[1], ids[2]])
+
+
+def _kept_spans(engine: Engine) -> set[tuple[int, int]]:
+    with engine.connect() as conn:
+        return {(a, b) for a, b in conn.execute(select(*SUMMARY_PERIODS.c))}
+
+
+def test_the_table_of_base_cells_reads_the_summaries_of_kept_periods(engine: Engine) -> None:
+    rng = random.Random(23)
+    load(engine, rng, 300, 400)
+    refresh(engine, tz=TZ_NAME, now=RUNNING_NOW)
+    today = day_number(RUNNING_NOW, TZ)
+    kept = _kept_spans(engine)
+    # Months, quarters and the year of the cases, and the rolling windows of that day.
+    quarter = period_days(parse_period("2026-Q2", tz=TZ, today=RUNNING_NOW.date()), TZ)
+    assert quarter in kept
+    assert {(today - 6, today + 1), (today - 364, today + 1)} <= kept
+    # The windows of that day, judged then: from the summaries, still exactly the live figures.
+    assert_exact(engine, RUNNING_NOW, periods=("7d", "30d", "90d", "2026-Q2", "2026"))
+    # Proof that the summaries are read (and only for the city-wide table of cells): a row
+    # changed by hand shows in the table of cells of that quarter, nowhere else.
+    with engine.begin() as conn:
+        cell = conn.execute(
+            select(SUMMARIES.c.l4_code).where(
+                SUMMARIES.c.first_day == quarter[0], SUMMARIES.c.end_day == quarter[1]
+            )
+        ).scalars().first()
+        conn.execute(
+            update(SUMMARIES)
+            .where(
+                SUMMARIES.c.first_day == quarter[0],
+                SUMMARIES.c.end_day == quarter[1],
+                SUMMARIES.c.l4_code == cell,
+            )
+            .values(received=SUMMARIES.c.received + 1000)
+        )
+    period = parse_period("2026-Q2", tz=TZ, today=RUNNING_NOW.date())
+    with Session(engine) as session:
+        cells = count_cases(session, period=period, by=Dimension.CELLS, now=RUNNING_NOW)
+        live = count_cases_live(session, period=period, by=Dimension.CELLS, now=RUNNING_NOW)
+        assert cells[cell or None].received == live[cell or None].received + 1000
+        one = Scope(area=AREA1[0])
+        assert count_cases(
+            session, period=period, by=Dimension.CELLS, scope=one, now=RUNNING_NOW
+        ) == count_cases_live(
+            session, period=period, by=Dimension.CELLS, scope=one, now=RUNNING_NOW
+        )
+    with engine.begin() as conn:
+        conn.execute(
+            update(SUMMARIES)
+            .where(
+                SUMMARIES.c.first_day == quarter[0],
+                SUMMARIES.c.end_day == quarter[1],
+                SUMMARIES.c.l4_code == cell,
+            )
+            .values(received=SUMMARIES.c.received - 1000)
+        )
+    # A later day's refresh drops the windows of the earlier one and keeps the calendar.
+    refresh(engine, tz=TZ_NAME, now=LATER_NOW)
+    later = _kept_spans(engine)
+    assert (today - 6, today + 1) not in later and quarter in later
+    later_today = day_number(LATER_NOW, TZ)
+    assert (later_today - 29, later_today + 1) in later
+    assert_exact(engine, LATER_NOW, periods=("7d", "30d", "2026-Q2"))

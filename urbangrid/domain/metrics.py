@@ -67,6 +67,10 @@ _MONTH = re.compile(r"^(\d{4})-(\d{2})$")
 _RANGE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.\.(\d{4}-\d{2}-\d{2})$")
 _DAYS = re.compile(r"^(\d{1,4})d$")
 
+# The rolling windows (the last N days) the dashboard offers; the refresher keeps their per-cell
+# summaries as they stand each day.
+ROLLING_WINDOWS = (7, 30, 90, 365)
+
 PERIOD_HELP = "YYYY, YYYY-Qn, YYYY-MM, YYYY-MM-DD..YYYY-MM-DD (inclusive) or Nd (the last N days)"
 
 

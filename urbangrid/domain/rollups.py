@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time
 from enum import IntEnum, IntFlag
 from zoneinfo import ZoneInfo
 
-from urbangrid.domain.metrics import Period
+from urbangrid.domain.metrics import ROLLING_WINDOWS, Period
 
 EPOCH = date(1970, 1, 1)
 # Stands for "no such day" in the rollups' unique key, where NULL would not be equal to NULL.
@@ -90,3 +90,59 @@ def period_days(period: Period, tz: ZoneInfo) -> tuple[int, int] | None:
     if day_start(first, tz) != period.start or day_start(end, tz) != period.end:
         return None
     return first, end
+
+
+def day_of(day: date) -> int:
+    """A calendar day as its day number.
+
+    >>> day_of(date(2026, 4, 1))
+    20544
+    """
+    return (day - EPOCH).days
+
+
+def calendar_spans(first: int, last: int) -> list[tuple[int, int]]:
+    """The months, quarters and years the days ``first`` to ``last`` (inclusive) touch, each as
+    the days ``[first, end)``: the periods the centre reports by, whose per-cell summaries the
+    refresher keeps.
+
+    >>> as_dates = lambda spans: [(str(date.fromordinal(EPOCH.toordinal() + a)),
+    ...                            str(date.fromordinal(EPOCH.toordinal() + b))) for a, b in spans]
+    >>> as_dates(calendar_spans(day_of(date(2026, 3, 30)), day_of(date(2026, 4, 2))))
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [('2026-01-01', '2026-04-01'), ('2026-01-01', '2027-01-01'), ('2026-03-01', '2026-04-01'),
+     ('2026-04-01', '2026-05-01'), ('2026-04-01', '2026-07-01')]
+    >>> calendar_spans(20544, 20543)
+    []
+    """
+    if last < first:
+        return []
+    start = date.fromordinal(EPOCH.toordinal() + first)
+    stop = date.fromordinal(EPOCH.toordinal() + last)
+    spans: set[tuple[int, int]] = set()
+    for months in (1, 3, 12):
+        index = (start.year * 12 + start.month - 1) // months * months
+        while index <= stop.year * 12 + stop.month - 1:
+            nxt = index + months
+            spans.add(
+                (
+                    day_of(date(index // 12, index % 12 + 1, 1)),
+                    day_of(date(nxt // 12, nxt % 12 + 1, 1)),
+                )
+            )
+            index = nxt
+    return sorted(spans)
+
+
+def summary_spans(first: int, last: int, today: int) -> list[tuple[int, int]]:
+    """The periods whose per-cell summaries are kept: every month, quarter and year the days
+    ``first`` to ``last`` touch, and the rolling windows (the last 7, 30, 90 and 365 days) as
+    they stand on ``today``.
+
+    >>> today = day_of(date(2026, 12, 2))
+    >>> spans = summary_spans(day_of(date(2026, 11, 20)), today, today)
+    >>> len(spans), (today - 89, today + 1) in spans  # 2 months, 1 quarter, 1 year, 4 windows
+    (8, True)
+    """
+    windows = {(today + 1 - days, today + 1) for days in ROLLING_WINDOWS}
+    return sorted(set(calendar_spans(first, last)) | windows)

@@ -16,10 +16,12 @@ from urbangrid.tables.notifications import Notification
 from urbangrid.tables.photos import Photo
 from urbangrid.tables.rollups import (
     MetricCaseFacts,
+    MetricCellSummary,
     MetricDirtyCase,
     MetricEventFacts,
     MetricRollup,
     MetricRollupState,
+    MetricSummaryPeriod,
 )
 from urbangrid.tables.sla import SlaClock
 from urbangrid.tables.staff import Staff, StaffToken
@@ -38,10 +40,12 @@ __all__ = [
     "IdempotencyKey",
     "MajorClass",
     "MetricCaseFacts",
+    "MetricCellSummary",
     "MetricDirtyCase",
     "MetricEventFacts",
     "MetricRollup",
     "MetricRollupState",
+    "MetricSummaryPeriod",
     "Notification",
     "Photo",
     "RoutingRule",
