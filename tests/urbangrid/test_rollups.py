@@ -394,11 +394,15 @@ def test_the_table_of_base_cells_reads_the_summaries_of_kept_periods(engine: Eng
     # Proof that the summaries are read (and only for the city-wide table of cells): a row
     # changed by hand shows in the table of cells of that quarter, nowhere else.
     with engine.begin() as conn:
-        cell = conn.execute(
-            select(SUMMARIES.c.l4_code).where(
-                SUMMARIES.c.first_day == quarter[0], SUMMARIES.c.end_day == quarter[1]
+        cell = (
+            conn.execute(
+                select(SUMMARIES.c.l4_code).where(
+                    SUMMARIES.c.first_day == quarter[0], SUMMARIES.c.end_day == quarter[1]
+                )
             )
-        ).scalars().first()
+            .scalars()
+            .first()
+        )
         conn.execute(
             update(SUMMARIES)
             .where(
