@@ -65,11 +65,14 @@ from urbangrid.tables import (
     CaseEvent,
     MetricCaseFacts,
     MetricCellSummary,
+    MetricClockFacts,
     MetricDirtyCase,
     MetricEventFacts,
     MetricRollup,
     MetricRollupState,
+    MetricStepRollup,
     MetricSummaryPeriod,
+    SlaClock,
 )
 
 S = CaseState
@@ -82,6 +85,10 @@ DIRTY = MetricDirtyCase.__table__  # type: ignore[attr-defined]
 STATE = MetricRollupState.__table__  # type: ignore[attr-defined]
 SUMMARIES = MetricCellSummary.__table__  # type: ignore[attr-defined]
 SUMMARY_PERIODS = MetricSummaryPeriod.__table__  # type: ignore[attr-defined]
+CLOCKS = SlaClock.__table__  # type: ignore[attr-defined]
+CLOCK_FACTS = MetricClockFacts.__table__  # type: ignore[attr-defined]
+STEP_ROLLUPS = MetricStepRollup.__table__  # type: ignore[attr-defined]
+STEP_KEY = ("department_code", "stage", "stopped_role", "stopped_by", "day1", "day2", "on_time")
 
 COUNTED_OUT = (S.VOID, S.SUSPENDED)
 HANDLING_STANDS = (S.HANDLED, S.CHECKED, S.CLOSED)
@@ -353,7 +360,16 @@ def refresh(
         # The rows a build replaced stay in the indexes until vacuumed, and every read of a
         # period would visit their pages too.
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            for table in (FACTS, EVENT_FACTS, ROLLUPS, DIRTY, SUMMARIES, SUMMARY_PERIODS):
+            for table in (
+                FACTS,
+                EVENT_FACTS,
+                ROLLUPS,
+                DIRTY,
+                SUMMARIES,
+                SUMMARY_PERIODS,
+                CLOCK_FACTS,
+                STEP_ROLLUPS,
+            ):
                 conn.execute(text(f"VACUUM (ANALYZE) {table.name}"))
     return Refreshed(full=full, cases=count, seconds=time.perf_counter() - started)
 
@@ -361,7 +377,16 @@ def refresh(
 def _rebuild(conn: Connection, tz: str) -> int:
     # DELETE, not TRUNCATE: dashboards keep reading the old figures until this commits, and
     # dirty rows written after this refresh's snapshot stay for the next one.
-    for table in (SUMMARIES, SUMMARY_PERIODS, ROLLUPS, EVENT_FACTS, FACTS, DIRTY):
+    for table in (
+        SUMMARIES,
+        SUMMARY_PERIODS,
+        STEP_ROLLUPS,
+        CLOCK_FACTS,
+        ROLLUPS,
+        EVENT_FACTS,
+        FACTS,
+        DIRTY,
+    ):
         conn.execute(delete(table))
     facts_columns = [column.name for column in FACTS.columns]
     conn.execute(
@@ -379,6 +404,18 @@ def _rebuild(conn: Connection, tz: str) -> int:
         insert(ROLLUPS).from_select(
             [*ROLLUP_KEY, "n", "seconds"],
             summed(contributions(FACTS, EVENT_FACTS, 1)).order_by(literal_column("day1")),
+        )
+    )
+    conn.execute(
+        insert(CLOCK_FACTS).from_select(
+            [column.name for column in CLOCK_FACTS.columns],
+            clock_facts_select(tz, literal_column("1") == 1),
+        )
+    )
+    conn.execute(
+        insert(STEP_ROLLUPS).from_select(
+            [*STEP_KEY, "n", "seconds"],
+            summed_steps([step_contributions(CLOCK_FACTS, 1)]).order_by(literal_column("day1")),
         )
     )
     conn.execute(update(STATE).where(STATE.c.id == 1).values(timezone=tz))
@@ -418,6 +455,7 @@ def _fold_dirty(conn: Connection, tz: str) -> int:
     # Sums back at zero are rows of nothing: gone, so the rollups stay as small as the data.
     conn.execute(delete(ROLLUPS).where(ROLLUPS.c.n == 0))
     _fold_summaries(conn, tz)
+    _fold_steps(conn, tz)
     conn.execute(delete(FACTS).where(FACTS.c.case_id.in_(dirty)))
     conn.execute(
         insert(FACTS).from_select(
@@ -567,3 +605,93 @@ def _fold_summaries(conn: Connection, tz: str) -> None:
                 *(SUMMARIES.c[name] == 0 for name in SUMMARY_COUNTS if name != "handling_seconds"),
             )
         )
+
+
+# ---------------------------------------------------------------------------------------------
+# Stage clocks, for the evaluation per role
+
+
+def clock_facts_select(tz: str, where: ColumnElement[bool]) -> Select[Any]:
+    """The stage clocks of ``where`` as the evaluation per role sees them: a paused clock (its
+    case suspended) is neither late nor on time, so it has no row."""
+    k = CLOCKS.c
+    c = CASE_TABLE.c
+    zone = literal(tz)
+    return (
+        select(
+            k.id.label("clock_id"),
+            k.case_id,
+            c.department_code,
+            k.stage,
+            k.stopped_role,
+            k.stopped_by,
+            LocalDay(k.deadline_at, zone).label("deadline_day"),
+            _when(k.stopped_at.isnot(None), LocalDay(k.stopped_at, zone)).label("stopped_day"),
+            _flag(k.stopped_at <= k.deadline_at).label("on_time"),
+            SecondsBetween(k.started_at, k.stopped_at).label("seconds"),
+        )
+        .select_from(CLOCKS.join(CASE_TABLE, c.id == k.case_id))
+        .where(k.paused_at.is_(None), where)
+    )
+
+
+def step_contributions(facts: FromClause, sign: int) -> Select[Any]:
+    """What clock facts add to ``metric_step_rollups`` (``sign`` -1 takes it away), one row
+    per clock in the rollups' columns."""
+    f = facts.c
+    return select(
+        func.coalesce(f.department_code, "").label("department_code"),
+        f.stage,
+        func.coalesce(f.stopped_role, "").label("stopped_role"),
+        func.coalesce(f.stopped_by, "").label("stopped_by"),
+        f.deadline_day.label("day1"),
+        func.coalesce(f.stopped_day, NO_DAY).label("day2"),
+        f.on_time,
+        _constant(sign).label("n"),
+        (func.coalesce(f.seconds, 0.0) * sign).label("seconds"),
+    ).select_from(facts)
+
+
+def summed_steps(rows: Sequence[Select[Any]]) -> Select[Any]:
+    """Clock contributions summed by the step rollups' key, leaving out sums of nothing."""
+    every = (rows[0] if len(rows) == 1 else union_all(*rows)).subquery("steps")
+    key = [every.c[name] for name in STEP_KEY]
+    n = func.sum(every.c.n)
+    seconds = func.sum(every.c.seconds)
+    return (
+        select(*key, n.label("n"), seconds.label("seconds"))
+        # SQLite reads "INSERT ... SELECT ... ON CONFLICT" only when the SELECT has a WHERE.
+        .where(literal_column("1") == 1)
+        .group_by(*key)
+        .having(or_(n != 0, seconds != 0))
+    )
+
+
+def _fold_steps(conn: Connection, tz: str) -> None:
+    """The dirty cases' clocks into the step rollups and clock facts (before the cases' facts
+    are replaced; the clocks' own facts are replaced here)."""
+    dirty = dirty_cases()
+    new = clock_facts_select(tz, CLOCKS.c.case_id.in_(dirty)).subquery("new_clocks")
+    old = select(CLOCK_FACTS).where(CLOCK_FACTS.c.case_id.in_(dirty)).subquery("old_clocks")
+    columns = [*STEP_KEY, "n", "seconds"]
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(STEP_ROLLUPS).from_select(
+        columns, summed_steps([step_contributions(new, 1), step_contributions(old, -1)])
+    )
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=list(STEP_KEY),
+            set_={
+                "n": STEP_ROLLUPS.c.n + statement.excluded.n,
+                "seconds": STEP_ROLLUPS.c.seconds + statement.excluded.seconds,
+            },
+        )
+    )
+    conn.execute(delete(STEP_ROLLUPS).where(STEP_ROLLUPS.c.n == 0))
+    conn.execute(delete(CLOCK_FACTS).where(CLOCK_FACTS.c.case_id.in_(dirty)))
+    conn.execute(
+        insert(CLOCK_FACTS).from_select(
+            [column.name for column in CLOCK_FACTS.columns],
+            clock_facts_select(tz, CLOCKS.c.case_id.in_(dirty)),
+        )
+    )

@@ -17,10 +17,12 @@ from urbangrid.tables.photos import Photo
 from urbangrid.tables.rollups import (
     MetricCaseFacts,
     MetricCellSummary,
+    MetricClockFacts,
     MetricDirtyCase,
     MetricEventFacts,
     MetricRollup,
     MetricRollupState,
+    MetricStepRollup,
     MetricSummaryPeriod,
 )
 from urbangrid.tables.sla import SlaClock
@@ -41,10 +43,12 @@ __all__ = [
     "MajorClass",
     "MetricCaseFacts",
     "MetricCellSummary",
+    "MetricClockFacts",
     "MetricDirtyCase",
     "MetricEventFacts",
     "MetricRollup",
     "MetricRollupState",
+    "MetricStepRollup",
     "MetricSummaryPeriod",
     "Notification",
     "Photo",

@@ -178,3 +178,61 @@ class MetricSummaryPeriod(SQLModel, table=True):
 
     first_day: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     end_day: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+
+
+class MetricClockFacts(SQLModel, table=True):
+    """One running or stopped (not paused) stage clock as the evaluation per role sees it.
+
+    Kept so that the refresher can take back what a written case's clocks contributed to
+    ``metric_step_rollups`` before they changed.
+    """
+
+    __tablename__ = "metric_clock_facts"
+    __table_args__ = (Index("ix_metric_clock_facts_case", "case_id"),)
+
+    clock_id: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
+    case_id: int
+    department_code: str | None = Field(default=None, max_length=64)  # the case's, now
+    stage: str = Field(max_length=16)
+    stopped_role: str | None = Field(default=None, max_length=32)
+    stopped_by: str | None = Field(default=None, max_length=100)
+    deadline_day: int
+    stopped_day: int | None = None
+    on_time: int = 0  # stopped at or before its deadline
+    seconds: float | None = None  # from start to stop
+
+
+class MetricStepRollup(SQLModel, table=True):
+    """How many stage clocks share a department, stage, stopper, deadline day, stop day and
+    on-time flag, and their seconds: the evaluation per role of a year in a few thousand rows.
+
+    Keys are never NULL ("" for no one, ``NO_DAY`` for not stopped), as in ``metric_rollups``.
+    """
+
+    __tablename__ = "metric_step_rollups"
+    __table_args__ = (
+        Index(
+            "ux_metric_step_rollups_key",
+            "department_code",
+            "stage",
+            "stopped_role",
+            "stopped_by",
+            "day1",
+            "day2",
+            "on_time",
+            unique=True,
+        ),
+        Index("ix_metric_step_rollups_day1", "day1"),
+        Index("ix_metric_step_rollups_day2", "day2"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    department_code: str = Field(max_length=64)
+    stage: str = Field(max_length=16)
+    stopped_role: str = Field(max_length=32)
+    stopped_by: str = Field(max_length=100)
+    day1: int  # the deadline's day
+    day2: int  # the stop's day, or NO_DAY
+    on_time: int
+    n: int
+    seconds: float = 0.0
