@@ -287,6 +287,26 @@ def measure(url: str, settings: Settings, *, now: datetime, repeat: int) -> list
                     return count_cases(session, period=period, by=by, now=now)
 
                 timings.append(timed("metric", f"every measure per {dimension} ({quarter})", per))
+            # The Map's default period (a rolling window) and a custom range: the summaries
+            # serve the first; the second is counted from the per-case facts.
+            window = loaders.period_of(settings, "90d", now)
+            timings.append(
+                timed(
+                    "metric",
+                    "every measure per cells (last 90 days)",
+                    lambda: count_cases(session, period=window, by=Dimension.CELLS, now=now),
+                )
+            )
+            local = now.astimezone(tz).date()
+            custom = f"{local - timedelta(days=75)}..{local - timedelta(days=5)}"
+            ranged = loaders.period_of(settings, custom, now)
+            timings.append(
+                timed(
+                    "metric",
+                    f"every measure per cells ({custom}, not summarized)",
+                    lambda: count_cases(session, period=ranged, by=Dimension.CELLS, now=now),
+                )
+            )
             year = loaders.period_of(settings, "365d", now)
             timings.append(
                 timed(
@@ -319,6 +339,12 @@ def measure(url: str, settings: Settings, *, now: datetime, repeat: int) -> list
                 (
                     f"each stage per member of staff ({quarter})",
                     lambda: count_steps(session, period=period, now=now, by_actor=True),
+                ),
+                (
+                    f"each stage per role, busiest department ({quarter})",
+                    lambda: count_steps(
+                        session, period=period, scope=Scope(department="enforcement"), now=now
+                    ),
                 ),
                 (
                     "open now per department",

@@ -97,6 +97,7 @@ from urbangrid.rollups import (
     STEP_KEY,
     STEP_ROLLUPS,
     SUMMARIES,
+    SUMMARY_GROUPINGS,
     SUMMARY_PERIODS,
     built_timezone,
     clock_facts_select,
@@ -407,6 +408,16 @@ def _count_prepared(
         now=now,
         pending=session.execute(select(DIRTY.c.id).limit(1)).first() is not None,
     )
+    if by in SUMMARIZED and scope == Scope():
+        summed = _count_summaries(
+            session,
+            reading,
+            grouping=SUMMARIZED[by],
+            satisfied_score=satisfied_score,
+            with_events=with_events,
+        )
+        if summed is not None:
+            return summed
     if by in (Dimension.TOTAL, Dimension.DEPARTMENTS) and not (scope.area or scope.category):
         found = _count_rollups(
             session,
@@ -679,12 +690,6 @@ def _count_facts(
     with_events: bool,
 ) -> dict[str | None, Counts]:
     """Every count from the per-case and event facts: the rules of ``count_cases_live`` on days."""
-    if by == Dimension.CELLS and scope == Scope():
-        summed = _count_cell_summaries(
-            session, reading, satisfied_score=satisfied_score, with_events=with_events
-        )
-        if summed is not None:
-            return summed
     source = _facts_source(reading)
     f = source.c
     facts_columns = _columns_of(f)
@@ -705,11 +710,20 @@ def _count_facts(
     return _joined(case_rows, event_rows())
 
 
-def _count_cell_summaries(
-    session: Session, reading: _Reading, *, satisfied_score: float, with_events: bool
+# The groupings whose tables of counts the refresher keeps whole for the periods it summarizes.
+SUMMARIZED: dict[Dimension, str] = {Dimension.CELLS: "cells", Dimension.DEPARTMENTS: "departments"}
+
+
+def _count_summaries(
+    session: Session,
+    reading: _Reading,
+    *,
+    grouping: str,
+    satisfied_score: float,
+    with_events: bool,
 ) -> dict[str | None, Counts] | None:
-    """The city-wide table of base cells from the refresher's per-cell summaries, when the
-    period is one it keeps (a month, quarter, year or rolling window); None otherwise.
+    """The city-wide table of base cells or of departments from the refresher's summaries,
+    when the period is one it keeps (a month, quarter, year or rolling window); else None.
 
     One statement, so one snapshot: the summary rows, what the cases written since the last
     refresh add and take (as the facts' overlay does), and, while the period runs, the open
@@ -726,14 +740,15 @@ def _count_cell_summaries(
     if kept is None:
         return None
     s = SUMMARIES.c
+    column = SUMMARY_GROUPINGS[grouping]
     events = [s.dispatches, s.returns, s.ratings, s[f"satisfied_{int(satisfied_score)}"]]
     parts: list[Select[Any]] = [
         select(
             _number(0),
-            s.l4_code,
+            s.key,
             *(s[name] for name in CASE_NAMES),
             *(events if with_events else [_number(0)] * len(EVENT_NAMES)),
-        ).where(s.first_day == first, s.end_day == end)
+        ).where(s.first_day == first, s.end_day == end, s.grouping == grouping)
     ]
 
     def part(number: int, counted: Select[Any], names: Sequence[str]) -> None:
@@ -756,7 +771,7 @@ def _count_cell_summaries(
         ):
             part(
                 number,
-                case_counts(facts, reading.days, key=facts.c.l4_code, passed=None),
+                case_counts(facts, reading.days, key=facts.c[column], passed=None),
                 CASE_NAMES,
             )
         if with_events:
@@ -777,7 +792,7 @@ def _count_cell_summaries(
                 counted = event_counts(
                     happened,
                     reading.days,
-                    key=happened.c.l4_code,
+                    key=happened.c[column],
                     satisfied_scores=(satisfied_score,),
                 ).subquery()
                 part(
@@ -792,20 +807,20 @@ def _count_cell_summaries(
     if reading.running:
         facts = _facts_source(reading)
         ahead = not_yet_passed(
-            facts, reading.days, key=facts.c.l4_code, today=reading.today, now=reading.now
+            facts, reading.days, key=facts.c[column], today=reading.today, now=reading.now
         ).subquery()
         part(3, select(ahead.c.key, ahead.c.not_passed.label("overdue")), ("overdue",))
     statement = union_all(*parts) if len(parts) > 1 else parts[0]
     rows = _count_rows(session.connection(), statement)
-    return _summed_cells(rows)
+    return _summed_groups(rows)
 
 
 def _zero(name: str) -> ColumnElement[Any]:
     return literal_column("0.0" if name == "handling_seconds" else "0")
 
 
-def _summed_cells(rows: Iterable[Sequence[Any]]) -> dict[str | None, Counts]:
-    """Rows of (part, cell, counts) as a table of counts: the summaries (part 0), plus what
+def _summed_groups(rows: Iterable[Sequence[Any]]) -> dict[str | None, Counts]:
+    """Rows of (part, group, counts) as a table of counts: the summaries (part 0), plus what
     new facts add (1), minus what old facts took (2) and the deadlines still ahead (3)."""
     new = tuple.__new__
     found: dict[str | None, Any] = {}
@@ -818,20 +833,20 @@ def _summed_cells(rows: Iterable[Sequence[Any]]) -> dict[str | None, Counts]:
     if changes:
         width = len(COUNT_NAMES)
         for number, key, *values in changes:
-            cell = key or None
-            slots = list(found.get(cell, (0,) * width))
+            group = key or None
+            slots = list(found.get(group, (0,) * width))
             sign = 1 if number == 1 else -1
             for index, value in enumerate(values):
                 slots[index] += sign * value
-            found[cell] = tuple(slots)
+            found[group] = tuple(slots)
     result: dict[str | None, Counts] = {}
-    for cell, counts in found.items():
+    for group, counts in found.items():
         if not any(counts[:_SECONDS]) and not any(counts[_SECONDS + 1 :]):
             continue
         if not counts[_TIMED] and counts[_SECONDS]:
             # What was added and taken away again may leave a rounding crumb of seconds.
             counts = (*counts[:_SECONDS], 0.0, *counts[_SECONDS + 1 :])
-        result[cell] = new(Counts, counts)
+        result[group] = new(Counts, counts)
     return result
 
 

@@ -64,13 +64,13 @@ from urbangrid.tables import (
     Case,
     CaseEvent,
     MetricCaseFacts,
-    MetricCellSummary,
     MetricClockFacts,
     MetricDirtyCase,
     MetricEventFacts,
     MetricRollup,
     MetricRollupState,
     MetricStepRollup,
+    MetricSummary,
     MetricSummaryPeriod,
     SlaClock,
 )
@@ -83,7 +83,7 @@ EVENT_FACTS = MetricEventFacts.__table__  # type: ignore[attr-defined]
 ROLLUPS = MetricRollup.__table__  # type: ignore[attr-defined]
 DIRTY = MetricDirtyCase.__table__  # type: ignore[attr-defined]
 STATE = MetricRollupState.__table__  # type: ignore[attr-defined]
-SUMMARIES = MetricCellSummary.__table__  # type: ignore[attr-defined]
+SUMMARIES = MetricSummary.__table__  # type: ignore[attr-defined]
 SUMMARY_PERIODS = MetricSummaryPeriod.__table__  # type: ignore[attr-defined]
 CLOCKS = SlaClock.__table__  # type: ignore[attr-defined]
 CLOCK_FACTS = MetricClockFacts.__table__  # type: ignore[attr-defined]
@@ -100,6 +100,10 @@ NO_SCORE = -1.0
 SATISFIED_SCORES = (1, 2, 3, 4, 5)
 SUMMARY_EVENTS = ("dispatches", "returns", "ratings", *(f"satisfied_{s}" for s in SATISFIED_SCORES))
 SUMMARY_COUNTS = (*CASE_NAMES, *SUMMARY_EVENTS)
+# The groupings kept in summaries, and the column of the facts and event facts each groups by
+# (an event counts for the department that held the case then, as everywhere).
+SUMMARY_GROUPINGS = {"cells": "l4_code", "departments": "department_code"}
+SUMMARY_KEY = ["first_day", "end_day", "grouping", "key"]
 # Any constant of our own: the advisory lock that keeps two refreshers apart on PostgreSQL.
 LOCK_KEY = 5_420_260_005
 
@@ -475,46 +479,51 @@ def _fold_dirty(conn: Connection, tz: str) -> int:
 
 
 # ---------------------------------------------------------------------------------------------
-# Per-cell summaries of the periods the centre reports by
+# Summaries per base cell and per department of the periods the centre reports by
 
 
-def _cell(source: FromClause) -> ColumnElement[str]:
-    return func.coalesce(source.c.l4_code, "")
+def _grouped(source: FromClause, grouping: str) -> ColumnElement[str]:
+    return func.coalesce(source.c[SUMMARY_GROUPINGS[grouping]], "")
 
 
 def _build_summary(conn: Connection, span: tuple[int, int]) -> None:
-    """Every base cell's counts of one period, from the facts as they stand, and its entry."""
+    """Every group's counts of one period, from the facts as they stand, and its entry."""
     first: ColumnElement[int] = literal_column(str(int(span[0])))  # typed like the columns
     end: ColumnElement[int] = literal_column(str(int(span[1])))
-    cases = case_counts(FACTS, span, key=_cell(FACTS), passed=None).subquery("cases")
-    conn.execute(
-        insert(SUMMARIES).from_select(
-            ["first_day", "end_day", "l4_code", *SUMMARY_COUNTS],
-            select(
-                first,
-                end,
-                cases.c.key,
-                *(cases.c[name] for name in CASE_NAMES),
-                *(literal_column("0") for _ in SUMMARY_EVENTS),
-            ),
-        )
-    )
-    events = event_counts(
-        EVENT_FACTS, span, key=_cell(EVENT_FACTS), satisfied_scores=SATISFIED_SCORES
-    ).subquery("events")
     dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(SUMMARIES).from_select(
-        ["first_day", "end_day", "l4_code", *SUMMARY_EVENTS],
-        select(first, end, *events.c)
-        # SQLite reads "INSERT ... SELECT ... ON CONFLICT" only when the SELECT has a WHERE.
-        .where(literal_column("1") == 1),
-    )
-    conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=["first_day", "end_day", "l4_code"],
-            set_={name: statement.excluded[name] for name in SUMMARY_EVENTS},
+    for grouping in SUMMARY_GROUPINGS:
+        cases = case_counts(FACTS, span, key=_grouped(FACTS, grouping), passed=None).subquery()
+        conn.execute(
+            insert(SUMMARIES).from_select(
+                [*SUMMARY_KEY, *SUMMARY_COUNTS],
+                select(
+                    first,
+                    end,
+                    literal(grouping),
+                    cases.c.key,
+                    *(cases.c[name] for name in CASE_NAMES),
+                    *(literal_column("0") for _ in SUMMARY_EVENTS),
+                ),
+            )
         )
-    )
+        events = event_counts(
+            EVENT_FACTS,
+            span,
+            key=_grouped(EVENT_FACTS, grouping),
+            satisfied_scores=SATISFIED_SCORES,
+        ).subquery()
+        statement = dialect.insert(SUMMARIES).from_select(
+            [*SUMMARY_KEY, *SUMMARY_EVENTS],
+            select(first, end, literal(grouping), *events.c)
+            # SQLite reads "INSERT ... SELECT ... ON CONFLICT" only when the SELECT has a WHERE.
+            .where(literal_column("1") == 1),
+        )
+        conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=SUMMARY_KEY,
+                set_={name: statement.excluded[name] for name in SUMMARY_EVENTS},
+            )
+        )
     conn.execute(insert(SUMMARY_PERIODS).values(first_day=span[0], end_day=span[1]))
 
 
@@ -542,7 +551,7 @@ def _keep_summaries(conn: Connection, today: int) -> None:
 def _fold_summaries(conn: Connection, tz: str) -> None:
     """Add to the kept summaries what the dirty cases' new facts add and take what their old
     facts took, before the facts themselves are replaced: the same exact difference the
-    rollups get, per period and cell."""
+    rollups get, per period and group."""
     dirty = dirty_cases()
     sources = (
         (facts_select(tz, CASE_TABLE.c.id.in_(dirty)).subquery("new_facts"), 1),
@@ -560,36 +569,43 @@ def _fold_summaries(conn: Connection, tz: str) -> None:
     for source, _ in event_sources:
         days.update(conn.execute(select(source.c.day)).scalars())
     kept = [(int(a), int(b)) for a, b in conn.execute(select(*SUMMARY_PERIODS.c))]
+    width = len(SUMMARY_COUNTS)
+    offset = len(CASE_NAMES)
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     for span in kept:
         if not any(span[0] <= day < span[1] for day in days):
             continue
-        width = len(SUMMARY_COUNTS)
-        change: dict[str, list[Any]] = {}
-        for source, sign in sources:
-            query = case_counts(source, span, key=_cell(source), passed=None)
-            for key, *values in conn.execute(query):
-                slots = change.setdefault(key, [0] * width)
-                for index, value in enumerate(values):
-                    slots[index] += sign * value
-        offset = len(CASE_NAMES)
-        for source, sign in event_sources:
-            query = event_counts(source, span, key=_cell(source), satisfied_scores=SATISFIED_SCORES)
-            for key, *values in conn.execute(query):
-                slots = change.setdefault(key, [0] * width)
-                for index, value in enumerate(values, offset):
-                    slots[index] += sign * value
-        rows = [
-            {"first_day": span[0], "end_day": span[1], "l4_code": key}
-            | dict(zip(SUMMARY_COUNTS, values, strict=True))
-            for key, values in change.items()
-            if any(values)
-        ]
+        rows = []
+        for grouping in SUMMARY_GROUPINGS:
+            change: dict[str, list[Any]] = {}
+            for source, sign in sources:
+                query = case_counts(source, span, key=_grouped(source, grouping), passed=None)
+                for key, *values in conn.execute(query):
+                    slots = change.setdefault(key, [0] * width)
+                    for index, value in enumerate(values):
+                        slots[index] += sign * value
+            for source, sign in event_sources:
+                query = event_counts(
+                    source,
+                    span,
+                    key=_grouped(source, grouping),
+                    satisfied_scores=SATISFIED_SCORES,
+                )
+                for key, *values in conn.execute(query):
+                    slots = change.setdefault(key, [0] * width)
+                    for index, value in enumerate(values, offset):
+                        slots[index] += sign * value
+            rows += [
+                {"first_day": span[0], "end_day": span[1], "grouping": grouping, "key": key}
+                | dict(zip(SUMMARY_COUNTS, values, strict=True))
+                for key, values in change.items()
+                if any(values)
+            ]
         if rows:
-            dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
             statement = dialect.insert(SUMMARIES)
             conn.execute(
                 statement.on_conflict_do_update(
-                    index_elements=["first_day", "end_day", "l4_code"],
+                    index_elements=SUMMARY_KEY,
                     set_={
                         name: SUMMARIES.c[name] + statement.excluded[name]
                         for name in SUMMARY_COUNTS
@@ -597,7 +613,7 @@ def _fold_summaries(conn: Connection, tz: str) -> None:
                 ),
                 rows,
             )
-        # A cell left with nothing to count is a row of nothing, as a full build has none.
+        # A group left with nothing to count is a row of nothing, as a full build has none.
         conn.execute(
             delete(SUMMARIES).where(
                 SUMMARIES.c.first_day == span[0],

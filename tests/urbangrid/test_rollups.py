@@ -366,7 +366,7 @@ def test_the_migration_builds_what_the_models_say(engine: Engine) -> None:
         "metric_event_facts",
         "metric_rollups",
         "metric_dirty_cases",
-        "metric_cell_summaries",
+        "metric_summaries",
         "metric_summary_periods",
         "metric_clock_facts",
         "metric_step_rollups",
@@ -400,7 +400,30 @@ def _kept_spans(engine: Engine) -> set[tuple[int, int]]:
         return {(a, b) for a, b in conn.execute(select(*SUMMARY_PERIODS.c))}
 
 
-def test_the_table_of_base_cells_reads_the_summaries_of_kept_periods(engine: Engine) -> None:
+def _bump_summary(
+    engine: Engine, span: tuple[int, int], grouping: str, key: str | None, by: int
+) -> str:
+    """Add ``by`` to the received count of one group's summary (the first, if none is named)."""
+    where = (
+        SUMMARIES.c.first_day == span[0],
+        SUMMARIES.c.end_day == span[1],
+        SUMMARIES.c.grouping == grouping,
+    )
+    with engine.begin() as conn:
+        if key is None:
+            key = conn.execute(select(SUMMARIES.c.key).where(*where)).scalars().first()
+        assert key is not None
+        conn.execute(
+            update(SUMMARIES)
+            .where(*where, SUMMARIES.c.key == key)
+            .values(received=SUMMARIES.c.received + by)
+        )
+    return key
+
+
+def test_tables_of_base_cells_and_departments_read_the_summaries_of_kept_periods(
+    engine: Engine,
+) -> None:
     rng = random.Random(23)
     load(engine, rng, 300, 400)
     refresh(engine, tz=TZ_NAME, now=RUNNING_NOW)
@@ -412,48 +435,20 @@ def test_the_table_of_base_cells_reads_the_summaries_of_kept_periods(engine: Eng
     assert {(today - 6, today + 1), (today - 364, today + 1)} <= kept
     # The windows of that day, judged then: from the summaries, still exactly the live figures.
     assert_exact(engine, RUNNING_NOW, periods=("7d", "30d", "90d", "2026-Q2", "2026"))
-    # Proof that the summaries are read (and only for the city-wide table of cells): a row
-    # changed by hand shows in the table of cells of that quarter, nowhere else.
-    with engine.begin() as conn:
-        cell = (
-            conn.execute(
-                select(SUMMARIES.c.l4_code).where(
-                    SUMMARIES.c.first_day == quarter[0], SUMMARIES.c.end_day == quarter[1]
-                )
-            )
-            .scalars()
-            .first()
-        )
-        conn.execute(
-            update(SUMMARIES)
-            .where(
-                SUMMARIES.c.first_day == quarter[0],
-                SUMMARIES.c.end_day == quarter[1],
-                SUMMARIES.c.l4_code == cell,
-            )
-            .values(received=SUMMARIES.c.received + 1000)
-        )
+    # Proof that the summaries are read (and only for the unfiltered tables of cells and of
+    # departments): a row changed by hand shows in that table of that quarter, nowhere else.
     period = parse_period("2026-Q2", tz=TZ, today=RUNNING_NOW.date())
-    with Session(engine) as session:
-        cells = count_cases(session, period=period, by=Dimension.CELLS, now=RUNNING_NOW)
-        live = count_cases_live(session, period=period, by=Dimension.CELLS, now=RUNNING_NOW)
-        assert cells[cell or None].received == live[cell or None].received + 1000
-        one = Scope(area=AREA1[0])
-        assert count_cases(
-            session, period=period, by=Dimension.CELLS, scope=one, now=RUNNING_NOW
-        ) == count_cases_live(
-            session, period=period, by=Dimension.CELLS, scope=one, now=RUNNING_NOW
-        )
-    with engine.begin() as conn:
-        conn.execute(
-            update(SUMMARIES)
-            .where(
-                SUMMARIES.c.first_day == quarter[0],
-                SUMMARIES.c.end_day == quarter[1],
-                SUMMARIES.c.l4_code == cell,
-            )
-            .values(received=SUMMARIES.c.received - 1000)
-        )
+    for grouping, by in (("cells", Dimension.CELLS), ("departments", Dimension.DEPARTMENTS)):
+        key = _bump_summary(engine, quarter, grouping, None, 1000)
+        with Session(engine) as session:
+            found = count_cases(session, period=period, by=by, now=RUNNING_NOW)
+            live = count_cases_live(session, period=period, by=by, now=RUNNING_NOW)
+            assert found[key or None].received == live[key or None].received + 1000
+            one = Scope(area=AREA1[0])
+            assert count_cases(
+                session, period=period, by=by, scope=one, now=RUNNING_NOW
+            ) == count_cases_live(session, period=period, by=by, scope=one, now=RUNNING_NOW)
+        _bump_summary(engine, quarter, grouping, key, -1000)
     # A later day's refresh drops the windows of the earlier one and keeps the calendar.
     refresh(engine, tz=TZ_NAME, now=LATER_NOW)
     later = _kept_spans(engine)

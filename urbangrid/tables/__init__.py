@@ -16,13 +16,13 @@ from urbangrid.tables.notifications import Notification
 from urbangrid.tables.photos import Photo
 from urbangrid.tables.rollups import (
     MetricCaseFacts,
-    MetricCellSummary,
     MetricClockFacts,
     MetricDirtyCase,
     MetricEventFacts,
     MetricRollup,
     MetricRollupState,
     MetricStepRollup,
+    MetricSummary,
     MetricSummaryPeriod,
 )
 from urbangrid.tables.sla import SlaClock
@@ -42,13 +42,13 @@ __all__ = [
     "IdempotencyKey",
     "MajorClass",
     "MetricCaseFacts",
-    "MetricCellSummary",
     "MetricClockFacts",
     "MetricDirtyCase",
     "MetricEventFacts",
     "MetricRollup",
     "MetricRollupState",
     "MetricStepRollup",
+    "MetricSummary",
     "MetricSummaryPeriod",
     "Notification",
     "Photo",

@@ -132,21 +132,23 @@ class MetricRollupState(SQLModel, table=True):
     refreshed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class MetricCellSummary(SQLModel, table=True):
-    """Every count of one base cell in one month, quarter or year, kept by the refresher.
+class MetricSummary(SQLModel, table=True):
+    """Every count of one base cell or department in one month, quarter, year or rolling
+    window, kept by the refresher.
 
-    The city-wide table of base cells (tens of thousands of groups) reads these rows instead of
-    counting the facts of every case the period touches. Overdue counts every deadline of the
-    period as passed; a reader of a period still running takes back those not yet passed.
-    Ratings of at least each score from 1 to 5 are kept, so any whole configured threshold of
-    satisfaction reads its own column.
+    The city-wide table of base cells (tens of thousands of groups) and a department's year
+    read these rows instead of counting the facts or rollups of every case the period touches.
+    Overdue counts every deadline of the period as passed; a reader of a period still running
+    takes back those not yet passed. Ratings of at least each score from 1 to 5 are kept, so
+    any whole configured threshold of satisfaction reads its own column.
     """
 
-    __tablename__ = "metric_cell_summaries"
+    __tablename__ = "metric_summaries"
 
     first_day: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
     end_day: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    l4_code: str = Field(primary_key=True, max_length=32)  # "" for cases on no base cell
+    grouping: str = Field(primary_key=True, max_length=16)  # "cells" or "departments"
+    key: str = Field(primary_key=True, max_length=64)  # "" for cases with none
     received: int = 0
     filed: int = 0
     extended: int = 0
@@ -172,7 +174,7 @@ class MetricCellSummary(SQLModel, table=True):
 
 
 class MetricSummaryPeriod(SQLModel, table=True):
-    """A month, quarter or year whose per-cell summaries are built and kept up to date."""
+    """A month, quarter, year or rolling window whose summaries are built and kept up to date."""
 
     __tablename__ = "metric_summary_periods"
 

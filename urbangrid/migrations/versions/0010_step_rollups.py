@@ -6,7 +6,7 @@ facts start empty: the next full refresh builds them (``urbangrid metrics refres
 until then the evaluation per role counts ``sla_clock`` directly, as before.
 
 Revision ID: 0010_step_rollups
-Revises: 0009_cell_summaries
+Revises: 0009_summaries
 Create Date: 2026-12-02
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010_step_rollups"
-down_revision = "0009_cell_summaries"
+down_revision = "0009_summaries"
 branch_labels = None
 depends_on = None
 
