@@ -10,7 +10,7 @@ months, quarters and years, which the city-wide table of base cells reads instea
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -169,10 +169,10 @@ def event_counts(
     *,
     key: ColumnElement[Any],
     filters: Sequence[ColumnElement[bool]] = (),
-    satisfied_scores: Sequence[float],
+    satisfied: Mapping[str, float],
 ) -> Select[Any]:
-    """Rows of (key, dispatches, returns, ratings, then satisfied at each of
-    ``satisfied_scores``) from the event facts of the days ``[first, end)``."""
+    """Rows of (key, dispatches, returns, ratings, then the ratings of at least each score of
+    ``satisfied``, named as it names them) from the event facts of the days ``[first, end)``."""
     e = source.c
     rating = e.kind == int(EventKind.RATING)
     counts: list[ColumnElement[Any]] = [
@@ -180,8 +180,8 @@ def event_counts(
         count_of(e.kind == int(EventKind.RETURN)).label("returns"),
         count_of(rating).label("ratings"),
         *(
-            count_of(and_(rating, e.score >= score)).label(f"satisfied_{index}")
-            for index, score in enumerate(satisfied_scores)
+            count_of(and_(rating, e.score >= score)).label(name)
+            for name, score in satisfied.items()
         ),
     ]
     return select(key.label("key"), *counts).where(days_within(e.day, days), *filters).group_by(key)

@@ -103,6 +103,7 @@ from urbangrid.rollups import (
     clock_facts_select,
     contributions,
     dirty_cases,
+    dirty_sources,
     event_facts_select,
     facts_select,
     step_contributions,
@@ -752,7 +753,7 @@ def _count_summaries(
     ]
 
     def part(number: int, counted: Select[Any], names: Sequence[str]) -> None:
-        rows = counted.subquery(f"part_{number}")
+        rows = counted.subquery(f"part_{len(parts)}")
         parts.append(
             select(
                 _number(number),
@@ -765,42 +766,24 @@ def _count_summaries(
         )
 
     if reading.pending:
-        for number, facts in (
-            (1, facts_select(reading.zone, CASES.id.in_(dirty_cases())).subquery("new")),
-            (2, select(FACTS).where(FACTS.c.case_id.in_(dirty_cases())).subquery("old")),
+        dirty = dirty_sources(reading.zone)
+        for number, facts, happened in (
+            (1, dirty.new_facts, dirty.new_events),
+            (2, dirty.old_facts, dirty.old_events),
         ):
             part(
                 number,
                 case_counts(facts, reading.days, key=facts.c[column], passed=None),
                 CASE_NAMES,
             )
-        if with_events:
-            for number, happened in (
-                (
-                    1,
-                    event_facts_select(reading.zone, EVENTS.case_id.in_(dirty_cases())).subquery(
-                        "new_events"
-                    ),
-                ),
-                (
-                    2,
-                    select(EVENT_FACTS)
-                    .where(EVENT_FACTS.c.case_id.in_(dirty_cases()))
-                    .subquery("old_events"),
-                ),
-            ):
-                counted = event_counts(
-                    happened,
-                    reading.days,
-                    key=happened.c[column],
-                    satisfied_scores=(satisfied_score,),
-                ).subquery()
+            if with_events:
                 part(
                     number,
-                    select(
-                        counted.c.key,
-                        *(counted.c[name] for name in EVENT_NAMES[:3]),
-                        counted.c.satisfied_0.label("satisfied"),
+                    event_counts(
+                        happened,
+                        reading.days,
+                        key=happened.c[column],
+                        satisfied={"satisfied": satisfied_score},
                     ),
                     EVENT_NAMES,
                 )
@@ -861,7 +844,7 @@ def _count_event_facts(
         reading.days,
         key=_group_on(by, columns),
         filters=_filters_on(session, scope, columns),
-        satisfied_scores=(satisfied_score,),
+        satisfied={"satisfied": satisfied_score},
     )
 
 
@@ -869,18 +852,11 @@ def _rollups_source(reading: _Reading) -> Any:
     """The rollups, corrected by what the cases written since the last refresh add and take."""
     if not reading.pending:
         return ROLLUPS
-    fresh_facts = facts_select(reading.zone, CASES.id.in_(dirty_cases())).subquery("fresh")
-    fresh_events = event_facts_select(reading.zone, EVENTS.case_id.in_(dirty_cases())).subquery(
-        "fresh_events"
-    )
-    old_facts = select(FACTS).where(FACTS.c.case_id.in_(dirty_cases())).subquery("old")
-    old_events = (
-        select(EVENT_FACTS).where(EVENT_FACTS.c.case_id.in_(dirty_cases())).subquery("old_events")
-    )
+    dirty = dirty_sources(reading.zone)
     return union_all(
         select(*(ROLLUPS.c[name] for name in (*ROLLUP_KEY, "n", "seconds"))),
-        *contributions(fresh_facts, fresh_events, 1),
-        *contributions(old_facts, old_events, -1),
+        *contributions(dirty.new_facts, dirty.new_events, 1),
+        *contributions(dirty.old_facts, dirty.old_events, -1),
     ).subquery("rollups")
 
 

@@ -98,7 +98,8 @@ ROLLUP_KEY = ("department_code", "kind", "day1", "day2", "flags", "score")
 NO_SCORE = -1.0
 # The summaries keep ratings of at least each whole score, for any configured threshold.
 SATISFIED_SCORES = (1, 2, 3, 4, 5)
-SUMMARY_EVENTS = ("dispatches", "returns", "ratings", *(f"satisfied_{s}" for s in SATISFIED_SCORES))
+SUMMARY_SATISFIED = {f"satisfied_{score}": float(score) for score in SATISFIED_SCORES}
+SUMMARY_EVENTS = ("dispatches", "returns", "ratings", *SUMMARY_SATISFIED)
 SUMMARY_COUNTS = (*CASE_NAMES, *SUMMARY_EVENTS)
 # The groupings kept in summaries, and the column of the facts and event facts each groups by
 # (an event counts for the department that held the case then, as everywhere).
@@ -264,10 +265,10 @@ def contributions(facts: FromClause, events: FromClause, sign: int) -> list[Sele
     ]
 
 
-def summed(rows: Sequence[Select[Any]]) -> Select[Any]:
-    """Contribution rows summed by the rollup key, leaving out sums that change nothing."""
-    every = union_all(*rows).subquery("contributions")
-    key = [every.c[name] for name in ROLLUP_KEY]
+def summed(rows: Sequence[Select[Any]], key_names: Sequence[str] = ROLLUP_KEY) -> Select[Any]:
+    """Contribution rows summed by a rollup's key, leaving out sums that change nothing."""
+    every = (rows[0] if len(rows) == 1 else union_all(*rows)).subquery("contributions")
+    key = [every.c[name] for name in key_names]
     n = func.sum(every.c.n)
     seconds = func.sum(every.c.seconds)
     return (
@@ -419,25 +420,55 @@ def _rebuild(conn: Connection, tz: str) -> int:
     conn.execute(
         insert(STEP_ROLLUPS).from_select(
             [*STEP_KEY, "n", "seconds"],
-            summed_steps([step_contributions(CLOCK_FACTS, 1)]).order_by(literal_column("day1")),
+            summed([step_contributions(CLOCK_FACTS, 1)], STEP_KEY).order_by(literal_column("day1")),
         )
     )
     conn.execute(update(STATE).where(STATE.c.id == 1).values(timezone=tz))
     return int(conn.execute(select(func.count()).select_from(FACTS)).scalar_one())
 
 
-def _upsert(conn: Connection, rows: Select[Any]) -> None:
-    columns = [*ROLLUP_KEY, "n", "seconds"]
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(ROLLUPS).from_select(columns, rows)
+def _insert(conn: Connection, table: Any) -> Any:
+    """An INSERT that can say ON CONFLICT, in the connection's dialect."""
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
+
+
+def _upsert(
+    conn: Connection,
+    table: Any,
+    key: Sequence[str],
+    rows: Select[Any],
+    names: Sequence[str] = ("n", "seconds"),
+) -> None:
+    """Add summed rows to a rollup's rows of the same key, or insert them."""
+    statement = _insert(conn, table).from_select([*key, *names], rows)
     conn.execute(
         statement.on_conflict_do_update(
-            index_elements=list(ROLLUP_KEY),
-            set_={
-                "n": ROLLUPS.c.n + statement.excluded.n,
-                "seconds": ROLLUPS.c.seconds + statement.excluded.seconds,
-            },
+            index_elements=list(key),
+            set_={name: table.c[name] + statement.excluded[name] for name in names},
         )
+    )
+
+
+@dataclass(frozen=True)
+class DirtySources:
+    """The cases written since the last refresh: their facts and counted events as they are
+    now (worked out live from the cases) and as the refresher last kept them."""
+
+    new_facts: Any
+    old_facts: Any
+    new_events: Any
+    old_events: Any
+
+
+def dirty_sources(tz: str) -> DirtySources:
+    dirty = dirty_cases()
+    return DirtySources(
+        new_facts=facts_select(tz, CASE_TABLE.c.id.in_(dirty)).subquery("new_facts"),
+        old_facts=select(FACTS).where(FACTS.c.case_id.in_(dirty)).subquery("old_facts"),
+        new_events=event_facts_select(tz, EVENT_TABLE.c.case_id.in_(dirty)).subquery("new_events"),
+        old_events=select(EVENT_FACTS)
+        .where(EVENT_FACTS.c.case_id.in_(dirty))
+        .subquery("old_events"),
     )
 
 
@@ -446,20 +477,25 @@ def _fold_dirty(conn: Connection, tz: str) -> int:
     count = int(conn.execute(select(func.count(func.distinct(DIRTY.c.case_id)))).scalar_one())
     if not count:
         return 0
-    new_facts = facts_select(tz, CASE_TABLE.c.id.in_(dirty)).subquery("new_facts")
-    new_events = event_facts_select(tz, EVENT_TABLE.c.case_id.in_(dirty)).subquery("new_events")
-    old_facts = select(FACTS).where(FACTS.c.case_id.in_(dirty)).subquery("old_facts")
-    old_events = select(EVENT_FACTS).where(EVENT_FACTS.c.case_id.in_(dirty)).subquery("old_events")
+    sources = dirty_sources(tz)
     _upsert(
         conn,
+        ROLLUPS,
+        ROLLUP_KEY,
         summed(
-            [*contributions(new_facts, new_events, 1), *contributions(old_facts, old_events, -1)]
+            [
+                *contributions(sources.new_facts, sources.new_events, 1),
+                *contributions(sources.old_facts, sources.old_events, -1),
+            ]
         ),
     )
     # Sums back at zero are rows of nothing: gone, so the rollups stay as small as the data.
     conn.execute(delete(ROLLUPS).where(ROLLUPS.c.n == 0))
-    _fold_summaries(conn, tz)
     _fold_steps(conn, tz)
+    # The summaries take the dirty cases' kept facts out now and put them back in once they
+    # are replaced below: the new facts are worked out once, by that replacement.
+    changes: _SummaryChanges = {}
+    touched = _summary_changes(conn, -1, changes)
     conn.execute(delete(FACTS).where(FACTS.c.case_id.in_(dirty)))
     conn.execute(
         insert(FACTS).from_select(
@@ -473,6 +509,8 @@ def _fold_dirty(conn: Connection, tz: str) -> int:
             event_facts_select(tz, EVENT_TABLE.c.case_id.in_(dirty)),
         )
     )
+    touched |= _summary_changes(conn, 1, changes)
+    _apply_summary_changes(conn, changes, touched)
     # Exactly the rows this snapshot saw: a case written meanwhile stays dirty for next time.
     conn.execute(delete(DIRTY))
     return count
@@ -490,7 +528,6 @@ def _build_summary(conn: Connection, span: tuple[int, int]) -> None:
     """Every group's counts of one period, from the facts as they stand, and its entry."""
     first: ColumnElement[int] = literal_column(str(int(span[0])))  # typed like the columns
     end: ColumnElement[int] = literal_column(str(int(span[1])))
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
     for grouping in SUMMARY_GROUPINGS:
         cases = case_counts(FACTS, span, key=_grouped(FACTS, grouping), passed=None).subquery()
         conn.execute(
@@ -510,9 +547,9 @@ def _build_summary(conn: Connection, span: tuple[int, int]) -> None:
             EVENT_FACTS,
             span,
             key=_grouped(EVENT_FACTS, grouping),
-            satisfied_scores=SATISFIED_SCORES,
+            satisfied=SUMMARY_SATISFIED,
         ).subquery()
-        statement = dialect.insert(SUMMARIES).from_select(
+        statement = _insert(conn, SUMMARIES).from_select(
             [*SUMMARY_KEY, *SUMMARY_EVENTS],
             select(first, end, literal(grouping), *events.c)
             # SQLite reads "INSERT ... SELECT ... ON CONFLICT" only when the SELECT has a WHERE.
@@ -548,76 +585,72 @@ def _keep_summaries(conn: Connection, today: int) -> None:
         _build_summary(conn, span)
 
 
-def _fold_summaries(conn: Connection, tz: str) -> None:
-    """Add to the kept summaries what the dirty cases' new facts add and take what their old
-    facts took, before the facts themselves are replaced: the same exact difference the
-    rollups get, per period and group."""
+_SummaryChanges = dict[tuple[tuple[int, int], str, str], list[Any]]
+
+
+def _summary_changes(conn: Connection, sign: int, changes: _SummaryChanges) -> set[tuple[int, int]]:
+    """Add ``sign`` times what the dirty cases' kept facts count, per kept period they touch
+    and per group, to ``changes``; the periods touched.
+
+    Called before the facts of the dirty cases are replaced (-1) and after (+1): the exact
+    difference the rollups get, without working out the new facts again for every period.
+    """
     dirty = dirty_cases()
-    sources = (
-        (facts_select(tz, CASE_TABLE.c.id.in_(dirty)).subquery("new_facts"), 1),
-        (select(FACTS).where(FACTS.c.case_id.in_(dirty)).subquery("old_facts"), -1),
-    )
-    event_sources = (
-        (event_facts_select(tz, EVENT_TABLE.c.case_id.in_(dirty)).subquery("new_events"), 1),
-        (select(EVENT_FACTS).where(EVENT_FACTS.c.case_id.in_(dirty)).subquery("old_events"), -1),
-    )
+    facts = select(FACTS).where(FACTS.c.case_id.in_(dirty)).subquery("dirty_facts")
+    events = select(EVENT_FACTS).where(EVENT_FACTS.c.case_id.in_(dirty)).subquery("dirty_events")
     # Only the periods one of these cases' days falls in can change.
     days: set[int] = set()
-    for source, _ in sources:
-        for row in conn.execute(select(*(source.c[name] for name in FACT_DAYS))):
-            days.update(day for day in row if day is not None)
-    for source, _ in event_sources:
-        days.update(conn.execute(select(source.c.day)).scalars())
+    for row in conn.execute(select(*(facts.c[name] for name in FACT_DAYS))):
+        days.update(day for day in row if day is not None)
+    days.update(conn.execute(select(events.c.day)).scalars())
     kept = [(int(a), int(b)) for a, b in conn.execute(select(*SUMMARY_PERIODS.c))]
+    touched = {span for span in kept if any(span[0] <= day < span[1] for day in days)}
     width = len(SUMMARY_COUNTS)
-    offset = len(CASE_NAMES)
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    for span in kept:
-        if not any(span[0] <= day < span[1] for day in days):
-            continue
-        rows = []
+    for span in touched:
         for grouping in SUMMARY_GROUPINGS:
-            change: dict[str, list[Any]] = {}
-            for source, sign in sources:
-                query = case_counts(source, span, key=_grouped(source, grouping), passed=None)
+            counted = (
+                (case_counts(facts, span, key=_grouped(facts, grouping), passed=None), 0),
+                (
+                    event_counts(
+                        events, span, key=_grouped(events, grouping), satisfied=SUMMARY_SATISFIED
+                    ),
+                    len(CASE_NAMES),
+                ),
+            )
+            for query, offset in counted:
                 for key, *values in conn.execute(query):
-                    slots = change.setdefault(key, [0] * width)
-                    for index, value in enumerate(values):
-                        slots[index] += sign * value
-            for source, sign in event_sources:
-                query = event_counts(
-                    source,
-                    span,
-                    key=_grouped(source, grouping),
-                    satisfied_scores=SATISFIED_SCORES,
-                )
-                for key, *values in conn.execute(query):
-                    slots = change.setdefault(key, [0] * width)
+                    slots = changes.setdefault((span, grouping, key), [0] * width)
                     for index, value in enumerate(values, offset):
                         slots[index] += sign * value
-            rows += [
-                {"first_day": span[0], "end_day": span[1], "grouping": grouping, "key": key}
-                | dict(zip(SUMMARY_COUNTS, values, strict=True))
-                for key, values in change.items()
-                if any(values)
-            ]
-        if rows:
-            statement = dialect.insert(SUMMARIES)
-            conn.execute(
-                statement.on_conflict_do_update(
-                    index_elements=SUMMARY_KEY,
-                    set_={
-                        name: SUMMARIES.c[name] + statement.excluded[name]
-                        for name in SUMMARY_COUNTS
-                    },
-                ),
-                rows,
-            )
+    return touched
+
+
+def _apply_summary_changes(
+    conn: Connection, changes: _SummaryChanges, touched: set[tuple[int, int]]
+) -> None:
+    rows = [
+        {"first_day": span[0], "end_day": span[1], "grouping": grouping, "key": key}
+        | dict(zip(SUMMARY_COUNTS, values, strict=True))
+        for (span, grouping, key), values in changes.items()
+        if any(values)
+    ]
+    if rows:
+        statement = _insert(conn, SUMMARIES)
+        conn.execute(
+            statement.on_conflict_do_update(
+                index_elements=SUMMARY_KEY,
+                set_={
+                    name: SUMMARIES.c[name] + statement.excluded[name] for name in SUMMARY_COUNTS
+                },
+            ),
+            rows,
+        )
+    for first, end in touched:
         # A group left with nothing to count is a row of nothing, as a full build has none.
         conn.execute(
             delete(SUMMARIES).where(
-                SUMMARIES.c.first_day == span[0],
-                SUMMARIES.c.end_day == span[1],
+                SUMMARIES.c.first_day == first,
+                SUMMARIES.c.end_day == end,
                 *(SUMMARIES.c[name] == 0 for name in SUMMARY_COUNTS if name != "handling_seconds"),
             )
         )
@@ -668,40 +701,16 @@ def step_contributions(facts: FromClause, sign: int) -> Select[Any]:
     ).select_from(facts)
 
 
-def summed_steps(rows: Sequence[Select[Any]]) -> Select[Any]:
-    """Clock contributions summed by the step rollups' key, leaving out sums of nothing."""
-    every = (rows[0] if len(rows) == 1 else union_all(*rows)).subquery("steps")
-    key = [every.c[name] for name in STEP_KEY]
-    n = func.sum(every.c.n)
-    seconds = func.sum(every.c.seconds)
-    return (
-        select(*key, n.label("n"), seconds.label("seconds"))
-        # SQLite reads "INSERT ... SELECT ... ON CONFLICT" only when the SELECT has a WHERE.
-        .where(literal_column("1") == 1)
-        .group_by(*key)
-        .having(or_(n != 0, seconds != 0))
-    )
-
-
 def _fold_steps(conn: Connection, tz: str) -> None:
-    """The dirty cases' clocks into the step rollups and clock facts (before the cases' facts
-    are replaced; the clocks' own facts are replaced here)."""
+    """The dirty cases' clocks into the step rollups and clock facts."""
     dirty = dirty_cases()
     new = clock_facts_select(tz, CLOCKS.c.case_id.in_(dirty)).subquery("new_clocks")
     old = select(CLOCK_FACTS).where(CLOCK_FACTS.c.case_id.in_(dirty)).subquery("old_clocks")
-    columns = [*STEP_KEY, "n", "seconds"]
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(STEP_ROLLUPS).from_select(
-        columns, summed_steps([step_contributions(new, 1), step_contributions(old, -1)])
-    )
-    conn.execute(
-        statement.on_conflict_do_update(
-            index_elements=list(STEP_KEY),
-            set_={
-                "n": STEP_ROLLUPS.c.n + statement.excluded.n,
-                "seconds": STEP_ROLLUPS.c.seconds + statement.excluded.seconds,
-            },
-        )
+    _upsert(
+        conn,
+        STEP_ROLLUPS,
+        STEP_KEY,
+        summed([step_contributions(new, 1), step_contributions(old, -1)], STEP_KEY),
     )
     conn.execute(delete(STEP_ROLLUPS).where(STEP_ROLLUPS.c.n == 0))
     conn.execute(delete(CLOCK_FACTS).where(CLOCK_FACTS.c.case_id.in_(dirty)))
