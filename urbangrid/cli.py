@@ -79,7 +79,7 @@ def address_import(file: Path, crs: str) -> None:
     from urbangrid.db import get_engine
 
     try:
-        rows, repeated = read_file(file, crs)
+        rows, repeated, blank = read_file(file, crs)
     except AddressFileError as exc:
         raise click.ClickException(str(exc)) from exc
     with Session(get_engine(get_settings())) as session:
@@ -95,6 +95,9 @@ def address_import(file: Path, crs: str) -> None:
         f"{done.unchanged:,} unchanged; {repeated:,} rows repeated an earlier address "
         "(the first was kept)"
     )
+    if blank:
+        lines = ", ".join(str(n) for n in blank[:10]) + (" …" if len(blank) > 10 else "")
+        click.echo(f"{len(blank):,} rows without an address were left out (lines {lines})")
 
 
 def _register() -> None:
