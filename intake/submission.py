@@ -494,7 +494,7 @@ def locate(sub: Submission, gazetteer: Gazetteer) -> tuple[float, float, str, Ma
                 f"{sub.address!r} matches no single address of the city's list (a fuzzy "
                 f"match needs a score of {FUZZY_MIN_SCORE:g} and the same house numbers; "
                 "without a district, the address must be in one district only): "
-                "check it, or give lat and long",
+                "check it, or give the location's coordinates",
                 kind="not_found",
             )
         return match.point.lat, match.point.lon, "wgs84", match

@@ -104,6 +104,17 @@ def test_fixmystreet_end_to_end_in_xml(
     assert unpinned.status_code == 201, unpinned.text
     unpinned_id = xml_data(unpinned.content)[1][0]["service_request_id"]
 
+    # always_upload_photos: the report's photos as multipart "photo1", "photo2", no media_url.
+    uploaded = client.post(
+        f"{BASE}/requests.xml",
+        data={**params, "description": "两张照片"},
+        files=[
+            ("photo1", ("9.0.full.jpeg", jpeg(), "image/jpeg")),
+            ("photo2", ("9.1.full.jpeg", jpeg(colour=(10, 200, 10)), "image/jpeg")),
+        ],
+    )
+    assert uploaded.status_code == 201, uploaded.text
+
     # get_service_requests by id (report_ids joined by commas) and by window.
     found = client.get(f"{BASE}/requests.xml", params={"service_request_id": unpinned_id})
     request = xml_data(found.content)[1][0]
@@ -151,8 +162,15 @@ def test_fixmystreet_end_to_end_in_xml(
     again = client.post(f"{BASE}/servicerequestupdates.xml", data=update)
     assert again.status_code == 200
     assert xml_data(again.content)[1][0]["update_id"] == content[0]["update_id"]
+    # With upload_files_for_updates, the comment's photo comes as multipart "photo1".
+    with_photo = client.post(
+        f"{BASE}/servicerequestupdates.xml",
+        data={**update, "update_id": "fms-comment-78", "media_url": ""},
+        files={"photo1": ("78.0.full.jpeg", jpeg(), "image/jpeg")},
+    )
+    assert with_photo.status_code == 201, with_photo.text
     comments = [e for e in events(sqlite_url, int(pinned_id)) if e.action == "comment"]
-    assert [c.note for c in comments] == ["还没有修好，晚上很危险"]
+    assert [c.note for c in comments] == ["还没有修好，晚上很危险"] * 2
     assert '"media_url": "https://elsewhere.example/photo/77.jpeg"' in comments[0].detail
 
     # get_service_request_updates sends api_key in the query and both dates.
