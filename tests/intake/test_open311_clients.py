@@ -258,6 +258,11 @@ def test_unknown_paths_and_methods_answer_the_standards_errors(
             "text/xml" if fmt == "xml" else "application/json"
         )
         assert error_of(answer)[0] == status
+    # Ids no database integer holds are refused before int() is asked to read them.
+    digits = client.get(f"{BASE}/requests.{fmt}", params={"service_request_id": "9" * 5000})
+    assert digits.status_code == 400 and "service_request_id" in error_of(digits)[1]
+    for odd in ("²", "①", "0"):
+        assert client.get(f"{BASE}/requests/{odd}.{fmt}").status_code == 404
     # Elsewhere FastAPI's own answer stands.
     assert client.get("/api/v1/nowhere").json() == {"detail": "Not Found"}
 
