@@ -31,7 +31,6 @@ from starlette.concurrency import run_in_threadpool
 
 from geo.assign import GridIndex
 from geo.crs import to_wgs84
-from geo.store import ActiveGrid
 from intake import idempotency
 from intake.duplicates import find_duplicate, nearest, search_area
 from intake.errors import FieldError
@@ -40,6 +39,7 @@ from intake.publisher import Publisher
 from urbangrid.columns import utcnow
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import Role
+from urbangrid.grids import ActiveGrid
 from urbangrid.photos import PhotoInfo
 from urbangrid.settings import Settings
 from urbangrid.storage import Storage, object_key
