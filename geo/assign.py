@@ -317,6 +317,8 @@ class GridIndex:
         value = np.where(ok, self.raster[flat], _OUTSIDE).astype(np.int64)
         leaf = np.where(value >= 0, value, _OUTSIDE)
         todo = np.flatnonzero(value <= -2)
+        # Leaves decoded for this call, so one that several rounds test is decoded once.
+        decoded: GeomArray | None = None
         if len(todo):
             tile = -2 - value[todo]
             start = self.cand_offsets[tile]
@@ -341,10 +343,16 @@ class GridIndex:
                 )
                 other = np.flatnonzero(~rect)
                 if len(other):
-                    need, which = np.unique(cand[other], return_inverse=True)
-                    hit[other] = shapely.intersects_xy(
-                        self.leaf_geometries(need)[which], px[other], py[other]
-                    )
+                    if self._geoms is not None:
+                        shapes = self._geoms[cand[other]]
+                    else:
+                        if decoded is None:
+                            decoded = np.empty(len(self.leaf_codes), dtype=object)
+                        need = _unique(cand[other].astype(np.int64))
+                        need = need[shapely.is_missing(decoded[need])]
+                        decoded[need] = self.leaf_geometries(need)
+                        shapes = decoded[cand[other]]
+                    hit[other] = shapely.intersects_xy(shapes, px[other], py[other])
                 leaf[todo[act[hit]]] = cand[hit]
                 pending[act[hit]] = False
         return leaf
@@ -399,11 +407,12 @@ class GridIndex:
             out[rect] = shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3], ccw=False)
         other = np.flatnonzero(~rect)
         if len(other):
-            start = self.leaf_wkb_offsets[ids[other]]
-            stop = self.leaf_wkb_offsets[ids[other] + 1]
-            buf = self.leaf_wkb
+            start = self.leaf_wkb_offsets[ids[other]].tolist()
+            stop = self.leaf_wkb_offsets[ids[other] + 1].tolist()
+            # Slices of a memoryview cost far less than slices of a (memory-mapped) array.
+            buf = self.leaf_wkb.view(np.ndarray).data
             out[other] = shapely.from_wkb(
-                [buf[a:b].tobytes() for a, b in zip(start.tolist(), stop.tolist(), strict=True)]
+                [bytes(buf[a:b]) for a, b in zip(start, stop, strict=True)]
             )
         return out
 

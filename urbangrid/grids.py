@@ -152,8 +152,9 @@ def index_path(folder: Path, key: str) -> Path:
     return folder / f"grid-{version}-{digest}.idx"
 
 
-def ensure_index_file(session: Session, version_id: int, folder: Path) -> Path:
-    """The path of the version's index file, built first if it is missing or stale.
+def ensure_index_file(session: Session, version_id: int, folder: Path) -> tuple[Path, bool]:
+    """The path of the version's index file, built first if it is missing or stale, and whether
+    this call built it.
 
     The build runs under an exclusive file lock beside the file: of many processes starting at
     once, one builds while the others wait, then all map the same file.
@@ -161,7 +162,8 @@ def ensure_index_file(session: Session, version_id: int, folder: Path) -> Path:
     key = index_key(session, version_id)
     path = index_path(folder, key)
     if read_key(path) == key:
-        return path
+        return path, False
+    built = False
     folder.mkdir(parents=True, exist_ok=True)
     with path.with_suffix(".lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
@@ -170,6 +172,7 @@ def ensure_index_file(session: Session, version_id: int, folder: Path) -> Path:
                 started = time.perf_counter()
                 index = GridIndex.build(load_grid(session, version_id))
                 write_index(index, path, key=key)
+                built = True
                 log.info(
                     "built the index of grid version %s in %.1f s: %s",
                     version_id,
@@ -178,14 +181,14 @@ def ensure_index_file(session: Session, version_id: int, folder: Path) -> Path:
                 )
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
-    return path
+    return path, built
 
 
 def open_index(session: Session, version_id: int, folder: Path) -> GridIndex:
     """The version's index, mapped from its file (built once if missing or stale)."""
     key = index_key(session, version_id)
     for _ in range(2):
-        path = ensure_index_file(session, version_id, folder)
+        path, _ = ensure_index_file(session, version_id, folder)
         try:
             return read_index(path, key=key)
         except IndexFileError:
