@@ -32,7 +32,6 @@ from starlette.concurrency import run_in_threadpool
 from geo.assign import GridIndex
 from geo.crs import to_wgs84
 from geo.gazetteer import FUZZY_MIN_SCORE, Gazetteer, Match
-from geo.store import ActiveGrid
 from intake import idempotency
 from intake.duplicates import find_duplicate, nearest, search_area
 from intake.errors import FieldError
@@ -42,6 +41,7 @@ from urbangrid.addresses import load_gazetteer, signature
 from urbangrid.columns import utcnow
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import Role
+from urbangrid.grids import ActiveGrid
 from urbangrid.photos import PhotoInfo
 from urbangrid.settings import Settings
 from urbangrid.storage import Storage, object_key

@@ -101,8 +101,8 @@ def address_import(file: Path, crs: str) -> None:
 
 
 def _register() -> None:
-    from geo.cli import bench, grid
     from intake.cli import api, apikey, bench_intake, categories, staff
+    from urbangrid.gridcli import bench, grid
     from urbangrid.history.cli import import_group
     from urbangrid.runner import demo, run
     from workers.cli import calendar, dlq, rules, scheduler, sla, worker
