@@ -498,3 +498,26 @@ def test_a_client_updates_photo_is_fetched_from_an_allowed_host(
     assert len(photos) == 1 and photos[0].event_id == comments[0].id
     assert photos[0].raw_sha256 is not None
     assert '"media_error"' in comments[1].detail  # not a photo: kept as a link, and why
+
+
+def test_georeport_reads_both_formats(client: TestClient, api_key: str, demo_grid: Grid) -> None:
+    """georeport 0.3.1's reads, request for request (no jurisdiction: no query string); it
+    takes ``response.json()[0]`` for one request and xmltodict's ``service_requests/request``."""
+    lon, lat = cell_points(demo_grid, 1, seed=407)[0]
+    fields = {"api_key": api_key, "service_code": "E0102", "lat": str(lat), "long": str(lon)}
+    request_id = client.post(f"{BASE}/requests.json", data=fields).json()[0]["service_request_id"]
+    for fmt in ("json", "xml"):
+        services = client.get(f"{BASE}/services.{fmt}", params={})
+        definition = client.get(f"{BASE}/services/E0102.{fmt}", params={})
+        listed = client.get(f"{BASE}/requests.{fmt}", params={"service_request_id": request_id})
+        one = client.get(f"{BASE}/requests/{request_id}.{fmt}", params={})
+        for answer in (services, definition, listed, one):
+            assert answer.status_code == 200, answer.text
+        if fmt == "json":
+            validate(services.json(), "services.json")
+            validate(definition.json(), "service-definition.json")
+            validate(listed.json(), "requests.json")
+            assert one.json()[0]["service_request_id"] == request_id
+        else:
+            root, requests = xml_data(one.content)
+            assert root == "service_requests" and requests[0]["service_request_id"] == request_id
