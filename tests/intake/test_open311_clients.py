@@ -521,3 +521,30 @@ def test_georeport_reads_both_formats(client: TestClient, api_key: str, demo_gri
         else:
             root, requests = xml_data(one.content)
             assert root == "service_requests" and requests[0]["service_request_id"] == request_id
+
+
+def test_a_database_without_the_address_list_still_takes_reports_with_coordinates(
+    demo_grid: Grid, tmp_path: Path
+) -> None:
+    """Code newer than its database (a rolling upgrade): the list is missing, not intake."""
+    from sqlalchemy import text
+
+    from intake.app import create_app
+    from tests.conftest import seed_database
+    from urbangrid.settings import Settings
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    seed_database(url, demo_grid)
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE address_points"))
+    engine.dispose()
+    settings = Settings(database_url=url, var_dir=tmp_path / "var", rate_limit_per_minute=0)
+    with TestClient(create_app(settings)) as client:
+        lon, lat = cell_points(demo_grid, 1, seed=408)[0]
+        pinned = client.post("/api/v1/reports", json={"category": "E0102", "lat": lat, "lon": lon})
+        assert pinned.status_code == 201, pinned.text
+        worded = client.post(
+            "/api/v1/reports", json={"category": "E0102", "address": "人民大道1号"}
+        )
+        assert worded.status_code == 422 and "no address list" in worded.text
