@@ -215,12 +215,7 @@ def grid_assign(file: TextIO, crs: str) -> None:
     out.detach()
 
 
-@click.group()
-def bench() -> None:
-    """Benchmarks that print figures beside a baseline measured in the same run."""
-
-
-@bench.command("geo")
+@click.command("geo")
 @click.option("--points", default=1_000_000, show_default=True)
 @click.option(
     "--postgis-url",
