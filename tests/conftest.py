@@ -83,8 +83,8 @@ def amqp_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def season_url(tmp_path_factory: pytest.TempPathFactory, demo_grid: Grid) -> str:
     """The embedded default with the demo city and a season of synthetic history up to now."""
-    from geo.store import active_version_id
     from urbangrid.columns import utcnow
+    from urbangrid.grids import active_version_id
     from urbangrid.history.store import seed_season
     from urbangrid.settings import Settings
 

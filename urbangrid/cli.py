@@ -16,6 +16,10 @@ import click
 
 # name -> ("module:attribute", the line `urbangrid --help` shows)
 COMMANDS: dict[str, tuple[str, str]] = {
+    "address": (
+        "urbangrid.addresscli:address",
+        "The address list reports are located by.",
+    ),
     "api": ("intake.cli:api", "Serve the intake API (uvicorn)."),
     "apikey": ("intake.cli:apikey", "Keys of the Open311 clients (311 apps, FixMyStreet, …)."),
     "calendar": ("workers.cli:calendar", "The working-day calendar: official notice, overrides."),
@@ -23,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dashboard": ("dashboard.cli:dashboard", "Serve the dashboard (Streamlit)."),
     "demo": ("urbangrid.runner:demo", "The synthetic demo city."),
     "dlq": ("workers.cli:dlq", "The dead-letter queue on RabbitMQ: tasks that kept failing."),
-    "grid": ("geo.cli:grid", "The four-level grid: import, generate, validate, assign."),
+    "grid": ("urbangrid.gridcli:grid", "The four-level grid: import, generate, validate, assign."),
     "import": ("urbangrid.history.cli:import_group", "Bring a city's past cases in."),
     "rules": ("workers.cli:rules", "Routing rules: category x grid scope -> department."),
     "run": ("urbangrid.runner:run", "Run API, worker, scheduler and dashboard on this machine."),
@@ -35,7 +39,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 BENCHES: dict[str, tuple[str, str]] = {
     "dashboard": ("dashboard.cli:bench_dashboard", "Dashboard queries on a million cases."),
-    "geo": ("geo.cli:bench_geo", "Grid assignment: vectorised against a loop and PostGIS."),
+    "geo": (
+        "urbangrid.gridcli:bench_geo",
+        "Grid assignment: vectorised, loop, PostGIS.",
+    ),
     "intake": ("intake.cli:bench_intake", "Report submits through the API."),
     "sla": ("workers.bench:bench_sla", "The sweep's indexed query against a full scan."),
 }
