@@ -353,6 +353,19 @@ def _client(engine: Any, key: str) -> str | None:
         return client_for(session, key)
 
 
+def request_id(text: str) -> int | None:
+    """A request's id, or None for text that names none: not ASCII digits (``²``, ``①``),
+    or more than a database integer holds (checked before int(), which refuses 4,300+ digits).
+
+    >>> request_id("42"), request_id("²"), request_id("9" * 5000), request_id("0")
+    (42, None, None, None)
+    """
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_CASE_ID)):
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_CASE_ID else None
+
+
 def _parse_when(name: str, text: str | None) -> datetime | None:
     if text is None or text == "":
         return None
@@ -398,11 +411,11 @@ def list_requests(
     query = select(Case)
     wanted = _ids("service_request_id", service_request_id)
     if wanted:
-        if not all(item.isdigit() and int(item) <= MAX_CASE_ID for item in wanted):
+        if not all(request_id(item) is not None for item in wanted):
             raise FieldError(
                 "service_request_id", f"ids are whole numbers up to {MAX_CASE_ID}, comma separated"
             )
-        query = query.where(col(Case.id).in_([int(item) for item in wanted]))
+        query = query.where(col(Case.id).in_([request_id(item) for item in wanted]))
     else:
         start = _parse_when("start_date", start_date)
         end = _parse_when("end_date", end_date)
@@ -449,8 +462,8 @@ def get_request(
     """One service request."""
     _check(fmt, jurisdiction_id, intake.settings.open311_jurisdiction_id)
     # Ids are database integers: a longer string of digits names no request (and would overflow).
-    known = service_request_id.isdigit() and int(service_request_id) <= MAX_CASE_ID
-    case = session.get(Case, int(service_request_id)) if known else None
+    known = request_id(service_request_id)
+    case = session.get(Case, known) if known is not None else None
     if case is None:
         raise HTTPException(404, f"service_request_id {service_request_id!r} not found")
     return _requests(request, fmt, session, intake, [case], extensions=extensions, lang=locale)
@@ -592,12 +605,12 @@ async def post_update(request: Request, fmt: Fmt, intake: IntakeDep) -> Response
     client = await _authorise(request, intake, given.api_key)
     if given.updated_datetime:
         _parse_when("updated_datetime", given.updated_datetime)
-    known = given.service_request_id.isdigit() and int(given.service_request_id) <= MAX_CASE_ID
-    if not known:
+    known = request_id(given.service_request_id)
+    if known is None:
         raise HTTPException(404, f"service_request_id {given.service_request_id!r} not found")
     update = ClientUpdate(
         client=client,
-        service_request_id=int(given.service_request_id),
+        service_request_id=known,
         description=given.description.replace("\r\n", "\n").replace("\r", "\n"),
         update_id=given.update_id,
         status=given.status,
