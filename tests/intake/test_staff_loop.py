@@ -325,7 +325,7 @@ def test_a_shift_lead_hides_and_redacts_photos(
     assert client.get(covered_url).status_code == 404
     assert client.get(f"/api/v1/track/{token}").json()["photos"] == []
     ext = client.get(f"{OPEN311}/requests/{case_id}.json?extensions=true").json()[0]
-    assert ext["media_url"] is None and ext["extended_attributes"]["photos"] == []
+    assert ext.get("media_url") is None and ext["extended_attributes"]["photos"] == []
     detail = client.get(f"/api/v1/cases/{case_id}", headers=auth(lead)).json()
     (staff_photo,) = detail["photos"]
     assert staff_photo["hidden"] is True and staff_photo["redactions"] == [box]

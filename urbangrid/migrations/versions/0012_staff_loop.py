@@ -5,8 +5,8 @@ is covered it is the stored copy itself (``public_digest`` empty). A case routed
 boundary margin of its street names the neighbouring street until a dispatcher confirms the
 street or moves the case there.
 
-Revision ID: 0011_staff_loop
-Revises: 0010_step_rollups
+Revision ID: 0012_staff_loop
+Revises: 0011_gazetteer
 Create Date: 2026-12-06
 """
 
@@ -15,8 +15,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0011_staff_loop"
-down_revision = "0010_step_rollups"
+revision = "0012_staff_loop"
+down_revision = "0011_gazetteer"
 branch_labels = None
 depends_on = None
 
