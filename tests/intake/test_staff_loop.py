@@ -16,7 +16,6 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
 from geo.layer import Grid
-from geo.store import ActiveGrid
 from tests.intake.conftest import MakeClient
 from tests.intake.helpers import cell_points, jpeg
 from tests.intake.test_photo_reports import process_all
@@ -29,6 +28,7 @@ from tests.staffing import (
     staff_token,
 )
 from urbangrid.db import make_engine
+from urbangrid.grids import ActiveGrid
 from urbangrid.settings import Settings
 from urbangrid.tables import CaseEvent, Photo
 from urbangrid.workdays import clock_rules
