@@ -112,6 +112,7 @@ def test_reports_near_a_street_boundary_are_flagged_and_can_be_moved(
     assert flagged[near] == (True, neighbour) and flagged[far] == (False, None)
     detail = client.get(f"/api/v1/cases/{near}", headers=auth(dispatcher)).json()
     assert {"confirm_street", "move_to_neighbour"} <= set(detail["allowed_actions"])
+    assert detail["neighbour_street"] == {"code": neighbour, "name": demo_grid[2].names[b]}
     refused = client.post(
         f"/api/v1/cases/{far}/actions/move_to_neighbour", headers=auth(dispatcher)
     )
