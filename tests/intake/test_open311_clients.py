@@ -198,10 +198,26 @@ def test_fixmystreet_end_to_end_in_xml(
         f"{BASE}/requests.xml", data={**unpinned_params, "address_string": "", "address_id": "x"}
     )
     assert unknown_id.status_code == 400 and "address_id" in error_of(unknown_id)[1]
-    closed_update = client.post(
+    unknown_update = client.post(
         f"{BASE}/servicerequestupdates.xml", data={**update, "service_request_id": "987654321"}
     )
-    assert closed_update.status_code == 404 and error_of(closed_update)[0] == 404
+    assert unknown_update.status_code == 404 and error_of(unknown_update)[0] == 404
+
+    # Once the case is closed: an update saying it is open again asks to reopen it; any
+    # other is refused, saying why.
+    advance(sqlite_url, int(pinned_id), ["accept", "handle", "check_pass", "close"])
+    thanks = client.post(
+        f"{BASE}/servicerequestupdates.xml",
+        data={**update, "update_id": "fms-79", "status": "CLOSED", "description": "谢谢"},
+    )
+    assert thanks.status_code == 400 and "closed" in error_of(thanks)[1]
+    reopen = client.post(
+        f"{BASE}/servicerequestupdates.xml",
+        data={**update, "update_id": "fms-80", "description": "又坏了"},
+    )
+    assert reopen.status_code == 201, reopen.text
+    last = events(sqlite_url, int(pinned_id))[-1]
+    assert (last.action, last.note) == ("reopen_request", "又坏了")
 
 
 def test_duplicates_read_as_their_case_and_closed_requests_keep_their_closing_time(
