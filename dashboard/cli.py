@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from urbangrid.settings import get_settings
+from urbangrid.core.settings import get_settings
 
 
 @click.command()
@@ -60,7 +60,7 @@ def bench_dashboard(cases: int, days: int, repeat: int, admin_url: str | None) -
     bare GROUP BY over the same table."""
     import json
 
-    from dashboard.bench import run_dashboard_bench
+    from urbangrid.commands.bench_dashboard import run_dashboard_bench
 
     configured = get_settings().effective_database_url
     url = admin_url or (

@@ -21,9 +21,9 @@ from dashboard.loaders import (
     Options,
     OverviewData,
 )
-from urbangrid.columns import utcnow
-from urbangrid.db import get_engine
-from urbangrid.settings import Settings, get_settings
+from urbangrid.core.columns import utcnow
+from urbangrid.core.db import get_engine
+from urbangrid.core.settings import Settings, get_settings
 
 TTL = get_settings().dashboard_cache_ttl_s
 

@@ -14,8 +14,8 @@ import streamlit as st
 from dashboard import data
 from dashboard.i18n import LANGS, t
 from dashboard.loaders import Filters, Options
-from urbangrid.columns import utcnow
-from urbangrid.domain.metrics import ROLLING_WINDOWS, parse_period, quarter_of
+from urbangrid.core.columns import utcnow
+from urbangrid.evaluation.formulas import ROLLING_WINDOWS, parse_period, quarter_of
 
 PARAMS = {"period": "period", "department": "dept", "area": "area", "category": "cat"}
 CUSTOM = "custom"

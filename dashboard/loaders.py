@@ -1,7 +1,7 @@
 """What each dashboard page loads, as plain functions of a session: no Streamlit, no layout.
 
 ``dashboard.data`` caches these for the pages; ``urbangrid bench dashboard`` times them as they
-are. Every figure comes from ``urbangrid.metrics``, the functions behind the metrics API.
+are. Every figure comes from ``urbangrid.evaluation``, the functions behind the metrics API.
 """
 
 from __future__ import annotations
@@ -17,29 +17,30 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from dashboard.i18n import t
-from urbangrid.domain.metrics import Period, parse_period, quarter_of
-from urbangrid.metrics import (
-    AREA_DIMENSION,
-    AREAS,
-    CATEGORIES,
-    DEPARTMENTS,
+from urbangrid.cases.queue import open_now, work_queue
+from urbangrid.core.settings import Settings
+from urbangrid.evaluation.formulas import Period, parse_period, quarter_of
+from urbangrid.evaluation.report import (
     FLAT_COLUMNS,
     STEP_COLUMNS,
-    Dimension,
-    Scope,
     all_department_codes,
-    area_level,
     evaluate,
     evaluate_steps,
     group_names,
     major_names,
-    open_now,
     received_per_bucket,
     top_categories,
     trend,
-    work_queue,
 )
-from urbangrid.settings import Settings
+from urbangrid.evaluation.scope import (
+    AREA_DIMENSION,
+    AREAS,
+    CATEGORIES,
+    DEPARTMENTS,
+    Dimension,
+    Scope,
+    area_level,
+)
 
 # The columns of the map's table and of a work queue, for the loaders and the pages alike.
 MAP_COLUMNS = [
@@ -299,7 +300,7 @@ def map_level(session: Session, area: str | None) -> tuple[int, str | None]:
 
 
 def _active_version(session: Session) -> int | None:
-    from urbangrid.grids import active_version_id
+    from urbangrid.core.grids import active_version_id
 
     return active_version_id(session)
 

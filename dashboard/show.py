@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.i18n import t
-from urbangrid.domain.metrics import RATE_NAMES
+from urbangrid.domain.scoring import RATE_NAMES
 
 RATES = frozenset((*RATE_NAMES, "rate", "step_on_time_rate", "step_overdue_rate"))
 

@@ -114,7 +114,7 @@ def main() -> None:
         before = int(conn.execute(text("SELECT coalesce(max(id), 0) FROM cases")).scalar_one())
     points = points_inside(sql_url, args.reports)
     env = dict(os.environ)
-    cli = [sys.executable, "-m", "urbangrid.cli"]
+    cli = [sys.executable, "-m", "urbangrid.commands.main"]
     result: dict[str, object] = {"label": args.label, "reports": args.reports}
 
     def log(name: str) -> int | IO[bytes]:

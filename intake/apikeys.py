@@ -11,8 +11,8 @@ import secrets
 
 from sqlmodel import Session, col, select
 
-from urbangrid.columns import utcnow
-from urbangrid.tables import ApiKey
+from urbangrid.core.columns import utcnow
+from urbangrid.core.tables import ApiKey
 
 
 def key_hash(key: str) -> str:

@@ -30,10 +30,10 @@ from intake.staff_auth import router as staff_auth_router
 from intake.submission import Intake
 from intake.tracking import router as tracking_router
 from intake.web import router as web_router
-from urbangrid.db import get_engine, is_sqlite
-from urbangrid.grids import ActiveGrid
-from urbangrid.settings import Settings, get_settings
-from urbangrid.storage import open_storage
+from urbangrid.core.db import get_engine, is_sqlite
+from urbangrid.core.grids import ActiveGrid
+from urbangrid.core.settings import Settings, get_settings
+from urbangrid.core.storage import open_storage
 from workers.app import make_celery
 
 log = logging.getLogger(__name__)

@@ -37,7 +37,7 @@ from intake.schemas import AreaRef, CaseId
 from intake.staff_auth import StaffDep
 from intake.submission import Upload, store_photo_rows
 from intake.uploads import PHOTOS, check_photos
-from urbangrid.casework import (
+from urbangrid.cases.casework import (
     ActionInput,
     FieldError,
     Refused,
@@ -48,17 +48,17 @@ from urbangrid.casework import (
     returned_by,
     suggest,
 )
-from urbangrid.columns import utcnow
+from urbangrid.cases.lifecycle import ConcurrentChange
+from urbangrid.cases.staff import Principal
+from urbangrid.cases.workdays import case_policy
+from urbangrid.core.columns import utcnow
+from urbangrid.core.grids import area_names
+from urbangrid.core.settings import Settings
+from urbangrid.core.tables import Case, Photo, SlaClock
 from urbangrid.domain.access import ScopeKind, can_see, may_act
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import TRANSITIONS, IllegalAction, Role
-from urbangrid.grids import area_names
-from urbangrid.lifecycle import ConcurrentChange
 from urbangrid.public import photo_url, public_photos, public_url_digest
-from urbangrid.settings import Settings
-from urbangrid.staff import Principal
-from urbangrid.tables import Case, Photo, SlaClock
-from urbangrid.workdays import case_policy
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 

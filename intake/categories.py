@@ -7,7 +7,7 @@ from pydantic import BaseModel
 from sqlmodel import col, select
 
 from intake.deps import SessionDep
-from urbangrid.tables import Category, MajorClass
+from urbangrid.core.tables import Category, MajorClass
 
 router = APIRouter(prefix="/api/v1/categories", tags=["categories"])
 

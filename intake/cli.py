@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 import yaml
 
-from urbangrid.settings import get_settings
+from urbangrid.core.settings import get_settings
 
 
 @click.command()
@@ -40,9 +40,9 @@ def categories_load(file: Path, keep_missing: bool) -> None:
     """Load a taxonomy YAML (codes, names, major classes, time limits, verification)."""
     from sqlmodel import Session
 
-    from urbangrid.db import get_engine
+    from urbangrid.cases.seed import retire_missing_categories, upsert_taxonomy
+    from urbangrid.core.db import get_engine
     from urbangrid.domain.taxonomy import load_taxonomy
-    from urbangrid.seed import retire_missing_categories, upsert_taxonomy
 
     try:
         taxonomy = load_taxonomy(file)
@@ -73,7 +73,7 @@ def apikey_create(name: str) -> None:
     from sqlmodel import Session
 
     from intake.apikeys import create_key
-    from urbangrid.db import get_engine
+    from urbangrid.core.db import get_engine
 
     with Session(get_engine()) as session:
         try:
@@ -89,7 +89,7 @@ def apikey_list() -> None:
     from sqlmodel import Session
 
     from intake.apikeys import list_keys
-    from urbangrid.db import get_engine
+    from urbangrid.core.db import get_engine
 
     with Session(get_engine()) as session:
         for key in list_keys(session):
@@ -104,7 +104,7 @@ def apikey_revoke(name: str) -> None:
     from sqlmodel import Session
 
     from intake.apikeys import revoke_key
-    from urbangrid.db import get_engine
+    from urbangrid.core.db import get_engine
 
     with Session(get_engine()) as session:
         if not revoke_key(session, name):
@@ -132,7 +132,7 @@ def bench_intake(
     """Reports per second and p50/p99 latency of JSON and photo intake beside a no-op endpoint."""
     import json
 
-    from intake.bench import run_intake_bench
+    from urbangrid.commands.bench_intake import run_intake_bench
 
     settings = get_settings()
     url = database_url or settings.database_url
@@ -185,8 +185,8 @@ def staff_create(name: str, role: str, scope: str, password: bool, days: float |
 
     from sqlmodel import Session
 
-    from urbangrid.db import get_engine
-    from urbangrid.staff import create_staff, issue_token
+    from urbangrid.cases.staff import create_staff, issue_token
+    from urbangrid.core.db import get_engine
 
     secret = (
         click.prompt("Password", hide_input=True, confirmation_prompt=True) if password else None
@@ -215,9 +215,9 @@ def staff_token(name: str, days: float | None) -> None:
 
     from sqlmodel import Session, select
 
-    from urbangrid.db import get_engine
-    from urbangrid.staff import issue_token
-    from urbangrid.tables import Staff
+    from urbangrid.cases.staff import issue_token
+    from urbangrid.core.db import get_engine
+    from urbangrid.core.tables import Staff
 
     with Session(get_engine()) as session:
         account = session.exec(select(Staff).where(Staff.name == name)).first()
@@ -237,9 +237,9 @@ def staff_revoke(name: str, deactivate: bool) -> None:
     """Revoke every token of NAME."""
     from sqlmodel import Session, select
 
-    from urbangrid.db import get_engine
-    from urbangrid.staff import revoke_tokens
-    from urbangrid.tables import Staff
+    from urbangrid.cases.staff import revoke_tokens
+    from urbangrid.core.db import get_engine
+    from urbangrid.core.tables import Staff
 
     with Session(get_engine()) as session:
         account = session.exec(select(Staff).where(Staff.name == name)).first()
@@ -258,8 +258,8 @@ def staff_list() -> None:
     """List staff accounts with role and scope."""
     from sqlmodel import Session, col, select
 
-    from urbangrid.db import get_engine
-    from urbangrid.tables import Staff
+    from urbangrid.core.db import get_engine
+    from urbangrid.core.tables import Staff
 
     with Session(get_engine()) as session:
         for account in session.exec(select(Staff).order_by(col(Staff.name))):

@@ -10,9 +10,9 @@ from fastapi import Depends, Request
 from sqlmodel import Session
 
 from intake.submission import Intake
-from urbangrid.db import get_engine
-from urbangrid.grids import ActiveGrid
-from urbangrid.settings import Settings
+from urbangrid.core.db import get_engine
+from urbangrid.core.grids import ActiveGrid
+from urbangrid.core.settings import Settings
 
 
 def get_settings_dep(request: Request) -> Settings:

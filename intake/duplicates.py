@@ -14,10 +14,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, bindparam, select, text
 
-from urbangrid.columns import UTCDateTime
+from urbangrid.core.columns import UTCDateTime
+from urbangrid.core.tables import Case
+from urbangrid.core.tables.cases import OPEN_NOT_DUPLICATE
 from urbangrid.domain.residents import Nearby, bounding_box, nearest_open_case
-from urbangrid.tables import Case
-from urbangrid.tables.cases import OPEN_NOT_DUPLICATE
 
 _CASES: Table = Case.__table__  # type: ignore[attr-defined]
 

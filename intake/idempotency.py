@@ -12,7 +12,7 @@ from sqlalchemy import Connection, delete, select
 from sqlmodel import col
 
 from intake.errors import FieldError
-from urbangrid.tables import IdempotencyKey
+from urbangrid.core.tables import IdempotencyKey
 
 HEADER = "Idempotency-Key"
 _KEY = re.compile(r"^[\x21-\x7e]{1,128}$")

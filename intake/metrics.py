@@ -1,6 +1,6 @@
 """The evaluation, read-only: every measure per department, area, category and period.
 
-The same functions as the dashboard's (``urbangrid.metrics``), so a figure reads the same
+The same functions as the dashboard's (``urbangrid.evaluation``), so a figure reads the same
 wherever it is read. JSON by default; ``format=csv`` (or ``Accept: text/csv``) for a file.
 """
 
@@ -18,22 +18,20 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from pydantic import BaseModel
 
 from intake.deps import SessionDep, SettingsDep
-from urbangrid.columns import utcnow
-from urbangrid.domain.metrics import PERIOD_HELP, Period, parse_period, quarter_of
-from urbangrid.metrics import (
+from urbangrid.cases.queue import open_now
+from urbangrid.core.columns import utcnow
+from urbangrid.core.settings import Settings
+from urbangrid.evaluation.formulas import PERIOD_HELP, Period, parse_period, quarter_of
+from urbangrid.evaluation.report import (
     FLAT_COLUMNS,
     STEP_COLUMNS,
-    Dimension,
-    Scope,
-    UnknownFilter,
     all_department_codes,
     evaluate,
     evaluate_steps,
     group_names,
-    open_now,
     trend,
 )
-from urbangrid.settings import Settings
+from urbangrid.evaluation.scope import Dimension, Scope, UnknownFilter
 
 router = APIRouter(prefix="/api/v1/metrics", tags=["metrics"])
 
@@ -358,7 +356,7 @@ def measures(
     lang: LangQuery = "zh",
     format: FormatQuery = None,
 ) -> MetricsPublic | Response:
-    """Every measure of DOMAIN.md §6 per group for a period, with composite score and grade."""
+    """Every measure of docs/domain.md §6 per group for a period, with composite score and grade."""
     now = utcnow()
     chosen = _period(period, settings, now)
     rows = _measures(

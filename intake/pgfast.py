@@ -31,7 +31,7 @@ from psycopg import errors
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import make_url
 
-from urbangrid.tables.cases import OPEN_NOT_DUPLICATE
+from urbangrid.core.tables.cases import OPEN_NOT_DUPLICATE
 
 log = logging.getLogger(__name__)
 

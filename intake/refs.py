@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from sqlmodel import Session
 
 from intake.schemas import AreaRef, DepartmentRef
-from urbangrid.grids import area_names
-from urbangrid.tables import Case, Department
+from urbangrid.core.grids import area_names
+from urbangrid.core.tables import Case, Department
 
 
 @dataclass(frozen=True)

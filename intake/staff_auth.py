@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
 from intake.deps import SessionDep, SettingsDep
-from urbangrid.staff import Principal, authenticate, login
+from urbangrid.cases.staff import Principal, authenticate, login
 
 router = APIRouter(prefix="/api/v1/auth", tags=["staff"])
 

@@ -37,15 +37,15 @@ from intake.duplicates import find_duplicate, nearest, search_area
 from intake.errors import FieldError
 from intake.pgfast import FastStore, KeyTaken
 from intake.publisher import Publisher
-from urbangrid.addresses import load_gazetteer, signature
-from urbangrid.columns import utcnow
+from urbangrid.cases.addresses import load_gazetteer, signature
+from urbangrid.cases.photos import PhotoInfo
+from urbangrid.core.columns import utcnow
+from urbangrid.core.grids import ActiveGrid
+from urbangrid.core.settings import Settings
+from urbangrid.core.storage import Storage, object_key
+from urbangrid.core.tables import Case, CaseEvent, Category, IdempotencyKey, Photo
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import Role
-from urbangrid.grids import ActiveGrid
-from urbangrid.photos import PhotoInfo
-from urbangrid.settings import Settings
-from urbangrid.storage import Storage, object_key
-from urbangrid.tables import Case, CaseEvent, Category, IdempotencyKey, Photo
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ _INSERT_PHOTO = insert(Photo.__table__).returning(Photo.__table__.c.id)  # type:
 
 @dataclass(frozen=True)
 class Upload:
-    """A photo as received: its bytes and what :func:`urbangrid.photos.inspect` read from them."""
+    """A photo as received: its bytes and what :func:`urbangrid.cases.photos.inspect` read."""
 
     field: str
     data: bytes

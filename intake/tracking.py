@@ -23,7 +23,9 @@ from intake.ratelimit import limit_writes
 from intake.schemas import Text
 from intake.submission import store_photo_rows
 from intake.uploads import multipart_body, read_form
-from urbangrid.columns import utcnow
+from urbangrid.cases.lifecycle import ConcurrentChange, record
+from urbangrid.core.columns import utcnow
+from urbangrid.core.tables import Case, CaseEvent, Category, Department
 from urbangrid.domain.public import public_timeline
 from urbangrid.domain.residents import (
     ResidentView,
@@ -33,9 +35,7 @@ from urbangrid.domain.residents import (
 )
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import Role
-from urbangrid.lifecycle import ConcurrentChange, record
 from urbangrid.public import photo_url, public_photos, public_url_digest
-from urbangrid.tables import Case, CaseEvent, Category, Department
 
 router = APIRouter(prefix="/api/v1/track", tags=["tracking"])
 

@@ -12,8 +12,8 @@ from starlette.concurrency import run_in_threadpool
 from intake.errors import FieldError, body_errors
 from intake.multipart import Part, PartRule, read_multipart
 from intake.submission import Upload
-from urbangrid.photos import PhotoRejected, inspect
-from urbangrid.settings import Settings
+from urbangrid.cases.photos import PhotoRejected, inspect
+from urbangrid.core.settings import Settings
 
 PHOTOS = "photos"
 M = TypeVar("M", bound=BaseModel)

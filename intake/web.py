@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from sqlmodel import Session
 
 from intake.deps import SessionDep
-from urbangrid.grids import active_version_id, load_grid
+from urbangrid.core.grids import active_version_id, load_grid
 
 router = APIRouter()
 

@@ -11,8 +11,8 @@ from sqlmodel import Session
 
 from geo.layer import Grid
 from tests.services import postgres_database, rabbitmq_vhost, services_required
-from urbangrid.db import dispose_engines, make_engine
-from urbangrid.migrate import upgrade
+from urbangrid.core.db import dispose_engines, make_engine
+from urbangrid.core.migrate import upgrade
 
 
 def real_data_folder() -> Path:
@@ -47,7 +47,7 @@ def demo_grid() -> Grid:
 
 def seed_database(url: str, grid: Grid) -> None:
     """Migrate ``url`` and seed it with ``grid``, the starter taxonomy, departments and rules."""
-    from urbangrid.seed import seed_city
+    from urbangrid.cases.seed import seed_city
 
     upgrade(url)
     engine = make_engine(url)
@@ -60,7 +60,7 @@ def seed_database(url: str, grid: Grid) -> None:
 
 @pytest.fixture(scope="session")
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory, demo_grid: Grid) -> str:
-    path = tmp_path_factory.mktemp("embedded") / "urbangrid.db"
+    path = tmp_path_factory.mktemp("embedded") / "urbangrid.core.db"
     url = f"sqlite:///{path}"
     seed_database(url, demo_grid)
     return url
@@ -83,12 +83,12 @@ def amqp_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def season_url(tmp_path_factory: pytest.TempPathFactory, demo_grid: Grid) -> str:
     """The embedded default with the demo city and a season of synthetic history up to now."""
-    from urbangrid.columns import utcnow
-    from urbangrid.grids import active_version_id
+    from urbangrid.core.columns import utcnow
+    from urbangrid.core.grids import active_version_id
+    from urbangrid.core.settings import Settings
     from urbangrid.history.store import seed_season
-    from urbangrid.settings import Settings
 
-    url = f"sqlite:///{tmp_path_factory.mktemp('season') / 'urbangrid.db'}"
+    url = f"sqlite:///{tmp_path_factory.mktemp('season') / 'urbangrid.core.db'}"
     seed_database(url, demo_grid)
     engine = make_engine(url)
     try:

@@ -31,7 +31,7 @@ def urbangrid_process(
     """Run ``urbangrid <args>`` until the block ends; its output goes to ``log``."""
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "urbangrid.cli", *args],
+            [sys.executable, "-m", "urbangrid.commands.main", *args],
             env=service_env(env),
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -11,11 +11,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from geo.layer import Grid
-from urbangrid.grids import ActiveGrid
-from urbangrid.settings import Settings
-from urbangrid.staff import create_staff, issue_token
-from urbangrid.tables import Case, Category
-from urbangrid.workdays import clock_rules
+from urbangrid.cases.staff import create_staff, issue_token
+from urbangrid.cases.workdays import clock_rules
+from urbangrid.core.grids import ActiveGrid
+from urbangrid.core.settings import Settings
+from urbangrid.core.tables import Case, Category
 from workers.routing import route_case
 
 # A category that needs an on-site verification and is dispatched by hand, so that every step

@@ -22,11 +22,11 @@ from geo.assign import GridIndex
 from geo.layer import Grid
 from intake.app import create_app
 from tests.processes import TcpProxy, urbangrid_process, wait_until
-from urbangrid.db import make_engine
+from urbangrid.core.db import make_engine
+from urbangrid.core.settings import Settings
+from urbangrid.core.tables import Case, CaseEvent
 from urbangrid.domain.calendar import OfficialCalendar
 from urbangrid.domain.timelimits import add_limit, parse_limit
-from urbangrid.settings import Settings
-from urbangrid.tables import Case, CaseEvent
 
 TZ = ZoneInfo("Asia/Shanghai")
 

@@ -27,9 +27,9 @@ def address_import(file: Path, crs: str) -> None:
     from sqlalchemy.exc import IntegrityError
     from sqlmodel import Session
 
-    from urbangrid.addresses import AddressFileError, import_rows, read_file
-    from urbangrid.db import get_engine
-    from urbangrid.settings import get_settings
+    from urbangrid.cases.addresses import AddressFileError, import_rows, read_file
+    from urbangrid.core.db import get_engine
+    from urbangrid.core.settings import get_settings
 
     try:
         rows, repeated, blank = read_file(file, crs)

@@ -14,11 +14,11 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from urbangrid.cases.lifecycle import record
+from urbangrid.cases.photos import Box, clip_boxes, render_public
+from urbangrid.core.storage import Storage, object_key
+from urbangrid.core.tables import Case, CaseEvent, Photo
 from urbangrid.domain.workflow import Role
-from urbangrid.lifecycle import record
-from urbangrid.photos import Box, clip_boxes, render_public
-from urbangrid.storage import Storage, object_key
-from urbangrid.tables import Case, CaseEvent, Photo
 
 MODERATE = "moderate"
 # Who moderates photos: the shift lead, who answers for what the city publishes.

@@ -13,9 +13,9 @@ from sqlalchemy import ColumnElement, and_, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
+from urbangrid.core.tables import Case, CaseEvent, Photo
 from urbangrid.domain.public import PublicStep, public_timeline
 from urbangrid.domain.states import CaseState
-from urbangrid.tables import Case, CaseEvent, Photo
 
 # The case a report that joined another follows.
 _FOLLOWED = aliased(Case, name="followed_case")

@@ -13,7 +13,7 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Exchange, Queue
 
-from urbangrid.settings import Settings, get_settings
+from urbangrid.core.settings import Settings, get_settings
 
 QUEUES = ("intake", "geo", "routing", "sla", "media", "notify", "metrics")
 

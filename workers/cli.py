@@ -14,8 +14,8 @@ import yaml
 from celery.signals import worker_process_init
 from sqlmodel import Session
 
-from urbangrid.db import get_engine
-from urbangrid.settings import get_settings
+from urbangrid.core.db import get_engine
+from urbangrid.core.settings import get_settings
 from workers.app import QUEUES, make_celery, prefetch_for
 
 
@@ -24,7 +24,7 @@ def _after_fork(**_: Any) -> None:
     # A forked child must not share its parent's database connections; then map the grid
     # index file (shared with every process on the machine) so the first report this process
     # routes is as fast as the rest.
-    from urbangrid.db import dispose_engines
+    from urbangrid.core.db import dispose_engines
     from workers.tasks import warm_grid
 
     dispose_engines()
@@ -102,10 +102,10 @@ def sla_deadline(start: str, limit_text: str) -> None:
     """Print the deadline a limit gives from START on the city's calendar and office hours."""
     from sqlalchemy.exc import SQLAlchemyError
 
+    from urbangrid.cases.workdays import load_calendar
     from urbangrid.domain.calendar import OfficialCalendar
     from urbangrid.domain.sla import ClockRules
     from urbangrid.domain.timelimits import parse_limits, parse_windows
-    from urbangrid.workdays import load_calendar
 
     settings = get_settings()
     tz = ZoneInfo(settings.city_timezone)
@@ -138,8 +138,8 @@ def sla_deadline(start: str, limit_text: str) -> None:
 @sla.command("sweep")
 def sla_sweep() -> None:
     """Run one SLA sweep now, in this process (the scheduler does it every interval)."""
-    from urbangrid.columns import utcnow
-    from urbangrid.workdays import case_policy
+    from urbangrid.cases.workdays import case_policy
+    from urbangrid.core.columns import utcnow
     from workers.sla import advance_case, claim_due
 
     settings = get_settings()
@@ -167,7 +167,7 @@ def calendar() -> None:
 @click.option("--note", default="", help="Why, e.g. the notice it comes from.")
 def calendar_set(day: datetime, workday: bool, note: str) -> None:
     """Declare DAY a working day or a day off, winning over the official calendar."""
-    from urbangrid.tables import CalendarDay
+    from urbangrid.core.tables import CalendarDay
 
     with Session(get_engine()) as session:
         row = session.get(CalendarDay, day.date()) or CalendarDay(
@@ -183,8 +183,8 @@ def calendar_set(day: datetime, workday: bool, note: str) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def calendar_load(file: Path) -> None:
     """Enter a year's holiday notice from a YAML file (year, holidays, workdays, complete)."""
+    from urbangrid.core.tables import CalendarDay, CalendarYear
     from urbangrid.domain.calendar import parse_notice
-    from urbangrid.tables import CalendarDay, CalendarYear
 
     try:
         notice = parse_notice(yaml.safe_load(file.read_text(encoding="utf-8")) or {})
@@ -210,7 +210,7 @@ def calendar_show(year: int) -> None:
     """List YEAR's days off on weekdays and its working weekend days, and where they come from."""
     from datetime import timedelta
 
-    from urbangrid.workdays import load_calendar
+    from urbangrid.cases.workdays import load_calendar
 
     with Session(get_engine()) as session:
         cal = load_calendar(session)
@@ -235,7 +235,7 @@ def rules() -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def rules_load(file: Path) -> None:
     """Replace the rule table with FILE's rules (YAML), after checking every entry."""
-    from urbangrid.rulebook import check_rules, load_rules
+    from urbangrid.cases.rules import check_rules, load_rules
 
     with Session(get_engine()) as session:
         try:
@@ -249,7 +249,7 @@ def rules_load(file: Path) -> None:
 @rules.command("dump")
 def rules_dump() -> None:
     """Print the rule table as a rules file."""
-    from urbangrid.rulebook import dump_rules
+    from urbangrid.cases.rules import dump_rules
 
     with Session(get_engine()) as session:
         document = dump_rules(session)

@@ -20,7 +20,7 @@ from celery import Celery
 from kombu.connection import Connection
 from kombu.entity import Exchange, Queue
 
-from urbangrid.settings import Settings
+from urbangrid.core.settings import Settings
 from workers.app import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE
 
 _EXCHANGE = Exchange(DEAD_LETTER_EXCHANGE, type="topic", durable=True)

@@ -17,15 +17,15 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
-from urbangrid.columns import utcnow
-from urbangrid.db import get_engine
+from urbangrid.cases.lifecycle import ConcurrentChange, record
+from urbangrid.cases.workdays import clock_rules
+from urbangrid.core.columns import utcnow
+from urbangrid.core.db import get_engine
+from urbangrid.core.settings import Settings
+from urbangrid.core.tables import Case
 from urbangrid.domain.sla import ClockRules
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import Role
-from urbangrid.lifecycle import ConcurrentChange, record
-from urbangrid.settings import Settings
-from urbangrid.tables import Case
-from urbangrid.workdays import clock_rules
 
 log = logging.getLogger(__name__)
 

@@ -7,9 +7,9 @@ from datetime import timedelta
 from celery import Celery
 
 from intake.idempotency import expire
-from urbangrid.columns import utcnow
-from urbangrid.db import get_engine
-from urbangrid.settings import Settings
+from urbangrid.core.columns import utcnow
+from urbangrid.core.db import get_engine
+from urbangrid.core.settings import Settings
 
 EXPIRE_TASK = "urbangrid.expire_idempotency_keys"
 

@@ -16,12 +16,12 @@ from celery import Celery
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
-from urbangrid.columns import utcnow
-from urbangrid.db import get_engine
-from urbangrid.photos import PhotoRejected, normalise
-from urbangrid.settings import Settings
-from urbangrid.storage import Storage, object_key, open_storage
-from urbangrid.tables import Photo
+from urbangrid.cases.photos import PhotoRejected, normalise
+from urbangrid.core.columns import utcnow
+from urbangrid.core.db import get_engine
+from urbangrid.core.settings import Settings
+from urbangrid.core.storage import Storage, object_key, open_storage
+from urbangrid.core.tables import Photo
 
 log = logging.getLogger(__name__)
 

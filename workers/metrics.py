@@ -1,4 +1,4 @@
-"""The scheduler's refresh of the evaluation's rollups: a thin shell around urbangrid.rollups."""
+"""The scheduler's refresh of the evaluation's rollups: a shell around evaluation.refresh."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ import logging
 
 from celery import Celery
 
-from urbangrid.db import get_engine
-from urbangrid.rollups import refresh
-from urbangrid.settings import Settings
+from urbangrid.core.db import get_engine
+from urbangrid.core.settings import Settings
+from urbangrid.evaluation.refresh import refresh
 
 log = logging.getLogger(__name__)
 

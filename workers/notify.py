@@ -24,12 +24,12 @@ from sqlalchemy import Select, literal, select, true, union_all, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col
 
-from urbangrid.columns import utcnow
-from urbangrid.db import get_engine
+from urbangrid.core.columns import utcnow
+from urbangrid.core.db import get_engine
+from urbangrid.core.settings import Settings
+from urbangrid.core.tables import Case, CaseEvent, Notification
 from urbangrid.domain.public import public_step
 from urbangrid.domain.residents import NOTIFY_ACTIONS, open311_status, status_text
-from urbangrid.settings import Settings
-from urbangrid.tables import Case, CaseEvent, Notification
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
+from urbangrid.core.tables import Case
 from urbangrid.domain.states import CaseState
-from urbangrid.tables import Case
 
 
 def claim_unrouted(session: Session, *, now: datetime, grace_s: float, batch: int) -> list[int]:

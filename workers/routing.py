@@ -18,15 +18,15 @@ from datetime import datetime
 import numpy as np
 from sqlmodel import Session, col
 
-from urbangrid import clocks
-from urbangrid.casework import ROUTER, suggest
-from urbangrid.columns import utcnow
+from urbangrid.cases import clocks
+from urbangrid.cases.casework import ROUTER, suggest
+from urbangrid.cases.lifecycle import ConcurrentChange, record
+from urbangrid.core.columns import utcnow
+from urbangrid.core.grids import ActiveGrid
+from urbangrid.core.tables import Case, Category
 from urbangrid.domain.sla import ClockRules
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import Role
-from urbangrid.grids import ActiveGrid
-from urbangrid.lifecycle import ConcurrentChange, record
-from urbangrid.tables import Case, Category
 
 log = logging.getLogger(__name__)
 

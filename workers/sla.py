@@ -17,12 +17,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, update
 from sqlmodel import Session, col, select
 
-from urbangrid.casework import Policy, escalation_code
-from urbangrid.clocks import to_clock
+from urbangrid.cases.casework import Policy, escalation_code
+from urbangrid.cases.clocks import to_clock
+from urbangrid.cases.lifecycle import record
+from urbangrid.core.tables import Case, SlaClock
 from urbangrid.domain import sla
 from urbangrid.domain.workflow import Role
-from urbangrid.lifecycle import record
-from urbangrid.tables import Case, SlaClock
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ from celery import Celery
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from urbangrid.columns import utcnow
-from urbangrid.db import get_engine
-from urbangrid.grids import ActiveGrid
-from urbangrid.lifecycle import ConcurrentChange
-from urbangrid.settings import Settings
-from urbangrid.workdays import case_policy, clock_rules
+from urbangrid.cases.lifecycle import ConcurrentChange
+from urbangrid.cases.workdays import case_policy, clock_rules
+from urbangrid.core.columns import utcnow
+from urbangrid.core.db import get_engine
+from urbangrid.core.grids import ActiveGrid
+from urbangrid.core.settings import Settings
 from workers.publish import publish_route
 from workers.relay import claim_unrouted
 from workers.routing import route_case

@@ -12,7 +12,7 @@ from dashboard import data
 from dashboard.filters import current
 from dashboard.i18n import t, title
 from dashboard.show import summary, table
-from urbangrid.metrics import UnknownFilter
+from urbangrid.evaluation.scope import UnknownFilter
 
 COLUMNS = [
     "key",

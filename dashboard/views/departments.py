@@ -11,8 +11,9 @@ from dashboard import data
 from dashboard.filters import current
 from dashboard.i18n import t, title
 from dashboard.show import summary, table
-from urbangrid.domain.metrics import LOWER_IS_BETTER
-from urbangrid.metrics import FLAT_COLUMNS, UnknownFilter
+from urbangrid.evaluation.formulas import LOWER_IS_BETTER
+from urbangrid.evaluation.report import FLAT_COLUMNS
+from urbangrid.evaluation.scope import UnknownFilter
 
 MEASURES = [
     "key",

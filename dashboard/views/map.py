@@ -18,7 +18,7 @@ from dashboard.filters import current, drill
 from dashboard.i18n import t, title
 from dashboard.loaders import MAP_COLUMNS
 from dashboard.show import count, percent, summary, table
-from urbangrid.metrics import UnknownFilter
+from urbangrid.evaluation.scope import UnknownFilter
 
 COLOUR_BY = ["overdue_now", "open", "received", "closure_rate", "on_time_closure_rate"]
 LOW, HIGH = (255, 237, 160), (189, 0, 38)  # pale yellow → deep red

@@ -8,7 +8,7 @@ from dashboard import data
 from dashboard.filters import current
 from dashboard.i18n import t, title
 from dashboard.show import SUMMARY, count, percent, summary
-from urbangrid.metrics import UnknownFilter
+from urbangrid.evaluation.scope import UnknownFilter
 
 filters = current()
 lang = filters.lang

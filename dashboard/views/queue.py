@@ -19,10 +19,10 @@ from dashboard.i18n import t, title
 from dashboard.loaders import QUEUE_COLUMNS
 from dashboard.show import table
 from dashboard.staff_client import StaffApiRefused, StaffApiUnavailable, StaffClient
-from urbangrid.columns import utcnow
-from urbangrid.domain.metrics import CLOCK_ORDER
+from urbangrid.core.columns import utcnow
 from urbangrid.domain.states import CaseState
-from urbangrid.metrics import UnknownFilter
+from urbangrid.evaluation.formulas import CLOCK_ORDER
+from urbangrid.evaluation.scope import UnknownFilter
 
 
 def _instant(value: Any) -> datetime | None:

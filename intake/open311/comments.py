@@ -20,12 +20,12 @@ from urllib.parse import urlsplit
 from sqlmodel import Session, col, select
 
 from intake.errors import FieldError
-from urbangrid.columns import utcnow
+from urbangrid.cases.lifecycle import ConcurrentChange, record
+from urbangrid.core.columns import utcnow
+from urbangrid.core.tables import Case, CaseEvent
 from urbangrid.domain.residents import ResidentView, resident_actions
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import Role
-from urbangrid.lifecycle import ConcurrentChange, record
-from urbangrid.tables import Case, CaseEvent
 
 FETCH_TIMEOUT_S = 10.0
 # The resident's steps a client's update can be: a comment, or on a closed case a request to

@@ -34,11 +34,11 @@ from intake.ratelimit import RateLimiter
 from intake.schemas import MAX_CASE_ID, Text
 from intake.submission import Submission, Upload, store_photo_rows
 from intake.uploads import check_photos
-from urbangrid.columns import utcnow
+from urbangrid.cases.photos import PhotoRejected, inspect
+from urbangrid.core.columns import utcnow
+from urbangrid.core.tables import Case, CaseEvent, Category, MajorClass
 from urbangrid.domain.residents import NOTIFY_ACTIONS, describe_limit
 from urbangrid.domain.states import OPEN_STATES
-from urbangrid.photos import PhotoRejected, inspect
-from urbangrid.tables import Case, CaseEvent, Category, MajorClass
 
 MAX_SPAN = timedelta(days=90)
 MAX_ROWS = 1000

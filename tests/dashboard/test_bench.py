@@ -10,9 +10,9 @@ import json
 import pytest
 from sqlalchemy import create_engine, text
 
-from dashboard.bench import run_dashboard_bench
 from tests.services import PG_ADMIN_URL, unavailable
-from urbangrid.metrics import Dimension
+from urbangrid.commands.bench_dashboard import run_dashboard_bench
+from urbangrid.evaluation.scope import Dimension
 
 
 @pytest.mark.postgres

@@ -15,8 +15,8 @@ from sqlmodel import Session
 from tests.dashboard.test_pages import past_period
 from tests.processes import ROOT, urbangrid_process, wait_until
 from tests.services import services_required
-from urbangrid.db import make_engine
-from urbangrid.tables import Department
+from urbangrid.core.db import make_engine
+from urbangrid.core.tables import Department
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"

@@ -12,7 +12,7 @@ import pytest
 import dashboard.i18n
 import dashboard.show
 from dashboard.i18n import LABELS, t
-from urbangrid.metrics import FLAT_COLUMNS
+from urbangrid.evaluation.report import FLAT_COLUMNS
 
 VIEWS = Path(dashboard.__file__).parent / "views"
 

@@ -16,8 +16,8 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.show import count, percent
 from intake.app import create_app
-from urbangrid.columns import utcnow
-from urbangrid.settings import Settings, get_settings
+from urbangrid.core.columns import utcnow
+from urbangrid.core.settings import Settings, get_settings
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 TZ = ZoneInfo("Asia/Shanghai")

@@ -21,10 +21,10 @@ from tests.dashboard.test_browser import answers, free_port
 from tests.dashboard.test_pages import open_page
 from tests.processes import urbangrid_process, wait_until
 from tests.staffing import staff_token
-from urbangrid.db import make_engine
+from urbangrid.core.db import make_engine
+from urbangrid.core.settings import get_settings
+from urbangrid.core.tables import Case, CaseEvent
 from urbangrid.domain.states import OPEN_STATES
-from urbangrid.settings import get_settings
-from urbangrid.tables import Case, CaseEvent
 
 DEPARTMENT = "enforcement"
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from geo.assign import GridIndex
-from geo.bench import postgis_assign, run_geo_bench
 from geo.layer import Grid
+from urbangrid.commands.bench_geo import postgis_assign, run_geo_bench
 
 
 def test_bench_reports_the_figures(capsys: pytest.CaptureFixture[str]) -> None:

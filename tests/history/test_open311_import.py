@@ -18,7 +18,10 @@ from sqlmodel import Session
 from intake.app import create_app
 from tests.processes import ROOT, service_env
 from tests.services import postgres_database
-from urbangrid.db import make_engine
+from urbangrid.core.db import make_engine
+from urbangrid.core.migrate import upgrade
+from urbangrid.core.settings import Settings
+from urbangrid.core.tables import Case, CaseEvent, Department
 from urbangrid.domain.workflow import replay
 from urbangrid.history.open311_csv import (
     MappingError,
@@ -28,9 +31,6 @@ from urbangrid.history.open311_csv import (
     parse_mapping,
     read_rows,
 )
-from urbangrid.migrate import upgrade
-from urbangrid.settings import Settings
-from urbangrid.tables import Case, CaseEvent, Department
 
 FORMAT = "%m/%d/%Y %I:%M:%S %p"
 # Coordinates the export writes for "no location", as its SOURCE note says: filtered out.
@@ -61,7 +61,7 @@ def independent_on_time(path: Path) -> dict[str, tuple[int, int]]:
 def run_import(url: str, csv_path: Path, var: Path) -> str:
     command = ["import", "open311-csv", str(csv_path), "--mapping", "baltimore"]
     done = subprocess.run(
-        [sys.executable, "-m", "urbangrid.cli", *command],
+        [sys.executable, "-m", "urbangrid.commands.main", *command],
         env=service_env({"URBANGRID_DATABASE_URL": url, "URBANGRID_VAR_DIR": str(var)}),
         cwd=ROOT,
         capture_output=True,

@@ -16,20 +16,22 @@ from sqlmodel import Session
 
 from tests.services import postgres_database
 from tests.urbangrid.test_metrics import AREA1, AREA2, seed_small_city
-from urbangrid.db import make_engine
-from urbangrid.domain.metrics import parse_period
+from urbangrid.cases.lifecycle import record
+from urbangrid.cases.queue import open_now
+from urbangrid.cases.seed import upsert_department
+from urbangrid.core.db import make_engine
+from urbangrid.core.tables import Case, CaseEvent
 from urbangrid.domain.routing import Rule
 from urbangrid.domain.sla import ClockRules
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.taxonomy import load_taxonomy
 from urbangrid.domain.timelimits import WeekendCalendar
 from urbangrid.domain.workflow import Role, replay
+from urbangrid.evaluation.formulas import parse_period
+from urbangrid.evaluation.read import count_cases
+from urbangrid.evaluation.scope import Dimension
 from urbangrid.history.store import insert_cases
 from urbangrid.history.synthetic import Kind, Place, Season, SyntheticCase
-from urbangrid.lifecycle import record
-from urbangrid.metrics import Dimension, count_cases, open_now
-from urbangrid.seed import upsert_department
-from urbangrid.tables import Case, CaseEvent
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 6, 30, 4, tzinfo=UTC)

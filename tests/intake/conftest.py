@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from intake.app import create_app
-from urbangrid.settings import Settings
+from urbangrid.core.settings import Settings
 
 MakeClient = Callable[..., TestClient]
 

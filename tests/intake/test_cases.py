@@ -22,12 +22,12 @@ from tests.staffing import (
     report_and_route,
     staff_token,
 )
-from urbangrid.db import make_engine
+from urbangrid.core.db import make_engine
+from urbangrid.core.settings import Settings
+from urbangrid.core.tables import CaseEvent, StaffToken
 from urbangrid.domain.calendar import OfficialCalendar
 from urbangrid.domain.timelimits import add_limit, parse_limit
 from urbangrid.domain.workflow import TRANSITIONS, replay
-from urbangrid.settings import Settings
-from urbangrid.tables import CaseEvent, StaffToken
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -241,7 +241,7 @@ def test_tokens_are_required_hashed_and_revocable(
     assert token not in stored and all(len(h) == 64 for h in stored)
     assert client.get("/api/v1/auth/me", headers=auth(token)).json()["role"] == "dispatcher"
 
-    from urbangrid.staff import create_staff, revoke_tokens
+    from urbangrid.cases.staff import create_staff, revoke_tokens
 
     with Session(engine) as session:
         account = create_staff(session, "lead-login", "shift_lead", "grid:31", password="s3cret!")

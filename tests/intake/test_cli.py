@@ -13,14 +13,14 @@ from sqlmodel import Session, select
 from intake.apikeys import client_for, key_hash
 from intake.app import create_app
 from tests.processes import ROOT, service_env
-from urbangrid.db import make_engine
-from urbangrid.settings import Settings
-from urbangrid.tables import ApiKey, Category, MajorClass
+from urbangrid.core.db import make_engine
+from urbangrid.core.settings import Settings
+from urbangrid.core.tables import ApiKey, Category, MajorClass
 
 
 def urbangrid(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "urbangrid.cli", *args],
+        [sys.executable, "-m", "urbangrid.commands.main", *args],
         env=service_env({"URBANGRID_DATABASE_URL": url}),
         cwd=ROOT,
         capture_output=True,

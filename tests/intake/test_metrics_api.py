@@ -14,11 +14,12 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from intake.app import create_app
-from urbangrid.columns import utcnow
-from urbangrid.db import make_engine
-from urbangrid.domain.metrics import parse_period
-from urbangrid.metrics import Dimension, Scope, evaluate, evaluate_steps
-from urbangrid.settings import Settings
+from urbangrid.core.columns import utcnow
+from urbangrid.core.db import make_engine
+from urbangrid.core.settings import Settings
+from urbangrid.evaluation.formulas import parse_period
+from urbangrid.evaluation.report import evaluate, evaluate_steps
+from urbangrid.evaluation.scope import Dimension, Scope
 
 TZ = ZoneInfo("Asia/Shanghai")
 

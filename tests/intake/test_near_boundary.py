@@ -16,10 +16,10 @@ from geo.crs import METRES_PER_DEGREE
 from geo.layer import Grid
 from tests.intake.conftest import MakeClient
 from tests.staffing import act, auth, case_row, staff_token
-from urbangrid.db import make_engine
-from urbangrid.grids import ActiveGrid
-from urbangrid.settings import Settings
-from urbangrid.workdays import clock_rules
+from urbangrid.cases.workdays import clock_rules
+from urbangrid.core.db import make_engine
+from urbangrid.core.grids import ActiveGrid
+from urbangrid.core.settings import Settings
 from workers.routing import route_case
 
 BIKES = "E0506"  # no rule: the street office of the case's street answers for it

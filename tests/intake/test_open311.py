@@ -14,11 +14,11 @@ from intake.apikeys import create_key
 from tests.intake.helpers import cell_points
 from tests.intake.open311_helpers import as_text, validate, xml_data
 from tests.intake.test_tracking import CLOSING, advance
-from urbangrid.db import make_engine
-from urbangrid.grids import ActiveGrid
-from urbangrid.settings import Settings
-from urbangrid.tables import Case
-from urbangrid.workdays import clock_rules
+from urbangrid.cases.workdays import clock_rules
+from urbangrid.core.db import make_engine
+from urbangrid.core.grids import ActiveGrid
+from urbangrid.core.settings import Settings
+from urbangrid.core.tables import Case
 from workers.routing import route_case
 
 BASE = "/open311/v2"

@@ -20,8 +20,8 @@ from tests.intake.conftest import MakeClient
 from tests.intake.helpers import cell_points, jpeg
 from tests.intake.open311_helpers import as_text, validate, xml_data
 from tests.intake.test_tracking import CLOSING, _free_point, advance, events, link
-from urbangrid.addresses import import_rows, read_file
-from urbangrid.db import make_engine
+from urbangrid.cases.addresses import import_rows, read_file
+from urbangrid.core.db import make_engine
 from urbangrid.domain.residents import distance_m
 
 BASE = "/open311/v2"
@@ -250,7 +250,7 @@ def test_duplicates_read_as_their_case_and_closed_requests_keep_their_closing_ti
     token = None
     engine = make_engine(sqlite_url)
     with Session(engine) as session:
-        from urbangrid.tables import Case
+        from urbangrid.core.tables import Case
 
         token = session.get(Case, int(parent)).tracking_token  # type: ignore[union-attr]
     engine.dispose()
@@ -362,7 +362,7 @@ def test_every_clients_request_shape(
     with Session(engine) as session:
         from sqlmodel import select
 
-        from urbangrid.tables import Photo
+        from urbangrid.core.tables import Photo
 
         stored = session.exec(select(Photo).where(Photo.case_id == photo_id)).all()
     engine.dispose()
@@ -490,7 +490,7 @@ def test_a_client_updates_photo_is_fetched_from_an_allowed_host(
     with Session(engine) as session:
         from sqlmodel import select
 
-        from urbangrid.tables import Photo
+        from urbangrid.core.tables import Photo
 
         photos = session.exec(select(Photo).where(Photo.case_id == int(request_id))).all()
     engine.dispose()
@@ -531,7 +531,7 @@ def test_a_database_without_the_address_list_still_takes_reports_with_coordinate
 
     from intake.app import create_app
     from tests.conftest import seed_database
-    from urbangrid.settings import Settings
+    from urbangrid.core.settings import Settings
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     seed_database(url, demo_grid)

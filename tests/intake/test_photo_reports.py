@@ -13,10 +13,10 @@ from sqlmodel import Session
 
 from geo.layer import Grid
 from tests.intake.helpers import cell_points, jpeg, png, png_bomb, webp
-from urbangrid.db import make_engine
-from urbangrid.settings import Settings
-from urbangrid.storage import DirectoryStorage, object_key
-from urbangrid.tables import Case, CaseEvent, Photo
+from urbangrid.core.db import make_engine
+from urbangrid.core.settings import Settings
+from urbangrid.core.storage import DirectoryStorage, object_key
+from urbangrid.core.tables import Case, CaseEvent, Photo
 from workers.media import process_photo
 
 

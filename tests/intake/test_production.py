@@ -22,8 +22,8 @@ from tests.intake.helpers import api_process, cell_points, jpeg
 from tests.intake.open311_helpers import as_text, validate, xml_data
 from tests.processes import urbangrid_process, wait_until
 from tests.test_pipeline import service_values, settings_for
-from urbangrid.db import make_engine
-from urbangrid.tables import Case, CaseEvent, IdempotencyKey
+from urbangrid.core.db import make_engine
+from urbangrid.core.tables import Case, CaseEvent, IdempotencyKey
 
 pytestmark = [pytest.mark.postgres]
 

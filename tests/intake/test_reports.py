@@ -13,9 +13,9 @@ from sqlmodel import Session
 
 from geo.layer import Grid
 from intake.app import create_app
-from urbangrid.db import make_engine
-from urbangrid.settings import Settings
-from urbangrid.tables import Case, CaseEvent
+from urbangrid.core.db import make_engine
+from urbangrid.core.settings import Settings
+from urbangrid.core.tables import Case, CaseEvent
 
 
 @pytest.fixture

@@ -19,11 +19,11 @@ from geo.importers import link_parents, read_layer
 from intake.apikeys import create_key
 from intake.app import create_app
 from tests.conftest import seed_database
-from urbangrid.addresses import import_rows, read_file
-from urbangrid.db import make_engine
+from urbangrid.cases.addresses import import_rows, read_file
+from urbangrid.core.db import make_engine
+from urbangrid.core.settings import Settings
+from urbangrid.core.tables import Case
 from urbangrid.domain.residents import distance_m
-from urbangrid.settings import Settings
-from urbangrid.tables import Case
 
 pytestmark = pytest.mark.slow
 
@@ -60,7 +60,7 @@ def shanghai_api(
     comms = communities(streets)
     grid = {1: districts, 2: streets, 3: comms, 4: base_cells(comms, cell_size_m=1000.0)}
     work = tmp_path_factory.mktemp("shanghai-api")
-    url = f"sqlite:///{work / 'urbangrid.db'}"
+    url = f"sqlite:///{work / 'urbangrid.core.db'}"
     seed_database(url, grid)
     with (folder / "sh_covid2022_addresses_geocoded.csv").open(encoding="utf-8") as f:
         rows = [r for r in csv.DictReader(f) if r["complete_address"]]

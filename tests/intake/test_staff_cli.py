@@ -12,11 +12,11 @@ from sqlmodel import Session, select
 
 from intake.app import create_app
 from tests.staffing import auth
-from urbangrid.cli import main
-from urbangrid.db import dispose_engines, make_engine
-from urbangrid.settings import Settings, get_settings
-from urbangrid.staff import hash_token
-from urbangrid.tables import Staff, StaffToken
+from urbangrid.cases.staff import hash_token
+from urbangrid.commands.main import main
+from urbangrid.core.db import dispose_engines, make_engine
+from urbangrid.core.settings import Settings, get_settings
+from urbangrid.core.tables import Staff, StaffToken
 
 
 @pytest.fixture

@@ -27,11 +27,11 @@ from tests.staffing import (
     ensure_verify_category,
     staff_token,
 )
-from urbangrid.db import make_engine
-from urbangrid.grids import ActiveGrid
-from urbangrid.settings import Settings
-from urbangrid.tables import CaseEvent, Photo
-from urbangrid.workdays import clock_rules
+from urbangrid.cases.workdays import clock_rules
+from urbangrid.core.db import make_engine
+from urbangrid.core.grids import ActiveGrid
+from urbangrid.core.settings import Settings
+from urbangrid.core.tables import CaseEvent, Photo
 from workers.routing import route_case
 
 OPEN311 = "/open311/v2"

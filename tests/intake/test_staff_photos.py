@@ -7,7 +7,7 @@ from fastapi.testclient import TestClient
 from geo.layer import Grid
 from tests.intake.helpers import cell_points, jpeg
 from tests.staffing import auth, staff_token
-from urbangrid.db import make_engine
+from urbangrid.core.db import make_engine
 
 
 def test_department_after_photo_reaches_the_resident(

@@ -13,13 +13,13 @@ from sqlmodel import Session, select
 from geo.layer import Grid
 from tests.intake.conftest import MakeClient
 from tests.intake.helpers import cell_points, jpeg
-from urbangrid.columns import utcnow
-from urbangrid.db import make_engine
+from urbangrid.cases.lifecycle import record
+from urbangrid.cases.workdays import clock_rules
+from urbangrid.core.columns import utcnow
+from urbangrid.core.db import make_engine
+from urbangrid.core.settings import Settings
+from urbangrid.core.tables import Case, CaseEvent
 from urbangrid.domain.workflow import Role
-from urbangrid.lifecycle import record
-from urbangrid.settings import Settings
-from urbangrid.tables import Case, CaseEvent
-from urbangrid.workdays import clock_rules
 
 CLOSING = ["file", "dispatch", "accept", "handle", "check_pass", "close"]
 

@@ -17,11 +17,11 @@ from geo.layer import Grid
 from intake.app import create_app
 from tests.intake.helpers import jpeg
 from tests.staffing import auth, case_row, ensure_verify_category, report_and_route, staff_token
-from urbangrid.db import make_engine
+from urbangrid.core.db import make_engine
+from urbangrid.core.settings import Settings
+from urbangrid.core.tables import CaseEvent
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import TRANSITIONS, Role, allowed_actions, apply, replay
-from urbangrid.settings import Settings
-from urbangrid.tables import CaseEvent
 
 ACTIONS = sorted(a for a in TRANSITIONS if a != "submit")
 ROLES = ["operator", "supervisor", "shift_lead", "dispatcher", "department"]

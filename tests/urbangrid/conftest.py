@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from sqlmodel import Session
 
-from urbangrid.db import make_engine
+from urbangrid.core.db import make_engine
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.processes import ROOT, service_env
+from urbangrid.core.migrate import upgrade
 from urbangrid.domain.calendar import OfficialCalendar, parse_notice
 from urbangrid.domain.timelimits import (
     WeekendCalendar,
@@ -22,7 +23,6 @@ from urbangrid.domain.timelimits import (
     parse_windows,
     working_time_between,
 )
-from urbangrid.migrate import upgrade
 
 TZ = ZoneInfo("Asia/Shanghai")
 
@@ -108,7 +108,7 @@ def test_notice_errors_name_the_field() -> None:
 
 def cli(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "urbangrid.cli", *args],
+        [sys.executable, "-m", "urbangrid.commands.main", *args],
         env=service_env(env),
         cwd=ROOT,
         capture_output=True,

@@ -9,7 +9,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from urbangrid.cli import BENCHES, COMMANDS, main
+from urbangrid.commands.main import BENCHES, COMMANDS, main
 
 HEAVY = ("sqlalchemy", "sqlmodel", "celery", "shapely", "fastapi", "streamlit", "alembic")
 
@@ -33,7 +33,7 @@ def test_every_bench_loads(name: str) -> None:
 def test_help_imports_none_of_the_heavy_libraries() -> None:
     probe = (
         "import sys\n"
-        "from urbangrid.cli import main\n"
+        "from urbangrid.commands.main import main\n"
         "try:\n"
         "    main(['--help'])\n"
         "except SystemExit:\n"

@@ -15,8 +15,8 @@ from sqlmodel import Session
 from geo.assign import GridIndex
 from geo.indexfile import read_key, write_index
 from geo.layer import Grid, Layer
-from urbangrid.db import make_engine
-from urbangrid.grids import (
+from urbangrid.core.db import make_engine
+from urbangrid.core.grids import (
     ActiveGrid,
     active_version_id,
     ensure_index_file,

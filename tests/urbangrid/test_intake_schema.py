@@ -11,9 +11,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlmodel import SQLModel
 
-import urbangrid.tables  # noqa: F401  (registers every table)
-from urbangrid.db import make_engine
-from urbangrid.tables.cases import OPEN_NOT_DUPLICATE
+import urbangrid.core.tables  # noqa: F401  (registers every table)
+from urbangrid.core.db import make_engine
+from urbangrid.core.tables.cases import OPEN_NOT_DUPLICATE
 
 MIGRATION = Path(__file__).resolve().parents[2] / "urbangrid/migrations/versions/0003_intake.py"
 OURS = {"photo", "api_key", "idempotency_key", "notification", "major_class"}

@@ -1,4 +1,4 @@
-"""Every measure of DOMAIN.md §6 against its formula, on event logs built step by step.
+"""Every measure of docs/domain.md §6 against its formula, on event logs built step by step.
 
 The cases are walked through ``lifecycle.record`` (the one place that applies an action) with
 the SLA clocks running, so the columns the metrics read (the department's handling deadline, the
@@ -22,28 +22,22 @@ import shapely
 from sqlmodel import Session
 
 from tests.services import postgres_database
-from urbangrid.db import make_engine
-from urbangrid.domain.metrics import DEFAULT_POLICY, parse_period, rates
+from urbangrid.cases.lifecycle import record
+from urbangrid.cases.queue import open_now, work_queue
+from urbangrid.cases.seed import upsert_department, upsert_taxonomy
+from urbangrid.core.db import make_engine
+from urbangrid.core.migrate import upgrade
+from urbangrid.core.tables import Case, CaseEvent, Category, GridArea, GridVersion
+from urbangrid.domain.scoring import DEFAULT_POLICY
 from urbangrid.domain.sla import ClockRules
 from urbangrid.domain.taxonomy import load_taxonomy
 from urbangrid.domain.timelimits import WeekendCalendar
 from urbangrid.domain.workflow import Role
-from urbangrid.lifecycle import record
-from urbangrid.metrics import (
-    Dimension,
-    Scope,
-    UnknownFilter,
-    count_cases,
-    evaluate,
-    open_now,
-    received_per_bucket,
-    trend,
-    work_queue,
-)
-from urbangrid.migrate import upgrade
-from urbangrid.rollups import refresh
-from urbangrid.seed import upsert_department, upsert_taxonomy
-from urbangrid.tables import Case, CaseEvent, Category, GridArea, GridVersion
+from urbangrid.evaluation.formulas import parse_period, rates
+from urbangrid.evaluation.read import count_cases
+from urbangrid.evaluation.refresh import refresh
+from urbangrid.evaluation.report import evaluate, received_per_bucket, trend
+from urbangrid.evaluation.scope import Dimension, Scope, UnknownFilter
 
 TZ = ZoneInfo("Asia/Shanghai")
 Q1 = parse_period("2026-Q1", tz=TZ, today=date(2026, 5, 1))
@@ -534,7 +528,7 @@ def test_filters(session: Session) -> None:
 
 
 def _zero() -> Any:
-    from urbangrid.domain.metrics import Counts
+    from urbangrid.evaluation.formulas import Counts
 
     return Counts()
 
@@ -571,7 +565,7 @@ def test_trend_buckets_sum_to_the_period(session: Session) -> None:
 
 
 def test_policy_weights_come_from_settings(session: Session) -> None:
-    from urbangrid.domain.metrics import ScorePolicy
+    from urbangrid.domain.scoring import ScorePolicy
 
     only_closure = ScorePolicy(
         weights={"closure_rate": 100}, volume_bands=(), grades=DEFAULT_POLICY.grades

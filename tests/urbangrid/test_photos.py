@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from tests.intake.helpers import jpeg, png, png_bomb, webp
-from urbangrid.photos import HEIC, PhotoRejected, inspect, normalise, sniff
+from urbangrid.cases.photos import HEIC, PhotoRejected, inspect, normalise, sniff
 
 LIMITS = {"max_bytes": 15 * 1024 * 1024, "max_pixels": 60_000_000}
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from urbangrid.domain.metrics import Entrant, standings
+from urbangrid.evaluation.formulas import Entrant, standings
 
 
 def listed(entrants: list[Entrant], min_cases: int) -> list[tuple[str, bool, int | None]]:

@@ -24,20 +24,14 @@ from sqlmodel import Session
 
 from tests.services import postgres_database
 from tests.urbangrid.test_metrics import AREA1, AREA2, seed_small_city
-from urbangrid.db import make_engine
-from urbangrid.domain.metrics import Counts, Period, buckets, parse_period
+from urbangrid.core.db import make_engine
+from urbangrid.core.tables import Case, CaseEvent
 from urbangrid.domain.rollups import day_number, period_days
 from urbangrid.domain.states import CaseState
-from urbangrid.metrics import (
-    Dimension,
-    Scope,
-    count_cases,
-    count_cases_live,
-    count_steps,
-    count_steps_live,
-    trend,
-)
-from urbangrid.rollups import (
+from urbangrid.evaluation.formulas import Counts, Period, buckets, parse_period
+from urbangrid.evaluation.live import count_cases_live
+from urbangrid.evaluation.read import count_cases
+from urbangrid.evaluation.refresh import (
     CLOCK_FACTS,
     CLOCKS,
     DIRTY,
@@ -49,7 +43,9 @@ from urbangrid.rollups import (
     SUMMARY_PERIODS,
     refresh,
 )
-from urbangrid.tables import Case, CaseEvent
+from urbangrid.evaluation.report import trend
+from urbangrid.evaluation.role_counts import count_steps, count_steps_live
+from urbangrid.evaluation.scope import Dimension, Scope
 
 TZ_NAME = "Asia/Shanghai"
 TZ = ZoneInfo(TZ_NAME)

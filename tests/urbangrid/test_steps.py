@@ -1,4 +1,4 @@
-"""The evaluation per role (DOMAIN.md §6) against its rules, on stories told step by step.
+"""The evaluation per role (docs/domain.md §6) against its rules, on stories told step by step.
 
 Each role's steps are judged by the stage clock the workflow ran for them (``lifecycle.record``
 with the clocks running), here in natural hours: filing 1 h, dispatch 1 h, handling 24 h, the
@@ -15,10 +15,11 @@ import pytest
 from sqlmodel import Session
 
 from tests.urbangrid.test_metrics import NOW, Q1, TZ, Story, T, city_told, step
-from urbangrid.domain.metrics import parse_period
-from urbangrid.domain.steps import StepCounts, step_rates
 from urbangrid.domain.workflow import Role
-from urbangrid.metrics import Scope, count_steps
+from urbangrid.evaluation.formulas import parse_period
+from urbangrid.evaluation.role_counts import count_steps
+from urbangrid.evaluation.roles import StepCounts, step_rates
+from urbangrid.evaluation.scope import Scope
 
 LEAD1 = (Role.SHIFT_LEAD, "lead1")
 LEAD2 = (Role.SHIFT_LEAD, "lead2")
@@ -152,8 +153,8 @@ def test_clocks_stopped_before_they_named_anyone_are_credited_by_their_events(
     """The backfill (migration 0008, synthetic history) finds the same people as the steps."""
     from sqlalchemy import update
 
-    from urbangrid.clocks import credit_stops
-    from urbangrid.tables import SlaClock
+    from urbangrid.cases.clocks import credit_stops
+    from urbangrid.core.tables import SlaClock
 
     before = count_steps(session, period=Q1, now=NOW, by_actor=True)
     table = SlaClock.__table__  # type: ignore[attr-defined]

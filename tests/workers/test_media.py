@@ -15,11 +15,11 @@ from sqlmodel import Session
 
 from geo.layer import Grid
 from tests.intake.helpers import cell_points, jpeg
-from urbangrid.columns import utcnow
-from urbangrid.db import make_engine
-from urbangrid.settings import Settings
-from urbangrid.storage import DirectoryStorage, S3Storage, Storage, object_key, open_storage
-from urbangrid.tables import Case, Photo
+from urbangrid.core.columns import utcnow
+from urbangrid.core.db import make_engine
+from urbangrid.core.settings import Settings
+from urbangrid.core.storage import DirectoryStorage, S3Storage, Storage, object_key, open_storage
+from urbangrid.core.tables import Case, Photo
 from workers.media import claim_unprocessed, process_photo
 
 SETTINGS = Settings(var_dir=Path("/nonexistent"))

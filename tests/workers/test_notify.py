@@ -20,9 +20,9 @@ from geo.layer import Grid
 from tests.intake.conftest import MakeClient
 from tests.intake.helpers import cell_points
 from tests.intake.test_tracking import CLOSING, _free_point, advance
-from urbangrid.columns import utcnow
-from urbangrid.db import make_engine
-from urbangrid.tables import Notification
+from urbangrid.core.columns import utcnow
+from urbangrid.core.db import make_engine
+from urbangrid.core.tables import Notification
 from workers.notify import LogChannel, WebhookChannel, collect, send_due
 
 SECRET = "webhook-secret-for-tests"

@@ -19,8 +19,8 @@ from geo.layer import Grid
 from intake.app import create_app
 from tests.processes import urbangrid_process, wait_until
 from tests.test_pipeline import inside_points, service_values, settings_for
-from urbangrid.db import make_engine
-from urbangrid.tables import Case, CaseEvent
+from urbangrid.core.db import make_engine
+from urbangrid.core.tables import Case, CaseEvent
 
 pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq]
 
@@ -95,8 +95,8 @@ def test_a_thousand_reports_survive_a_worker_killed_midway(
 def test_a_poison_message_is_dead_lettered_then_replayed(
     pg_url: str, amqp_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from urbangrid.cli import main
-    from urbangrid.settings import get_settings
+    from urbangrid.commands.main import main
+    from urbangrid.core.settings import get_settings
     from workers.app import make_celery
 
     values = service_values(pg_url, amqp_url, tmp_path / "var")

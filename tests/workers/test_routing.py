@@ -11,12 +11,12 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from geo.layer import Grid
-from urbangrid.columns import utcnow
-from urbangrid.db import make_engine
+from urbangrid.core.columns import utcnow
+from urbangrid.core.db import make_engine
+from urbangrid.core.grids import ActiveGrid
+from urbangrid.core.tables import Case, CaseEvent
 from urbangrid.domain.calendar import OfficialCalendar
 from urbangrid.domain.sla import ClockRules
-from urbangrid.grids import ActiveGrid
-from urbangrid.tables import Case, CaseEvent
 from workers.relay import claim_unrouted
 from workers.routing import route_case
 

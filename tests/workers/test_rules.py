@@ -15,10 +15,10 @@ from sqlmodel import Session, select
 from geo.layer import Grid
 from intake.app import create_app
 from tests.staffing import act, auth, case_row, report_and_route, staff_token
-from urbangrid.cli import main
-from urbangrid.db import dispose_engines, make_engine
-from urbangrid.settings import Settings, get_settings
-from urbangrid.tables import RoutingRule
+from urbangrid.commands.main import main
+from urbangrid.core.db import dispose_engines, make_engine
+from urbangrid.core.settings import Settings, get_settings
+from urbangrid.core.tables import RoutingRule
 
 
 @pytest.fixture(scope="module")

@@ -21,14 +21,14 @@ from sqlmodel import Session
 
 from geo.layer import Grid
 from tests.processes import urbangrid_process, wait_until
-from urbangrid.columns import utcnow
-from urbangrid.db import make_engine
+from urbangrid.cases.lifecycle import ConcurrentChange, record
+from urbangrid.cases.workdays import case_policy, clock_rules
+from urbangrid.core.columns import utcnow
+from urbangrid.core.db import make_engine
+from urbangrid.core.settings import Settings
+from urbangrid.core.tables import Case, CaseEvent, Category, SlaClock
 from urbangrid.domain.timelimits import parse_limits
 from urbangrid.domain.workflow import Role
-from urbangrid.lifecycle import ConcurrentChange, record
-from urbangrid.settings import Settings
-from urbangrid.tables import Case, CaseEvent, Category, SlaClock
-from urbangrid.workdays import case_policy, clock_rules
 from workers.sla import advance_case, claim_due
 
 T = TypeVar("T")
@@ -38,8 +38,8 @@ T = TypeVar("T")
 def own_database(request: pytest.FixtureRequest, tmp_path: Path, demo_grid: Grid) -> Iterator[str]:
     """A database of this test's own, so the sweep sees no other test's cases."""
     from tests.services import postgres_database
-    from urbangrid.migrate import upgrade
-    from urbangrid.seed import seed_reference
+    from urbangrid.cases.seed import seed_reference
+    from urbangrid.core.migrate import upgrade
 
     def seed(url: str) -> None:
         upgrade(url)

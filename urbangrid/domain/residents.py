@@ -1,4 +1,4 @@
-"""What residents see and may do: duplicates nearby, and the steps open to them (DOMAIN.md §8)."""
+"""What residents see and may do: duplicates nearby, the steps open to them (docs/domain.md §8)."""
 
 from __future__ import annotations
 

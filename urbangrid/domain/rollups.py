@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time
 from enum import IntEnum, IntFlag
 from zoneinfo import ZoneInfo
 
-from urbangrid.domain.metrics import ROLLING_WINDOWS, Period
+from urbangrid.evaluation.formulas import ROLLING_WINDOWS, Period
 
 EPOCH = date(1970, 1, 1)
 # Stands for "no such day" in the rollups' unique key, where NULL would not be equal to NULL.

@@ -1,4 +1,4 @@
-"""Who answers for a case (派遣): one accountable body per case (DOMAIN.md §3)."""
+"""Who answers for a case (派遣): one accountable body per case (docs/domain.md §3)."""
 
 from __future__ import annotations
 

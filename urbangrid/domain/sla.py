@@ -1,4 +1,4 @@
-"""SLA clocks (DOMAIN.md §5) as plain data and pure arithmetic.
+"""SLA clocks (docs/domain.md §5) as plain data and pure arithmetic.
 
 A case runs one clock per stage it is in (file, dispatch, handle, check) and one for the whole
 case. A clock is its start, its limit, the extensions granted and the working time it spent
@@ -28,6 +28,7 @@ from urbangrid.domain.timelimits import (
     scale_limits,
     working_time_between,
 )
+from urbangrid.domain.workflow import TRANSITIONS
 
 
 class Stage(StrEnum):
@@ -279,3 +280,23 @@ def escalation_level_for(round_: int, max_rounds: int) -> int:
     [1, 2, 2]
     """
     return min(round_, max_rounds)
+
+
+def stopping_actions(stage: Stage) -> frozenset[str]:
+    """The actions that stop a running clock of ``stage``, by the clock plan: those that stop
+    it, and those that start a new one while it runs (a reroute gives a new department a clock).
+
+    >>> sorted(stopping_actions(Stage.FILE))
+    ['close', 'file', 'not_found', 'void']
+    >>> sorted(stopping_actions(Stage.HANDLE))
+    ['close', 'handle', 'not_found', 'reroute', 'return', 'void']
+    """
+    found = set()
+    for action, ops in CLOCK_PLAN.items():
+        during = {STAGE_OF_STATE.get(state) for state in TRANSITIONS[action].sources}
+        for op, target in ops:
+            if (op == "stop" and target in (None, stage)) or (
+                op == "start" and target == stage and stage in during
+            ):
+                found.add(action)
+    return frozenset(found)

@@ -1,4 +1,4 @@
-"""The states a case passes through on the closed loop (DOMAIN.md §4)."""
+"""The states a case passes through on the closed loop (docs/domain.md §4)."""
 
 from __future__ import annotations
 

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 Unit = Literal["min", "h", "wh", "wd"]
 _LIMIT = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(min|h|wh|wd)\s*$")
 
-# Office windows of a working day (DOMAIN.md §5); a city may configure its own.
+# Office windows of a working day (docs/domain.md §5); a city may configure its own.
 DEFAULT_WINDOWS: tuple[tuple[time, time], ...] = ((time(9), time(12)), (time(13), time(17, 30)))
 
 

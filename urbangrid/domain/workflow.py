@@ -1,4 +1,4 @@
-"""The closed loop's transition table (DOMAIN.md §4), enforced in one place.
+"""The closed loop's transition table (docs/domain.md §4), enforced in one place.
 
 Every change of a case is an action from this table, performed by a role the table names, and
 recorded as one append-only event; replaying a case's events gives its current state. Automation

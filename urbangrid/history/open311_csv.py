@@ -28,10 +28,10 @@ import yaml
 from sqlalchemy import select
 from sqlmodel import Session, col
 
+from urbangrid.core.tables import Case, Category, Department
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import Role, apply
 from urbangrid.history.synthetic import SyntheticCase
-from urbangrid.tables import Case, Category, Department
 
 BUILT_IN = Path(__file__).resolve().parent.parent / "data"
 REQUIRED_COLUMNS = ("id", "type", "agency", "status", "created", "closed", "latitude", "longitude")

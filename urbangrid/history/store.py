@@ -18,12 +18,9 @@ import shapely
 from sqlalchemy import Connection, func, insert, select, text
 from sqlmodel import Session
 
-from urbangrid.clocks import category_limits, credit_stops, write_clock
-from urbangrid.domain.routing import Rule
-from urbangrid.domain.sla import Clock, ClockRules
-from urbangrid.history.synthetic import Kind, Place, Season, SyntheticCase
-from urbangrid.settings import Settings
-from urbangrid.tables import (
+from urbangrid.cases.clocks import category_limits, credit_stops, write_clock
+from urbangrid.core.settings import Settings
+from urbangrid.core.tables import (
     Case,
     CaseEvent,
     Category,
@@ -32,6 +29,9 @@ from urbangrid.tables import (
     RoutingRule,
     SlaClock,
 )
+from urbangrid.domain.routing import Rule
+from urbangrid.domain.sla import Clock, ClockRules
+from urbangrid.history.synthetic import Kind, Place, Season, SyntheticCase
 
 CASES = Case.__table__  # type: ignore[attr-defined]
 EVENTS = CaseEvent.__table__  # type: ignore[attr-defined]
@@ -273,7 +273,7 @@ def seed_season(
     seed: int = 2026,
 ) -> tuple[int, int]:
     """A season of ``count`` synthetic cases over the ``days`` before ``now``; (cases, events)."""
-    from urbangrid.workdays import clock_rules
+    from urbangrid.cases.workdays import clock_rules
 
     places = grid_places(session, grid_version_id, seed=seed)
     if not places:
@@ -294,8 +294,8 @@ def seed_season(
 
 def seed_demo_history(session: Session, grid_version_id: int) -> str:
     """The demo's season: 6,000 cases over the 92 days before now, so every page has figures."""
-    from urbangrid.columns import utcnow
-    from urbangrid.settings import get_settings
+    from urbangrid.core.columns import utcnow
+    from urbangrid.core.settings import get_settings
 
     started = time.perf_counter()
     cases, events = seed_season(

@@ -234,7 +234,7 @@ class _Walk:
                 )
 
     def _move_clocks(self, action: str, at: datetime, detail: dict[str, Any]) -> None:
-        """The clock plan, as ``urbangrid.clocks.apply_plan`` carries it out in the database.
+        """The clock plan, as ``urbangrid.cases.clocks.apply_plan`` carries it out in the database.
 
         A report is stored without clocks; they start at its report time with its first step
         that moves a clock.
@@ -284,7 +284,7 @@ class _Walk:
         self.case["case_deadline_at"] = _deadline(whole, self.rules) if whole else None
 
 
-# The milestone columns and counters ``urbangrid.lifecycle.record`` keeps; a test replays
+# The milestone columns and counters ``urbangrid.cases.lifecycle.record`` keeps; a test replays
 # synthetic logs through ``record`` and checks the columns come out the same.
 _STAMPS = {
     "file": "filed_at",

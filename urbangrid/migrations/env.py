@@ -6,8 +6,8 @@ from alembic import context
 from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
-import urbangrid.tables  # noqa: F401  (registers every table on the metadata)
-from urbangrid.db import get_engine, make_engine
+import urbangrid.core.tables  # noqa: F401  (registers every table on the metadata)
+from urbangrid.core.db import get_engine, make_engine
 
 config = context.config
 target_metadata = SQLModel.metadata

@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from urbangrid.columns import UTCDateTime
-from urbangrid.spatial import Geometry
+from urbangrid.core.columns import UTCDateTime
+from urbangrid.core.spatial import Geometry
 
 revision = "0001"
 down_revision = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from urbangrid.columns import UTCDateTime
+from urbangrid.core.columns import UTCDateTime
 
 revision = "0003_intake"
 down_revision = "0001"
@@ -20,7 +20,7 @@ depends_on = None
 _CASE_COLUMNS = ("channel", "client_id", "contact", "address", "media_url", "duplicate_of")
 
 # Open cases that are not themselves duplicates: what a new report may join. Frozen here as it
-# was when this revision was written; urbangrid.tables.cases.OPEN_NOT_DUPLICATE must say the
+# was when this revision was written; urbangrid.core.tables.cases.OPEN_NOT_DUPLICATE must say the
 # same (a test checks), or a new revision must rebuild the index.
 OPEN_NOT_DUPLICATE = (
     "duplicate_of IS NULL AND state IN ('CHECKED', 'DISPATCHED', 'FILED', 'HANDLED', "

@@ -21,7 +21,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from urbangrid.columns import UTCDateTime
+from urbangrid.core.columns import UTCDateTime
 
 revision = "0007_rollups"
 down_revision = "0006_merge"

@@ -1,6 +1,6 @@
 """The evaluation per role: who stopped each stage clock, and clocks read by period.
 
-Stopped clocks are credited to the event that stopped them (``urbangrid.clocks.credit_stops``).
+Stopped clocks are credited to the event that stopped them (``cases.clocks.credit_stops``).
 
 Revision ID: 0008_step_clocks
 Revises: 0007_rollups
@@ -19,7 +19,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    from urbangrid.clocks import credit_stops
+    from urbangrid.cases.clocks import credit_stops
 
     with op.batch_alter_table("sla_clock") as batch:
         batch.add_column(sa.Column("stopped_by", sa.String(length=100), nullable=True))

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from urbangrid.columns import UTCDateTime
+from urbangrid.core.columns import UTCDateTime
 
 revision = "0011_gazetteer"
 down_revision = "0010_step_rollups"

@@ -1,0 +1,257 @@
+"""Residents' photos: checked by content, located by their EXIF, then stripped and shrunk.
+
+Two steps with different costs. :func:`inspect` runs in the request: it reads only the file's
+header (type, pixel size, EXIF GPS) so that a text file named ``.jpg`` or a 20,000 × 20,000 PNG is
+refused before anything is decoded. :func:`normalise` runs in the media worker: it decodes the
+photo, turns it upright from its EXIF orientation, shrinks it, and writes a JPEG that carries no
+metadata at all (no GPS, no camera serial), with a thumbnail.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageOps
+
+try:  # HEIC (iPhones) where the maintained pillow-heif wheel is installed
+    from pillow_heif import register_heif_opener
+
+    register_heif_opener()
+    HEIC = True
+except ImportError:  # pragma: no cover - the wheel is a dependency; this guards odd platforms
+    HEIC = False
+
+FORMATS = ("jpeg", "png", "webp", "heic")
+_PIL_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
+_HEIC_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
+_GPS_IFD = 0x8825
+
+
+class PhotoRejected(ValueError):
+    """A photo that is not accepted; the message says why, for the resident."""
+
+
+@dataclass(frozen=True)
+class PhotoInfo:
+    format: str
+    width: int
+    height: int
+    gps: tuple[float, float] | None  # (lat, lon) in WGS84
+
+
+@dataclass(frozen=True)
+class Normalised:
+    image: bytes
+    thumbnail: bytes
+    width: int
+    height: int
+
+    @property
+    def digest(self) -> str:
+        return hashlib.sha256(self.image).hexdigest()
+
+
+def sniff(data: bytes) -> str | None:
+    """The image format the bytes themselves announce, whatever the file is called.
+
+    >>> sniff(b"\\xff\\xd8\\xff\\xe0" + bytes(20)), sniff(b"\\x89PNG\\r\\n\\x1a\\n" + bytes(20))
+    ('jpeg', 'png')
+    >>> sniff(b"RIFF\\x00\\x00\\x00\\x00WEBPVP8 "), sniff(b"\\x00\\x00\\x00\\x18ftypheic")
+    ('webp', 'heic')
+    >>> sniff(b"rubbish by the road, honest") is None
+    True
+    """
+    if data[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if data[:8] == b"\x89PNG\r\n\x1a\n":
+        return "png"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "webp"
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIC_BRANDS:
+        return "heic" if HEIC else None
+    return None
+
+
+def inspect(data: bytes, *, max_bytes: int, max_pixels: int) -> PhotoInfo:
+    """Check a photo by its content and read its size and EXIF GPS, without decoding it.
+
+    Raises :class:`PhotoRejected` for anything that is not a JPEG, PNG, WebP (or HEIC) photo of
+    a sane size.
+
+    >>> inspect(b"hello", max_bytes=100, max_pixels=100)
+    Traceback (most recent call last):
+    ...
+    urbangrid.cases.photos.PhotoRejected: not a JPEG, PNG, WebP or HEIC image
+    """
+    if len(data) > max_bytes:
+        raise PhotoRejected(f"{len(data)} bytes is more than the {max_bytes}-byte limit")
+    kind = sniff(data)
+    if kind is None:
+        raise PhotoRejected("not a JPEG, PNG, WebP or HEIC image")
+    try:
+        with warnings.catch_warnings():
+            # Pillow's own bomb warning is ours to decide on, from the header's size below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                found = _PIL_FORMATS.get(image.format or "")
+                width, height = image.size
+                exif = image.getexif()
+                gps = gps_position(exif.get_ifd(_GPS_IFD)) if exif else None
+    except Image.DecompressionBombError as exc:
+        # Pillow refuses far past its own limit before we see the size: say it our way.
+        found_pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(found_pixels.group(1)):,} pixels" if found_pixels else "its size"
+        raise PhotoRejected(f"image of {size} is more than the {max_pixels:,}-pixel limit") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise PhotoRejected(f"unreadable {kind} image") from exc
+    if found != kind:
+        raise PhotoRejected(f"content looks like {kind} but does not read as one")
+    if width < 1 or height < 1:
+        raise PhotoRejected("image has no pixels")
+    if width * height > max_pixels:
+        raise PhotoRejected(
+            f"{width} × {height} pixels is more than the {max_pixels:,}-pixel limit"
+        )
+    return PhotoInfo(kind, width, height, gps)
+
+
+def gps_position(gps: Mapping[int, Any]) -> tuple[float, float] | None:
+    """(lat, lon) from an EXIF GPS directory, or None when absent or implausible.
+
+    >>> gps_position({1: "N", 2: (31.0, 13.0, 49.5), 3: "E", 4: (121.0, 28.0, 25.2)})
+    (31.230417, 121.473667)
+    >>> gps_position({1: "S", 2: (33.0, 52.0, 0.0), 3: "W", 4: (70.0, 0.0, 0.0)})
+    (-33.866667, -70.0)
+    >>> gps_position({2: (0.0, 0.0, 0.0), 4: (0.0, 0.0, 0.0)}) is None  # a camera without a fix
+    True
+    """
+    try:
+        lat = _degrees(gps[2]) * (-1 if str(gps.get(1, "N")).upper().startswith("S") else 1)
+        lon = _degrees(gps[4]) * (-1 if str(gps.get(3, "E")).upper().startswith("W") else 1)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError):
+        return None
+    if not (math.isfinite(lat) and math.isfinite(lon)):
+        return None
+    if abs(lat) > 90 or abs(lon) > 180 or (lat == 0 and lon == 0):
+        return None
+    return round(lat, 6), round(lon, 6)
+
+
+def _degrees(value: Any) -> float:
+    parts = [float(part) for part in value]
+    if len(parts) != 3:
+        raise ValueError("GPS coordinate is not degrees, minutes, seconds")
+    return parts[0] + parts[1] / 60 + parts[2] / 3600
+
+
+def normalise(
+    data: bytes, *, max_side: int, thumb_side: int, max_pixels: int, quality: int = 85
+) -> Normalised:
+    """Decode, turn upright, shrink to ``max_side``, and write JPEGs that carry no metadata.
+
+    Raises :class:`PhotoRejected` when the photo cannot be decoded after all.
+    """
+    Image.MAX_IMAGE_PIXELS = max_pixels  # Pillow's own guard, as a second line behind inspect()
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            if opened.size[0] * opened.size[1] > max_pixels:
+                raise PhotoRejected(f"{opened.size[0]} × {opened.size[1]} pixels is too large")
+            if opened.format == "JPEG":
+                # Let the decoder skip detail the shrunk copy cannot show anyway.
+                opened.draft("RGB", (max_side, max_side))
+            upright = ImageOps.exif_transpose(opened)
+            image = _flatten(upright)
+    except Image.DecompressionBombError as exc:
+        raise PhotoRejected(f"image is too large to decode safely: {exc}") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise PhotoRejected(f"photo could not be decoded: {exc}") from exc
+    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+    full = _jpeg(image, quality)
+    thumb = image.copy()
+    thumb.thumbnail((thumb_side, thumb_side), Image.Resampling.LANCZOS)
+    return Normalised(full, _jpeg(thumb, 80), image.width, image.height)
+
+
+def _flatten(image: Image.Image) -> Image.Image:
+    """An RGB copy with no metadata attached; transparency is laid on white."""
+    if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, (255, 255, 255))
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+    else:
+        flat = image.convert("RGB")
+    flat.info = {}
+    return flat
+
+
+def _jpeg(image: Image.Image, quality: int) -> bytes:
+    out = io.BytesIO()
+    # Nothing but pixels: no exif=, no icc_profile=, no comment.
+    image.save(out, "JPEG", quality=quality, optimize=True, progressive=True)
+    return out.getvalue()
+
+
+# A rectangle of a stored photo, in its pixels: (left, top, right, bottom), right and bottom
+# exclusive.
+Box = tuple[int, int, int, int]
+# What covers a rectangle on the public copy: flat, so nothing of what is under it shows.
+COVER_COLOUR = (0, 0, 0)
+
+
+def clip_boxes(boxes: Sequence[Sequence[float]], width: int, height: int) -> list[Box]:
+    """Rectangles clipped to a ``width`` × ``height`` photo; empty ones are dropped.
+
+    Raises :class:`ValueError` for a rectangle that is not four numbers with left < right and
+    top < bottom.
+
+    >>> clip_boxes([(10, 10, 50, 40), (-5, 0, 20, 900), (700, 0, 800, 10)], 640, 480)
+    [(10, 10, 50, 40), (0, 0, 20, 480)]
+    """
+    found: list[Box] = []
+    for box in boxes:
+        if len(box) != 4 or not all(math.isfinite(float(v)) for v in box):
+            raise ValueError(f"a rectangle is [left, top, right, bottom], got {list(box)}")
+        left, top, right, bottom = (round(float(v)) for v in box)
+        if left >= right or top >= bottom:
+            raise ValueError(f"rectangle {list(box)} has no area (left < right, top < bottom)")
+        clipped = (max(0, left), max(0, top), min(width, right), min(height, bottom))
+        if clipped[0] < clipped[2] and clipped[1] < clipped[3]:
+            found.append(clipped)
+    return found
+
+
+def render_public(
+    stored: bytes, cover: Sequence[Box], *, thumb_side: int, quality: int = 85
+) -> Normalised:
+    """The public copy of a stored photo: ``cover``'s rectangles filled, nothing else changed.
+
+    The one place a public copy is made, whoever found the rectangles (a shift lead redacting
+    a face by hand, or a detector of faces and number plates). ``stored`` is the stripped,
+    upright copy :func:`normalise` made; it is kept as it is for staff.
+
+    >>> import io
+    >>> white = io.BytesIO()
+    >>> Image.new("RGB", (64, 48), (255, 255, 255)).save(white, "JPEG")
+    >>> made = render_public(white.getvalue(), [(0, 0, 32, 48)], thumb_side=16)
+    >>> with Image.open(io.BytesIO(made.image)) as shown:
+    ...     shown.getpixel((8, 24))[0] < 16, shown.getpixel((56, 24))[0] > 240
+    (True, True)
+    """
+    try:
+        with Image.open(io.BytesIO(stored)) as opened:
+            image = _flatten(opened)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise PhotoRejected(f"stored photo could not be decoded: {exc}") from exc
+    draw = ImageDraw.Draw(image)
+    for left, top, right, bottom in clip_boxes(cover, image.width, image.height):
+        draw.rectangle((left, top, right - 1, bottom - 1), fill=COVER_COLOUR)
+    thumb = image.copy()
+    thumb.thumbnail((thumb_side, thumb_side), Image.Resampling.LANCZOS)
+    return Normalised(_jpeg(image, quality), _jpeg(thumb, 80), image.width, image.height)

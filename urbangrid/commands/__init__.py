@@ -1,0 +1,2 @@
+"""The composition layer: the command line, the runner and the benchmarks, the only
+part that imports every other."""

@@ -1,0 +1,43 @@
+"""``urbangrid import …``: a city's past cases, so it starts with its history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from sqlmodel import Session
+
+from urbangrid.core.db import get_engine
+
+
+@click.group(name="import")
+def import_group() -> None:
+    """Bring a city's past cases in."""
+
+
+@import_group.command("open311-csv")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--mapping",
+    "mapping_name",
+    required=True,
+    help="A mapping file (YAML), or the name of a built-in one: baltimore.",
+)
+def open311_csv(file: Path, mapping_name: str) -> None:
+    """Import the closed cases of an Open311-style CSV export (created, due, closed, agency,
+    type, location); agencies become departments and types categories."""
+    from urbangrid.core.grids import ActiveGrid
+    from urbangrid.history.open311_csv import MappingError, import_rows, load_mapping, read_rows
+
+    try:
+        mapping = load_mapping(mapping_name)
+        rows, report = read_rows(file, mapping)
+        with Session(get_engine()) as session:
+            import_rows(session, rows, mapping, report, grid=ActiveGrid())
+    except MappingError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for line in report.lines():
+        click.echo(line)
+    from urbangrid.commands.runner import rebuild_metrics
+
+    rebuild_metrics()

@@ -1,0 +1,1 @@
+"""The core every part shares: settings, the database and its tables, photo storage."""
