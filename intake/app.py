@@ -32,9 +32,9 @@ from intake.tracking import router as tracking_router
 from intake.web import router as web_router
 from urbangrid.core.db import get_engine, is_sqlite
 from urbangrid.core.grids import ActiveGrid
+from urbangrid.core.messages import celery_app
 from urbangrid.core.settings import Settings, get_settings
 from urbangrid.core.storage import open_storage
-from workers.app import make_celery
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.grid = ActiveGrid(
         settings.effective_grid_index_dir, boundary_margin_m=settings.boundary_margin_m
     )
-    app.state.celery = make_celery(settings)
+    app.state.celery = celery_app(settings)
     app.state.storage = open_storage(settings.media_storage, var_dir=settings.var_dir)
     app.state.publisher = Publisher(app.state.celery)
     fast = _fast_store(settings)

@@ -6,9 +6,8 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, select
 from sqlmodel import col
 
 from intake.errors import FieldError
@@ -63,9 +62,3 @@ def find(conn: Connection, client_id: str, key: str) -> tuple[int, str] | None:
         .where(col(IdempotencyKey.key) == key)
     ).first()
     return None if row is None else (int(row[0]), str(row[1]))
-
-
-def expire(conn: Connection, *, now: datetime, ttl: timedelta) -> int:
-    """Forget keys older than ``ttl``; returns how many."""
-    result = conn.execute(delete(IdempotencyKey).where(col(IdempotencyKey.created_at) < now - ttl))
-    return int(result.rowcount)

@@ -17,10 +17,13 @@ from typing import Any
 
 from celery import Celery
 
-from workers.batches import MAX_BATCH, ROUTE_BATCH_TASK
-from workers.duplicates import LINK_TASK
-from workers.media import PROCESS_TASK
-from workers.publish import ROUTE_TASK
+from urbangrid.core.messages import (
+    LINK_DUPLICATE,
+    MAX_BATCH,
+    PROCESS_PHOTO,
+    ROUTE_CASE,
+    ROUTE_CASES,
+)
 
 log = logging.getLogger(__name__)
 
@@ -57,14 +60,14 @@ class Publisher:
             self._thread = None
 
     def route(self, case_id: int) -> None:
-        self._put(ROUTE_TASK, case_id)
+        self._put(ROUTE_CASE, case_id)
 
     def photo(self, photo_id: int) -> None:
-        self._put(PROCESS_TASK, photo_id)
+        self._put(PROCESS_PHOTO, photo_id)
 
     def link(self, case_id: int) -> None:
         """A report that joined an open case, to be voided as its duplicate."""
-        self._put(LINK_TASK, case_id)
+        self._put(LINK_DUPLICATE, case_id)
 
     def _put(self, task: str, item_id: int) -> None:
         if len(self._pending) >= self.max_pending:
@@ -85,13 +88,13 @@ class Publisher:
 
     def _send(self, batch: list[tuple[str, int]]) -> None:
         """Cases go to routing in batches of up to MAX_BATCH per message; photos one each."""
-        routes = [item_id for task, item_id in batch if task == ROUTE_TASK]
+        routes = [item_id for task, item_id in batch if task == ROUTE_CASE]
         messages: list[tuple[str, list[Any], int]] = [
-            (ROUTE_BATCH_TASK, [routes[i : i + MAX_BATCH]], len(routes[i : i + MAX_BATCH]))
+            (ROUTE_CASES, [routes[i : i + MAX_BATCH]], len(routes[i : i + MAX_BATCH]))
             for i in range(0, len(routes), MAX_BATCH)
         ]
         # Photos and duplicates one each: heavier work, and rarer.
-        messages += [(task, [item_id], 1) for task, item_id in batch if task != ROUTE_TASK]
+        messages += [(task, [item_id], 1) for task, item_id in batch if task != ROUTE_CASE]
         done = 0
         try:
             with self.celery.producer_or_acquire() as producer:

@@ -1,166 +1,27 @@
-"""The Celery application: explicit queues, routes and delivery guarantees.
-
-The embedded default uses kombu's filesystem transport under ``var/broker`` (no server); an
-``amqp://`` URL selects RabbitMQ. Messages carry case ids only; the database row holds the truth.
-On RabbitMQ every work queue dead-letters what a task rejects for good (a permanent error, or
-retries exhausted) to ``urbangrid.dead`` (see ``workers/deadletter.py``).
-"""
+"""The workers' Celery application: the shared app of ``urbangrid.core.messages`` (queues,
+routes, delivery guarantees, beat schedule) with every task declared on it."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from celery import Celery
-from kombu.entity import Exchange, Queue
 
-from urbangrid.core.settings import Settings, get_settings
-
-QUEUES = ("intake", "geo", "routing", "sla", "media", "notify", "metrics")
-
-ROUTES = {
-    "urbangrid.route_case": {"queue": "routing"},
-    "urbangrid.relay_unrouted": {"queue": "intake"},
-    "urbangrid.sla_sweep": {"queue": "sla"},
-    "urbangrid.sla_advance": {"queue": "sla"},
-    # Intake: batches of new reports to routing, photos on the media queue, notices to
-    # residents on the notify queue.
-    "urbangrid.route_cases": {"queue": "routing"},
-    "urbangrid.link_duplicate": {"queue": "intake"},
-    "urbangrid.relay_duplicates": {"queue": "intake"},
-    "urbangrid.process_photo": {"queue": "media"},
-    "urbangrid.relay_photos": {"queue": "media"},
-    "urbangrid.send_notifications": {"queue": "notify"},
-    "urbangrid.expire_idempotency_keys": {"queue": "intake"},
-    # The evaluation's rollups: a queue of their own, so a long first build delays no deadline.
-    "urbangrid.refresh_metrics": {"queue": "metrics"},
-}
-
-DEAD_LETTER_EXCHANGE = "urbangrid.dlx"
-DEAD_LETTER_QUEUE = "urbangrid.dead"
-
-
-def work_queues(settings: Settings) -> list[Queue]:
-    """The declared work queues; on RabbitMQ each dead-letters to ``urbangrid.dlx``."""
-    exchange = Exchange("urbangrid", type="direct", durable=True)
-    arguments = (
-        None if settings.embedded_broker else {"x-dead-letter-exchange": DEAD_LETTER_EXCHANGE}
-    )
-    return [
-        Queue(name, exchange, routing_key=name, durable=True, queue_arguments=arguments)
-        for name in QUEUES
-    ]
-
-
-def prefetch_for(queues: list[str], settings: Settings) -> int:
-    """The prefetch multiplier of a worker on ``queues``: the smallest any of them asks for."""
-    return min((settings.worker_prefetch.get(name, 1) for name in queues), default=1)
-
-
-def _transport_options(settings: Settings) -> dict[str, Any]:
-    if settings.embedded_broker:
-        folder = settings.broker_dir / "queue"
-        processed = settings.broker_dir / "processed"
-        control = settings.broker_dir / "control"
-        for path in (folder, processed, control):
-            path.mkdir(parents=True, exist_ok=True)
-        return {
-            "data_folder_in": str(folder),
-            "data_folder_out": str(folder),
-            "processed_folder": str(processed),
-            "control_folder": str(control),
-            "store_processed": False,
-            "polling_interval": settings.embedded_poll_interval_s,
-        }
-    # A publish that cannot reach RabbitMQ must fail fast: the report is already stored and the
-    # relay will publish it once the broker is back.
-    return {"max_retries": 0, "confirm_publish": True}
+from urbangrid.core.messages import celery_app
+from urbangrid.core.settings import Settings
 
 
 def make_celery(settings: Settings | None = None) -> Celery:
-    """A Celery app bound to the configured broker."""
-    settings = settings or get_settings()
-    app = Celery("urbangrid", broker=settings.effective_broker_url, set_as_current=False)
-    app.conf.update(
-        task_queues=work_queues(settings),
-        task_default_queue="routing",
-        task_default_exchange="urbangrid",
-        task_default_routing_key="routing",
-        task_routes=ROUTES,
-        task_serializer="json",
-        accept_content=["json"],
-        task_ignore_result=True,
-        result_backend=None,
-        # A task is acknowledged after it ran, and given back if its worker dies mid-way: every
-        # task is idempotent, so running twice is safe and losing one is not.
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        # A task that fails for good is rejected, not acknowledged, so RabbitMQ dead-letters it
-        # for inspection and replay. A task killed at the hard time limit is acknowledged: the
-        # relay and the SLA sweep find its work again from the database.
-        task_acks_on_failure=settings.embedded_broker,
-        task_acks_on_timeout=True,
-        task_soft_time_limit=120,
-        task_time_limit=180,
-        worker_prefetch_multiplier=1,
-        broker_connection_retry_on_startup=True,
-        broker_connection_timeout=settings.publish_timeout_s,
-        broker_transport_options=_transport_options(settings),
-        timezone=settings.city_timezone,
-        enable_utc=True,
-        worker_hijack_root_logger=False,
-        beat_schedule={
-            "relay-unrouted": {
-                "task": "urbangrid.relay_unrouted",
-                "schedule": settings.relay_interval_s,
-                "options": {"expires": settings.relay_interval_s},
-            },
-            "sla-sweep": {
-                "task": "urbangrid.sla_sweep",
-                "schedule": settings.sla_sweep_interval_s,
-                "options": {"expires": settings.sla_sweep_interval_s},
-            },
-            "relay-duplicates": {
-                "task": "urbangrid.relay_duplicates",
-                "schedule": settings.relay_interval_s,
-                "options": {"expires": settings.relay_interval_s},
-            },
-            "relay-photos": {
-                "task": "urbangrid.relay_photos",
-                "schedule": settings.relay_interval_s,
-                "options": {"expires": settings.relay_interval_s},
-            },
-            "send-notifications": {
-                "task": "urbangrid.send_notifications",
-                "schedule": settings.notify_interval_s,
-                "options": {"expires": settings.notify_interval_s},
-            },
-            "refresh-metrics": {
-                "task": "urbangrid.refresh_metrics",
-                "schedule": settings.metrics_refresh_interval_s,
-                "options": {"expires": settings.metrics_refresh_interval_s},
-            },
-            "expire-idempotency-keys": {
-                "task": "urbangrid.expire_idempotency_keys",
-                "schedule": 3600.0,
-                "options": {"expires": 3600.0},
-            },
-        },
-    )
-    if settings.embedded_broker:
-        # The filesystem transport has no fanout exchanges: no remote control or worker events.
-        app.conf.update(worker_enable_remote_control=False, worker_send_task_events=False)
-    app.conf.urbangrid_settings = settings
-    import workers.tasks
-
-    workers.tasks.register(app)
+    """A Celery app bound to the configured broker, every task declared."""
+    app = celery_app(settings)
     import workers.batches
     import workers.duplicates
     import workers.housekeeping
     import workers.media
     import workers.metrics
     import workers.notify
+    import workers.tasks
 
     for module in (
+        workers.tasks,
         workers.batches,
         workers.duplicates,
         workers.media,

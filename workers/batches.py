@@ -14,18 +14,16 @@ import logging
 
 from celery import Celery
 
-from workers.publish import ROUTE_TASK, publish_route
+from urbangrid.core.messages import MAX_BATCH, ROUTE_CASE, ROUTE_CASES
+from workers.publish import publish_route
 
 log = logging.getLogger(__name__)
 
-ROUTE_BATCH_TASK = "urbangrid.route_cases"
-MAX_BATCH = 50
-
 
 def register(app: Celery) -> None:
-    @app.task(name=ROUTE_BATCH_TASK)
+    @app.task(name=ROUTE_CASES)
     def route_cases_task(case_ids: list[int]) -> int:
-        route = app.tasks[ROUTE_TASK]
+        route = app.tasks[ROUTE_CASE]
         failed = []
         for case_id in case_ids[:MAX_BATCH]:
             try:

@@ -15,8 +15,9 @@ from celery.signals import worker_process_init
 from sqlmodel import Session
 
 from urbangrid.core.db import get_engine
+from urbangrid.core.messages import QUEUES, prefetch_for
 from urbangrid.core.settings import get_settings
-from workers.app import QUEUES, make_celery, prefetch_for
+from workers.app import make_celery
 
 
 @worker_process_init.connect

@@ -20,8 +20,8 @@ from celery import Celery
 from kombu.connection import Connection
 from kombu.entity import Exchange, Queue
 
+from urbangrid.core.messages import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE
 from urbangrid.core.settings import Settings
-from workers.app import DEAD_LETTER_EXCHANGE, DEAD_LETTER_QUEUE
 
 _EXCHANGE = Exchange(DEAD_LETTER_EXCHANGE, type="topic", durable=True)
 # Dead-lettered messages keep their routing key (the work queue's name): "#" takes them all.

@@ -21,6 +21,7 @@ from urbangrid.cases.lifecycle import ConcurrentChange, record
 from urbangrid.cases.workdays import clock_rules
 from urbangrid.core.columns import utcnow
 from urbangrid.core.db import get_engine
+from urbangrid.core.messages import LINK_DUPLICATE, RELAY_DUPLICATES
 from urbangrid.core.settings import Settings
 from urbangrid.core.tables import Case
 from urbangrid.domain.sla import ClockRules
@@ -29,8 +30,6 @@ from urbangrid.domain.workflow import Role
 
 log = logging.getLogger(__name__)
 
-LINK_TASK = "urbangrid.link_duplicate"
-RELAY_TASK = "urbangrid.relay_duplicates"
 ACTOR = "system:intake"
 
 
@@ -103,7 +102,7 @@ def register(app: Celery) -> None:
     settings: Settings = app.conf.urbangrid_settings
 
     @app.task(
-        name=LINK_TASK,
+        name=LINK_DUPLICATE,
         bind=True,
         autoretry_for=(OperationalError, ConcurrentChange),
         retry_backoff=True,
@@ -114,12 +113,12 @@ def register(app: Celery) -> None:
         with Session(get_engine(settings), expire_on_commit=False) as session:
             return link_duplicate(case_id, session=session, rules=clock_rules(session, settings))
 
-    @app.task(name=RELAY_TASK)
+    @app.task(name=RELAY_DUPLICATES)
     def relay_duplicates_task() -> int:
         with Session(get_engine(settings), expire_on_commit=False) as session:
             ids = claim_unlinked(
                 session, now=utcnow(), grace_s=settings.relay_grace_s, batch=settings.relay_batch
             )
         for case_id in ids:
-            app.send_task(LINK_TASK, args=[case_id], retry=False)
+            app.send_task(LINK_DUPLICATE, args=[case_id], retry=False)
         return len(ids)

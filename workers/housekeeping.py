@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import Celery
+from sqlalchemy import Connection, delete
+from sqlmodel import col
 
-from intake.idempotency import expire
 from urbangrid.core.columns import utcnow
 from urbangrid.core.db import get_engine
+from urbangrid.core.messages import EXPIRE_IDEMPOTENCY_KEYS
 from urbangrid.core.settings import Settings
+from urbangrid.core.tables import IdempotencyKey
 
-EXPIRE_TASK = "urbangrid.expire_idempotency_keys"
+
+def expire(conn: Connection, *, now: datetime, ttl: timedelta) -> int:
+    """Forget keys older than ``ttl``; returns how many."""
+    result = conn.execute(delete(IdempotencyKey).where(col(IdempotencyKey.created_at) < now - ttl))
+    return int(result.rowcount)
 
 
 def register(app: Celery) -> None:
     settings: Settings = app.conf.urbangrid_settings
 
-    @app.task(name=EXPIRE_TASK)
+    @app.task(name=EXPIRE_IDEMPOTENCY_KEYS)
     def expire_idempotency_keys_task() -> int:
         with get_engine(settings).begin() as conn:
             return expire(conn, now=utcnow(), ttl=timedelta(hours=settings.idempotency_ttl_h))

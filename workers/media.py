@@ -19,20 +19,18 @@ from sqlmodel import Session, col, select
 from urbangrid.cases.photos import PhotoRejected, normalise
 from urbangrid.core.columns import utcnow
 from urbangrid.core.db import get_engine
+from urbangrid.core.messages import PROCESS_PHOTO, RELAY_PHOTOS
 from urbangrid.core.settings import Settings
 from urbangrid.core.storage import Storage, object_key, open_storage
 from urbangrid.core.tables import Photo
 
 log = logging.getLogger(__name__)
 
-PROCESS_TASK = "urbangrid.process_photo"
-RELAY_TASK = "urbangrid.relay_photos"
-
 
 def publish_photo(app: Celery, photo_id: int) -> bool:
     """Queue ``photo_id`` for processing; False when the broker is down (the relay retries)."""
     try:
-        app.send_task(PROCESS_TASK, args=[photo_id], retry=False)
+        app.send_task(PROCESS_PHOTO, args=[photo_id], retry=False)
     except Exception as exc:  # kombu raises several kinds for an unreachable broker
         log.warning("broker unavailable, photo %s left for the relay: %s", photo_id, exc)
         return False
@@ -128,7 +126,7 @@ def register(app: Celery) -> None:
     settings: Settings = app.conf.urbangrid_settings
     storage = open_storage(settings.media_storage, var_dir=settings.var_dir)
 
-    @app.task(name=PROCESS_TASK, bind=True, max_retries=8, retry_backoff=True)
+    @app.task(name=PROCESS_PHOTO, bind=True, max_retries=8, retry_backoff=True)
     def process_photo_task(self: Any, photo_id: int) -> str:
         try:
             with Session(get_engine(settings), expire_on_commit=False) as session:
@@ -136,7 +134,7 @@ def register(app: Celery) -> None:
         except OSError as exc:  # storage unreachable (a bucket's network): try again later
             raise self.retry(exc=exc, countdown=min(60, 2**self.request.retries)) from exc
 
-    @app.task(name=RELAY_TASK)
+    @app.task(name=RELAY_PHOTOS)
     def relay_photos_task() -> int:
         with Session(get_engine(settings), expire_on_commit=False) as session:
             ids = claim_unprocessed(

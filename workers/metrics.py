@@ -7,12 +7,11 @@ import logging
 from celery import Celery
 
 from urbangrid.core.db import get_engine
+from urbangrid.core.messages import REFRESH_METRICS
 from urbangrid.core.settings import Settings
 from urbangrid.evaluation.refresh import refresh
 
 log = logging.getLogger(__name__)
-
-REFRESH_TASK = "urbangrid.refresh_metrics"
 
 
 def register(app: Celery) -> None:
@@ -20,7 +19,7 @@ def register(app: Celery) -> None:
 
     # The first build of a large history takes minutes (at a million cases); later refreshes
     # take the cases written since, in well under a second. Two at once wait for each other.
-    @app.task(name=REFRESH_TASK, soft_time_limit=3300, time_limit=3600)
+    @app.task(name=REFRESH_METRICS, soft_time_limit=3300, time_limit=3600)
     def refresh_metrics_task() -> int:
         done = refresh(get_engine(settings), tz=settings.city_timezone)
         if done.cases:

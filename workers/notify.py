@@ -26,6 +26,7 @@ from sqlmodel import Session, col
 
 from urbangrid.core.columns import utcnow
 from urbangrid.core.db import get_engine
+from urbangrid.core.messages import SEND_NOTIFICATIONS
 from urbangrid.core.settings import Settings
 from urbangrid.core.tables import Case, CaseEvent, Notification
 from urbangrid.domain.public import public_step
@@ -33,7 +34,6 @@ from urbangrid.domain.residents import NOTIFY_ACTIONS, open311_status, status_te
 
 log = logging.getLogger(__name__)
 
-SEND_TASK = "urbangrid.send_notifications"
 LOOKBACK = timedelta(hours=6)  # far longer than any commit can lag behind its event's time
 # How far back a notifier that was stopped (a weekend outage, a long deploy) catches up.
 CATCH_UP = timedelta(days=30)
@@ -292,7 +292,7 @@ def register(app: Celery) -> None:
     settings: Settings = app.conf.urbangrid_settings
     channel = make_channel(settings)
 
-    @app.task(name=SEND_TASK)
+    @app.task(name=SEND_NOTIFICATIONS)
     def send_notifications_task() -> int:
         with Session(get_engine(settings), expire_on_commit=False) as session:
             now = utcnow()

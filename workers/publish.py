@@ -6,9 +6,9 @@ import logging
 
 from celery import Celery
 
-log = logging.getLogger(__name__)
+from urbangrid.core.messages import ROUTE_CASE
 
-ROUTE_TASK = "urbangrid.route_case"
+log = logging.getLogger(__name__)
 
 
 def publish_route(app: Celery, case_id: int) -> bool:
@@ -18,7 +18,7 @@ def publish_route(app: Celery, case_id: int) -> bool:
     answers again. A resident's submit must not wait on the broker.
     """
     try:
-        app.send_task(ROUTE_TASK, args=[case_id], retry=False)
+        app.send_task(ROUTE_CASE, args=[case_id], retry=False)
     except Exception as exc:  # kombu raises several kinds for an unreachable broker
         log.warning("broker unavailable, case %s left for the relay: %s", case_id, exc)
         return False

@@ -19,6 +19,7 @@ from urbangrid.cases.workdays import case_policy, clock_rules
 from urbangrid.core.columns import utcnow
 from urbangrid.core.db import get_engine
 from urbangrid.core.grids import ActiveGrid
+from urbangrid.core.messages import RELAY_UNROUTED, ROUTE_CASE, SLA_ADVANCE, SLA_SWEEP
 from urbangrid.core.settings import Settings
 from workers.publish import publish_route
 from workers.relay import claim_unrouted
@@ -41,22 +42,20 @@ RETRY: dict[str, Any] = {
     "max_retries": 8,
 }
 
-SLA_ADVANCE = "urbangrid.sla_advance"
-
 
 def register(app: Celery) -> None:
     """Declare the tasks on ``app`` (the app is passed explicitly, never ``current_app``)."""
     settings: Settings = app.conf.urbangrid_settings
     _grid.boundary_margin_m = settings.boundary_margin_m
 
-    @app.task(name="urbangrid.route_case", **RETRY)
+    @app.task(name=ROUTE_CASE, **RETRY)
     def route_case_task(self: Any, case_id: int) -> str:
         with Session(get_engine(settings), expire_on_commit=False) as session:
             rules = clock_rules(session, settings)
             outcome = route_case(case_id, session=session, grid=_grid, rules=rules)
         return outcome.state
 
-    @app.task(name="urbangrid.relay_unrouted", bind=True)
+    @app.task(name=RELAY_UNROUTED, bind=True)
     def relay_unrouted_task(self: Any) -> int:
         with Session(get_engine(settings), expire_on_commit=False) as session:
             ids = claim_unrouted(
@@ -67,7 +66,7 @@ def register(app: Celery) -> None:
             log.info("relay published %s of %s unrouted reports", sent, len(ids))
         return sent
 
-    @app.task(name="urbangrid.sla_sweep", bind=True)
+    @app.task(name=SLA_SWEEP, bind=True)
     def sla_sweep_task(self: Any) -> int:
         with Session(get_engine(settings), expire_on_commit=False) as session:
             ids = claim_due(
