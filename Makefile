@@ -31,6 +31,7 @@ services:
 lint: setup
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 typecheck: setup
 	$(BIN)/mypy urbangrid geo intake workers dashboard

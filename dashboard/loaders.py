@@ -17,9 +17,9 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from dashboard.i18n import t
-from urbangrid.cases.queue import open_now, work_queue
 from urbangrid.core.settings import Settings
 from urbangrid.evaluation.formulas import Period, parse_period, quarter_of
+from urbangrid.evaluation.queue import open_now, work_queue
 from urbangrid.evaluation.report import (
     FLAT_COLUMNS,
     STEP_COLUMNS,

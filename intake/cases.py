@@ -49,6 +49,7 @@ from urbangrid.cases.casework import (
     suggest,
 )
 from urbangrid.cases.lifecycle import ConcurrentChange
+from urbangrid.cases.public import photo_url, public_photos, public_url_digest
 from urbangrid.cases.staff import Principal
 from urbangrid.cases.workdays import case_policy
 from urbangrid.core.columns import utcnow
@@ -58,7 +59,6 @@ from urbangrid.core.tables import Case, Photo, SlaClock
 from urbangrid.domain.access import ScopeKind, can_see, may_act
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import TRANSITIONS, IllegalAction, Role
-from urbangrid.public import photo_url, public_photos, public_url_digest
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
 

@@ -18,10 +18,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from pydantic import BaseModel
 
 from intake.deps import SessionDep, SettingsDep
-from urbangrid.cases.queue import open_now
 from urbangrid.core.columns import utcnow
 from urbangrid.core.settings import Settings
 from urbangrid.evaluation.formulas import PERIOD_HELP, Period, parse_period, quarter_of
+from urbangrid.evaluation.queue import open_now
 from urbangrid.evaluation.report import (
     FLAT_COLUMNS,
     STEP_COLUMNS,

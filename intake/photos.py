@@ -23,13 +23,13 @@ from intake.staff_auth import StaffDep
 from intake.submission import store_photo_rows
 from intake.uploads import multipart_body, read_form
 from urbangrid.cases.lifecycle import ConcurrentChange
+from urbangrid.cases.moderation import MODERATORS, NotReady, redact, set_hidden
+from urbangrid.cases.public import photo_url, public_url_digest, served_photo
 from urbangrid.cases.staff import Principal
 from urbangrid.core.columns import utcnow
 from urbangrid.core.storage import Storage, object_key
 from urbangrid.core.tables import Case, CaseEvent, Photo
 from urbangrid.domain.access import may_act
-from urbangrid.moderation import MODERATORS, NotReady, redact, set_hidden
-from urbangrid.public import photo_url, public_url_digest, served_photo
 
 __all__ = ["photo_url", "router", "staff_router"]
 

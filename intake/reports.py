@@ -23,8 +23,8 @@ from intake.schemas import (
 )
 from intake.submission import Submission, Upload
 from intake.uploads import photo_form, read_form
+from urbangrid.cases.public import case_timeline
 from urbangrid.core.tables import Case
-from urbangrid.public import case_timeline
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 

@@ -24,6 +24,7 @@ from intake.schemas import Text
 from intake.submission import store_photo_rows
 from intake.uploads import multipart_body, read_form
 from urbangrid.cases.lifecycle import ConcurrentChange, record
+from urbangrid.cases.public import photo_url, public_photos, public_url_digest
 from urbangrid.core.columns import utcnow
 from urbangrid.core.tables import Case, CaseEvent, Category, Department
 from urbangrid.domain.public import public_timeline
@@ -35,7 +36,6 @@ from urbangrid.domain.residents import (
 )
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import Role
-from urbangrid.public import photo_url, public_photos, public_url_digest
 
 router = APIRouter(prefix="/api/v1/track", tags=["tracking"])
 

@@ -14,11 +14,11 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
+from urbangrid.cases.public import photo_url, public_photos, public_url_digest
 from urbangrid.core.tables import Case, CaseEvent, Category, Department, GridArea, MajorClass, Photo
 from urbangrid.domain.public import TRANSFERS, public_step, public_timeline
 from urbangrid.domain.residents import describe_limit, open311_status, status_text
 from urbangrid.domain.states import OPEN_STATES
-from urbangrid.public import photo_url, public_photos, public_url_digest
 
 CRS_ATTRIBUTE = "crs"
 

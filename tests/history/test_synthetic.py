@@ -17,7 +17,6 @@ from sqlmodel import Session
 from tests.services import postgres_database
 from tests.urbangrid.test_metrics import AREA1, AREA2, seed_small_city
 from urbangrid.cases.lifecycle import record
-from urbangrid.cases.queue import open_now
 from urbangrid.cases.seed import upsert_department
 from urbangrid.core.db import make_engine
 from urbangrid.core.tables import Case, CaseEvent
@@ -28,6 +27,7 @@ from urbangrid.domain.taxonomy import load_taxonomy
 from urbangrid.domain.timelimits import WeekendCalendar
 from urbangrid.domain.workflow import Role, replay
 from urbangrid.evaluation.formulas import parse_period
+from urbangrid.evaluation.queue import open_now
 from urbangrid.evaluation.read import count_cases
 from urbangrid.evaluation.scope import Dimension
 from urbangrid.history.store import insert_cases

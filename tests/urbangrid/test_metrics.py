@@ -23,7 +23,6 @@ from sqlmodel import Session
 
 from tests.services import postgres_database
 from urbangrid.cases.lifecycle import record
-from urbangrid.cases.queue import open_now, work_queue
 from urbangrid.cases.seed import upsert_department, upsert_taxonomy
 from urbangrid.core.db import make_engine
 from urbangrid.core.migrate import upgrade
@@ -34,6 +33,7 @@ from urbangrid.domain.taxonomy import load_taxonomy
 from urbangrid.domain.timelimits import WeekendCalendar
 from urbangrid.domain.workflow import Role
 from urbangrid.evaluation.formulas import parse_period, rates
+from urbangrid.evaluation.queue import open_now, work_queue
 from urbangrid.evaluation.read import count_cases
 from urbangrid.evaluation.refresh import refresh
 from urbangrid.evaluation.report import evaluate, received_per_bucket, trend

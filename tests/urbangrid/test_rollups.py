@@ -26,8 +26,9 @@ from tests.services import postgres_database
 from tests.urbangrid.test_metrics import AREA1, AREA2, seed_small_city
 from urbangrid.core.db import make_engine
 from urbangrid.core.tables import Case, CaseEvent
-from urbangrid.domain.rollups import day_number, period_days
+from urbangrid.domain.daynumbers import day_number
 from urbangrid.domain.states import CaseState
+from urbangrid.evaluation.days import period_days
 from urbangrid.evaluation.formulas import Counts, Period, buckets, parse_period
 from urbangrid.evaluation.live import count_cases_live
 from urbangrid.evaluation.read import count_cases

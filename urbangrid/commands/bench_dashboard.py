@@ -26,11 +26,11 @@ from sqlmodel import Session
 
 from dashboard import loaders
 from dashboard.loaders import Filters
-from urbangrid.cases.queue import open_now, work_queue
 from urbangrid.core.columns import utcnow
 from urbangrid.core.db import make_engine
 from urbangrid.core.settings import Settings
 from urbangrid.evaluation.formulas import quarter_of
+from urbangrid.evaluation.queue import open_now, work_queue
 from urbangrid.evaluation.read import count_cases
 from urbangrid.evaluation.refresh import refresh
 from urbangrid.evaluation.report import top_categories, trend

@@ -17,7 +17,7 @@ import click
 # name -> ("module:attribute", the line `urbangrid --help` shows)
 COMMANDS: dict[str, tuple[str, str]] = {
     "address": (
-        "urbangrid.addresscli:address",
+        "urbangrid.commands.address:address",
         "The address list reports are located by.",
     ),
     "api": ("intake.cli:api", "Serve the intake API (uvicorn)."),
@@ -44,12 +44,15 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 BENCHES: dict[str, tuple[str, str]] = {
-    "dashboard": ("dashboard.cli:bench_dashboard", "Dashboard queries on a million cases."),
+    "dashboard": (
+        "urbangrid.commands.benches:bench_dashboard",
+        "Dashboard queries on a million cases.",
+    ),
     "geo": (
         "urbangrid.commands.grid:bench_geo",
         "Grid assignment: vectorised, loop, PostGIS.",
     ),
-    "intake": ("intake.cli:bench_intake", "Report submits through the API."),
+    "intake": ("urbangrid.commands.benches:bench_intake", "Report submits through the API."),
     "sla": (
         "urbangrid.commands.bench_sla:bench_sla",
         "The sweep's indexed query against a full scan.",

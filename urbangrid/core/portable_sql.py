@@ -12,7 +12,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from urbangrid.domain.rollups import day_number
+from urbangrid.domain.daynumbers import day_number
 
 SQLITE_LOCAL_DAY = "urbangrid_local_day"
 

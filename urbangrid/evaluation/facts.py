@@ -1,7 +1,7 @@
 """The measures as SQL over the refresher's facts: one statement per table of counts.
 
 A case's contribution to a period of whole local days depends on the days of the moments the
-measures compare (see :mod:`urbangrid.domain.rollups`), so counting a period is a pass over
+measures compare (see :mod:`urbangrid.evaluation.days`), so counting a period is a pass over
 ``metric_case_facts`` and ``metric_event_facts`` (or a live stand-in of the same columns) with
 day comparisons. Two readers use these statements: the evaluation (``urbangrid.evaluation``) for any
 grouping and filter, and the refresher (``evaluation.refresh``) to keep the per-cell summaries of
@@ -18,7 +18,7 @@ from sqlalchemy import Select, and_, func, literal, not_, or_, select, true
 from sqlalchemy.sql import ColumnElement
 
 from urbangrid.core.columns import UTCDateTime
-from urbangrid.domain.rollups import EventKind
+from urbangrid.evaluation.days import EventKind
 from urbangrid.evaluation.formulas import COUNT_NAMES
 
 EVENT_NAMES = ("dispatches", "returns", "ratings", "satisfied")

@@ -19,9 +19,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session
 
-from urbangrid.domain.rollups import (
-    period_days,
-)
+from urbangrid.evaluation.days import period_days
 from urbangrid.evaluation.facts import (
     case_counts,
     event_counts,

@@ -67,15 +67,9 @@ from urbangrid.core.tables import (
     MetricSummaryPeriod,
     SlaClock,
 )
-from urbangrid.domain.rollups import (
-    NO_DAY,
-    EventKind,
-    Flag,
-    RollupKind,
-    day_number,
-    summary_spans,
-)
+from urbangrid.domain.daynumbers import day_number
 from urbangrid.domain.states import CaseState
+from urbangrid.evaluation.days import NO_DAY, EventKind, Flag, RollupKind, summary_spans
 from urbangrid.evaluation.facts import CASE_NAMES, FACT_DAYS, case_counts, event_counts
 
 S = CaseState

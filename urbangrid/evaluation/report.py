@@ -18,11 +18,9 @@ from sqlalchemy import (
 )
 from sqlmodel import Session
 
-from urbangrid.domain.rollups import (
-    period_days,
-)
 from urbangrid.domain.scoring import DEFAULT_POLICY, ScorePolicy
 from urbangrid.domain.sla import Stage
+from urbangrid.evaluation.days import period_days
 from urbangrid.evaluation.facts import instant as _instant
 from urbangrid.evaluation.formulas import (
     COUNT_NAMES,

@@ -25,12 +25,9 @@ from sqlalchemy import (
 from sqlmodel import Session
 
 from urbangrid.core.portable_sql import SecondsBetween
-from urbangrid.domain.rollups import (
-    NO_DAY,
-    day_start,
-    period_days,
-)
+from urbangrid.domain.daynumbers import day_start
 from urbangrid.domain.workflow import Role
+from urbangrid.evaluation.days import NO_DAY, period_days
 from urbangrid.evaluation.facts import count_of as _count
 from urbangrid.evaluation.facts import days_within as _days_within
 from urbangrid.evaluation.facts import instant as _instant

@@ -17,9 +17,7 @@ from sqlalchemy import (
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session
 
-from urbangrid.domain.rollups import (
-    day_number,
-)
+from urbangrid.domain.daynumbers import day_number
 from urbangrid.evaluation.formulas import Period
 from urbangrid.evaluation.refresh import (
     EVENT_FACTS,

@@ -22,12 +22,8 @@ from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session
 
 from urbangrid.core.tables import Department
-from urbangrid.domain.rollups import (
-    NO_DAY,
-    Flag,
-    RollupKind,
-    day_start,
-)
+from urbangrid.domain.daynumbers import day_start
+from urbangrid.evaluation.days import NO_DAY, Flag, RollupKind
 from urbangrid.evaluation.facts import (
     CASE_NAMES,
     EVENT_NAMES,

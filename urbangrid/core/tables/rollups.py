@@ -67,7 +67,7 @@ class MetricEventFacts(SQLModel, table=True):
 
     event_id: int = Field(primary_key=True)
     case_id: int
-    kind: int  # urbangrid.domain.rollups.EventKind
+    kind: int  # urbangrid.evaluation.days.EventKind
     day: int
     department_code: str | None = Field(default=None, max_length=64)
     score: float | None = None
@@ -103,7 +103,7 @@ class MetricRollup(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     department_code: str = Field(max_length=64)
-    kind: int  # urbangrid.domain.rollups.RollupKind
+    kind: int  # urbangrid.evaluation.days.RollupKind
     day1: int
     day2: int
     flags: int

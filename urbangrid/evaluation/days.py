@@ -10,13 +10,13 @@ refresher stores day numbers, and the readers compare day numbers (and, for toda
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, time
+from datetime import date
 from enum import IntEnum, IntFlag
 from zoneinfo import ZoneInfo
 
+from urbangrid.domain.daynumbers import EPOCH, day_number, day_of, day_start
 from urbangrid.evaluation.formulas import ROLLING_WINDOWS, Period
 
-EPOCH = date(1970, 1, 1)
 # Stands for "no such day" in the rollups' unique key, where NULL would not be equal to NULL.
 # Far below any real day, so a range test on it is always false.
 NO_DAY = -10_000_000
@@ -52,28 +52,6 @@ class Flag(IntFlag):
     TIMED = 16
 
 
-def day_number(instant: datetime, tz: ZoneInfo) -> int:
-    """The local calendar day of an instant, as days since 1970-01-01.
-
-    >>> tz = ZoneInfo("Asia/Shanghai")
-    >>> day_number(datetime(2026, 3, 31, 16, 0, tzinfo=UTC), tz)  # 00:00 on 1 April there
-    20544
-    >>> day_number(datetime(2026, 3, 31, 15, 59, tzinfo=UTC), tz)
-    20543
-    """
-    return (instant.astimezone(tz).date() - EPOCH).days
-
-
-def day_start(day: int, tz: ZoneInfo) -> datetime:
-    """The instant a local day begins (midnight in the city), in UTC.
-
-    >>> day_start(20544, ZoneInfo("Asia/Shanghai")).isoformat()
-    '2026-03-31T16:00:00+00:00'
-    """
-    local = date.fromordinal(EPOCH.toordinal() + day)
-    return datetime.combine(local, time(0), tz).astimezone(UTC)
-
-
 def period_days(period: Period, tz: ZoneInfo) -> tuple[int, int] | None:
     """A period as the days ``[first, end)``, or None when it is not made of whole local days.
 
@@ -90,15 +68,6 @@ def period_days(period: Period, tz: ZoneInfo) -> tuple[int, int] | None:
     if day_start(first, tz) != period.start or day_start(end, tz) != period.end:
         return None
     return first, end
-
-
-def day_of(day: date) -> int:
-    """A calendar day as its day number.
-
-    >>> day_of(date(2026, 4, 1))
-    20544
-    """
-    return (day - EPOCH).days
 
 
 def calendar_spans(first: int, last: int) -> list[tuple[int, int]]:
