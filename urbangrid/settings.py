@@ -136,6 +136,10 @@ class Settings(BaseSettings):
     dashboard_cache_ttl_s: float = Field(default=60, ge=0)
     dashboard_default_period: str = "90d"
     dashboard_staff_api_url: str = ""
+    # What the dashboard and the metrics API show to someone who has not signed in: nothing
+    # (off), or what the city publishes (on): the quarterly ranking and the city's totals.
+    # Never a case, never a person's figures.
+    public_dashboard: bool = False
 
     @field_validator("var_dir")
     @classmethod

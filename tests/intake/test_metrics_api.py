@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from intake.app import create_app
+from tests.staffing import auth, staff_token
 from urbangrid.columns import utcnow
 from urbangrid.db import make_engine
 from urbangrid.domain.metrics import parse_period
@@ -32,7 +33,10 @@ def period() -> str:
 @pytest.fixture
 def client(season_url: str, tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(database_url=season_url, var_dir=tmp_path / "var")
-    with TestClient(create_app(settings)) as test_client:
+    engine = make_engine(season_url)
+    token = staff_token(engine, "admin", "city")  # city scope: every figure, unnarrowed
+    engine.dispose()
+    with TestClient(create_app(settings), headers=auth(token)) as test_client:
         yield test_client
 
 
