@@ -332,8 +332,11 @@ def map_data(session: Session, settings: Settings, filters: Filters, now: dateti
         bounds = (float(minx), float(miny), float(maxx), float(maxy))
         tolerance = max(maxx - minx, maxy - miny) / 800
         simplified = shapely.simplify(geoms, tolerance, preserve_topology=True)
-        for geom, record in zip(simplified, table.to_dict("records"), strict=True):
+        # Where each area's name is written: a point surely inside it, even for odd shapes.
+        anchors = shapely.point_on_surface(geoms)
+        for geom, anchor, record in zip(simplified, anchors, table.to_dict("records"), strict=True):
             shape = shapely.geometry.mapping(shapely.set_precision(geom, 1e-5))
+            record["anchor"] = [round(anchor.x, 5), round(anchor.y, 5)]
             features.append({"type": "Feature", "geometry": shape, "properties": record})
     return MapData(
         level=level,

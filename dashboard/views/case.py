@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
 import pydeck as pdk
 import streamlit as st
 
 from dashboard import data
-from dashboard.clock import badge, instant, local, stage_clock, words
+from dashboard.clock import badge, instant, local, span, stage_clock, words
 from dashboard.filters import current
 from dashboard.i18n import label, t
 from dashboard.staff_client import StaffApiRefused, StaffApiUnavailable, StaffClient, Upload
@@ -82,7 +81,10 @@ st.markdown(
 )
 if case.get("case_deadline_at"):
     due = instant(case["case_deadline_at"])
-    st.caption(t("case_due", lang).format(at=local(due, tz, year=True)))
+    whole = t("case_due", lang).format(at=local(due, tz, year=True))
+    if due is not None and due < utcnow() and case.get("state") not in ("CLOSED", "VOID"):
+        whole += " · " + t("late_by", lang).format(t=span((utcnow() - due).total_seconds(), lang))
+    st.caption(whole)
 if st.session_state.get("case_done"):  # the step just taken, said once after the reload
     st.success(st.session_state.pop("case_done"))
 
@@ -117,7 +119,7 @@ for column, kind, heading in ((left, "before", "before_photos"), (right, "after"
         if photo.ready and photo.digest:
             column.image(f"{base}/api/v1/photos/{photo.digest}.jpg", width="stretch")
         else:
-            column.caption(f"photo:{photo.id} · {t('photo_pending', lang)}")
+            column.caption(t("photo_pending", lang))
 
 # ---- its place on the map ---------------------------------------------------------------------
 codes = tuple(
@@ -176,22 +178,16 @@ def change(before: str | None, after: str | None) -> str:
 
 
 st.subheader(t("timeline", lang))
-timeline = pd.DataFrame(
-    [
-        {
-            t("when", lang): local(pd.Timestamp(e["at"]).to_pydatetime(), tz),
-            t("step", lang): label("action", e.get("action"), lang),
-            t("change", lang): change(e.get("from_state"), e.get("to_state")),
-            t("who", lang): f"{e.get('actor') or '—'} ({label('role', e.get('role'), lang)})",
-            t("note", lang): e.get("note") or (e.get("detail") or {}).get("reason") or "",
-        }
-        for e in case.get("timeline", [])
-    ]
-)
-if timeline.empty:
+# A list rather than a table: it reads on a phone, each step on its own lines.
+for event in case.get("timeline", []):
+    when = local(instant(event.get("at")), tz)
+    who = f"{event.get('actor') or '—'} ({label('role', event.get('role'), lang)})"
+    step = label("action", event.get("action"), lang)
+    st.markdown(f"**{when}** · {step} · {change(event.get('from_state'), event.get('to_state'))}")
+    note = event.get("note") or (event.get("detail") or {}).get("reason") or ""
+    st.caption(who + (f" — {note}" if note else ""))
+if not case.get("timeline"):
     st.caption("—")
-else:
-    st.dataframe(timeline, hide_index=True, width="stretch")
 
 # ---- the steps open to this person ----------------------------------------------------------
 st.subheader(t("actions_open", lang))
