@@ -9,6 +9,7 @@ import io
 import re
 import socket
 import sqlite3
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -149,14 +150,18 @@ def guarded(page: Any, outside: list[str]) -> Any:
 
 
 def settle(page: Any) -> None:
-    """Wait until Streamlit has finished a run (no spinner, no stale elements)."""
+    """Wait until Streamlit has finished a run and drawn what it loads lazily (links, maps)."""
     page.wait_for_timeout(400)
     page.locator("[data-testid='stStatusWidget']").wait_for(state="detached", timeout=60_000)
-    page.wait_for_timeout(600)
+    for testid in ("stPageLink-NavLink", "stDeckGlJsonChart", "stRadio"):
+        found = page.locator(f"[data-testid='{testid}']")
+        if found.count():
+            found.first.wait_for(state="visible", timeout=30_000)
+    page.wait_for_timeout(1500)
 
 
 def sign_in(page: Any, base: str, name: str, *, next_path: str, lang: str = "en") -> None:
-    page.goto(f"{base}/staff/signin?lang={lang}&next={next_path}")
+    page.goto(f"{base}/staff/signin?lang={lang}&next={urllib.parse.quote(next_path, safe='')}")
     page.fill("#name", name)
     page.fill("#password", PASSWORD)
     page.click("button[type=submit]")
@@ -183,7 +188,12 @@ def after_photo() -> bytes:
 
 def take_step(page: Any, words: str, fields: dict[str, str], photo: Path | None = None) -> None:
     """Choose a step by its words, fill its fields, send it, and wait for the answer."""
-    page.locator("[data-testid='stRadio'] label", has_text=words).first.click()
+    option = page.locator("[data-testid='stMain'] [data-testid='stRadio'] label", has_text=words)
+    try:
+        option.first.click(timeout=60_000)
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "failed-step.png"))
+        raise
     settle(page)
     if photo is not None:
         page.locator("[data-testid='stFileUploader'] input[type=file]").set_input_files(str(photo))
