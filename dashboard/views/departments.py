@@ -83,6 +83,7 @@ else:
 
 st.subheader(f"{t('ranking', lang)} · {view.ranking_period}")
 ranking(view.ranking, lang)
+st.caption(t("unranked_note", lang).format(n=data.settings().ranking_min_cases))
 downloads(view.ranking, f"ranking-{view.ranking_period}", lang, "ranking")
 
 STEPS = [

@@ -42,4 +42,5 @@ row[3].metric(t("at_risk", lang), count(view.open_now["at_risk"]))
 
 st.subheader(f"{t('ranking', lang)} · {quarter}")
 ranking(view.ranking, lang)
+st.caption(t("unranked_note", lang).format(n=data.settings().ranking_min_cases))
 link(f"/staff/signin?lang={lang}", t("signin", lang) + " →")
