@@ -209,7 +209,10 @@ def test_the_ranking_floor_is_a_setting(season_url: str, tmp_path: Path) -> None
     rows = {}
     for floor in (0, 10**9):
         settings = Settings(
-            database_url=season_url, var_dir=tmp_path / "var", ranking_min_cases=floor
+            database_url=season_url,
+            var_dir=tmp_path / "var",
+            ranking_min_cases=floor,
+            public_dashboard=True,  # the ranking as the city publishes it, read without a token
         )
         with TestClient(create_app(settings)) as client:
             rows[floor] = client.get("/api/v1/metrics/ranking").json()["rows"]
