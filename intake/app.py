@@ -7,12 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
 from geo.store import ActiveGrid
 from intake.cases import router as cases_router
 from intake.categories import router as categories_router
-from intake.errors import FieldError, field_error_handler
+from intake.errors import FieldError, field_error_handler, validation_error_handler
 from intake.limits import BodyLimit
 from intake.metrics import router as metrics_router
 from intake.open311.router import router as open311_router
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         other_bytes=settings.json_max_bytes,
     )
     app.add_exception_handler(FieldError, field_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.include_router(reports_router)
     app.include_router(tracking_router)
     app.include_router(photos_router)

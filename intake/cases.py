@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import ColumnElement, and_, exists, func, or_, true
 from sqlmodel import Session, col, select
 
+from intake.bounds import CaseId, Code, Offset, Text
 from intake.case_schemas import (
     ActionBody,
     CaseDetail,
@@ -27,7 +28,6 @@ from intake.case_schemas import (
 )
 from intake.deps import SessionDep, SettingsDep
 from intake.refs import case_refs
-from intake.schemas import CaseId
 from intake.staff_auth import StaffDep
 from urbangrid.casework import (
     ActionInput,
@@ -88,16 +88,16 @@ def list_cases(
     principal: StaffDep,
     session: SessionDep,
     state: Annotated[list[CaseState] | None, Query(description="One or more states")] = None,
-    department: Annotated[str | None, Query(max_length=64)] = None,
+    department: Code = None,
     grid: Annotated[str | None, Query(pattern=r"^\d{1,18}$", description="Code prefix")] = None,
     category: Annotated[str | None, Query(pattern=r"^[CE]\d{4}$")] = None,
     sla: Annotated[Literal["at_risk", "overdue"] | None, Query()] = None,
-    flag: Annotated[str | None, Query(max_length=32)] = None,
+    flag: Annotated[Text | None, Query(max_length=32)] = None,
     pending: Annotated[Literal["extension", "suspension"] | None, Query()] = None,
     escalated_to: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
     sort: Literal["due", "newest", "oldest"] = "due",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> CasePage:
     """A work queue: the caller's cases, filtered; by default the most urgent first."""
     conditions = in_scope(principal)

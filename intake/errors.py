@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from fastapi import Request
+from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+
+
+class SafeJSONResponse(JSONResponse):
+    """JSON that can always be sent: a refusal may quote the client's input, and a JSON body
+    may carry a lone surrogate (``"\\udfff"``) that UTF-8 cannot encode."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", "replace")
 
 
 class FieldError(Exception):
@@ -36,7 +49,13 @@ class FieldError(Exception):
 
 async def field_error_handler(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, FieldError)
-    return JSONResponse({"detail": exc.detail()}, status_code=exc.status)
+    return SafeJSONResponse({"detail": exc.detail()}, status_code=exc.status)
+
+
+async def validation_error_handler(_: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's own 422, sent safely whatever input it quotes."""
+    assert isinstance(exc, RequestValidationError)
+    return SafeJSONResponse({"detail": jsonable_encoder(exc.errors())}, status_code=422)
 
 
 def body_errors(exc: ValidationError, where: str = "body") -> RequestValidationError:

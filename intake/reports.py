@@ -9,13 +9,13 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from sqlmodel import select
 
+from intake.bounds import CaseId
 from intake.deps import IntakeDep, SessionDep
 from intake.errors import FieldError, body_errors
 from intake.idempotency import HEADER, check_key
 from intake.ratelimit import limit_writes
 from intake.refs import case_refs
 from intake.schemas import (
-    CaseId,
     EventPublic,
     ReportAccepted,
     ReportCreate,

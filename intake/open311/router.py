@@ -22,15 +22,17 @@ from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from intake import bounds
 from intake.apikeys import client_for
+from intake.bounds import Page, Text
 from intake.deps import IntakeDep, SessionDep
 from intake.errors import FieldError
 from intake.idempotency import HEADER, check_key, device_key
 from intake.open311 import views
 from intake.open311.render import document, errors
 from intake.ratelimit import RateLimiter
-from intake.schemas import MAX_CASE_ID, Text
 from intake.submission import Submission
+from urbangrid.domain.bounds import parse_case_id
 from urbangrid.domain.residents import NOTIFY_ACTIONS, describe_limit
 from urbangrid.domain.states import OPEN_STATES
 from urbangrid.tables import Case, CaseEvent, Category, MajorClass
@@ -273,15 +275,7 @@ def _client(engine: Any, key: str) -> str | None:
 
 
 def _parse_when(name: str, text: str | None) -> datetime | None:
-    if text is None or text == "":
-        return None
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise FieldError(name, f"{text!r} is not a w3 datetime, e.g. 2026-01-01T00:00:00Z") from exc
-    if when.tzinfo is None:
-        raise FieldError(name, "give a time zone: Z or an offset such as +08:00")
-    return when
+    return bounds.instant(name, text)
 
 
 def _ids(name: str, text: str | None, limit: int = MAX_ROWS) -> list[str]:
@@ -291,7 +285,6 @@ def _ids(name: str, text: str | None, limit: int = MAX_ROWS) -> list[str]:
     return items
 
 
-Page = Annotated[int, Query(ge=1, le=1_000_000)]
 PageSize = Annotated[int, Query(ge=1, le=MAX_ROWS)]
 
 
@@ -315,13 +308,9 @@ def list_requests(
     """Service requests, newest first: by id, or by service, time window and status."""
     _check(fmt, jurisdiction_id, intake.settings.open311_jurisdiction_id)
     query = select(Case)
-    wanted = _ids("service_request_id", service_request_id)
+    wanted = bounds.case_ids("service_request_id", service_request_id, limit=MAX_ROWS)
     if wanted:
-        if not all(item.isdigit() and int(item) <= MAX_CASE_ID for item in wanted):
-            raise FieldError(
-                "service_request_id", f"ids are whole numbers up to {MAX_CASE_ID}, comma separated"
-            )
-        query = query.where(col(Case.id).in_([int(item) for item in wanted]))
+        query = query.where(col(Case.id).in_(wanted))
     else:
         start = _parse_when("start_date", start_date)
         end = _parse_when("end_date", end_date)
@@ -367,9 +356,11 @@ def get_request(
 ) -> Response:
     """One service request."""
     _check(fmt, jurisdiction_id, intake.settings.open311_jurisdiction_id)
-    # Ids are database integers: a longer string of digits names no request (and would overflow).
-    known = service_request_id.isdigit() and int(service_request_id) <= MAX_CASE_ID
-    case = session.get(Case, int(service_request_id)) if known else None
+    # Ids are database integers: anything else (², ①, 4,301 digits) names no request.
+    try:
+        case = session.get(Case, parse_case_id(service_request_id))
+    except ValueError:
+        case = None
     if case is None:
         raise HTTPException(404, f"service_request_id {service_request_id!r} not found")
     return _requests(request, fmt, session, intake, [case], extensions=extensions, lang=locale)
