@@ -30,7 +30,7 @@ from intake.errors import FieldError
 from intake.idempotency import HEADER, check_key, device_key
 from intake.open311 import views
 from intake.open311.render import document, errors
-from intake.ratelimit import RateLimiter
+from intake.ratelimit import admit_or_pass, burst, per_minute, too_many
 from intake.submission import Submission
 from urbangrid.domain.bounds import parse_case_id
 from urbangrid.domain.residents import NOTIFY_ACTIONS, describe_limit
@@ -85,15 +85,12 @@ def _check(fmt: str, jurisdiction_id: str | None, settings_jurisdiction: str) ->
         raise HTTPException(404, f"jurisdiction_id {jurisdiction_id!r} is not served here")
 
 
-def _base_url(request: Request, configured: str) -> str:
-    return configured.rstrip("/") or str(request.base_url).rstrip("/")
-
-
 @router.get("/discovery.{fmt}")
 def discovery(request: Request, fmt: Fmt, intake: IntakeDep) -> Response:
     """Where this endpoint is and what it speaks."""
     _check(fmt, None, "")
-    base = _base_url(request, intake.settings.public_base_url)
+    # Links from the settings only, never from the Host header a client may forge.
+    base = intake.settings.public_url
     return document(
         fmt,
         "discovery",
@@ -214,12 +211,14 @@ async def create_request(
     client = await run_in_threadpool(_client, intake.engine, given.api_key)
     if client is None:
         raise HTTPException(403, "api_key missing, unknown or revoked")
-    limiter: RateLimiter = request.app.state.open311_limiter
-    wait = limiter.check(f"open311:{client}")
+    settings = intake.settings
+    limits = [
+        *per_minute(settings.open311_rate_limit_per_minute),
+        *(burst(settings.rate_limit_burst * 10) if settings.open311_rate_limit_per_minute else []),
+    ]
+    wait = await admit_or_pass(request.app.state.limiter, limits, "open311", client)
     if wait:
-        raise HTTPException(
-            429, f"too many requests; try again in {wait} s", {"Retry-After": str(wait)}
-        )
+        raise too_many(wait, "requests")
     if given.lat is None or given.long is None:
         raise FieldError(
             "lat",
@@ -379,7 +378,7 @@ def _context(
     return views.load_context(
         session,
         cases,
-        base_url=_base_url(request, intake.settings.public_base_url),
+        base_url=intake.settings.public_url,
         tz=ZoneInfo(intake.settings.city_timezone),
         lang=lang,
         extensions=extensions,
