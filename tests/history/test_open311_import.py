@@ -152,6 +152,11 @@ def test_a_void_status_keeps_the_report_out_of_every_rate() -> None:
         ({"columns": {"id": "x"}}, "columns.type"),
         ({"source": "Baltimore City!"}, "source"),
         ({"categories": {"letter": "E"}}, "categories.letter"),
+        (
+            {"columns": {k: k for k in ("id type agency status created closed latitude").split()}}
+            | {"longitude": "lon"},
+            "columns.longitude",
+        ),
     ],
 )
 def test_a_bad_mapping_names_its_key(patch: dict[str, object], key: str) -> None:
@@ -177,6 +182,31 @@ def test_a_bad_mapping_names_its_key(patch: dict[str, object], key: str) -> None
     }
     with pytest.raises(MappingError, match=key.replace(".", r"\.")):
         parse_mapping(document)
+
+
+def test_a_misspelt_key_is_refused() -> None:
+    columns = {k: k for k in "id type agency status created closed latitude longitude".split()}
+    document = {
+        "source": "x",
+        "timezone": "UTC",
+        "datetime_format": "%Y",
+        "columns": {**columns, "deu": "DueDate"},
+        "statuses": {"Closed": "closed"},
+    }
+    with pytest.raises(MappingError, match=r"columns\.deu"):
+        parse_mapping(document)
+
+
+def test_a_misspelt_optional_column_is_refused(tmp_path: Path) -> None:
+    """The due column is optional in a mapping, but one it names must be in the file."""
+    header = "ServiceRequestNum,SRType,Agency,SRStatus,CreatedDate,DueDate,CloseDate"
+    header += ",Latitude,Longitude,Address"
+    export = tmp_path / "export.csv"
+    export.write_text(header.replace("DueDate", "Due_Date") + "\n", encoding="utf-8")
+    with pytest.raises(MappingError, match="DueDate"):
+        read_rows(export, load_mapping("baltimore"))
+    export.write_text(header + "\n", encoding="utf-8")
+    assert read_rows(export, load_mapping("baltimore"))[0] == []
 
 
 def test_a_file_without_a_mapped_column_is_refused(tmp_path: Path) -> None:
