@@ -2,8 +2,8 @@
 
 Counts live in the store ``rate_limit_storage`` names: ``memory://`` counts in this process (the
 embedded default, one API process), ``redis://host:6379/0`` counts once for every process and
-machine that shares it (production). The windows are the ``limits`` library's sliding-window
-counters, so a client cannot double its allowance by straddling a window's edge.
+machine that shares it (production). The windows are the ``limits`` library's moving windows,
+exact at every instant, so a client cannot double its allowance by straddling a window's edge.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from fastapi import HTTPException, Request, status
 from limits import RateLimitItem, RateLimitItemPerMinute, RateLimitItemPerSecond
 from limits.aio.storage import Storage
-from limits.aio.strategies import SlidingWindowCounterRateLimiter
+from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from limits.storage import storage_from_string
 
@@ -70,7 +70,7 @@ class Limiter:
     def __init__(self, url: str) -> None:
         self.url = url
         self.store = open_store(url)
-        self._limiter = SlidingWindowCounterRateLimiter(self.store)
+        self._limiter = MovingWindowRateLimiter(self.store)
 
     async def admit(self, limits: Sequence[RateLimitItem], *key: str) -> int:
         """Count one request of ``key``: 0 when it may go ahead, else the whole seconds to wait.

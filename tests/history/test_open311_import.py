@@ -152,11 +152,6 @@ def test_a_void_status_keeps_the_report_out_of_every_rate() -> None:
         ({"columns": {"id": "x"}}, "columns.type"),
         ({"source": "Baltimore City!"}, "source"),
         ({"categories": {"letter": "E"}}, "categories.letter"),
-        (
-            {"columns": {k: k for k in ("id type agency status created closed latitude").split()}}
-            | {"longitude": "lon"},
-            "columns.longitude",
-        ),
     ],
 )
 def test_a_bad_mapping_names_its_key(patch: dict[str, object], key: str) -> None:
@@ -185,7 +180,10 @@ def test_a_bad_mapping_names_its_key(patch: dict[str, object], key: str) -> None
 
 
 def test_a_misspelt_key_is_refused() -> None:
-    columns = {k: k for k in "id type agency status created closed latitude longitude".split()}
+    columns = {
+        k: k
+        for k in ["id", "type", "agency", "status", "created", "closed", "latitude", "longitude"]
+    }
     document = {
         "source": "x",
         "timezone": "UTC",
