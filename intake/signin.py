@@ -5,8 +5,8 @@ follow: guessing a password, and flooding sign-in so that the hashing starves re
 reports. Against guessing, attempts are counted per account name and per address in the shared
 rate-limit store, in stacked windows, so the wait grows the longer it goes on: five attempts a
 minute, ten an hour, twenty a day per name. Against flooding, hashing runs in a pool of its own
-(``login_workers`` threads) with a short queue; past it sign-in answers 503 at once, and the
-event loop that serves reports never waits on a hash.
+(``login_workers`` threads at the lowest CPU priority) with a short queue; past it sign-in
+answers 503 at once, and the event loop that serves reports never waits on a hash.
 
 Names that exist and names that do not are counted and hashed alike (``urbangrid.staff.login``),
 so neither the time nor the throttle tells which exist.
@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -42,7 +45,9 @@ class SignInGuard:
     def __init__(self, limiter: Limiter, *, workers: int, queue: int) -> None:
         self.limiter = limiter
         self.queue = queue
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="signin")
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="signin", initializer=_lowest_priority
+        )
         self._waiting = 0
 
     async def admit(self, name: str, address: str) -> None:
@@ -79,6 +84,18 @@ class SignInGuard:
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _lowest_priority() -> None:
+    """Run this hashing thread at the lowest CPU priority: scrypt releases the GIL, so with
+    the thread niced the kernel gives the API's own thread (residents' reports) the CPU first,
+    and sign-in takes what is left. Linux nices threads one by one; elsewhere this is skipped
+    rather than niceing the whole API."""
+    if sys.platform.startswith("linux"):
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        except OSError as exc:  # pragma: no cover - a container forbidding it
+            log.warning("sign-in hashing left at normal priority: %s", exc)
 
 
 def away(message: str, retry_after: int) -> HTTPException:

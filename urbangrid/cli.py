@@ -99,7 +99,7 @@ def address_import(file: Path, crs: str) -> None:
 
 def _register() -> None:
     from geo.cli import bench, grid
-    from intake.cli import api, apikey, bench_intake, categories, staff
+    from intake.cli import api, apikey, bench_intake, bench_login_flood, categories, staff
     from urbangrid.history.cli import import_group
     from urbangrid.runner import demo, run
     from workers.cli import calendar, dlq, rules, scheduler, sla, worker
@@ -112,6 +112,7 @@ def _register() -> None:
     main.add_command(categories)
     main.add_command(apikey)
     bench.add_command(bench_intake, "intake")
+    bench.add_command(bench_login_flood)
     main.add_command(worker)
     main.add_command(scheduler)
     for group in (sla, calendar, rules, dlq, staff, import_group):
