@@ -68,7 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.grid = ActiveGrid(settings.effective_grid_index_dir)
+    app.state.grid = ActiveGrid(
+        settings.effective_grid_index_dir, boundary_margin_m=settings.boundary_margin_m
+    )
     app.state.celery = make_celery(settings)
     app.state.storage = open_storage(settings.media_storage, var_dir=settings.var_dir)
     app.state.publisher = Publisher(app.state.celery)
