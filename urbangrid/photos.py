@@ -14,11 +14,11 @@ import io
 import math
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 try:  # HEIC (iPhones) where the maintained pillow-heif wheel is installed
     from pillow_heif import register_heif_opener
@@ -196,3 +196,103 @@ def _jpeg(image: Image.Image, quality: int) -> bytes:
     # Nothing but pixels: no exif=, no icc_profile=, no comment.
     image.save(out, "JPEG", quality=quality, optimize=True, progressive=True)
     return out.getvalue()
+
+
+# A rectangle of a stored photo, in its pixels: (left, top, right, bottom), right and bottom
+# exclusive.
+Box = tuple[int, int, int, int]
+# What covers a rectangle on the public copy: flat, so nothing of what is under it shows.
+COVER_COLOUR = (0, 0, 0)
+
+
+def clip_boxes(boxes: Sequence[Sequence[float]], width: int, height: int) -> list[Box]:
+    """Rectangles clipped to a ``width`` × ``height`` photo; empty ones are dropped.
+
+    Raises :class:`ValueError` for a rectangle that is not four numbers with left < right and
+    top < bottom.
+
+    >>> clip_boxes([(10, 10, 50, 40), (-5, 0, 20, 900), (700, 0, 800, 10)], 640, 480)
+    [(10, 10, 50, 40), (0, 0, 20, 480)]
+    """
+    found: list[Box] = []
+    for box in boxes:
+        if len(box) != 4 or not all(math.isfinite(float(v)) for v in box):
+            raise ValueError(f"a rectangle is [left, top, right, bottom], got {list(box)}")
+        left, top, right, bottom = (round(float(v)) for v in box)
+        if left >= right or top >= bottom:
+            raise ValueError(f"rectangle {list(box)} has no area (left < right, top < bottom)")
+        clipped = (max(0, left), max(0, top), min(width, right), min(height, bottom))
+        if clipped[0] < clipped[2] and clipped[1] < clipped[3]:
+            found.append(clipped)
+    return found
+
+
+def render_public(
+    stored: bytes,
+    cover: Sequence[Box],
+    *,
+    thumb_side: int,
+    quality: int = 85,
+    blur: Sequence[tuple[str, Box]] = (),
+) -> Normalised:
+    """The public copy of a stored photo: ``cover``'s rectangles filled, ``blur``'s blurred.
+
+    The one place a public copy is made, whoever found the rectangles (a shift lead redacting
+    a face by hand fills it; the detector of faces and number plates blurs what it found, each
+    rectangle named by its kind, "face" or "plate"). ``stored`` is the stripped, upright copy
+    :func:`normalise` made; it is kept as it is for staff.
+
+    >>> import io
+    >>> white = io.BytesIO()
+    >>> Image.new("RGB", (64, 48), (255, 255, 255)).save(white, "JPEG")
+    >>> made = render_public(white.getvalue(), [(0, 0, 32, 48)], thumb_side=16)
+    >>> with Image.open(io.BytesIO(made.image)) as shown:
+    ...     shown.getpixel((8, 24))[0] < 16, shown.getpixel((56, 24))[0] > 240
+    (True, True)
+    """
+    try:
+        with Image.open(io.BytesIO(stored)) as opened:
+            image = _flatten(opened)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise PhotoRejected(f"stored photo could not be decoded: {exc}") from exc
+    for kind, box in blur:
+        for clipped in clip_boxes([box], image.width, image.height):
+            blur_region(image, clipped, kind)
+    draw = ImageDraw.Draw(image)
+    for left, top, right, bottom in clip_boxes(cover, image.width, image.height):
+        draw.rectangle((left, top, right - 1, bottom - 1), fill=COVER_COLOUR)
+    thumb = image.copy()
+    thumb.thumbnail((thumb_side, thumb_side), Image.Resampling.LANCZOS)
+    return Normalised(_jpeg(image, quality), _jpeg(thumb, 80), image.width, image.height)
+
+
+def blur_region(image: Image.Image, box: Box, kind: str) -> None:
+    """Blur one rectangle of ``image`` in place: a coarse mosaic, then a Gaussian a cell wide.
+
+    A plate becomes two rows of at most eight cells, fewer cells than it has characters, each
+    an average over more than one character; a face five by five cells. The Gaussian then
+    smooths the cells' edges, so the mosaic's grid does not lend itself to matching attacks
+    that guess the text cell by cell. Anything but "face" gets the plate's coarser mosaic.
+
+    >>> im = Image.new("RGB", (40, 20), (0, 0, 0))
+    >>> for x in range(0, 40, 2):
+    ...     im.paste((255, 255, 255), (x, 0, x + 1, 20))
+    >>> blur_region(im, (0, 0, 40, 20), "plate")
+    >>> values = [im.getpixel((x, 10))[0] for x in range(4, 36)]
+    >>> max(values) - min(values) < 60  # the stripes are gone
+    True
+    """
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    if w < 1 or h < 1:
+        return
+    if kind == "face":
+        rows, cols = 5, 5
+    else:
+        rows = 2
+        cols = max(1, min(8, round(w / max(1.0, h / rows))))
+    region = image.crop(box)
+    mosaic = region.resize((min(cols, w), min(rows, h)), Image.Resampling.BOX)
+    mosaic = mosaic.resize((w, h), Image.Resampling.NEAREST)
+    radius = max(1.0, min(w / cols, h / rows) / 2)
+    image.paste(mosaic.filter(ImageFilter.GaussianBlur(radius)), (x0, y0))
