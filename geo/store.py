@@ -15,6 +15,7 @@ from sqlalchemy import insert, select, update
 from sqlmodel import Session, col
 
 from geo.assign import GridIndex
+from geo.boundary import Neighbour, StreetBoundaries
 from geo.layer import Grid, Layer
 from urbangrid.tables import GridArea, GridVersion
 
@@ -126,11 +127,37 @@ def area_names(session: Session, version_id: int, codes: Iterable[str | None]) -
 
 # Built indexes, shared by every ActiveGrid of the process: one per (database, grid version).
 _indexes: dict[tuple[str, int], GridIndex] = {}
+_streets: dict[tuple[str, int], StreetBoundaries] = {}
 _build_lock = threading.Lock()
 
 
 class ActiveGrid:
-    """The active grid version's index, built once per process and rebuilt on a new version."""
+    """The active grid version's index, built once per process and rebuilt on a new version.
+
+    ``boundary_margin_m`` is how close to its street's boundary a report is flagged as near it
+    (``URBANGRID_BOUNDARY_MARGIN_M``); 0 flags none.
+    """
+
+    def __init__(self, boundary_margin_m: float = 30.0) -> None:
+        self.boundary_margin_m = boundary_margin_m
+
+    def near_boundary(
+        self, session: Session, version_id: int, lon: float, lat: float, street: str
+    ) -> Neighbour | None:
+        """The neighbouring street within the margin of a point located in ``street``."""
+        if self.boundary_margin_m <= 0 or not street:
+            return None
+        key = (str(session.get_bind().engine.url), version_id)
+        streets = _streets.get(key)
+        if streets is None:
+            with _build_lock:
+                streets = _streets.get(key)
+                if streets is None:
+                    layer = load_grid(session, version_id, levels=(2,)).get(2)
+                    if layer is None:
+                        return None
+                    streets = _streets[key] = StreetBoundaries.build(layer)
+        return streets.neighbour(lon, lat, street, margin_m=self.boundary_margin_m)
 
     def current(self, session: Session) -> tuple[int, GridIndex]:
         version = active_version_id(session)

@@ -1,0 +1,94 @@
+"""Taking a photo down, or covering part of it, before the public sees it (a face, a plate).
+
+A shift lead hides a photo (it is then never served publicly, nor listed in tracking or Open311)
+or covers rectangles on it: the public copy is re-rendered with them filled, the stored copy is
+kept for staff in scope. Each moderation is an event of the case, with who, why and what.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+from sqlalchemy import update
+from sqlmodel import Session, col
+
+from urbangrid.domain.workflow import Role
+from urbangrid.lifecycle import record
+from urbangrid.photos import Box, clip_boxes, render_public
+from urbangrid.storage import Storage, object_key
+from urbangrid.tables import Case, CaseEvent, Photo
+
+MODERATE = "moderate"
+# Who moderates photos: the shift lead, who answers for what the city publishes.
+MODERATORS = frozenset({Role.SHIFT_LEAD})
+
+
+class NotReady(ValueError):
+    """The photo has no stored copy yet (still being processed, or refused)."""
+
+
+def set_hidden(
+    session: Session, case: Case, photo: Photo, *, hidden: bool, actor: str, role: Role, reason: str
+) -> CaseEvent:
+    """Hide a photo from the public, or show it again; nothing is committed here."""
+    session.execute(update(Photo).where(col(Photo.id) == photo.id).values(hidden=hidden))
+    event = record(
+        session,
+        case,
+        MODERATE,
+        actor=actor,
+        role=role,
+        note=reason,
+        detail={"photo": photo.id, "hidden": hidden, "reason": reason},
+    )
+    session.refresh(photo)
+    return event
+
+
+def redact(
+    session: Session,
+    storage: Storage,
+    case: Case,
+    photo: Photo,
+    boxes: Sequence[Sequence[float]],
+    *,
+    actor: str,
+    role: Role,
+    reason: str,
+    thumb_side: int,
+) -> CaseEvent:
+    """Cover ``boxes`` (added to those covered before) on the photo's public copy.
+
+    The new public copy is written to storage first (named by its content, so a copy left by a
+    rolled-back transaction is harmless); the row and the event follow in the caller's
+    transaction. Raises :class:`NotReady`, or ``ValueError`` for a rectangle that is not one.
+    """
+    if photo.state != "ready" or photo.digest is None or not photo.width or not photo.height:
+        raise NotReady(f"photo {photo.id} has no stored copy yet ({photo.state})")
+    added = clip_boxes(boxes, photo.width, photo.height)
+    if not added:
+        raise ValueError("no rectangle lies on the photo")
+    covered: list[Box] = [tuple(b) for b in json.loads(photo.redactions or "[]")]
+    covered += [b for b in added if b not in covered]
+    made = render_public(
+        storage.get(object_key("photos", photo.digest, ".jpg")), covered, thumb_side=thumb_side
+    )
+    storage.put(object_key("photos", made.digest, ".jpg"), made.image, "image/jpeg")
+    storage.put(object_key("thumbs", made.digest, ".jpg"), made.thumbnail, "image/jpeg")
+    session.execute(
+        update(Photo)
+        .where(col(Photo.id) == photo.id)
+        .values(public_digest=made.digest, redactions=json.dumps([list(b) for b in covered]))
+    )
+    event = record(
+        session,
+        case,
+        MODERATE,
+        actor=actor,
+        role=role,
+        note=reason,
+        detail={"photo": photo.id, "redacted": [list(b) for b in added], "reason": reason},
+    )
+    session.refresh(photo)
+    return event
