@@ -117,8 +117,11 @@ def _register() -> None:
     for group in (sla, calendar, rules, dlq, staff, import_group):
         main.add_command(group)
     from workers.bench import bench_sla
+    from workers.photo_cli import bench_photos, photos
 
     bench.add_command(bench_sla)
+    bench.add_command(bench_photos)
+    main.add_command(photos)
     try:
         from dashboard.cli import bench_dashboard, dashboard
     except ImportError:  # the dashboard's dependencies are optional on a worker machine

@@ -20,7 +20,6 @@ originals (``urbangrid photos reblur``).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import lru_cache
 from importlib.resources import files
 from typing import Any
@@ -29,58 +28,22 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from urbangrid.blurring import Detection
+
 # Bump whenever a change could find different boxes: the reblur command re-runs every photo
 # whose stored detections name another version.
 VERSION = "centerface-768+plates-hsv-1"
 
 FACE_SIDE = 768  # the longest side CenterFace sees; a 2048-px photo's 16-px face is 6 px there
-# Margins laid around a detection before it is blurred: a face box stops at the hairline and the
-# jaw, a plate box at its frame, and a blur that stops exactly there leaves the edge readable.
-FACE_MARGIN = 0.1
-PLATE_MARGIN = 0.0
 
-Image = npt.NDArray[np.uint8]
-
-
-@dataclass(frozen=True)
-class Detection:
-    kind: str  # "face" | "plate"
-    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the photo's pixels, x1 and y1 exclusive
-    score: float
-
-    def as_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "box": list(self.box), "score": round(self.score, 4)}
-
-    @classmethod
-    def from_json(cls, value: dict[str, Any]) -> Detection:
-        x0, y0, x1, y1 = (int(v) for v in value["box"])
-        return cls(str(value["kind"]), (x0, y0, x1, y1), float(value["score"]))
+# Pixels as OpenCV hands them back: height × width (× channels), uint8 in practice.
+Image = npt.NDArray[Any]
 
 
 def detect(rgb: Image, *, min_score: float = 0.5) -> list[Detection]:
     """Faces and plates in an RGB photo (height × width × 3, uint8), best first per kind."""
     found = detect_faces(rgb, min_score=min_score) + detect_plates(rgb, min_score=min_score)
     return found
-
-
-def cover(detection: Detection, *, width: int, height: int) -> tuple[int, int, int, int]:
-    """The rectangle to blur for a detection: its box with a margin, clipped to the photo.
-
-    >>> cover(Detection("face", (100, 100, 200, 160), 0.9), width=1000, height=1000)
-    (90, 94, 210, 166)
-    >>> cover(Detection("face", (0, 0, 40, 40), 0.9), width=30, height=30)
-    (0, 0, 30, 30)
-    """
-    x0, y0, x1, y1 = detection.box
-    share = FACE_MARGIN if detection.kind == "face" else PLATE_MARGIN
-    pad_x = round((x1 - x0) * share)
-    pad_y = round((y1 - y0) * share) if detection.kind == "face" else pad_x
-    return (
-        max(0, x0 - pad_x),
-        max(0, y0 - pad_y),
-        min(width, x1 + pad_x),
-        min(height, y1 + pad_y),
-    )
 
 
 # --- faces -------------------------------------------------------------------------------------
@@ -114,9 +77,7 @@ def detect_faces(rgb: Image, *, min_score: float = 0.5, side: int = FACE_SIDE) -
     cy = (rows + offsets[0, 0, rows, cols] + 0.5) * 4
     cx = (cols + offsets[0, 1, rows, cols] + 0.5) * 4
     sx, sy = width / net_w, height / net_h
-    boxes = np.stack(
-        [(cx - box_w / 2) * sx, (cy - box_h / 2) * sy, box_w * sx, box_h * sy], axis=1
-    )
+    boxes = np.stack([(cx - box_w / 2) * sx, (cy - box_h / 2) * sy, box_w * sx, box_h * sy], axis=1)
     scores = heatmap[0, 0, rows, cols].astype(float)
     keep = cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), min_score, 0.3)
     found = []
@@ -166,30 +127,38 @@ def detect_plates(rgb: Image, *, min_score: float = 0.5) -> list[Detection]:
         # The characters: ink with the plate's colour close around it, merged into a row.
         near = cv2.dilate(colour, cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5)))
         row = cv2.morphologyEx(cv2.bitwise_and(ink, near), cv2.MORPH_CLOSE, wide)
-        for mask, grow in ((panel, (1.0, 1.0)), (row, (1.12, 1.6))):
+        # A row of characters is the plate's middle, or the whole plate when its frame
+        # (white on blue) closed up with the characters: try it both ways.
+        for mask, grows in ((panel, ((1.0, 1.0),)), (row, ((1.0, 1.0), (1.12, 1.6)))):
             contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             for contour in contours:
-                x, y, w, h = cv2.boundingRect(contour)
+                _, _, w, h = cv2.boundingRect(contour)
                 if w < _MIN_PLATE_W * 0.8 or h < 5 or w > width * _MAX_PLATE_SHARE:
                     continue
                 centre, (rw, rh), angle = cv2.minAreaRect(contour)
                 if rw < rh:  # OpenCV's angle convention: make the long side run along x
                     rw, rh, angle = rh, rw, angle - 90
-                if abs(angle) > 35 and abs(angle) < 145:
+                if 35 < abs(angle) < 145:
                     continue
                 solidity = cv2.contourArea(contour) / max(1.0, rw * rh)
-                plate = (centre, (rw * grow[0], rh * grow[1]), angle)
-                score = _plate_score(hsv, plate, solidity, (low, high), light_text)
-                if score >= min_score:
-                    box = _clip(_bounds(plate), width, height)
-                    found.append(Detection("plate", box, score))
+                best, best_rect = 0.0, None
+                for grow_w, grow_h in grows:
+                    plate = (centre, (rw * grow_w, rh * grow_h), angle)
+                    score = _plate_score(hsv, plate, solidity, (low, high), light_text)
+                    if score > best:
+                        best, best_rect = score, plate
+                if best_rect is not None and best >= min_score:
+                    box = _clip(_bounds(best_rect), width, height)
+                    found.append(Detection("plate", box, best))
     return _suppress(sorted(found, key=lambda d: -d.score))
 
 
 def _ink(hsv: Image, light_text: bool) -> Image:
     """Pixels in a plate's character colour: white on blue plates, black on the others."""
     if light_text:
-        return cv2.inRange(hsv, np.array((0, 0, 140), np.uint8), np.array((179, 100, 255), np.uint8))
+        return cv2.inRange(
+            hsv, np.array((0, 0, 140), np.uint8), np.array((179, 100, 255), np.uint8)
+        )
     return cv2.inRange(hsv, np.array((0, 0, 0), np.uint8), np.array((179, 255, 100), np.uint8))
 
 
@@ -257,7 +226,7 @@ def _plate_score(
         return 0.0
     # And they stand as separate glyphs of the plate's full character height, one beside the
     # other: a lattice, a window or a lamp's glare makes one or two such shapes, not five.
-    count, _, stats, _ = cv2.connectedComponentsWithStats(inner.astype(np.uint8), connectivity=8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(inner.astype(np.uint8), connectivity=8)
     glyphs = int(
         np.count_nonzero(
             (stats[1:, cv2.CC_STAT_HEIGHT] >= 14) & (stats[1:, cv2.CC_STAT_WIDTH] <= 30)
@@ -268,7 +237,10 @@ def _plate_score(
     shape = 1.0 - min(1.0, abs(float(np.log(aspect / 3.3))) / 0.8)
     return float(
         np.clip(
-            0.3 + 0.2 * shape + 0.2 * min(1.0, solidity) + 0.15 * tall
+            0.3
+            + 0.2 * shape
+            + 0.2 * min(1.0, solidity)
+            + 0.15 * tall
             + 0.15 * min(1.0, changes / 16),
             0,
             1,

@@ -122,11 +122,17 @@ def _font(paths: tuple[str, ...], size: int) -> ImageFont.FreeTypeFont | ImageFo
 
 def _scenes() -> list[Pixels]:
     """Backgrounds: scikit-image's colour photos, scaled to fill 2048 × 1536, and a street."""
+    pictures = [_sample(name) for name in ("coffee", "rocket", "chelsea", "hubble_deep_field")]
+    pictures += [np.stack([_sample(name)] * 3, axis=-1) for name in ("brick", "gravel")]
+    return [_fill(p) for p in pictures] + [_street(seed) for seed in range(4)]
+
+
+def _sample(name: str) -> Pixels:
+    """One of scikit-image's sample photos, from the files its wheel installs."""
     from skimage import data
 
-    pictures = [data.coffee(), data.rocket(), data.chelsea(), data.hubble_deep_field()]
-    pictures += [np.stack([data.brick()] * 3, axis=-1), np.stack([data.gravel()] * 3, axis=-1)]
-    return [_fill(p) for p in pictures] + [_street(seed) for seed in range(4)]
+    picture: Pixels = getattr(data, name)()
+    return picture
 
 
 def _fill(picture: Pixels) -> Pixels:
@@ -160,7 +166,8 @@ def _street(seed: int) -> Pixels:
     for lx in range(0, WIDTH, 260):
         draw.rectangle((lx, 1250, lx + 140, 1265), fill=(235, 235, 235))
     noise = np.random.default_rng(seed).normal(0, 4, (HEIGHT, WIDTH, 3))
-    return np.clip(np.asarray(canvas, np.float32) + noise, 0, 255).astype(np.uint8)
+    street: Pixels = np.clip(np.asarray(canvas, np.float32) + noise, 0, 255).astype(np.uint8)
+    return street
 
 
 _CAR_COLOURS = [
@@ -176,7 +183,13 @@ _CAR_COLOURS = [
 
 
 def _paste_car_with_plate(
-    canvas: Image.Image, rng: random.Random, kind: str, plate_w: int, at: tuple[int, int]
+    canvas: Image.Image,
+    rng: random.Random,
+    kind: str,
+    plate_w: int,
+    at: tuple[int, int],
+    *,
+    level: bool = False,
 ) -> tuple[Box, str]:
     """Draw a car's rear with a plate of ``kind``, ``plate_w`` px wide; the plate's box."""
     text = plate_text(rng, kind)
@@ -186,6 +199,8 @@ def _paste_car_with_plate(
     scale = plate_w / pw
     yaw = rng.uniform(-30, 30)
     roll = rng.uniform(-8, 8)
+    if level:  # seen square on
+        yaw = roll = 0.0
     squeeze = np.cos(np.radians(abs(yaw)))
     near, far = 1.0, 1.0 - 0.25 * np.sin(np.radians(abs(yaw)))
     w, h = pw * scale * squeeze, ph * scale
@@ -245,13 +260,11 @@ def _paste_face(
 
 def _heads() -> list[Image.Image]:
     """Head-and-shoulders photos with their face boxes (forehead to chin, ear to ear)."""
-    from skimage import data
-
     heads = []
-    astronaut = Image.fromarray(data.astronaut()).crop((120, 0, 340, 260))
+    astronaut = Image.fromarray(_sample("astronaut")).crop((120, 0, 340, 260))
     astronaut.info["face_box"] = (52, 50, 158, 185)  # labelled by eye on the 512-px original
     heads.append(astronaut)
-    camera = Image.fromarray(data.camera()).convert("RGB").crop((170, 20, 330, 200))
+    camera = Image.fromarray(_sample("camera")).convert("RGB").crop((170, 20, 330, 200))
     camera.info["face_box"] = (15, 95, 88, 180)
     heads.append(camera)
     for head in list(heads):  # the same faces the other way round, and in black and white
@@ -297,6 +310,18 @@ def build(*, seed: int = 16, count: int = 40) -> Iterator[Sample]:
         yield Sample(f"scene-{index:02d}", pixels, faces, plates, texts)
 
 
+def example(
+    seed: int = 0, *, kind: str = "blue", plate_w: int = 320, level: bool = False
+) -> Sample:
+    """One street photo with one person and one car: a quick sample for tests and by hand."""
+    rng = random.Random(seed)
+    canvas = Image.fromarray(_street(seed))
+    head = _heads()[0]
+    face = _paste_face(canvas, head, rng, 300, (160, 700))
+    plate, text = _paste_car_with_plate(canvas, rng, kind, plate_w, (1300, 1250), level=level)
+    return Sample(f"example-{seed}", np.asarray(canvas), [face], [plate], [text])
+
+
 def _add_distractors(canvas: Image.Image, rng: random.Random, taken: list[Box]) -> None:
     """A road-name sign and a blank coloured panel: plate-coloured, not plates."""
     draw = ImageDraw.Draw(canvas)
@@ -317,17 +342,13 @@ def _add_distractors(canvas: Image.Image, rng: random.Random, taken: list[Box]) 
             draw.rectangle((x0, y0, x0 + w, y0 + w // 3), fill=rng.choice(_CAR_COLOURS[4:7]))
 
 
-def _free_spot(
-    rng: random.Random, taken: list[Box], w: float, h: float
-) -> tuple[int, int] | None:
+def _free_spot(rng: random.Random, taken: list[Box], w: float, h: float) -> tuple[int, int] | None:
     """A centre where a ``w`` × ``h`` box fits on the canvas without touching others."""
     for _ in range(60):
         cx = rng.uniform(w / 2 + 4, WIDTH - w / 2 - 4)
         cy = rng.uniform(h * 0.7 + 4, HEIGHT - h * 0.7 - 4)
         box = (int(cx - w / 2), int(cy - h * 0.7), int(cx + w / 2), int(cy + h * 0.7))
-        if all(
-            box[2] < o[0] or o[2] < box[0] or box[3] < o[1] or o[3] < box[1] for o in taken
-        ):
+        if all(box[2] < o[0] or o[2] < box[0] or box[3] < o[1] or o[3] < box[1] for o in taken):
             taken.append(box)
             return int(cx), int(cy)
     return None
@@ -341,7 +362,7 @@ def _light(pixels: Pixels, rng: random.Random) -> Pixels:
         ramp = np.linspace(rng.uniform(0.6, 1.0), 1.0, WIDTH, dtype=np.float32)
         image *= ramp[None, :, None] if rng.random() < 0.5 else ramp[None, ::-1, None]
     image += np.random.default_rng(rng.randrange(1 << 30)).normal(0, 3, image.shape)
-    out = np.clip(image, 0, 255).astype(np.uint8)
+    out: Pixels = np.clip(image, 0, 255).astype(np.uint8)
     if rng.random() < 0.3:
         out = np.asarray(Image.fromarray(out).filter(ImageFilter.GaussianBlur(1.2)))
     return out
