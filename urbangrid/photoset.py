@@ -23,12 +23,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
-
-from urbangrid.detect import Image as Pixels
 
 WIDTH, HEIGHT = 2048, 1536
 PROVINCES = "京沪粤浙苏川鲁豫鄂湘闽皖赣津渝冀晋辽吉黑陕甘青琼云贵桂蒙宁新藏"
@@ -45,6 +45,7 @@ _LATIN_FONTS = (
 )
 
 Box = tuple[int, int, int, int]
+Pixels = npt.NDArray[Any]  # height × width × 3, uint8
 
 
 @dataclass(frozen=True)
