@@ -136,6 +136,9 @@ class CaseDetail(CaseSummary):
     street: AreaRef | None
     community: AreaRef | None
     cell: AreaRef | None
+    neighbour_street: AreaRef | None = Field(
+        description="The street a near-boundary report may belong to, with its name"
+    )
     department_ref: DepartmentRef | None
     case_deadline_at: datetime | None
     filed_at: datetime | None

@@ -33,7 +33,7 @@ from intake.errors import FieldError as BadField
 from intake.errors import body_errors
 from intake.multipart import PartRule, read_multipart
 from intake.refs import case_refs
-from intake.schemas import CaseId
+from intake.schemas import AreaRef, CaseId
 from intake.staff_auth import StaffDep
 from intake.submission import Upload, store_photo_rows
 from intake.uploads import PHOTOS, check_photos
@@ -52,6 +52,7 @@ from urbangrid.columns import utcnow
 from urbangrid.domain.access import ScopeKind, can_see, may_act
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import TRANSITIONS, IllegalAction, Role
+from urbangrid.grids import area_names
 from urbangrid.lifecycle import ConcurrentChange
 from urbangrid.public import photo_url, public_photos, public_url_digest
 from urbangrid.settings import Settings
@@ -392,6 +393,13 @@ def _summary(case: Case) -> CaseSummary:
     )
 
 
+def _neighbour(session: Session, case: Case) -> AreaRef | None:
+    if case.near_boundary is None or case.grid_version_id is None:
+        return None
+    names = area_names(session, case.grid_version_id, [case.near_boundary])
+    return AreaRef(code=case.near_boundary, name=names.get(case.near_boundary, ""))
+
+
 def _clock_status(row: SlaClock, now: datetime) -> str:
     if row.stopped_at is not None:
         return "met" if row.stopped_at <= row.deadline_at else "late"
@@ -467,6 +475,7 @@ def _detail(session: Session, case: Case, principal: Principal, max_escalations:
         street=refs.street,
         community=refs.community,
         cell=refs.cell,
+        neighbour_street=_neighbour(session, case),
         department_ref=refs.department,
         case_deadline_at=case.case_deadline_at,
         filed_at=case.filed_at,

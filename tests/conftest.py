@@ -10,7 +10,7 @@ import pytest
 from sqlmodel import Session
 
 from geo.layer import Grid
-from tests.services import postgres_database, rabbitmq_vhost
+from tests.services import postgres_database, rabbitmq_vhost, services_required
 from urbangrid.db import dispose_engines, make_engine
 from urbangrid.migrate import upgrade
 
@@ -26,7 +26,9 @@ SHARED_DATA = Path(
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real data not found at {SHARED_DATA}")
+        if services_required():  # CI has the data beside its clone: its absence is a failure
+            pytest.fail(f"real data required in CI but not found at {SHARED_DATA}", pytrace=False)
+        pytest.skip(f"real data not found at {SHARED_DATA} (set URBANGRID_SHARED_DATA)")
     return SHARED_DATA
 
 
@@ -75,8 +77,8 @@ def amqp_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def season_url(tmp_path_factory: pytest.TempPathFactory, demo_grid: Grid) -> str:
     """The embedded default with the demo city and a season of synthetic history up to now."""
-    from geo.store import active_version_id
     from urbangrid.columns import utcnow
+    from urbangrid.grids import active_version_id
     from urbangrid.history.store import seed_season
     from urbangrid.settings import Settings
 

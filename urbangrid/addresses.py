@@ -53,9 +53,10 @@ class ImportResult:
     repeated: int  # rows of the file whose address an earlier row already gave
 
 
-def read_file(path: Path, crs: str = "wgs84") -> tuple[list[Row], int]:
-    """The file's points (converted to WGS84) and how many rows repeated an earlier address
-    (the first row of an address wins); raises :class:`AddressFileError` naming the line."""
+def read_file(path: Path, crs: str = "wgs84") -> tuple[list[Row], int, list[int]]:
+    """The file's points (converted to WGS84), how many rows repeated an earlier address (the
+    first row of an address wins) and the lines without an address (left out); raises
+    :class:`AddressFileError` naming the line of a bad point."""
     with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
         columns = [c.strip() for c in reader.fieldnames or []]
@@ -66,13 +67,15 @@ def read_file(path: Path, crs: str = "wgs84") -> tuple[list[Row], int]:
         raw: list[tuple[str, str, float, float, dict[str, str]]] = []
         keys: set[str] = set()
         refs: set[str] = set()
+        blank: list[int] = []
         repeated = 0
         for line, record in enumerate(reader, start=2):
             values = {(k or "").strip(): (v or "").strip() for k, v in record.items()}
             address = values["address"]
             key = normalise(address)
-            if not key:
-                raise AddressFileError(f"line {line}: address is empty")
+            if not key:  # nothing to find it by: left out and counted, not fatal
+                blank.append(line)
+                continue
             if len(address) > 500:
                 raise AddressFileError(f"line {line}: address is longer than 500 characters")
             try:
@@ -94,13 +97,13 @@ def read_file(path: Path, crs: str = "wgs84") -> tuple[list[Row], int]:
             extra = {k: v for k, v in values.items() if k not in (*REQUIRED, id_column) and k}
             raw.append((ref or _derived_ref(key), address, lon, lat, extra))
     if not raw:
-        return [], repeated
+        return [], repeated, blank
     x, y = to_wgs84(np.array([r[2] for r in raw]), np.array([r[3] for r in raw]), crs)
     rows = [
         Row(ref, address, normalise(address), float(lon), float(lat), crs, extra)
         for (ref, address, _, _, extra), lon, lat in zip(raw, x, y, strict=True)
     ]
-    return rows, repeated
+    return rows, repeated, blank
 
 
 def _derived_ref(key: str) -> str:
@@ -157,11 +160,12 @@ def import_rows(session: Session, rows: Iterable[Row]) -> ImportResult:
 
 
 def signature(session: Session) -> tuple[int, str]:
-    """Changes whenever an import adds or moves a point: the API reloads its gazetteer then."""
-    count, latest = session.execute(
-        select(func.count(col(Address.id)), func.max(col(Address.imported_at)))
+    """Changes whenever an import adds or moves a point (both read from indexes, so asking
+    every few seconds costs nothing): the API reloads its gazetteer then."""
+    latest_id, latest = session.execute(
+        select(func.max(col(Address.id)), func.max(col(Address.imported_at)))
     ).one()
-    return int(count or 0), str(latest or "")
+    return int(latest_id or 0), str(latest or "")
 
 
 def load_gazetteer(session: Session) -> Gazetteer:

@@ -79,7 +79,7 @@ def address_import(file: Path, crs: str) -> None:
     from urbangrid.db import get_engine
 
     try:
-        rows, repeated = read_file(file, crs)
+        rows, repeated, blank = read_file(file, crs)
     except AddressFileError as exc:
         raise click.ClickException(str(exc)) from exc
     with Session(get_engine(get_settings())) as session:
@@ -95,11 +95,14 @@ def address_import(file: Path, crs: str) -> None:
         f"{done.unchanged:,} unchanged; {repeated:,} rows repeated an earlier address "
         "(the first was kept)"
     )
+    if blank:
+        lines = ", ".join(str(n) for n in blank[:10]) + (" …" if len(blank) > 10 else "")
+        click.echo(f"{len(blank):,} rows without an address were left out (lines {lines})")
 
 
 def _register() -> None:
-    from geo.cli import bench, grid
     from intake.cli import api, apikey, bench_intake, categories, staff
+    from urbangrid.gridcli import bench, grid
     from urbangrid.history.cli import import_group
     from urbangrid.runner import demo, run
     from workers.cli import calendar, dlq, rules, scheduler, sla, worker

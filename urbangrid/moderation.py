@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from urbangrid.blurring import publish, stored_detections
 from urbangrid.domain.workflow import Role
@@ -29,11 +30,42 @@ class NotReady(ValueError):
     """The photo has no stored copy yet (still being processed, or refused)."""
 
 
+def twins(session: Session, photo: Photo) -> list[Photo]:
+    """Other photos with the very same stored copy (photos are kept by content: the same file
+    sent with two reports): what is taken down on one must not stay up on the other."""
+    if photo.digest is None:
+        return []
+    return list(
+        session.exec(
+            select(Photo).where(col(Photo.digest) == photo.digest).where(col(Photo.id) != photo.id)
+        )
+    )
+
+
 def set_hidden(
     session: Session, case: Case, photo: Photo, *, hidden: bool, actor: str, role: Role, reason: str
 ) -> CaseEvent:
     """Hide a photo from the public, or show it again; nothing is committed here."""
-    session.execute(update(Photo).where(col(Photo.id) == photo.id).values(hidden=hidden))
+    return _moderate(
+        session, case, photo, {"hidden": hidden}, {"hidden": hidden}, actor, role, reason
+    )
+
+
+def _moderate(
+    session: Session,
+    case: Case,
+    photo: Photo,
+    values: dict[str, Any],
+    detail: dict[str, Any],
+    actor: str,
+    role: Role,
+    reason: str,
+) -> CaseEvent:
+    """Apply ``values`` to the photo and its twins, with an event on each case concerned."""
+    same = twins(session, photo)
+    session.execute(
+        update(Photo).where(col(Photo.id).in_([photo.id, *(t.id for t in same)])).values(**values)
+    )
     event = record(
         session,
         case,
@@ -41,8 +73,32 @@ def set_hidden(
         actor=actor,
         role=role,
         note=reason,
-        detail={"photo": photo.id, "hidden": hidden, "reason": reason},
+        detail={
+            "photo": photo.id,
+            **detail,
+            "reason": reason,
+            "same_picture": [t.id for t in same],
+        },
     )
+    for twin in same:
+        other = session.get(Case, twin.case_id)
+        if other is None:
+            continue
+        record(
+            session,
+            other,
+            MODERATE,
+            actor=actor,
+            role=role,
+            note=reason,
+            detail={
+                "photo": twin.id,
+                **detail,
+                "reason": reason,
+                "as_photo": photo.id,
+                "of_case": case.id,
+            },
+        )
     session.refresh(photo)
     return event
 
@@ -82,19 +138,13 @@ def redact(
         min_score=min_score,
         thumb_side=thumb_side,
     )
-    session.execute(
-        update(Photo)
-        .where(col(Photo.id) == photo.id)
-        .values(public_digest=public, redactions=json.dumps([list(b) for b in covered]))
-    )
-    event = record(
+    return _moderate(
         session,
         case,
-        MODERATE,
-        actor=actor,
-        role=role,
-        note=reason,
-        detail={"photo": photo.id, "redacted": [list(b) for b in added], "reason": reason},
+        photo,
+        {"public_digest": public, "redactions": json.dumps([list(b) for b in covered])},
+        {"redacted": [list(b) for b in added]},
+        actor,
+        role,
+        reason,
     )
-    session.refresh(photo)
-    return event

@@ -14,10 +14,10 @@ from sqlmodel import Session
 from geo.boundary import distance_m
 from geo.crs import METRES_PER_DEGREE
 from geo.layer import Grid
-from geo.store import ActiveGrid
 from tests.intake.conftest import MakeClient
 from tests.staffing import act, auth, case_row, staff_token
 from urbangrid.db import make_engine
+from urbangrid.grids import ActiveGrid
 from urbangrid.settings import Settings
 from urbangrid.workdays import clock_rules
 from workers.routing import route_case
@@ -84,7 +84,7 @@ def report(client: TestClient, engine: Engine, lon: float, lat: float) -> int:
     case_id = int(answer.json()["id"])
     with Session(engine, expire_on_commit=False) as session:
         rules = clock_rules(session, Settings(database_url=str(engine.url)))
-        route_case(case_id, session=session, grid=ActiveGrid(30.0), rules=rules)
+        route_case(case_id, session=session, grid=ActiveGrid(boundary_margin_m=30.0), rules=rules)
     return case_id
 
 
@@ -112,6 +112,7 @@ def test_reports_near_a_street_boundary_are_flagged_and_can_be_moved(
     assert flagged[near] == (True, neighbour) and flagged[far] == (False, None)
     detail = client.get(f"/api/v1/cases/{near}", headers=auth(dispatcher)).json()
     assert {"confirm_street", "move_to_neighbour"} <= set(detail["allowed_actions"])
+    assert detail["neighbour_street"] == {"code": neighbour, "name": demo_grid[2].names[b]}
     refused = client.post(
         f"/api/v1/cases/{far}/actions/move_to_neighbour", headers=auth(dispatcher)
     )
@@ -145,5 +146,5 @@ def test_the_margin_is_a_setting(client: TestClient, engine: Engine, demo_grid: 
     case_id = int(answer.json()["id"])
     with Session(engine, expire_on_commit=False) as session:
         rules = clock_rules(session, Settings(database_url=str(engine.url)))
-        route_case(case_id, session=session, grid=ActiveGrid(0.0), rules=rules)
+        route_case(case_id, session=session, grid=ActiveGrid(boundary_margin_m=0.0), rules=rules)
     assert case_row(engine, case_id).near_boundary is None

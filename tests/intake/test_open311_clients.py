@@ -8,6 +8,7 @@ import csv
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
@@ -43,7 +44,7 @@ def load_addresses(url: str, tmp_path: Path, points: list[tuple[str, float, floa
         writer.writerow(["address", "lon", "lat", "address_id", "building"])
         for n, (address, lon, lat) in enumerate(points):
             writer.writerow([address, lon, lat, f"{address}-id", f"楼{n}"])
-    rows, _ = read_file(path)
+    rows, _, _ = read_file(path)
     engine = make_engine(url)
     with Session(engine) as session:
         import_rows(session, rows)
@@ -103,6 +104,17 @@ def test_fixmystreet_end_to_end_in_xml(
     assert unpinned.status_code == 201, unpinned.text
     unpinned_id = xml_data(unpinned.content)[1][0]["service_request_id"]
 
+    # always_upload_photos: the report's photos as multipart "photo1", "photo2", no media_url.
+    uploaded = client.post(
+        f"{BASE}/requests.xml",
+        data={**params, "description": "两张照片"},
+        files=[
+            ("photo1", ("9.0.full.jpeg", jpeg(), "image/jpeg")),
+            ("photo2", ("9.1.full.jpeg", jpeg(colour=(10, 200, 10)), "image/jpeg")),
+        ],
+    )
+    assert uploaded.status_code == 201, uploaded.text
+
     # get_service_requests by id (report_ids joined by commas) and by window.
     found = client.get(f"{BASE}/requests.xml", params={"service_request_id": unpinned_id})
     request = xml_data(found.content)[1][0]
@@ -150,8 +162,15 @@ def test_fixmystreet_end_to_end_in_xml(
     again = client.post(f"{BASE}/servicerequestupdates.xml", data=update)
     assert again.status_code == 200
     assert xml_data(again.content)[1][0]["update_id"] == content[0]["update_id"]
+    # With upload_files_for_updates, the comment's photo comes as multipart "photo1".
+    with_photo = client.post(
+        f"{BASE}/servicerequestupdates.xml",
+        data={**update, "update_id": "fms-comment-78", "media_url": ""},
+        files={"photo1": ("78.0.full.jpeg", jpeg(), "image/jpeg")},
+    )
+    assert with_photo.status_code == 201, with_photo.text
     comments = [e for e in events(sqlite_url, int(pinned_id)) if e.action == "comment"]
-    assert [c.note for c in comments] == ["还没有修好，晚上很危险"]
+    assert [c.note for c in comments] == ["还没有修好，晚上很危险"] * 2
     assert '"media_url": "https://elsewhere.example/photo/77.jpeg"' in comments[0].detail
 
     # get_service_request_updates sends api_key in the query and both dates.
@@ -179,10 +198,26 @@ def test_fixmystreet_end_to_end_in_xml(
         f"{BASE}/requests.xml", data={**unpinned_params, "address_string": "", "address_id": "x"}
     )
     assert unknown_id.status_code == 400 and "address_id" in error_of(unknown_id)[1]
-    closed_update = client.post(
+    unknown_update = client.post(
         f"{BASE}/servicerequestupdates.xml", data={**update, "service_request_id": "987654321"}
     )
-    assert closed_update.status_code == 404 and error_of(closed_update)[0] == 404
+    assert unknown_update.status_code == 404 and error_of(unknown_update)[0] == 404
+
+    # Once the case is closed: an update saying it is open again asks to reopen it; any
+    # other is refused, saying why.
+    advance(sqlite_url, int(pinned_id), ["accept", "handle", "check_pass", "close"])
+    thanks = client.post(
+        f"{BASE}/servicerequestupdates.xml",
+        data={**update, "update_id": "fms-79", "status": "CLOSED", "description": "谢谢"},
+    )
+    assert thanks.status_code == 400 and "closed" in error_of(thanks)[1]
+    reopen = client.post(
+        f"{BASE}/servicerequestupdates.xml",
+        data={**update, "update_id": "fms-80", "description": "又坏了"},
+    )
+    assert reopen.status_code == 201, reopen.text
+    last = events(sqlite_url, int(pinned_id))[-1]
+    assert (last.action, last.note) == ("reopen_request", "又坏了")
 
 
 def test_duplicates_read_as_their_case_and_closed_requests_keep_their_closing_time(
@@ -239,6 +274,11 @@ def test_unknown_paths_and_methods_answer_the_standards_errors(
             "text/xml" if fmt == "xml" else "application/json"
         )
         assert error_of(answer)[0] == status
+    # Ids no database integer holds are refused before int() is asked to read them.
+    digits = client.get(f"{BASE}/requests.{fmt}", params={"service_request_id": "9" * 5000})
+    assert digits.status_code == 400 and "service_request_id" in error_of(digits)[1]
+    for odd in ("²", "①", "0"):
+        assert client.get(f"{BASE}/requests/{odd}.{fmt}").status_code == 404
     # Elsewhere FastAPI's own answer stands.
     assert client.get("/api/v1/nowhere").json() == {"detail": "Not Found"}
 
@@ -273,13 +313,18 @@ def test_every_clients_request_shape(
     client: TestClient, api_key: str, sqlite_url: str, demo_grid: Grid
 ) -> None:
     points = cell_points(demo_grid, 4, seed=403)
-    # codeforamerica's open311 client: api_key in the query string, fields in the body.
+    # codeforamerica's open311 client (Python 2, so its requests are reproduced): the key and
+    # an empty jurisdiction in the query string, the fields urlencoded in the body.
     lon, lat = points[0]
     cfa = client.post(
-        f"{BASE}/requests.json?api_key={api_key}",
-        data={"service_code": "E0102", "lat": str(lat), "long": str(lon)},
+        f"{BASE}/requests.xml?" + urlencode({"jurisdiction_id": "", "api_key": api_key}),
+        content=urlencode({"service_code": "E0102", "lat": lat, "long": lon}),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
     )
     assert cfa.status_code == 201, cfa.text
+    # Its service_definition asks for service/{code}.xml: not a resource here, said so in XML.
+    singular = client.get(f"{BASE}/service/E0102.xml", params={"jurisdiction_id": ""})
+    assert singular.status_code == 404 and error_of(singular)[0] == 404
     # Long names, e-mails and phones are cut to what is kept, and the client is told.
     lon, lat = points[1]
     long_fields = {
@@ -296,11 +341,19 @@ def test_every_clients_request_shape(
     notice = cut.json()[0]["service_notice"]
     assert "first_name cut to 50" in notice and "email cut to 100" in notice
     assert "phone cut to 40" in notice
-    # three's media upload (the Helsinki/Bloomington extension): multipart, one photo.
+    # three (Python 2, reproduced): Three(...).post("E0102", lat=..., long=..., name="Wei Li",
+    # media=open(...)) sends requests' data= and files={"media": file}, api_key in the data.
     lon, lat = points[2]
     photo = client.post(
         f"{BASE}/requests.xml",
-        data={"api_key": api_key, "service_code": "E0102", "lat": str(lat), "long": str(lon)},
+        data={
+            "lat": str(lat),
+            "long": str(lon),
+            "first_name": "Wei",
+            "last_name": "Li",
+            "service_code": "E0102",
+            "api_key": api_key,
+        },
         files={"media": ("pothole.jpg", jpeg(), "image/jpeg")},
     )
     assert photo.status_code == 201, photo.text
@@ -363,3 +416,85 @@ def test_openapi_documents_what_open311_answers(client: TestClient) -> None:
     assert {"201", "403", "413", "429"} <= set(post["responses"])
     assert "multipart/form-data" in post["requestBody"]["content"]
     assert "post" in paths["/open311/v2/servicerequestupdates.{fmt}"]
+
+
+def test_postgresql_places_by_address_on_its_fast_path(
+    pg_url: str, pg_client: TestClient, demo_grid: Grid, tmp_path: Path
+) -> None:
+    """The gazetteer's table and the one-statement submit path on PostgreSQL."""
+    lon, lat = cell_points(demo_grid, 1, seed=405)[0]
+    load_addresses(pg_url, tmp_path, [("上海市黄浦区库路7号", lon, lat)])
+    engine = make_engine(pg_url)
+    with Session(engine) as session:
+        key = create_key(session, f"pg-{datetime.now(UTC).timestamp()}")
+    engine.dispose()
+    pg_client.app.state.intake.refresh_reference()  # type: ignore[attr-defined]
+    posted = pg_client.post(
+        f"{BASE}/requests.json",
+        data={"api_key": key, "service_code": "E0102", "address_string": "黄浦区库路７号"},
+    )
+    assert posted.status_code == 201, posted.text
+    request_id = posted.json()[0]["service_request_id"]
+    data = pg_client.get(f"{BASE}/requests/{request_id}.json?extensions=true").json()
+    validate(data, "requests.json")
+    assert distance_m(data[0]["lat"], data[0]["long"], lat, lon) < 1
+    assert data[0]["extended_attributes"]["address_match"]["method"] == "exact"
+
+
+def test_a_client_updates_photo_is_fetched_from_an_allowed_host(
+    make_client: MakeClient, api_key: str, sqlite_url: str, demo_grid: Grid
+) -> None:
+    """media_url on an allowed host comes in as the comment's photo (a named fake of the
+    client system's photo server on loopback); elsewhere it stays a link."""
+    import http.server
+    import threading
+
+    photo = jpeg()
+
+    class PhotoServer(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = photo if self.path == "/photo/1.jpeg" else b"<html>not a photo</html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), PhotoServer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        client = make_client(open311_media_hosts=["127.0.0.1"])
+        lon, lat = cell_points(demo_grid, 1, seed=406)[0]
+        fields = {"api_key": api_key, "service_code": "E0102", "lat": str(lat), "long": str(lon)}
+        request_id = client.post(f"{BASE}/requests.json", data=fields).json()[0][
+            "service_request_id"
+        ]
+        base = f"http://127.0.0.1:{server.server_port}"
+        for n, url in enumerate([f"{base}/photo/1.jpeg", f"{base}/photo/2.jpeg"]):
+            answer = client.post(
+                f"{BASE}/servicerequestupdates.json?api_key={api_key}",
+                data={
+                    "service_request_id": request_id,
+                    "description": f"照片 {n}",
+                    "update_id": f"u-{n}",
+                    "media_url": url,
+                },
+            )
+            assert answer.status_code == 201, answer.text
+    finally:
+        server.shutdown()
+    engine = make_engine(sqlite_url)
+    with Session(engine) as session:
+        from sqlmodel import select
+
+        from urbangrid.tables import Photo
+
+        photos = session.exec(select(Photo).where(Photo.case_id == int(request_id))).all()
+    engine.dispose()
+    comments = [e for e in events(sqlite_url, int(request_id)) if e.action == "comment"]
+    assert len(photos) == 1 and photos[0].event_id == comments[0].id
+    assert photos[0].raw_sha256 is not None
+    assert '"media_error"' in comments[1].detail  # not a photo: kept as a link, and why

@@ -16,7 +16,6 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
 from geo.layer import Grid
-from geo.store import ActiveGrid
 from tests.intake.conftest import MakeClient
 from tests.intake.helpers import cell_points, jpeg
 from tests.intake.test_photo_reports import process_all
@@ -29,6 +28,7 @@ from tests.staffing import (
     staff_token,
 )
 from urbangrid.db import make_engine
+from urbangrid.grids import ActiveGrid
 from urbangrid.settings import Settings
 from urbangrid.tables import CaseEvent, Photo
 from urbangrid.workdays import clock_rules
@@ -52,12 +52,18 @@ def client(make_client: MakeClient, engine: Engine) -> TestClient:
 
 
 def photo_report(
-    client: TestClient, engine: Engine, grid: Grid, *, seed: int, category: str = "E0102"
+    client: TestClient,
+    engine: Engine,
+    grid: Grid,
+    *,
+    seed: int,
+    category: str = "E0102",
+    photo: bytes | None = None,
 ) -> dict[str, Any]:
     """A resident's report with a photo of its own (photos are stored by content: tests in
     the shared database must not share one), routed as the worker routes it."""
     lon, lat = cell_points(grid, 1, seed=seed)[0]
-    photo = jpeg((640 + seed % 97, 480), colour=(200, 40, 40))
+    photo = photo or jpeg((640 + seed % 97, 480), colour=(200, 40, 40))
     answer = client.post(
         "/api/v1/reports",
         data={"category": category, "lat": str(lat), "lon": str(lon), "description": "井盖破损"},
@@ -342,3 +348,26 @@ def test_a_shift_lead_hides_and_redacts_photos(
         headers=auth(lead),
     )
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "rectangles"
+
+
+def test_moderation_covers_the_same_picture_sent_with_another_report(
+    client: TestClient, engine: Engine, sqlite_url: str, demo_grid: Grid, tmp_path: Path
+) -> None:
+    picture = jpeg((777, 333), colour=(10, 200, 200))
+    first = photo_report(client, engine, demo_grid, seed=1109, photo=picture)
+    second = photo_report(client, engine, demo_grid, seed=1110, photo=picture)
+    for accepted in (first, second):
+        assert process_all(sqlite_url, tmp_path / "var", accepted["id"]) == ["ready"]
+    url = client.get(f"/api/v1/track/{second['tracking_token']}").json()["photos"][0]["url"]
+    lead = staff_token(engine, "shift_lead", "city")
+    hidden = client.post(
+        f"/api/v1/cases/{first['id']}/photos/{first['photos'][0]}/hide",
+        json={"reason": "a licence plate"},
+        headers=auth(lead),
+    )
+    assert hidden.status_code == 200, hidden.text
+    assert client.get(url).status_code == 404
+    assert client.get(f"/api/v1/track/{second['tracking_token']}").json()["photos"] == []
+    other = client.get(f"/api/v1/cases/{second['id']}", headers=auth(lead)).json()
+    (event,) = [e for e in other["timeline"] if e["action"] == "moderate"]
+    assert event["detail"]["of_case"] == first["id"] and event["detail"]["hidden"] is True
