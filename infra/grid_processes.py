@@ -23,6 +23,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy import create_engine, text
 
@@ -88,6 +89,7 @@ def main() -> None:
     parser.add_argument("--reports", type=int, default=200)
     parser.add_argument("--port", type=int, default=8611)
     parser.add_argument("--label", default="")
+    parser.add_argument("--logs", type=Path, default=None, help="Folder for the processes' logs.")
     args = parser.parse_args()
     database_url = os.environ["URBANGRID_DATABASE_URL"]
     sql_url = database_url.replace("postgresql+psycopg", "postgresql+psycopg", 1)
@@ -99,11 +101,14 @@ def main() -> None:
     cli = [sys.executable, "-m", "urbangrid.cli"]
     result: dict[str, object] = {"label": args.label, "reports": args.reports}
 
+    def log(name: str) -> int | IO[bytes]:
+        return (args.logs / f"{name}.log").open("wb") if args.logs else subprocess.DEVNULL
+
     api = subprocess.Popen(
         [*cli, "api", "--port", str(args.port)],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log("api"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     worker: subprocess.Popen[bytes] | None = None
@@ -115,7 +120,12 @@ def main() -> None:
         for lon, lat in points:
             post(
                 f"{base}/api/v1/reports",
-                {"category": "E0102", "lat": lat, "lon": lon, "description": "bench"},
+                {
+                    "category": "E0102",
+                    "lat": lat,
+                    "lon": lon,
+                    "description": f"bench {args.label}",
+                },
             )
         result["api_post_all_s"] = round(time.monotonic() - started, 2)
         result["api_rss_mb"] = round(rss_kb(api.pid) / 1024)
@@ -125,8 +135,8 @@ def main() -> None:
         worker = subprocess.Popen(
             [*cli, "worker", "-c", "2", "--loglevel", "WARNING"],
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log("worker"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         first = last = None
@@ -134,8 +144,11 @@ def main() -> None:
             with engine.begin() as conn:
                 routed = int(
                     conn.execute(
-                        text("SELECT count(*) FROM cases WHERE id > :b AND routed_at IS NOT NULL"),
-                        {"b": before},
+                        text(
+                            "SELECT count(*) FROM cases WHERE id > :b"
+                            " AND routed_at IS NOT NULL AND description = :d"
+                        ),
+                        {"b": before, "d": f"bench {args.label}"},
                     ).scalar_one()
                 )
             now = time.monotonic() - started

@@ -174,6 +174,7 @@ def ensure_index_file(session: Session, version_id: int, folder: Path) -> tuple[
                 index = GridIndex.build(load_grid(session, version_id))
                 write_index(index, path, key=key)
                 built = True
+                _prune(folder, keep=path)
                 log.info(
                     "built the index of grid version %s in %.1f s: %s",
                     version_id,
@@ -183,6 +184,22 @@ def ensure_index_file(session: Session, version_id: int, folder: Path) -> tuple[
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return path, built
+
+
+#: Index files not written for this long are removed when another is built: versions replaced
+#: long ago and scratch databases' files. A process still mapping one keeps its pages.
+_STALE_AFTER_S = 7 * 24 * 3600
+
+
+def _prune(folder: Path, *, keep: Path) -> None:
+    cutoff = time.time() - _STALE_AFTER_S
+    for old in folder.glob("grid-*.idx"):
+        try:
+            if old != keep and old.stat().st_mtime < cutoff:
+                old.unlink()
+                old.with_suffix(".lock").unlink(missing_ok=True)
+        except OSError:
+            continue  # another process pruned it first
 
 
 def open_index(session: Session, version_id: int, folder: Path) -> GridIndex:
