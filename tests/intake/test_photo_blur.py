@@ -14,13 +14,13 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from geo.layer import Grid
-from geo.store import ActiveGrid
 from tests.intake.conftest import MakeClient
 from tests.intake.helpers import cell_points
 from tests.intake.test_photo_reports import process_all
 from tests.staffing import auth, staff_token
 from urbangrid import photoset
 from urbangrid.db import make_engine
+from urbangrid.grids import ActiveGrid
 from urbangrid.settings import Settings
 from urbangrid.tables import Photo
 from urbangrid.workdays import clock_rules
