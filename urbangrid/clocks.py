@@ -104,14 +104,48 @@ def apply_plan(
     if not rows and action != "submit":
         ensure_started(session, case, rules=rules)
         rows = case_clocks(session, case.id)
-    steps = sla.CLOCK_PLAN.get(action, ())
-    if not steps:
+    if not sla.CLOCK_PLAN.get(action, ()):
         return
     category = session.get(Category, case.category_code)
     if category is None:
         raise LookupError(f"case {case.id}: category {case.category_code} does not exist")
-    limits = category_limits(category)
+    latest, added = move_clocks(
+        rows,
+        action,
+        case_id=case.id,
+        at=at,
+        rules=rules,
+        limits=category_limits(category),
+        detail=detail,
+        by=by,
+    )
+    session.add_all(added)
+    session.flush()
+    mirror(session, case.id, latest)
+
+
+def move_clocks(
+    rows: Sequence[SlaClock],
+    action: str,
+    *,
+    case_id: int,
+    at: datetime,
+    rules: ClockRules,
+    limits: dict[Stage, Limits],
+    detail: dict[str, Any],
+    by: tuple[str, str] | None = None,
+) -> tuple[list[SlaClock], list[SlaClock]]:
+    """The clock rows after ``action``, in memory: (the latest row of each stage, rows added).
+
+    ``rows`` are the case's clocks in id order; they are changed in place. No session: the
+    router of a batch moves the clocks of many cases with this and writes them all at once, so
+    a case routed in a batch gets exactly the clocks it would get alone.
+    """
+    steps = sla.CLOCK_PLAN.get(action, ())
     latest: dict[Stage, SlaClock] = {Stage(row.stage): row for row in rows}
+    added: list[SlaClock] = []
+    if not steps:
+        return list(latest.values()), added
     running = {id(row) for row in rows if row.stopped_at is None}
     for op, stage in steps:
         targets = _targets(latest, stage)
@@ -122,7 +156,7 @@ def apply_plan(
                 write_clock(previous, sla.stop(to_clock(previous), at), rules)
             # Placeholders only: write_clock fills every column from the clock.
             row = SlaClock(
-                case_id=case.id,
+                case_id=case_id,
                 stage=stage,
                 started_at=at,
                 limit="",
@@ -130,7 +164,7 @@ def apply_plan(
                 warn_at=at,
             )
             latest[stage] = write_clock(row, sla.start(stage, at, limits[stage]), rules)
-            session.add(row)
+            added.append(row)
         elif op == "reopen":
             assert stage is not None
             row_or_none = latest.get(stage)
@@ -162,8 +196,7 @@ def apply_plan(
         whole = latest.get(Stage.CASE)
         if whole is not None and whole.stopped_at is None:
             write_clock(whole, sla.relimit(to_clock(whole), limits[Stage.CASE], at, rules), rules)
-    session.flush()
-    mirror(session, case.id, list(latest.values()))
+    return list(latest.values()), added
 
 
 def ensure_started(session: Session, case: Case, *, rules: ClockRules) -> None:
@@ -181,23 +214,28 @@ def _targets(latest: dict[Stage, SlaClock], stage: Stage | None) -> Sequence[Sla
 
 def mirror(session: Session, case_id: int, latest: Sequence[SlaClock]) -> None:
     """Copy the clocks' deadlines onto the case's indexed columns."""
+    session.execute(
+        update(Case)
+        .where(col(Case.id) == case_id)
+        .values(**mirrored(latest))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def mirrored(latest: Sequence[SlaClock]) -> dict[str, Any]:
+    """The case's columns that mirror its clocks: current stage and the three deadlines."""
     by_stage = {Stage(row.stage): row for row in latest}
     current = next(
         (row for row in latest if row.stage != Stage.CASE and row.stopped_at is None), None
     )
     handle = by_stage.get(Stage.HANDLE)
     whole = by_stage.get(Stage.CASE)
-    session.execute(
-        update(Case)
-        .where(col(Case.id) == case_id)
-        .values(
-            stage=current.stage if current else None,
-            stage_deadline_at=current.deadline_at if current else None,
-            deadline_at=handle.deadline_at if handle else None,
-            case_deadline_at=whole.deadline_at if whole else None,
-        )
-        .execution_options(synchronize_session=False)
-    )
+    return {
+        "stage": current.stage if current else None,
+        "stage_deadline_at": current.deadline_at if current else None,
+        "deadline_at": handle.deadline_at if handle else None,
+        "case_deadline_at": whole.deadline_at if whole else None,
+    }
 
 
 def credit_stops(connection: Connection, *, cases: tuple[int, int] | None = None) -> None:

@@ -16,7 +16,7 @@ from sqlmodel import Session
 
 from urbangrid.db import get_engine
 from urbangrid.settings import get_settings
-from workers.app import QUEUES, make_celery, prefetch_for
+from workers.app import HOUSEKEEPING_QUEUES, QUEUES, make_celery, prefetch_for
 
 
 @worker_process_init.connect
@@ -47,6 +47,10 @@ def worker(queues: str, concurrency: int | None, loglevel: str, hostname: str | 
         from workers.deadletter import declare
 
         declare(app)
+    if set(names) <= set(HOUSEKEEPING_QUEUES):
+        # Housekeeping yields the CPU to the routing workers on the same machine: a sweep of
+        # thousands of deadlines must not lengthen the wait of the report just submitted.
+        os.nice(10)
     argv = [
         "worker",
         f"--queues={','.join(names)}",

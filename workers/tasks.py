@@ -20,7 +20,7 @@ from urbangrid.db import get_engine
 from urbangrid.lifecycle import ConcurrentChange
 from urbangrid.settings import Settings
 from urbangrid.workdays import case_policy, clock_rules
-from workers.publish import publish_route
+from workers.publish import publish_routes
 from workers.relay import claim_unrouted
 from workers.routing import route_case
 from workers.sla import advance_case, claim_due
@@ -60,7 +60,7 @@ def register(app: Celery) -> None:
             ids = claim_unrouted(
                 session, now=utcnow(), grace_s=settings.relay_grace_s, batch=settings.relay_batch
             )
-        sent = sum(publish_route(app, case_id) for case_id in ids)
+        sent = publish_routes(app, ids)
         if ids:
             log.info("relay published %s of %s unrouted reports", sent, len(ids))
         return sent

@@ -9,7 +9,7 @@ table on the metadata.
 from urbangrid.tables.apikeys import ApiKey
 from urbangrid.tables.calendar import CalendarDay, CalendarYear
 from urbangrid.tables.cases import Case, CaseEvent
-from urbangrid.tables.catalog import Category, Department, RoutingRule
+from urbangrid.tables.catalog import Category, Department, ReferenceVersion, RoutingRule
 from urbangrid.tables.grid import GridArea, GridVersion
 from urbangrid.tables.idempotency import IdempotencyKey
 from urbangrid.tables.notifications import Notification
@@ -52,6 +52,7 @@ __all__ = [
     "MetricSummaryPeriod",
     "Notification",
     "Photo",
+    "ReferenceVersion",
     "RoutingRule",
     "SlaClock",
     "Staff",
