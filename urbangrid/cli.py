@@ -73,9 +73,10 @@ def _register() -> None:
     main.add_command(scheduler)
     for group in (sla, calendar, rules, dlq, staff, import_group):
         main.add_command(group)
-    from workers.bench import bench_sla
+    from workers.bench import bench_pipeline, bench_sla
 
     bench.add_command(bench_sla)
+    bench.add_command(bench_pipeline)
     try:
         from dashboard.cli import bench_dashboard, dashboard
     except ImportError:  # the dashboard's dependencies are optional on a worker machine

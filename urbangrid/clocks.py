@@ -7,9 +7,10 @@ always agree with its state. The arithmetic is :mod:`urbangrid.domain.sla`'s.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, and_, or_, update
 from sqlalchemy import select as core_select
@@ -47,7 +48,32 @@ def category_limits(category: Category) -> dict[Stage, Limits]:
     return {**stages, Stage.CASE: whole}
 
 
-def to_clock(row: SlaClock) -> Clock:
+@dataclass
+class ClockRow:
+    """A clock row in memory without the ORM's bookkeeping, for moving many cases' clocks at
+    once (the router of a batch): the same columns as :class:`SlaClock`, ten times cheaper."""
+
+    case_id: int
+    stage: str
+    started_at: datetime
+    limit: str
+    deadline_at: datetime
+    warn_at: datetime
+    extended: str = ""
+    paused_s: float = 0.0
+    paused_at: datetime | None = None
+    stopped_at: datetime | None = None
+    stopped_by: str | None = None
+    stopped_role: str | None = None
+    step: int = 0
+    next_at: datetime | None = None
+    leased_until: datetime | None = None
+
+
+Row = TypeVar("Row", SlaClock, ClockRow)
+
+
+def to_clock(row: SlaClock | ClockRow) -> Clock:
     return Clock(
         stage=Stage(row.stage),
         started_at=row.started_at,
@@ -60,7 +86,7 @@ def to_clock(row: SlaClock) -> Clock:
     )
 
 
-def write_clock(row: SlaClock, clock: Clock, rules: ClockRules) -> SlaClock:
+def write_clock(row: Row, clock: Clock, rules: ClockRules) -> Row:
     """Store ``clock`` in ``row`` with its deadline, warning time and next sweep time."""
     row.stage = clock.stage
     row.started_at = clock.started_at
@@ -118,6 +144,7 @@ def apply_plan(
         limits=category_limits(category),
         detail=detail,
         by=by,
+        new_row=SlaClock,
     )
     session.add_all(added)
     session.flush()
@@ -125,7 +152,7 @@ def apply_plan(
 
 
 def move_clocks(
-    rows: Sequence[SlaClock],
+    rows: Sequence[Row],
     action: str,
     *,
     case_id: int,
@@ -133,8 +160,9 @@ def move_clocks(
     rules: ClockRules,
     limits: dict[Stage, Limits],
     detail: dict[str, Any],
+    new_row: Callable[..., Row],
     by: tuple[str, str] | None = None,
-) -> tuple[list[SlaClock], list[SlaClock]]:
+) -> tuple[list[Row], list[Row]]:
     """The clock rows after ``action``, in memory: (the latest row of each stage, rows added).
 
     ``rows`` are the case's clocks in id order; they are changed in place. No session: the
@@ -142,8 +170,8 @@ def move_clocks(
     a case routed in a batch gets exactly the clocks it would get alone.
     """
     steps = sla.CLOCK_PLAN.get(action, ())
-    latest: dict[Stage, SlaClock] = {Stage(row.stage): row for row in rows}
-    added: list[SlaClock] = []
+    latest: dict[Stage, Row] = {Stage(row.stage): row for row in rows}
+    added: list[Row] = []
     if not steps:
         return list(latest.values()), added
     running = {id(row) for row in rows if row.stopped_at is None}
@@ -155,7 +183,7 @@ def move_clocks(
             if previous is not None and previous.stopped_at is None:
                 write_clock(previous, sla.stop(to_clock(previous), at), rules)
             # Placeholders only: write_clock fills every column from the clock.
-            row = SlaClock(
+            row = new_row(
                 case_id=case_id,
                 stage=stage,
                 started_at=at,
@@ -207,7 +235,7 @@ def ensure_started(session: Session, case: Case, *, rules: ClockRules) -> None:
     apply_plan(session, case, "submit", at=case.created_at, rules=rules, detail={})
 
 
-def _targets(latest: dict[Stage, SlaClock], stage: Stage | None) -> Sequence[SlaClock]:
+def _targets(latest: dict[Stage, Row], stage: Stage | None) -> Sequence[Row]:
     rows = list(latest.values()) if stage is None else [latest[stage]] if stage in latest else []
     return [row for row in rows if row.stopped_at is None]
 
@@ -222,7 +250,7 @@ def mirror(session: Session, case_id: int, latest: Sequence[SlaClock]) -> None:
     )
 
 
-def mirrored(latest: Sequence[SlaClock]) -> dict[str, Any]:
+def mirrored(latest: Sequence[SlaClock] | Sequence[ClockRow]) -> dict[str, Any]:
     """The case's columns that mirror its clocks: current stage and the three deadlines."""
     by_stage = {Stage(row.stage): row for row in latest}
     current = next(

@@ -29,9 +29,12 @@ ROUTES = {
     "urbangrid.relay_unrouted": {"queue": "periodic"},
     "urbangrid.sla_sweep": {"queue": "periodic"},
     "urbangrid.sla_advance": {"queue": "sla"},
+    "urbangrid.sla_advance_many": {"queue": "sla"},
     # Intake: batches of new reports to routing, photos on the media queue, notices to
     # residents on the notify queue.
     "urbangrid.route_cases": {"queue": "routing"},
+    # Does nothing: the pipeline benchmark's baseline, run by the same workers on the same queue.
+    "urbangrid.noop": {"queue": "routing"},
     "urbangrid.link_duplicate": {"queue": "intake"},
     "urbangrid.relay_duplicates": {"queue": "periodic"},
     "urbangrid.process_photo": {"queue": "media"},
@@ -160,6 +163,11 @@ def make_celery(settings: Settings | None = None) -> Celery:
     import workers.tasks
 
     workers.tasks.register(app)
+
+    @app.task(name="urbangrid.noop")
+    def noop() -> None:
+        """Nothing: what a task costs on this broker and these workers, for comparison."""
+
     import workers.batches
     import workers.duplicates
     import workers.housekeeping

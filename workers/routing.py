@@ -25,7 +25,7 @@ from sqlmodel import Session, col, select
 from geo.store import ActiveGrid
 from urbangrid import clocks
 from urbangrid.casework import ROUTER, suggest
-from urbangrid.clocks import mirrored, move_clocks
+from urbangrid.clocks import ClockRow, mirrored, move_clocks
 from urbangrid.columns import utcnow
 from urbangrid.domain.sla import ClockRules
 from urbangrid.domain.states import CaseState
@@ -218,7 +218,7 @@ class _Plan:
 
     case: dict[str, Any]
     events: list[dict[str, Any]]
-    clocks: list[SlaClock]
+    clocks: list[ClockRow]
     outcome: RouteOutcome
 
 
@@ -442,10 +442,10 @@ def _plan(
 
 
 def clocks_move(
-    rows: list[SlaClock], action: str, **kwargs: Any
-) -> tuple[list[SlaClock], list[SlaClock]]:
+    rows: list[ClockRow], action: str, **kwargs: Any
+) -> tuple[list[ClockRow], list[ClockRow]]:
     """``clocks.move_clocks`` on a case's rows so far, returning all of them and those added."""
-    latest, added = move_clocks(rows, action, **kwargs)
+    latest, added = move_clocks(rows, action, new_row=ClockRow, **kwargs)
     seen = {id(row) for row in rows}
     return rows + [row for row in latest if id(row) not in seen], added
 
@@ -472,11 +472,11 @@ def _write(session: Session, plans: list[_Plan]) -> set[int]:
             if moved.rowcount == 1:  # type: ignore[attr-defined]
                 written.add(plan.case["id"])
     events = [e for p in plans if p.case["id"] in written for e in p.events]
-    clock_rows = [
-        row.model_dump(exclude={"id"}) for p in plans if p.case["id"] in written for row in p.clocks
-    ]
+    clock_rows = [dict(vars(row)) for p in plans if p.case["id"] in written for row in p.clocks]
+    # Core inserts of the tables (not the ORM's bulk path, which groups rows by the columns
+    # they leave empty): one multi-row INSERT per table on PostgreSQL.
     if events:
-        session.execute(insert(CaseEvent), events)
+        session.execute(insert(CaseEvent.__table__), events)  # type: ignore[attr-defined]
     if clock_rows:
-        session.execute(insert(SlaClock), clock_rows)
+        session.execute(insert(SlaClock.__table__), clock_rows)  # type: ignore[attr-defined]
     return written

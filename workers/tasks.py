@@ -23,7 +23,7 @@ from urbangrid.workdays import case_policy, clock_rules
 from workers.publish import publish_routes
 from workers.relay import claim_unrouted
 from workers.routing import route_case
-from workers.sla import advance_case, claim_due
+from workers.sla import advance_batch, advance_case, claim_due
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,8 @@ RETRY: dict[str, Any] = {
 }
 
 SLA_ADVANCE = "urbangrid.sla_advance"
+SLA_ADVANCE_MANY = "urbangrid.sla_advance_many"
+SWEEP_SET = 200  # cases per advancing task
 
 
 def register(app: Celery) -> None:
@@ -74,8 +76,9 @@ def register(app: Celery) -> None:
                 lease_s=settings.sla_lease_s,
                 batch=settings.sla_sweep_batch,
             )
-        for case_id in ids:
-            app.send_task(SLA_ADVANCE, args=[case_id])
+        # In sets: a worker advances each set with a few statements (workers/sla.py).
+        for start in range(0, len(ids), SWEEP_SET):
+            app.send_task(SLA_ADVANCE_MANY, args=[ids[start : start + SWEEP_SET]])
         if ids:
             log.info("SLA sweep handed out %s cases", len(ids))
         return len(ids)
@@ -86,6 +89,18 @@ def register(app: Celery) -> None:
             return advance_case(
                 session, case_id, now=utcnow(), policy=case_policy(session, settings)
             )
+
+
+    @app.task(name=SLA_ADVANCE_MANY, **RETRY)
+    def sla_advance_many_task(self: Any, case_ids: list[int]) -> int:
+        with Session(get_engine(settings), expire_on_commit=False) as session:
+            fired = advance_batch(
+                session,
+                [int(i) for i in case_ids],
+                now=utcnow(),
+                policy=case_policy(session, settings),
+            )
+        return sum(len(marks) for marks in fired.values())
 
 
 def warm_grid(settings: Settings) -> None:
