@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,17 +10,25 @@ import pytest
 from sqlmodel import Session
 
 from geo.layer import Grid
-from tests.services import postgres_database, rabbitmq_vhost
+from tests.services import postgres_database, rabbitmq_vhost, services_required
 from urbangrid.db import dispose_engines, make_engine
 from urbangrid.migrate import upgrade
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# The real public data: beside the repository by default; URBANGRID_SHARED_DATA names it when
+# the checkout is elsewhere (a git worktree, a CI runner).
+SHARED_DATA = Path(
+    os.environ.get(
+        "URBANGRID_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    )
+)
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
-        pytest.skip(f"real data not found at {SHARED_DATA}")
+        if services_required():  # CI has the data beside its clone: its absence is a failure
+            pytest.fail(f"real data required in CI but not found at {SHARED_DATA}", pytrace=False)
+        pytest.skip(f"real data not found at {SHARED_DATA} (set URBANGRID_SHARED_DATA)")
     return SHARED_DATA
 
 
@@ -68,8 +77,8 @@ def amqp_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def season_url(tmp_path_factory: pytest.TempPathFactory, demo_grid: Grid) -> str:
     """The embedded default with the demo city and a season of synthetic history up to now."""
-    from geo.store import active_version_id
     from urbangrid.columns import utcnow
+    from urbangrid.grids import active_version_id
     from urbangrid.history.store import seed_season
     from urbangrid.settings import Settings
 

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     database_url: str = ""
     broker_url: str = ""
     city_timezone: str = "Asia/Shanghai"
+    # Where each grid version's assignment index is kept as a file every process maps. Empty: a
+    # folder under var_dir. Several machines share one folder (a network mount) or each keeps its
+    # own: either way the file is built once per folder, under a lock, by the first process.
+    grid_index_dir: Path | None = None
 
     # The API publishes after commit; a broker that does not answer within this many seconds is
     # treated as down and the relay re-publishes later, so a resident is never kept waiting.
@@ -77,6 +81,12 @@ class Settings(BaseSettings):
     # means the address each request came in on.
     public_base_url: str = ""
     open311_jurisdiction_id: str = ""
+    # Web origins (https://map.example.cn) whose pages may read the Open311 GET routes from a
+    # browser; "*" allows any. Empty: none. Writes are never open to other origins.
+    open311_cors_origins: list[str] = Field(default_factory=list)
+    # Hosts whose photos a client's media_url is fetched from (its other links are kept as
+    # links): e.g. the city's FixMyStreet. Empty: none fetched.
+    open311_media_hosts: list[str] = Field(default_factory=list)
     # Connections of the API's asynchronous PostgreSQL pool (one pool per API process).
     api_pool_size: int = Field(default=10, gt=0)
     # Of those, the writers that store reports without photos, each taking every report waiting
@@ -143,6 +153,12 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return value.resolve()
 
+    @field_validator("grid_index_dir", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: Any) -> Any:
+        # The example file sets the key empty: that means "the default", not the current folder.
+        return None if value == "" else value
+
     @field_validator("office_windows")
     @classmethod
     def _windows(cls, value: str) -> str:
@@ -194,6 +210,11 @@ class Settings(BaseSettings):
     @property
     def broker_dir(self) -> Path:
         return self.var_dir / "broker"
+
+    @property
+    def effective_grid_index_dir(self) -> Path:
+        """The configured grid index folder, or ``var_dir/grid-index``."""
+        return self.grid_index_dir or self.var_dir / "grid-index"
 
 
 def load_settings(values: dict[str, Any] | None = None) -> Settings:

@@ -22,7 +22,6 @@ import numpy as np
 from sqlalchemy import insert, text, update
 from sqlmodel import Session, col, select
 
-from geo.store import ActiveGrid
 from urbangrid import clocks
 from urbangrid.casework import ROUTER, suggest
 from urbangrid.clocks import ClockRow, mirrored, move_clocks
@@ -30,6 +29,7 @@ from urbangrid.columns import utcnow
 from urbangrid.domain.sla import ClockRules
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import Role
+from urbangrid.grids import ActiveGrid
 from urbangrid.lifecycle import ConcurrentChange, record
 from urbangrid.reference import Reference
 from urbangrid.tables import Case, CaseEvent, Category, SlaClock
