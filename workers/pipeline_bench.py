@@ -458,7 +458,7 @@ def _points_of(url: str) -> list[tuple[float, float]]:
     from sqlmodel import Session
 
     from geo.demo import demo_city
-    from geo.store import active_version_id
+    from urbangrid.grids import active_version_id
     from urbangrid.migrate import upgrade
     from urbangrid.seed import seed_city
 

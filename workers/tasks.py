@@ -91,7 +91,6 @@ def register(app: Celery) -> None:
                 session, case_id, now=utcnow(), policy=case_policy(session, settings)
             )
 
-
     @app.task(name=SLA_ADVANCE_MANY, **RETRY)
     def sla_advance_many_task(self: Any, case_ids: list[int]) -> int:
         with Session(get_engine(settings), expire_on_commit=False) as session:

@@ -17,13 +17,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
 from geo.layer import Grid
-from geo.store import ActiveGrid
 from tests.conftest import seed_database
 from tests.services import postgres_database
 from urbangrid.columns import utcnow
 from urbangrid.db import make_engine
 from urbangrid.domain.calendar import OfficialCalendar
 from urbangrid.domain.sla import ClockRules
+from urbangrid.grids import ActiveGrid
 from urbangrid.reference import ReferenceCache
 from urbangrid.tables import Case, CaseEvent, Category, RoutingRule, SlaClock
 from workers.routing import route_batch, route_case

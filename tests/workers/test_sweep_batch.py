@@ -12,13 +12,13 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from geo.layer import Grid
-from geo.store import ActiveGrid
 from tests.conftest import seed_database
 from tests.services import postgres_database
 from tests.workers.test_route_batch import RULES, _counts, _story, _twins, _varied_reference
 from urbangrid.casework import Policy
 from urbangrid.columns import utcnow
 from urbangrid.db import make_engine
+from urbangrid.grids import ActiveGrid
 from urbangrid.reference import ReferenceCache
 from workers.routing import route_batch
 from workers.sla import advance_batch, advance_case, claim_due
