@@ -137,13 +137,15 @@ def _counts(session: Session) -> tuple[int, int]:
     return int(events), int(clocks)
 
 
+@pytest.mark.timeout(1800)  # a thousand cases routed one by one, on a busy machine
 def test_a_batch_routes_as_each_case_alone(engine: Engine, demo_grid: Grid) -> None:
+    """1,000 random reports stored twice (2,000 cases): one of each routed alone, one in a batch."""
     grid = ActiveGrid()
     cache = ReferenceCache(lambda _: RULES)
     now = utcnow()
     with Session(engine, expire_on_commit=False) as session:
         codes = _varied_reference(session)
-        pairs = _twins(session, demo_grid, codes, 2000)
+        pairs = _twins(session, demo_grid, codes, 1000)
         for alone, _ in pairs:
             route_case(alone, session=session, grid=grid, rules=RULES, now=now)
         batch_ids = [b for _, b in pairs]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import numpy as np
@@ -36,6 +37,7 @@ def pg_engine(demo_grid: Grid) -> Iterator[Engine]:
 
 
 @pytest.mark.postgres
+@pytest.mark.timeout(1800)
 def test_a_set_advances_as_each_case_alone(pg_engine: Engine, demo_grid: Grid) -> None:
     grid = ActiveGrid()
     cache = ReferenceCache(lambda _: RULES)
@@ -84,3 +86,30 @@ def test_a_set_advances_as_each_case_alone(pg_engine: Engine, demo_grid: Grid) -
         again = advance_batch(session, batch_ids[:200], now=later, policy=POLICY)
         assert all(marks == [] for marks in again.values())
         assert _counts(session) == before
+
+    # Two sweeps racing on the same set (their marks due again): each mark recorded once.
+    racing = batch_ids[:200]
+    with pg_engine.begin() as conn:
+        first_new = conn.execute(text("SELECT max(id) FROM case_events")).scalar_one()
+        conn.execute(
+            text(
+                "UPDATE sla_clock SET step = 0, next_at = :now "
+                "WHERE case_id = ANY(:ids) AND stopped_at IS NULL"
+            ),
+            {"now": later, "ids": racing},
+        )
+
+    def sweep(_: int) -> dict[int, list[str]]:
+        with Session(pg_engine, expire_on_commit=False) as session:
+            return advance_batch(session, racing, now=later, policy=POLICY)
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(sweep, range(2)))
+    fired = sum(len(marks) for result in results for marks in result.values())
+    with pg_engine.connect() as conn:
+        new = conn.execute(
+            text("SELECT case_id, action, detail FROM case_events WHERE id > :first"),
+            {"first": first_new},
+        ).all()
+    assert fired == len(new) > 0
+    assert len(set(new)) == len(new)  # no mark twice
