@@ -23,6 +23,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from typing import IO
 
 from sqlalchemy import create_engine, text
 
@@ -39,6 +40,22 @@ def pss_kb(pid: int) -> int:
         if line.startswith("Pss:"):
             return int(line.split()[1])
     return 0
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far: the cost of a step, whatever the load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_s(pid: int) -> float:
+    total = 0.0
+    for p in [pid, *children(pid)]:
+        try:
+            total += cpu_s(p)
+        except OSError:
+            continue
+    return total
 
 
 def children(pid: int) -> list[int]:
@@ -88,6 +105,7 @@ def main() -> None:
     parser.add_argument("--reports", type=int, default=200)
     parser.add_argument("--port", type=int, default=8611)
     parser.add_argument("--label", default="")
+    parser.add_argument("--logs", type=Path, default=None, help="Folder for the processes' logs.")
     args = parser.parse_args()
     database_url = os.environ["URBANGRID_DATABASE_URL"]
     sql_url = database_url.replace("postgresql+psycopg", "postgresql+psycopg", 1)
@@ -99,25 +117,35 @@ def main() -> None:
     cli = [sys.executable, "-m", "urbangrid.cli"]
     result: dict[str, object] = {"label": args.label, "reports": args.reports}
 
+    def log(name: str) -> int | IO[bytes]:
+        return (args.logs / f"{name}.log").open("wb") if args.logs else subprocess.DEVNULL
+
     api = subprocess.Popen(
         [*cli, "api", "--port", str(args.port)],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log("api"),
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     worker: subprocess.Popen[bytes] | None = None
     try:
         base = f"http://127.0.0.1:{args.port}"
         result["api_ready_s"] = round(wait_http(f"{base}/healthz", 900), 2)
+        result["api_ready_cpu_s"] = round(cpu_s(api.pid), 2)
         # The first report places the point: the API maps (or builds) the grid index then.
         started = time.monotonic()
         for lon, lat in points:
             post(
                 f"{base}/api/v1/reports",
-                {"category": "E0102", "lat": lat, "lon": lon, "description": "bench"},
+                {
+                    "category": "E0102",
+                    "lat": lat,
+                    "lon": lon,
+                    "description": f"bench {args.label}",
+                },
             )
         result["api_post_all_s"] = round(time.monotonic() - started, 2)
+        result["api_cpu_s"] = round(cpu_s(api.pid), 2)
         result["api_rss_mb"] = round(rss_kb(api.pid) / 1024)
         result["api_pss_mb"] = round(pss_kb(api.pid) / 1024)
 
@@ -125,8 +153,8 @@ def main() -> None:
         worker = subprocess.Popen(
             [*cli, "worker", "-c", "2", "--loglevel", "WARNING"],
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log("worker"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         first = last = None
@@ -134,13 +162,17 @@ def main() -> None:
             with engine.begin() as conn:
                 routed = int(
                     conn.execute(
-                        text("SELECT count(*) FROM cases WHERE id > :b AND routed_at IS NOT NULL"),
-                        {"b": before},
+                        text(
+                            "SELECT count(*) FROM cases WHERE id > :b"
+                            " AND routed_at IS NOT NULL AND description = :d"
+                        ),
+                        {"b": before, "d": f"bench {args.label}"},
                     ).scalar_one()
                 )
             now = time.monotonic() - started
             if routed and first is None:
                 first = now
+                result["worker_first_routed_cpu_s"] = round(tree_cpu_s(worker.pid), 2)
             if routed >= args.reports:
                 last = now
                 break

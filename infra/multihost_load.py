@@ -38,7 +38,7 @@ def main() -> None:
     parser.add_argument("--api", action="append", required=True)
     parser.add_argument("--reports", type=int, default=600)
     parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--label", default="")
+    parser.add_argument("--label", default="multihost", help="Also the reports' description.")
     args = parser.parse_args()
     engine = create_engine(os.environ["URBANGRID_DATABASE_URL"])
     with engine.begin() as conn:
@@ -65,7 +65,7 @@ def main() -> None:
             try:
                 post(
                     f"{api}/api/v1/reports",
-                    {"category": "E0102", "lat": lat, "lon": lon, "description": "multihost"},
+                    {"category": "E0102", "lat": lat, "lon": lon, "description": args.label},
                 )
             except Exception as exc:  # counted and shown: a lost report is a finding
                 errors.append(f"{api}: {exc}")
@@ -82,8 +82,11 @@ def main() -> None:
         with engine.begin() as conn:
             routed = int(
                 conn.execute(
-                    text("SELECT count(*) FROM cases WHERE id > :b AND routed_at IS NOT NULL"),
-                    {"b": before},
+                    text(
+                        "SELECT count(*) FROM cases WHERE id > :b AND routed_at IS NOT NULL"
+                        " AND description = :d"
+                    ),
+                    {"b": before, "d": args.label},
                 ).scalar_one()
             )
         if routed >= accepted:
@@ -94,9 +97,9 @@ def main() -> None:
             text(
                 "SELECT extract(epoch FROM routed_at - created_at),"
                 " extract(epoch FROM routed_at), extract(epoch FROM created_at)"
-                " FROM cases WHERE id > :b AND routed_at IS NOT NULL"
+                " FROM cases WHERE id > :b AND routed_at IS NOT NULL AND description = :d"
             ),
-            {"b": before},
+            {"b": before, "d": args.label},
         ).all()
     engine.dispose()
     waits = sorted(float(r[0]) for r in rows)

@@ -8,13 +8,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from intake.cases import router as cases_router
 from intake.categories import router as categories_router
-from intake.errors import FieldError, field_error_handler
+from intake.errors import FieldError, field_error_handler, validation_error_handler
 from intake.limits import BodyLimit
 from intake.metrics import router as metrics_router
 from intake.open311.edges import Open311Cors, Open311Head, document_open311, not_routed
@@ -67,7 +68,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.grid = ActiveGrid(settings.effective_grid_index_dir)
+    app.state.grid = ActiveGrid(
+        settings.effective_grid_index_dir, boundary_margin_m=settings.boundary_margin_m
+    )
     app.state.celery = make_celery(settings)
     app.state.storage = open_storage(settings.media_storage, var_dir=settings.var_dir)
     engine = get_engine(settings)
@@ -96,6 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(Open311Cors, origins=settings.open311_cors_origins)
     app.add_middleware(Open311Head)
     app.add_exception_handler(FieldError, field_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     app.add_exception_handler(StarletteHTTPException, not_routed)
     app.include_router(reports_router)
     app.include_router(tracking_router)

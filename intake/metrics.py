@@ -132,6 +132,7 @@ def _measures(
     now: datetime,
     lang: Lang,
     include_all_departments: bool = False,
+    min_cases: int = 0,
 ) -> list[dict[str, Any]]:
     include = (
         all_department_codes(session)
@@ -149,6 +150,7 @@ def _measures(
             satisfied_score=settings.metrics_satisfied_score,
             lang=lang,
             include=include,
+            min_cases=min_cases,
         )
     return [e.flat() for e in found]
 
@@ -186,7 +188,11 @@ def ranking(
     lang: LangQuery = "zh",
     format: FormatQuery = None,
 ) -> MetricsPublic | Response:
-    """The departments' ranking by composite score, with grades: every department is listed."""
+    """The departments' ranking by composite score, with grades: every department is listed.
+
+    A department with fewer cases due in the quarter than ``URBANGRID_RANKING_MIN_CASES`` is
+    listed unranked (``ranked`` false, no ``rank``) after the ranked ones. Ties share a rank
+    and are listed by cases due (more first), then by name."""
     now = utcnow()
     tz = ZoneInfo(settings.city_timezone)
     chosen = _period(period or quarter_of(now.astimezone(tz).date()), settings, now)
@@ -199,6 +205,7 @@ def ranking(
         now=now,
         lang=lang,
         include_all_departments=True,
+        min_cases=settings.ranking_min_cases,
     )
     rows = [row for row in rows if row["key"] is not None]  # reports no department holds yet
     return _answer(

@@ -118,15 +118,18 @@ class EventPublic(BaseModel):
     """A step as anyone may see it: what happened and by which role, never who or their notes.
 
     A report is readable here by its sequential id alone, so the names of staff, residents'
-    ids and staff's internal notes stay out; the reporter reads the full timeline with the
-    tracking token (``/api/v1/track/{token}``).
+    ids and staff's internal notes stay out: these are the case's public steps, with the
+    standard wording and the staff's public note; the reporter reads their own comments too
+    with the tracking token (``/api/v1/track/{token}``).
     """
 
     at: datetime
     action: str
     from_state: str | None
     to_state: str
-    role: str
+    text_zh: str
+    text_en: str
+    public_note: str
 
 
 class ReportPublic(BaseModel):

@@ -295,12 +295,7 @@ def _numbers(rows: list[list[str]], at_lon: int, at_lat: int) -> tuple[FloatArra
     return xs, ys
 
 
-@click.group()
-def bench() -> None:
-    """Benchmarks that print figures beside a baseline measured in the same run."""
-
-
-@bench.command("geo")
+@click.command("geo")
 @click.option("--points", default=1_000_000, show_default=True)
 @click.option(
     "--postgis-url",

@@ -21,6 +21,7 @@ from sqlalchemy import insert, select, update
 from sqlmodel import Session, col
 
 from geo.assign import GridIndex
+from geo.boundary import Neighbour, StreetBoundaries
 from geo.indexfile import IndexFileError, read_index, read_key, write_index
 from geo.layer import Grid, Layer
 from urbangrid.tables import GridArea, GridVersion
@@ -173,6 +174,7 @@ def ensure_index_file(session: Session, version_id: int, folder: Path) -> tuple[
                 index = GridIndex.build(load_grid(session, version_id))
                 write_index(index, path, key=key)
                 built = True
+                _prune(folder, keep=path)
                 log.info(
                     "built the index of grid version %s in %.1f s: %s",
                     version_id,
@@ -182,6 +184,22 @@ def ensure_index_file(session: Session, version_id: int, folder: Path) -> tuple[
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return path, built
+
+
+#: Index files not written for this long are removed when another is built: versions replaced
+#: long ago and scratch databases' files. A process still mapping one keeps its pages.
+_STALE_AFTER_S = 7 * 24 * 3600
+
+
+def _prune(folder: Path, *, keep: Path) -> None:
+    cutoff = time.time() - _STALE_AFTER_S
+    for old in folder.glob("grid-*.idx"):
+        try:
+            if old != keep and old.stat().st_mtime < cutoff:
+                old.unlink()
+                old.with_suffix(".lock").unlink(missing_ok=True)
+        except OSError:
+            continue  # another process pruned it first
 
 
 def open_index(session: Session, version_id: int, folder: Path) -> GridIndex:
@@ -200,6 +218,7 @@ def open_index(session: Session, version_id: int, folder: Path) -> GridIndex:
 
 # Mapped indexes, shared by every ActiveGrid of the process: one per (database, grid version).
 _indexes: dict[tuple[str, int], GridIndex] = {}
+_streets: dict[tuple[str, int], StreetBoundaries] = {}
 _build_lock = threading.Lock()
 
 
@@ -208,10 +227,13 @@ class ActiveGrid:
     another version becomes active.
 
     ``folder`` is where the index files are kept (default: the settings' grid index folder).
+    ``boundary_margin_m`` is how close to its street's boundary a report is flagged as near it
+    (``URBANGRID_BOUNDARY_MARGIN_M``); 0 flags none.
     """
 
-    def __init__(self, folder: Path | None = None) -> None:
+    def __init__(self, folder: Path | None = None, *, boundary_margin_m: float = 30.0) -> None:
         self._folder = folder
+        self.boundary_margin_m = boundary_margin_m
 
     @property
     def folder(self) -> Path:
@@ -220,6 +242,24 @@ class ActiveGrid:
 
             self._folder = get_settings().effective_grid_index_dir
         return self._folder
+
+    def near_boundary(
+        self, session: Session, version_id: int, lon: float, lat: float, street: str
+    ) -> Neighbour | None:
+        """The neighbouring street within the margin of a point located in ``street``."""
+        if self.boundary_margin_m <= 0 or not street:
+            return None
+        key = (str(session.get_bind().engine.url), version_id)
+        streets = _streets.get(key)
+        if streets is None:
+            with _build_lock:
+                streets = _streets.get(key)
+                if streets is None:
+                    layer = load_grid(session, version_id, levels=(2,)).get(2)
+                    if layer is None:
+                        return None
+                    streets = _streets[key] = StreetBoundaries.build(layer)
+        return streets.neighbour(lon, lat, street, margin_m=self.boundary_margin_m)
 
     def current(self, session: Session) -> tuple[int, GridIndex]:
         version = active_version_id(session)

@@ -14,11 +14,11 @@ import io
 import math
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw, ImageOps
 
 try:  # HEIC (iPhones) where the maintained pillow-heif wheel is installed
     from pillow_heif import register_heif_opener
@@ -196,3 +196,62 @@ def _jpeg(image: Image.Image, quality: int) -> bytes:
     # Nothing but pixels: no exif=, no icc_profile=, no comment.
     image.save(out, "JPEG", quality=quality, optimize=True, progressive=True)
     return out.getvalue()
+
+
+# A rectangle of a stored photo, in its pixels: (left, top, right, bottom), right and bottom
+# exclusive.
+Box = tuple[int, int, int, int]
+# What covers a rectangle on the public copy: flat, so nothing of what is under it shows.
+COVER_COLOUR = (0, 0, 0)
+
+
+def clip_boxes(boxes: Sequence[Sequence[float]], width: int, height: int) -> list[Box]:
+    """Rectangles clipped to a ``width`` × ``height`` photo; empty ones are dropped.
+
+    Raises :class:`ValueError` for a rectangle that is not four numbers with left < right and
+    top < bottom.
+
+    >>> clip_boxes([(10, 10, 50, 40), (-5, 0, 20, 900), (700, 0, 800, 10)], 640, 480)
+    [(10, 10, 50, 40), (0, 0, 20, 480)]
+    """
+    found: list[Box] = []
+    for box in boxes:
+        if len(box) != 4 or not all(math.isfinite(float(v)) for v in box):
+            raise ValueError(f"a rectangle is [left, top, right, bottom], got {list(box)}")
+        left, top, right, bottom = (round(float(v)) for v in box)
+        if left >= right or top >= bottom:
+            raise ValueError(f"rectangle {list(box)} has no area (left < right, top < bottom)")
+        clipped = (max(0, left), max(0, top), min(width, right), min(height, bottom))
+        if clipped[0] < clipped[2] and clipped[1] < clipped[3]:
+            found.append(clipped)
+    return found
+
+
+def render_public(
+    stored: bytes, cover: Sequence[Box], *, thumb_side: int, quality: int = 85
+) -> Normalised:
+    """The public copy of a stored photo: ``cover``'s rectangles filled, nothing else changed.
+
+    The one place a public copy is made, whoever found the rectangles (a shift lead redacting
+    a face by hand, or a detector of faces and number plates). ``stored`` is the stripped,
+    upright copy :func:`normalise` made; it is kept as it is for staff.
+
+    >>> import io
+    >>> white = io.BytesIO()
+    >>> Image.new("RGB", (64, 48), (255, 255, 255)).save(white, "JPEG")
+    >>> made = render_public(white.getvalue(), [(0, 0, 32, 48)], thumb_side=16)
+    >>> with Image.open(io.BytesIO(made.image)) as shown:
+    ...     shown.getpixel((8, 24))[0] < 16, shown.getpixel((56, 24))[0] > 240
+    (True, True)
+    """
+    try:
+        with Image.open(io.BytesIO(stored)) as opened:
+            image = _flatten(opened)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise PhotoRejected(f"stored photo could not be decoded: {exc}") from exc
+    draw = ImageDraw.Draw(image)
+    for left, top, right, bottom in clip_boxes(cover, image.width, image.height):
+        draw.rectangle((left, top, right - 1, bottom - 1), fill=COVER_COLOUR)
+    thumb = image.copy()
+    thumb.thumbnail((thumb_side, thumb_side), Image.Resampling.LANCZOS)
+    return Normalised(_jpeg(image, quality), _jpeg(thumb, 80), image.width, image.height)

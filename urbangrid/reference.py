@@ -3,7 +3,7 @@
 Categories (with their parsed limits), routing rules by category, street offices by level-2
 code and the clock rules (calendar, time zone, office windows) cost a worker five queries per
 case when read each time. Here they are read together and kept until ``reference_version``
-moves: triggers move it on every change to those tables (migration 0012), so one one-row read
+moves: triggers move it on every change to those tables (migration 0013), so one one-row read
 per batch tells a worker whether staff changed anything since.
 """
 
@@ -55,7 +55,7 @@ class Reference:
 
 
 def current_version(session: Session) -> int | None:
-    """The reference data's version; None on a database older than migration 0012."""
+    """The reference data's version; None on a database older than migration 0013."""
     row = session.get(ReferenceVersion, 1)
     return None if row is None else row.version
 

@@ -65,6 +65,9 @@ class Settings(BaseSettings):
     # A report of the same category this close to an open case reported this recently joins it.
     duplicate_radius_m: float = Field(default=250.0, ge=0)
     duplicate_window_h: float = Field(default=72.0, ge=0)
+    # A report within this many metres of its street's (L2) boundary is routed as usual but
+    # flagged for the dispatcher with the neighbouring street named; 0 turns it off.
+    boundary_margin_m: float = Field(default=30.0, ge=0, le=1000)
     reopen_window_days: float = Field(default=7.0, ge=0)
     # Writes per client (address, or Open311 key) per minute, with a burst; 0 turns it off.
     rate_limit_per_minute: float = Field(default=20.0, ge=0)
@@ -141,6 +144,8 @@ class Settings(BaseSettings):
         default_factory=lambda: list(DEFAULT_POLICY.grades)
     )
     metrics_satisfied_score: int = Field(default=4, ge=1, le=5)
+    # A department with fewer cases due than this in the ranked period is listed unranked.
+    ranking_min_cases: int = Field(default=20, ge=0)
     # How often the scheduler folds written cases into the evaluation's rollups. Figures are
     # exact whenever read; a longer interval only leaves more cases for each read to take live.
     metrics_refresh_interval_s: float = Field(default=60.0, gt=0)

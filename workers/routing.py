@@ -78,11 +78,15 @@ def route_case(
     )
     located = {"grid_version_id": version_id, "routed_at": now}
     if inside:
+        # Routed as usual, but a report within the margin of its street's boundary names the
+        # neighbouring street for the dispatcher to confirm or move it to.
+        near = grid.near_boundary(session, version_id, case.lon, case.lat, cells[1])
         located |= {
             "l1_code": cells[0],
             "l2_code": cells[1],
             "l3_code": cells[2] or None,
             "l4_code": cells[3] or None,
+            "near_boundary": near.code if near else None,
         }
     try:
         if not inside or category.needs_verification:
@@ -101,7 +105,7 @@ def route_case(
                 role=Role.SYSTEM,
                 at=now,
                 note=note,
-                detail={"grid_version_id": version_id, "cells": cells},
+                detail={"grid_version_id": version_id, "cells": cells, **_boundary_detail(located)},
                 values=located,
                 guards=unrouted,
             )
@@ -121,6 +125,7 @@ def route_case(
                 "cells": cells,
                 "grid_version_id": version_id,
                 "time_limit": category.time_limit,
+                **_boundary_detail(located),
             },
             values=located,
             guards=unrouted,
@@ -158,6 +163,11 @@ def route_case(
     return RouteOutcome(case_id, True, case.state, case.department_code)
 
 
+def _boundary_detail(located: dict[str, object]) -> dict[str, object]:
+    neighbour = located.get("near_boundary")
+    return {"near_boundary": neighbour} if neighbour else {}
+
+
 # -- many cases at once ------------------------------------------------------------------------
 
 _UNROUTED_CLAIM = """
@@ -179,7 +189,8 @@ UPDATE cases AS c SET
     department_code = COALESCE(v.department_code, c.department_code),
     routing_rule_id = COALESCE(v.routing_rule_id, c.routing_rule_id),
     stage = v.stage, stage_deadline_at = v.stage_deadline_at, deadline_at = v.deadline_at,
-    case_deadline_at = v.case_deadline_at
+    case_deadline_at = v.case_deadline_at,
+    near_boundary = COALESCE(v.near_boundary, c.near_boundary)
 FROM unnest(
     CAST(:id AS int[]), CAST(:state AS text[]), CAST(:updated_at AS timestamptz[]),
     CAST(:routed_at AS timestamptz[]), CAST(:grid_version_id AS int[]),
@@ -188,10 +199,10 @@ FROM unnest(
     CAST(:l4_code AS text[]), CAST(:department_code AS text[]),
     CAST(:routing_rule_id AS int[]), CAST(:stage AS text[]),
     CAST(:stage_deadline_at AS timestamptz[]), CAST(:deadline_at AS timestamptz[]),
-    CAST(:case_deadline_at AS timestamptz[])
+    CAST(:case_deadline_at AS timestamptz[]), CAST(:near_boundary AS text[])
 ) AS v(id, state, updated_at, routed_at, grid_version_id, filed_at, dispatched_at, l1_code,
        l2_code, l3_code, l4_code, department_code, routing_rule_id, stage, stage_deadline_at,
-       deadline_at, case_deadline_at)
+       deadline_at, case_deadline_at, near_boundary)
 WHERE c.id = v.id AND c.state = 'REPORTED' AND c.routed_at IS NULL
 RETURNING c.id
 """
@@ -199,7 +210,7 @@ RETURNING c.id
 _CASE_COLUMNS = (
     "id", "state", "updated_at", "routed_at", "grid_version_id", "filed_at", "dispatched_at",
     "l1_code", "l2_code", "l3_code", "l4_code", "department_code", "routing_rule_id", "stage",
-    "stage_deadline_at", "deadline_at", "case_deadline_at",
+    "stage_deadline_at", "deadline_at", "case_deadline_at", "near_boundary",
 )  # fmt: skip
 
 
@@ -265,6 +276,8 @@ def route_batch(
             version_id=version_id,
             reference=reference,
             now=now,
+            grid=grid,
+            session=session,
         )
         for n, w in enumerate(plain)
     ]
@@ -330,6 +343,8 @@ def _plan(
     version_id: int,
     reference: Reference,
     now: datetime,
+    grid: ActiveGrid,
+    session: Session,
 ) -> _Plan:
     """What ``route_case`` would do to this case, decided in memory (see its docstring)."""
     category = reference.categories[waiting.category_code]
@@ -346,12 +361,16 @@ def _plan(
     }
     values |= dict.fromkeys(_CASE_COLUMNS[5:], None)
     if inside:
+        # As route_case: a report near its street's boundary names the neighbouring street.
+        near = grid.near_boundary(session, version_id, waiting.lon, waiting.lat, cells[1])
         values |= {
             "l1_code": cells[0],
             "l2_code": cells[1],
             "l3_code": cells[2] or None,
             "l4_code": cells[3] or None,
+            "near_boundary": near.code if near else None,
         }
+    boundary = _boundary_detail(values)
     by = (SYSTEM_ACTOR, str(Role.SYSTEM))
     latest, clocks = clocks_move(
         [], "submit", case_id=case_id, at=waiting.created_at, rules=rules, limits=limits, detail={}
@@ -370,7 +389,7 @@ def _plan(
                 CaseState.REPORTED,
                 at=now,
                 note=note,
-                detail={"grid_version_id": version_id, "cells": cells},
+                detail={"grid_version_id": version_id, "cells": cells, **boundary},
             )
         ]
     else:
@@ -387,6 +406,7 @@ def _plan(
                     "cells": cells,
                     "grid_version_id": version_id,
                     "time_limit": category.time_limit,
+                    **boundary,
                 },
             )
         ]

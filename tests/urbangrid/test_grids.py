@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import multiprocessing
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -100,3 +102,21 @@ def test_a_stale_or_damaged_file_is_rebuilt(sqlite_url: str, tmp_path: Path, dam
             assert again == path and not built
     finally:
         engine.dispose()
+
+
+def test_building_removes_index_files_unused_for_a_week(sqlite_url: str, tmp_path: Path) -> None:
+    old, recent = tmp_path / "grid-v1-old.idx", tmp_path / "grid-v2-recent.idx"
+    for path in (old, recent):
+        path.write_bytes(b"an index of a version long replaced")
+    week_ago = time.time() - 8 * 24 * 3600
+    os.utime(old, (week_ago, week_ago))
+    engine = make_engine(sqlite_url)
+    try:
+        with Session(engine) as session:
+            version = active_version_id(session)
+            assert version is not None
+            path, built = ensure_index_file(session, version, tmp_path)
+    finally:
+        engine.dispose()
+    assert built and path.exists()
+    assert not old.exists() and recent.exists()

@@ -33,7 +33,7 @@ RULES = ClockRules(OfficialCalendar(), TZ)
 CASE_COLUMNS = (
     "state", "grid_version_id", "l1_code", "l2_code", "l3_code", "l4_code", "department_code",
     "routing_rule_id", "routed_at", "filed_at", "dispatched_at", "updated_at", "stage",
-    "stage_deadline_at", "deadline_at", "case_deadline_at", "escalation_level",
+    "stage_deadline_at", "deadline_at", "case_deadline_at", "escalation_level", "near_boundary",
 )  # fmt: skip
 EVENT_COLUMNS = (
     "at", "action", "from_state", "to_state", "actor", "role", "note", "detail", "department_code",

@@ -410,6 +410,55 @@ def ranks(scores: Sequence[float | None]) -> list[int | None]:
     return [None if s is None else first[s] for s in scores]
 
 
+@dataclass(frozen=True)
+class Entrant:
+    """A group in a ranking: its score, its cases due in the period, and its name."""
+
+    score: float | None
+    cases: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Standing:
+    position: int  # where the group is listed, 0 first
+    ranked: bool
+    rank: int | None
+
+
+def standings(entrants: Sequence[Entrant], *, min_cases: int) -> list[Standing]:
+    """The ranking: who is ranked, their rank, and the order groups are listed in.
+
+    A group with fewer than ``min_cases`` cases due in the period, or no score, is listed
+    unranked: a score over a handful of cases says little. Ranked groups get competition ranks
+    by score (ties share a rank: 1, 2, 2, 4). The second key, within a tie, is the number of
+    cases due (more first: the same score over more cases is the firmer result), then the name;
+    unranked groups follow the ranked ones in that same order. One ``Standing`` per entrant, in
+    the entrants' order.
+
+    >>> rows = [Entrant(94.0, 5, "Tiny office"), Entrant(88.0, 120, "Roads"),
+    ...         Entrant(88.0, 300, "Water"), Entrant(91.0, 40, "Parks"), Entrant(None, 0, "New")]
+    >>> [(s.position, s.ranked, s.rank) for s in standings(rows, min_cases=20)]
+    [(3, False, None), (2, True, 2), (1, True, 2), (0, True, 1), (4, False, None)]
+    """
+    ranked = [
+        i for i, e in enumerate(entrants) if e.score is not None and e.cases >= max(min_cases, 0)
+    ]
+    scores = ranks([entrants[i].score if i in set(ranked) else None for i in range(len(entrants))])
+
+    def order(i: int) -> tuple[bool, float, int, str]:
+        e = entrants[i]
+        inside = scores[i] is not None
+        return (not inside, -(e.score or 0.0) if inside else 0.0, -e.cases, e.name)
+
+    listed = sorted(range(len(entrants)), key=order)
+    position = {i: p for p, i in enumerate(listed)}
+    return [
+        Standing(position=position[i], ranked=scores[i] is not None, rank=scores[i])
+        for i in range(len(entrants))
+    ]
+
+
 # ---------------------------------------------------------------------------------------------
 # The clock on a case in a work queue
 

@@ -4,8 +4,8 @@ Triggers on the categories, routing rules, departments and calendar tables move
 ``reference_version.version`` by one per statement that changes them, whoever writes them (the
 rules loader, the calendar command, the staff API, a hand-written SQL fix).
 
-Revision ID: 0012_reference_version
-Revises: 0011_gazetteer
+Revision ID: 0013_reference_version
+Revises: 0012_staff_loop
 Create Date: 2026-12-06
 """
 
@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0012_reference_version"
-down_revision = "0011_gazetteer"
+revision = "0013_reference_version"
+down_revision = "0012_staff_loop"
 branch_labels = None
 depends_on = None
 
