@@ -24,8 +24,9 @@ from intake.pgfast import FastStore
 from intake.photos import router as photos_router
 from intake.photos import staff_router as staff_photos_router
 from intake.publisher import Publisher
-from intake.ratelimit import RateLimiter
+from intake.ratelimit import Limiter
 from intake.reports import router as reports_router
+from intake.signin import SignInGuard
 from intake.staff_auth import router as staff_auth_router
 from intake.submission import Intake
 from intake.tracking import router as tracking_router
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if fast is not None:
             await fast.close()
         await run_in_threadpool(app.state.publisher.stop)
+        app.state.signin.close()
         app.state.celery.close()
 
     app = FastAPI(
@@ -87,9 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         storage=app.state.storage,
         publisher=app.state.publisher,
     )
-    app.state.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
-    app.state.open311_limiter = RateLimiter(
-        settings.open311_rate_limit_per_minute, settings.rate_limit_burst * 10
+    app.state.limiter = Limiter(settings.rate_limit_storage)
+    app.state.signin = SignInGuard(
+        app.state.limiter, workers=settings.login_workers, queue=settings.login_queue
     )
     app.add_middleware(
         BodyLimit,
