@@ -51,6 +51,10 @@ BENCHES: dict[str, tuple[str, str]] = {
     ),
     "photos": ("workers.photo_cli:bench_photos", "Face and plate detectors: time, recall."),
     "sla": ("workers.bench:bench_sla", "The sweep's indexed query against a full scan."),
+    "pipeline": (
+        "workers.bench:bench_pipeline",
+        "Reports to DISPATCHED beside a bare Celery task; the sweep; POST to DISPATCHED.",
+    ),
 }
 
 

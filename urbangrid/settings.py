@@ -147,6 +147,7 @@ class Settings(BaseSettings):
             "media": 1,
             "notify": 8,
             "metrics": 1,
+            "periodic": 1,
         }
     )
 
