@@ -3,8 +3,8 @@
 The public copy blurs each detection; a later detector re-runs over the stored copies of the
 photos whose ``detector`` is another version (``urbangrid photos reblur``).
 
-Revision ID: 0013_photo_blur
-Revises: 0012_staff_loop
+Revision ID: 0014_photo_blur
+Revises: 0013_reference_version
 Create Date: 2026-12-06
 """
 
@@ -15,8 +15,8 @@ from alembic import op
 
 from urbangrid.columns import UTCDateTime
 
-revision = "0013_photo_blur"
-down_revision = "0012_staff_loop"
+revision = "0014_photo_blur"
+down_revision = "0013_reference_version"
 branch_labels = None
 depends_on = None
 
