@@ -287,10 +287,12 @@ def _detail(session: Session, case: Case, principal: Principal, max_escalations:
         )
         for e in events
     ]
+    # A step's photos are a list of refs; the submit event counts the resident's photos instead.
     photos = [
         PhotoRef(ref=str(ref), action=e.action, at=e.at)
         for e in timeline
-        for ref in (e.detail.get("photos") or [])
+        if isinstance(e.detail.get("photos"), list)
+        for ref in e.detail["photos"]
     ]
     return CaseDetail(
         **_summary(case).model_dump(),

@@ -59,12 +59,14 @@ def _register() -> None:
     from intake.cli import api, apikey, bench_intake, categories, staff
     from urbangrid.history.cli import import_group
     from urbangrid.runner import demo, run
+    from urbangrid.soak.cli import soak
     from workers.cli import calendar, dlq, rules, scheduler, sla, worker
 
     main.add_command(grid)
     main.add_command(bench)
     main.add_command(demo)
     main.add_command(run)
+    main.add_command(soak)
     main.add_command(api)
     main.add_command(categories)
     main.add_command(apikey)
@@ -74,8 +76,10 @@ def _register() -> None:
     for group in (sla, calendar, rules, dlq, staff, import_group):
         main.add_command(group)
     from workers.bench import bench_sla
+    from workers.broker_bench import bench_broker
 
     bench.add_command(bench_sla)
+    bench.add_command(bench_broker)
     try:
         from dashboard.cli import bench_dashboard, dashboard
     except ImportError:  # the dashboard's dependencies are optional on a worker machine
