@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from geo.store import ActiveGrid
 from intake.cases import router as cases_router
@@ -15,6 +18,7 @@ from intake.categories import router as categories_router
 from intake.errors import FieldError, field_error_handler
 from intake.limits import BodyLimit
 from intake.metrics import router as metrics_router
+from intake.open311.edges import Open311Cors, Open311Head, document_open311, not_routed
 from intake.open311.router import router as open311_router
 from intake.pgfast import FastStore
 from intake.photos import router as photos_router
@@ -83,7 +87,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         multipart_bytes=settings.photos_per_report * settings.photo_max_bytes + 1024 * 1024,
         other_bytes=settings.json_max_bytes,
     )
+    app.add_middleware(Open311Cors, origins=settings.open311_cors_origins)
+    app.add_middleware(Open311Head)
     app.add_exception_handler(FieldError, field_error_handler)
+    app.add_exception_handler(StarletteHTTPException, not_routed)
     app.include_router(reports_router)
     app.include_router(tracking_router)
     app.include_router(photos_router)
@@ -94,6 +101,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(cases_router)
     app.include_router(staff_photos_router)
     app.include_router(metrics_router)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document_open311(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    description=app.description,
+                    routes=app.routes,
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:

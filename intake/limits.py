@@ -7,6 +7,8 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from intake.errors import FieldError
+from intake.open311.edges import format_of
+from intake.open311.render import errors
 
 
 class BodyLimit:
@@ -56,14 +58,16 @@ def _error(size: int, limit: int) -> FieldError:
 async def _too_large(scope: Scope, send: Send, size: int, limit: int) -> None:
     error = _error(size, limit)
     body = json.dumps({"detail": error.detail()}).encode()
-    if scope["path"].startswith("/open311/"):
-        body = json.dumps([{"code": 413, "description": error.message}]).encode()
+    content_type = b"application/json"
+    if scope["path"].startswith("/open311/"):  # the standard's error document, in its format
+        answer = errors(format_of(scope["path"]), 413, [f"body: {error.message}"])
+        body, content_type = bytes(answer.body), answer.headers["content-type"].encode()
     await send(
         {
             "type": "http.response.start",
             "status": 413,
             "headers": [
-                (b"content-type", b"application/json"),
+                (b"content-type", content_type),
                 (b"content-length", str(len(body)).encode()),
                 (b"connection", b"close"),
             ],

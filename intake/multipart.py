@@ -34,8 +34,9 @@ class PartRule:
 
 
 class _Reader:
-    def __init__(self, rules: Mapping[str, PartRule]) -> None:
+    def __init__(self, rules: Mapping[str, PartRule], other: PartRule | None = None) -> None:
         self.rules = rules
+        self.other = other
         self.parts: list[Part] = []
         self.counts: dict[str, int] = {}
         self._header_name = b""
@@ -63,7 +64,7 @@ class _Reader:
         if b"name" not in options:
             raise FieldError("body", "a multipart part has no name", kind="multipart")
         name = options[b"name"].decode("utf-8", errors="replace")
-        rule = self.rules.get(name)
+        rule = self.rules.get(name, self.other)
         if rule is None:
             raise FieldError(name, "is not a field of this form", kind="extra_forbidden")
         count = self.counts[name] = self.counts.get(name, 0) + 1
@@ -96,14 +97,21 @@ class _Reader:
 
 
 async def read_multipart(
-    content_type: str, stream: AsyncIterator[bytes], rules: Mapping[str, PartRule]
+    content_type: str,
+    stream: AsyncIterator[bytes],
+    rules: Mapping[str, PartRule],
+    *,
+    other: PartRule | None = None,
 ) -> dict[str, list[Part]]:
-    """The parts of a multipart body by field name; :class:`FieldError` names the first bad one."""
+    """The parts of a multipart body by field name; :class:`FieldError` names the first bad one.
+
+    Fields without a rule are refused, unless ``other`` is the rule for any field (a client
+    that sends fields of its own, as FixMyStreet sends ``attribute[...]``)."""
     _, params = parse_options_header(content_type)
     boundary = params.get(b"boundary")
     if not boundary:
         raise FieldError("body", "multipart body without a boundary", kind="multipart")
-    reader = _Reader(rules)
+    reader = _Reader(rules, other)
     parser = MultipartParser(
         boundary,
         {

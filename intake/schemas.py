@@ -59,8 +59,8 @@ class ReportCreate(BaseModel):
     )
 
     category: str = Field(pattern=r"^[CE]\d{4}$", description="Category code, e.g. E0102")
-    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
-    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    lat: float | None = Field(default=None, ge=-90, le=90, allow_inf_nan=False)
+    lon: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
     crs: Crs = Field(default="wgs84", description="wgs84 (GPS), gcj02 (Amap/Tencent), bd09 (Baidu)")
     description: Text = Field(default="", max_length=4000)
     contact: Text | None = Field(
@@ -68,7 +68,12 @@ class ReportCreate(BaseModel):
         max_length=200,
         description="Phone or e-mail for notices of progress; never shown in public views",
     )
-    address: Text | None = Field(default=None, max_length=500, description="Where, in words")
+    address: Text | None = Field(
+        default=None,
+        max_length=500,
+        description="Where, in words; without lat/lon, the report is placed at this address "
+        "of the city's address list",
+    )
 
 
 class ReportForm(BaseModel):

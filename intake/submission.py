@@ -31,12 +31,14 @@ from starlette.concurrency import run_in_threadpool
 
 from geo.assign import GridIndex
 from geo.crs import to_wgs84
+from geo.gazetteer import FUZZY_MIN_SCORE, Gazetteer, Match
 from geo.store import ActiveGrid
 from intake import idempotency
 from intake.duplicates import find_duplicate, nearest, search_area
 from intake.errors import FieldError
 from intake.pgfast import FastStore, KeyTaken
 from intake.publisher import Publisher
+from urbangrid.addresses import load_gazetteer, signature
 from urbangrid.columns import utcnow
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import Role
@@ -80,6 +82,10 @@ class Submission:
     description: str = ""
     contact: str | None = None
     address: str | None = None
+    # The address library's id of the place (Open311's address_id).
+    address_id: str | None = None
+    # The names the client gave the address fields, for refusals that name them.
+    address_fields: tuple[str, str] = ("address", "address_id")
     media_url: str | None = None
     channel: str = "api"  # web | api | open311
     actor: str = "citizen"
@@ -97,6 +103,7 @@ class Submission:
                 "description": self.description,
                 "contact": self.contact,
                 "address": self.address,
+                "address_id": self.address_id,
                 "media_url": self.media_url,
                 "photos": [upload.sha256 for upload in self.uploads],
             }
@@ -130,6 +137,8 @@ class _Reference:
     limits: dict[str, str] = field(default_factory=dict)  # code → time limit
     grid: GridIndex | None = None
     grid_error: str = ""
+    gazetteer: Gazetteer = field(default_factory=Gazetteer)
+    gazetteer_signature: tuple[int, str] = (0, "")
     read_at: float = float("-inf")
 
 
@@ -172,6 +181,10 @@ class Intake:
                 grid, error = index, ""
             except LookupError as exc:
                 grid, error = None, str(exc)
+            # The address points are re-read only when an import changed them.
+            gazetteer, sig = self._reference.gazetteer, signature(session)
+            if sig != self._reference.gazetteer_signature:
+                gazetteer = load_gazetteer(session)
         if grid is not None and id(grid) not in _FROZEN:
             _FROZEN.add(id(grid))
             # The grid index is hundreds of thousands of long-lived objects; left to the
@@ -179,7 +192,9 @@ class Intake:
             # city). Frozen, they are never scanned again.
             gc.collect()
             gc.freeze()
-        self._reference = _Reference(categories, limits, grid, error, time.monotonic())
+        self._reference = _Reference(
+            categories, limits, grid, error, gazetteer, sig, time.monotonic()
+        )
 
     def _look_up_category(self, code: str) -> bool | None:
         now = time.monotonic()
@@ -218,7 +233,7 @@ class Intake:
             raise FieldError("category", f"unknown category {sub.category!r}")
         if not active:
             raise FieldError("category", f"category {sub.category} is no longer offered")
-        lat, lon, crs = locate(sub)
+        lat, lon, crs, match = locate(sub, reference.gazetteer)
         if reference.grid is None:
             raise HTTPException(503, reference.grid_error or "no active grid")
         x, y = to_wgs84(np.array([lon]), np.array([lat]), crs)
@@ -239,7 +254,7 @@ class Intake:
                 return await self._replay(sub, earlier, print_)
         if sub.uploads:
             await run_in_threadpool(self.store_raw, sub.uploads)
-        placed = _Placed(lat, lon, crs, wgs_lat, wgs_lon)
+        placed = _Placed(lat, lon, crs, wgs_lat, wgs_lon, match)
         if self.fast is not None and not sub.uploads:
             return await self._fast(sub, placed, print_)
         try:
@@ -276,7 +291,7 @@ class Intake:
         token = secrets.token_urlsafe(24)
         values = {
             **_case_row(sub, placed, token, now),
-            **_event_row(sub),
+            **_event_row(sub, placed),
             "key_scope": sub.key_scope,
             "key": sub.idempotency_key,
             "fingerprint": print_,
@@ -356,7 +371,7 @@ class Intake:
         row["location"] = shapely.Point(placed.wgs_lon, placed.wgs_lat)
         row["duplicate_of"] = parent
         case_id = _new_id(conn.execute(_INSERT_CASE, row).scalar_one())
-        event = _event_row(sub)
+        event = _event_row(sub, placed)
         event_id = _new_id(
             conn.execute(
                 _INSERT_EVENT,
@@ -410,12 +425,26 @@ def _case_row(sub: Submission, placed: _Placed, token: str, now: datetime) -> di
     }
 
 
-def _event_row(sub: Submission) -> dict[str, Any]:
-    """The ``submit`` event's own columns, the same on both paths."""
+def _event_row(sub: Submission, placed: _Placed) -> dict[str, Any]:
+    """The ``submit`` event's own columns, the same on both paths; a report located by its
+    address keeps the match and its score here."""
+    detail: dict[str, Any] = {"channel": sub.channel, "photos": len(sub.uploads)}
+    if placed.match is not None:
+        detail["address_match"] = address_match(placed.match)
     return {
         "actor": sub.actor,
         "note": sub.description[:200],
-        "detail": json.dumps({"channel": sub.channel, "photos": len(sub.uploads)}),
+        "detail": json.dumps(detail, ensure_ascii=False),
+    }
+
+
+def address_match(match: Match) -> dict[str, Any]:
+    """What a report located by address records of the gazetteer's answer."""
+    return {
+        "address_id": match.point.ref,
+        "address": match.point.address,
+        "score": round(match.score, 1),
+        "method": match.method,
     }
 
 
@@ -430,22 +459,48 @@ class _Placed:
     crs: str
     wgs_lat: float
     wgs_lon: float
+    match: Match | None = None
 
 
-def locate(sub: Submission) -> tuple[float, float, str]:
-    """The report's (lat, lon, crs): as given, or else the first photo's EXIF GPS (WGS84)."""
+def locate(sub: Submission, gazetteer: Gazetteer) -> tuple[float, float, str, Match | None]:
+    """The report's (lat, lon, crs, match): as given; else the first photo's EXIF GPS (WGS84);
+    else the point of its address in the gazetteer (by the library's id, then by the words)."""
     if sub.lat is not None and sub.lon is not None:
-        return sub.lat, sub.lon, sub.crs
+        return sub.lat, sub.lon, sub.crs, None
     if (sub.lat is None) != (sub.lon is None):
         missing = "lon" if sub.lon is None else "lat"
         raise FieldError(missing, "give both lat and lon, or neither and a photo with GPS")
     for upload in sub.uploads:
         if upload.info.gps is not None:
             lat, lon = upload.info.gps
-            return lat, lon, "wgs84"
+            return lat, lon, "wgs84", None
+    text_field, id_field = sub.address_fields
+    if sub.address_id:
+        point = gazetteer.by_ref.get(sub.address_id)
+        if point is None:
+            raise FieldError(id_field, f"{sub.address_id!r} is not in the city's address list")
+        return point.lat, point.lon, "wgs84", Match(point, 100.0, "address_id")
+    if sub.address:
+        if not len(gazetteer):
+            raise FieldError(
+                text_field,
+                "this city has loaded no address list: give lat and lon",
+                kind="not_found",
+            )
+        match = gazetteer.find(sub.address)
+        if match is None:
+            raise FieldError(
+                text_field,
+                f"{sub.address!r} matches no single address of the city's list (a fuzzy "
+                f"match needs a score of {FUZZY_MIN_SCORE:g} and the same house numbers; "
+                "without a district, the address must be in one district only): "
+                "check it, or give lat and long",
+                kind="not_found",
+            )
+        return match.point.lat, match.point.lon, "wgs84", match
     raise FieldError(
         "lat",
-        "location missing: give lat and lon, or a photo that carries its GPS position",
+        "location missing: give lat and lon, an address, or a photo that carries its GPS position",
         kind="missing",
     )
 

@@ -80,7 +80,10 @@ async def read_form(
     return form, await check_photos(photos, settings)
 
 
-async def check_photos(parts: list[Part], settings: Settings) -> tuple[Upload, ...]:
+async def check_photos(
+    parts: list[Part], settings: Settings, *, field: str = PHOTOS
+) -> tuple[Upload, ...]:
+    """Each photo checked by its content (format, size, pixels), named ``field[i]`` if not."""
     uploads = []
     for index, part in enumerate(parts):
         data = bytes(part.data)
@@ -93,6 +96,6 @@ async def check_photos(parts: list[Part], settings: Settings) -> tuple[Upload, .
             )
         except PhotoRejected as exc:
             name = f" ({part.filename})" if part.filename else ""
-            raise FieldError(PHOTOS, f"photos[{index}]{name}: {exc}", kind="invalid_photo") from exc
-        uploads.append(Upload(f"{PHOTOS}[{index}]", data, info))
+            raise FieldError(field, f"{field}[{index}]{name}: {exc}", kind="invalid_photo") from exc
+        uploads.append(Upload(f"{field}[{index}]", data, info))
     return tuple(uploads)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,7 +14,13 @@ from tests.services import postgres_database, rabbitmq_vhost
 from urbangrid.db import dispose_engines, make_engine
 from urbangrid.migrate import upgrade
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+# The real public data: beside the repository by default; URBANGRID_SHARED_DATA names it when
+# the checkout is elsewhere (a git worktree, a CI runner).
+SHARED_DATA = Path(
+    os.environ.get(
+        "URBANGRID_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    )
+)
 
 
 @pytest.fixture(scope="session")

@@ -77,6 +77,12 @@ class Settings(BaseSettings):
     # means the address each request came in on.
     public_base_url: str = ""
     open311_jurisdiction_id: str = ""
+    # Web origins (https://map.example.cn) whose pages may read the Open311 GET routes from a
+    # browser; "*" allows any. Empty: none. Writes are never open to other origins.
+    open311_cors_origins: list[str] = Field(default_factory=list)
+    # Hosts whose photos a client's media_url is fetched from (its other links are kept as
+    # links): e.g. the city's FixMyStreet. Empty: none fetched.
+    open311_media_hosts: list[str] = Field(default_factory=list)
     # Connections of the API's asynchronous PostgreSQL pool (one pool per API process).
     api_pool_size: int = Field(default=10, gt=0)
     # Of those, the writers that store reports without photos, each taking every report waiting

@@ -1,8 +1,10 @@
 """Open311 GeoReport v2 documents in XML and JSON from the same plain data.
 
 The JSON is the Spark-convention mapping of the XML: a list becomes a wrapping element with
-one child per item, whose name this module knows (``services`` → ``service``); None becomes an
-empty element, booleans ``true``/``false``, datetimes ISO 8601 with their offset.
+one child per item, whose name this module knows (``services`` → ``service``); a field that is
+None is left out of both (validators refuse an empty ``<expected_datetime />``), booleans are
+``true``/``false``, datetimes ISO 8601 with their offset, and line endings are ``\n`` in both (an
+XML parser turns CR LF into LF, so a raw CR would make the two formats disagree).
 """
 
 from __future__ import annotations
@@ -34,16 +36,20 @@ ITEM_NAMES = {
 
 
 def plain(value: Any) -> Any:
-    """Datetimes as ISO 8601 text; everything else as it is.
+    """Datetimes as ISO 8601 text, line endings as LF, fields that are None left out.
 
     >>> from datetime import timezone, timedelta
     >>> plain(datetime(2026, 3, 2, 9, 30, tzinfo=timezone(timedelta(hours=8))))
     '2026-03-02T09:30:00+08:00'
+    >>> plain({"description": "one\\r\\ntwo\\rthree", "expected_datetime": None})
+    {'description': 'one\\ntwo\\nthree'}
     """
     if isinstance(value, datetime):
         return value.isoformat(timespec="seconds")
+    if isinstance(value, str):
+        return value.replace("\r\n", "\n").replace("\r", "\n") if "\r" in value else value
     if isinstance(value, Mapping):
-        return {key: plain(item) for key, item in value.items()}
+        return {key: plain(item) for key, item in value.items() if item is not None}
     if isinstance(value, list | tuple):
         return [plain(item) for item in value]
     return value

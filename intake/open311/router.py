@@ -26,13 +26,18 @@ from intake.apikeys import client_for
 from intake.deps import IntakeDep, SessionDep
 from intake.errors import FieldError
 from intake.idempotency import HEADER, check_key, device_key
+from intake.multipart import PartRule, read_multipart
 from intake.open311 import views
+from intake.open311.comments import ClientUpdate, Recorded, fetch, fetchable, record_update
 from intake.open311.render import document, errors
 from intake.ratelimit import RateLimiter
 from intake.schemas import MAX_CASE_ID, Text
-from intake.submission import Submission
+from intake.submission import Submission, Upload, store_photo_rows
+from intake.uploads import check_photos
+from urbangrid.columns import utcnow
 from urbangrid.domain.residents import NOTIFY_ACTIONS, describe_limit
 from urbangrid.domain.states import OPEN_STATES
+from urbangrid.photos import PhotoRejected, inspect
 from urbangrid.tables import Case, CaseEvent, Category, MajorClass
 
 MAX_SPAN = timedelta(days=90)
@@ -162,15 +167,27 @@ class RequestIn(BaseModel):
     long: float | None = Field(default=None, ge=-180, le=180, allow_inf_nan=False)
     address_string: Text | None = Field(default=None, max_length=500)
     address_id: Text | None = Field(default=None, max_length=100)
-    email: Text | None = Field(default=None, max_length=100)
+    # Contact fields longer than we keep are cut (with a service_notice), not refused:
+    # FixMyStreet and other clients never expect a 400 for a long name.
+    email: Text | None = Field(default=None, max_length=2000)
     device_id: Text | None = Field(default=None, max_length=100)
     account_id: Text | None = Field(default=None, max_length=100)
-    first_name: Text | None = Field(default=None, max_length=50)
-    last_name: Text | None = Field(default=None, max_length=50)
-    phone: Text | None = Field(default=None, max_length=40)
+    first_name: Text | None = Field(default=None, max_length=2000)
+    last_name: Text | None = Field(default=None, max_length=2000)
+    phone: Text | None = Field(default=None, max_length=2000)
     description: Text = Field(default="", max_length=4000)
     media_url: Text | None = Field(default=None, max_length=1000, pattern=r"^https?://\S+$")
     crs: str = Field(default="wgs84", alias="attribute[crs]", pattern="^(wgs84|gcj02|bd09)$")
+
+    def cut(self) -> tuple[RequestIn, list[str]]:
+        """The request with contact fields cut to the lengths kept, and what was cut."""
+        changes: dict[str, str] = {}
+        for name, limit in CONTACT_LIMITS.items():
+            value = getattr(self, name)
+            if value is not None and len(value) > limit:
+                changes[name] = value[:limit]
+        notices = [f"{name} cut to {CONTACT_LIMITS[name]} characters" for name in changes]
+        return self.model_copy(update=changes), notices
 
     def contact(self) -> str | None:
         name = " ".join(part for part in (self.first_name, self.last_name) if part)
@@ -179,15 +196,35 @@ class RequestIn(BaseModel):
         return joined[:200] or None
 
 
+# The lengths of contact fields kept; joined, the case keeps at most 200 characters of them.
+CONTACT_LIMITS = {"first_name": 50, "last_name": 50, "email": 100, "phone": 40}
+
+
+_REQUEST_FORM = RequestIn.model_json_schema(by_alias=True)
+# The Helsinki/Bloomington extension: one photo as a multipart part of this name.
+MEDIA = "media"
+
+
 @router.post(
     "/requests.{fmt}",
     openapi_extra={
         "requestBody": {
             "required": True,
             "content": {
-                "application/x-www-form-urlencoded": {
-                    "schema": RequestIn.model_json_schema(by_alias=True)
-                }
+                "application/x-www-form-urlencoded": {"schema": _REQUEST_FORM},
+                "multipart/form-data": {
+                    "schema": {
+                        **_REQUEST_FORM,
+                        "properties": {
+                            **_REQUEST_FORM["properties"],
+                            MEDIA: {
+                                "type": "string",
+                                "format": "binary",
+                                "description": "One photo: JPEG, PNG, WebP or HEIC",
+                            },
+                        },
+                    }
+                },
             },
         }
     },
@@ -198,44 +235,29 @@ async def create_request(
     intake: IntakeDep,
     idempotency_key: Annotated[str | None, Header(alias=HEADER, max_length=128)] = None,
 ) -> Response:
-    """Submit a service request (form-encoded; ``api_key`` required)."""
+    """Submit a service request: form-encoded, or multipart with one photo in ``media``;
+    located by lat/long, else by address_id or address_string in the city's address list.
+    ``api_key`` in the body or the query string."""
     _check(fmt, None, "")
-    form = await request.form(max_files=0, max_fields=100)
-    fields = {key: value for key, value in form.items() if isinstance(value, str) and value}
-    try:
-        given = RequestIn.model_validate(fields)
-    except ValidationError as exc:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
-        ) from exc
+    given, uploads = await _read_request(request, intake.settings)
     _check(fmt, given.jurisdiction_id, intake.settings.open311_jurisdiction_id)
-    client = await run_in_threadpool(_client, intake.engine, given.api_key)
-    if client is None:
-        raise HTTPException(403, "api_key missing, unknown or revoked")
-    limiter: RateLimiter = request.app.state.open311_limiter
-    wait = limiter.check(f"open311:{client}")
-    if wait:
-        raise HTTPException(
-            429, f"too many requests; try again in {wait} s", {"Retry-After": str(wait)}
-        )
-    if given.lat is None or given.long is None:
-        raise FieldError(
-            "lat",
-            "lat and long are required: this endpoint places requests on its grid and does "
-            "not geocode address_string or address_id",
-        )
+    client = await _authorise(request, intake, given.api_key)
+    given, notices = given.cut()
     submission = Submission(
         category=given.service_code,
         lat=given.lat,
         lon=given.long,
         crs=given.crs,
-        description=given.description,
+        description=given.description.replace("\r\n", "\n").replace("\r", "\n"),
         contact=given.contact(),
         address=given.address_string,
+        address_id=given.address_id,
+        address_fields=("address_string", "address_id"),
         media_url=given.media_url,
         channel="open311",
         actor=f"open311:{client}"[:100],
         client_id=f"open311:{client}"[:100],
+        uploads=uploads,
     )
     key = check_key(idempotency_key)
     if key is None and given.device_id:
@@ -248,19 +270,69 @@ async def create_request(
         raise
     intake.publish(accepted)
     limit = intake.time_limit(given.service_code)
-    response = document(
+    notice = "; ".join(([describe_limit(limit, "zh")] if limit else []) + notices) or None
+    return document(
         fmt,
         "service_requests",
         [
             {
                 "service_request_id": str(accepted.id),
-                "service_notice": describe_limit(limit, "zh") if limit else None,
+                "service_notice": notice,
                 "account_id": given.account_id,
             }
         ],
         status=200 if accepted.replayed else 201,
     )
-    return response
+
+
+# Bytes allowed per text field of a multipart request (UTF-8: up to four bytes a character);
+# fields this endpoint does not read (FixMyStreet's attribute[...]) are read and dropped.
+_TEXT_PART = PartRule(max_bytes=16_000, max_count=20)
+
+
+async def _read_request(request: Request, settings: Any) -> tuple[RequestIn, tuple[Upload, ...]]:
+    """The request's fields and its photo: form-encoded, or multipart with ``media``."""
+    content_type = request.headers.get("content-type", "").lower()
+    uploads: tuple[Upload, ...] = ()
+    if content_type.startswith("multipart/form-data"):
+        parts = await read_multipart(
+            request.headers["content-type"],
+            request.stream(),
+            {MEDIA: PartRule(settings.photo_max_bytes, max_count=1, is_file=True)},
+            other=_TEXT_PART,
+        )
+        fields = {
+            name: found[0].text()
+            for name, found in parts.items()
+            if name != MEDIA and found[0].filename is None and found[0].text()
+        }
+        if parts.get(MEDIA):
+            uploads = await check_photos(parts[MEDIA], settings, field=MEDIA)
+    else:
+        form = await request.form(max_files=0, max_fields=100)
+        fields = {key: value for key, value in form.items() if isinstance(value, str) and value}
+    try:
+        return RequestIn.model_validate(fields), uploads
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
+        ) from exc
+
+
+async def _authorise(request: Request, intake: Any, body_key: str) -> str:
+    """The client's name, from ``api_key`` in the body or the query string (codeforamerica's
+    client sends it there); 403 without a valid key, 429 over the client's rate."""
+    key = body_key or request.query_params.get("api_key", "")
+    client = await run_in_threadpool(_client, intake.engine, key)
+    if client is None:
+        raise HTTPException(403, "api_key missing, unknown or revoked")
+    limiter: RateLimiter = request.app.state.open311_limiter
+    wait = limiter.check(f"open311:{client}")
+    if wait:
+        raise HTTPException(
+            429, f"too many requests; try again in {wait} s", {"Retry-After": str(wait)}
+        )
+    return client
 
 
 def _with_key(submission: Submission, key: str | None) -> Submission:
@@ -467,3 +539,113 @@ def request_updates(
     return document(
         fmt, "service_request_updates", [views.update_doc(event, ctx) for event in events]
     )
+
+
+class UpdateIn(BaseModel):
+    """The form fields of POST servicerequestupdates that this endpoint reads (FixMyStreet's
+    Open311.pm sends these, and attribute[...] fields, which are ignored)."""
+
+    api_key: Text = Field(default="", max_length=200)
+    jurisdiction_id: Text | None = Field(default=None, max_length=200)
+    service_request_id: Text = Field(max_length=20)
+    description: Text = Field(min_length=1, max_length=4000)
+    update_id: Text | None = Field(default=None, max_length=100)
+    updated_datetime: Text | None = Field(default=None, max_length=40)
+    status: Text | None = Field(default=None, max_length=40)
+    media_url: Text | None = Field(default=None, max_length=1000, pattern=r"^https?://\S+$")
+    first_name: Text | None = Field(default=None, max_length=2000)
+    last_name: Text | None = Field(default=None, max_length=2000)
+    email: Text | None = Field(default=None, max_length=2000)
+    phone: Text | None = Field(default=None, max_length=2000)
+
+
+@router.post(
+    "/servicerequestupdates.{fmt}",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": UpdateIn.model_json_schema(by_alias=True)
+                }
+            },
+        }
+    },
+)
+async def post_update(request: Request, fmt: Fmt, intake: IntakeDep) -> Response:
+    """A client system passes on a resident's comment on a request (form-encoded; ``api_key``
+    in the body or the query): it becomes the resident's comment on the case, with the photo at
+    ``media_url`` when that is on an allowed host (else the link is kept)."""
+    form = await request.form(max_files=0, max_fields=100)
+    fields = {key: value for key, value in form.items() if isinstance(value, str) and value}
+    try:
+        given = UpdateIn.model_validate(fields)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
+        ) from exc
+    _check(fmt, given.jurisdiction_id, intake.settings.open311_jurisdiction_id)
+    client = await _authorise(request, intake, given.api_key)
+    if given.updated_datetime:
+        _parse_when("updated_datetime", given.updated_datetime)
+    known = given.service_request_id.isdigit() and int(given.service_request_id) <= MAX_CASE_ID
+    if not known:
+        raise HTTPException(404, f"service_request_id {given.service_request_id!r} not found")
+    update = ClientUpdate(
+        client=client,
+        service_request_id=int(given.service_request_id),
+        description=given.description.replace("\r\n", "\n").replace("\r", "\n"),
+        update_id=given.update_id,
+        status=given.status,
+        media_url=given.media_url,
+        contact=None,
+    )
+    uploads, detail = await _media(intake, given.media_url)
+
+    def store() -> Recorded:
+        with Session(intake.engine, expire_on_commit=False) as session:
+            done = record_update(
+                session, update, reopen_days=intake.settings.reopen_window_days, detail=detail
+            )
+            if uploads and not done.replayed:
+                stored.extend(
+                    store_photo_rows(
+                        session.connection(),
+                        case_id=done.case_id,
+                        event_id=done.event_id,
+                        uploads=uploads,
+                        now=utcnow(),
+                    )
+                )
+            session.commit()
+            return done
+
+    stored: list[int] = []
+    if uploads:
+        await run_in_threadpool(intake.store_raw, uploads)
+    done = await run_in_threadpool(store)
+    intake.publish_photos(tuple(stored))
+    return document(
+        fmt,
+        "service_request_updates",
+        [{"update_id": str(done.event_id)}],
+        status=200 if done.replayed else 201,
+    )
+
+
+async def _media(intake: Any, url: str | None) -> tuple[tuple[Upload, ...], dict[str, Any]]:
+    """The photo at ``url`` when its host is allowed and it passes the photo checks; else the
+    link, kept in the event (with why it was not fetched)."""
+    if not url:
+        return (), {}
+    settings = intake.settings
+    if not fetchable(url, settings.open311_media_hosts):
+        return (), {"media_url": url}
+    try:
+        data = await run_in_threadpool(fetch, url, settings.photo_max_bytes)
+        info = await run_in_threadpool(
+            inspect, data, max_bytes=settings.photo_max_bytes, max_pixels=settings.photo_max_pixels
+        )
+    except (OSError, ValueError, PhotoRejected) as exc:
+        return (), {"media_url": url, "media_error": str(exc)[:200]}
+    return (Upload("media_url", data, info),), {"media_url": url}

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from intake.photos import photo_url
 from urbangrid.domain.residents import describe_limit, open311_status, status_text
+from urbangrid.domain.states import OPEN_STATES
 from urbangrid.tables import Case, CaseEvent, Category, Department, GridArea, MajorClass, Photo
 
 CRS_ATTRIBUTE = "crs"
@@ -88,6 +89,12 @@ class Context:
     base_url: str
     tz: ZoneInfo
     lang: str
+    # The cases that duplicates joined: a duplicate reads as the case it follows.
+    parents: Mapping[int, Case] = field(default_factory=dict)
+    # When each closed case (and parent) last closed: a later rating is no update for clients.
+    closed: Mapping[int, datetime] = field(default_factory=dict)
+    # How reports located by address were found in the gazetteer (their submit event's record).
+    matches: Mapping[int, Mapping[str, Any]] = field(default_factory=dict)
 
 
 def load_context(
@@ -99,13 +106,25 @@ def load_context(
     lang: str,
     extensions: bool,
 ) -> Context:
+    parents = {
+        parent.id: parent
+        for parent in session.exec(
+            select(Case).where(
+                col(Case.id).in_({c.duplicate_of for c in cases if c.duplicate_of is not None})
+            )
+        )
+        if parent.id is not None
+    }
+    closed = _closing_times(session, [*cases, *parents.values()])
     ids = [c.id for c in cases if c.id is not None]
     categories = {c.code: c for c in session.exec(select(Category))}
     departments = {
         d.code: d.name
         for d in session.exec(
             select(Department).where(
-                col(Department.code).in_({c.department_code for c in cases if c.department_code})
+                col(Department.code).in_(
+                    {c.department_code for c in [*cases, *parents.values()] if c.department_code}
+                )
             )
         )
     }
@@ -137,7 +156,61 @@ def load_context(
             select(CaseEvent).where(col(CaseEvent.case_id).in_(ids)).order_by(col(CaseEvent.id))
         ):
             events.setdefault(event.case_id, []).append(event)
-    return Context(categories, departments, areas, photos, events, base_url, tz, lang)
+    matches: dict[int, Mapping[str, Any]] = {}
+    for case_id, detail in session.execute(
+        select(col(CaseEvent.case_id), col(CaseEvent.detail))
+        .where(col(CaseEvent.case_id).in_(ids))
+        .where(col(CaseEvent.action) == "submit")
+        .where(col(CaseEvent.detail).contains("address_match"))
+    ):
+        found = _parse(detail).get("address_match")
+        if isinstance(found, dict):
+            matches[case_id] = found
+    return Context(
+        categories,
+        departments,
+        areas,
+        photos,
+        events,
+        base_url,
+        tz,
+        lang,
+        parents,
+        closed,
+        matches,
+    )
+
+
+def _closing_times(session: Session, cases: Sequence[Case]) -> dict[int, datetime]:
+    """The time each closed case last moved from an open state to a closed one."""
+    shut = [c.id for c in cases if c.id is not None and c.state not in OPEN_STATES]
+    if not shut:
+        return {}
+    found: dict[int, datetime] = {}
+    for case_id, at in session.execute(
+        select(col(CaseEvent.case_id), col(CaseEvent.at))
+        .where(col(CaseEvent.case_id).in_(shut))
+        .where(col(CaseEvent.to_state).not_in([str(s) for s in OPEN_STATES]))
+        .where(col(CaseEvent.from_state).in_([str(s) for s in OPEN_STATES]))
+    ):
+        if case_id not in found or at > found[case_id]:
+            found[case_id] = at
+    return found
+
+
+def reads_as(case: Case, ctx: Context) -> Case:
+    """The case whose state a request shows: a duplicate follows the case it joined (its own
+    state is void, which clients would read as fixed)."""
+    if case.duplicate_of is not None:
+        return ctx.parents.get(case.duplicate_of, case)
+    return case
+
+
+def updated_at(case: Case, ctx: Context) -> datetime:
+    """When the request last changed as clients see it: a closed one, when it closed."""
+    if case.state in OPEN_STATES:
+        return case.updated_at
+    return case.closed_at or ctx.closed.get(case.id or 0) or case.updated_at
 
 
 def request_doc(case: Case, ctx: Context, *, extensions: bool) -> dict[str, Any]:
@@ -146,9 +219,11 @@ def request_doc(case: Case, ctx: Context, *, extensions: bool) -> dict[str, Any]
     photos = ctx.photos.get(case.id or 0, [])
     before = [p for p in photos if p.kind == "before"]
     media = photo_url(before[0].digest, base=ctx.base_url) if before and before[0].digest else None
+    shown = reads_as(case, ctx)
+    match = ctx.matches.get(case.id or 0)
     doc: dict[str, Any] = {
         "service_request_id": str(case.id),
-        "status": open311_status(case.state),
+        "status": open311_status(shown.state),
         "status_notes": _status_notes(case, ctx),
         "service_name": (
             (category.name_en if ctx.lang == "en" else category.name_zh)
@@ -157,21 +232,28 @@ def request_doc(case: Case, ctx: Context, *, extensions: bool) -> dict[str, Any]
         ),
         "service_code": case.category_code,
         "description": case.description,
-        "agency_responsible": ctx.departments.get(case.department_code or ""),
+        "agency_responsible": ctx.departments.get(shown.department_code or ""),
         "service_notice": describe_limit(category.time_limit, ctx.lang) if category else None,
         "requested_datetime": _local(case.created_at, ctx.tz),
-        "updated_datetime": _local(case.updated_at, ctx.tz),
-        "expected_datetime": _local(case.deadline_at, ctx.tz),
+        "updated_datetime": _local(updated_at(shown, ctx), ctx.tz),
+        "expected_datetime": _local(shown.deadline_at, ctx.tz),
         "address": case.address or _grid_address(case, ctx),
-        "address_id": case.l4_code,
+        "address_id": match["address_id"] if match else case.l4_code,
         "zipcode": None,
         "lat": round(case.lat, 7),
         "long": round(case.lon, 7),
         "media_url": media or case.media_url,
     }
+    if case.duplicate_of is not None and not extensions:
+        # Chicago's extension: a client that never asks for extensions still learns that the
+        # report was joined to another request, and which.
+        doc["extended_attributes"] = {
+            "duplicate": True,
+            "parent_service_request_id": str(case.duplicate_of),
+        }
     if extensions:
         doc["extended_attributes"] = {
-            "detailed_status": case.state,
+            "detailed_status": shown.state,
             "grid": {
                 "district": case.l1_code,
                 "street": case.l2_code,
@@ -191,6 +273,7 @@ def request_doc(case: Case, ctx: Context, *, extensions: bool) -> dict[str, Any]
             "parent_service_request_id": (
                 str(case.duplicate_of) if case.duplicate_of is not None else None
             ),
+            "address_match": match,
         }
         doc["notes"] = notes(ctx.events.get(case.id or 0, []), ctx)
     return doc
@@ -223,7 +306,7 @@ def notes(events: Iterable[CaseEvent], ctx: Context) -> list[dict[str, Any]]:
 
 
 def _status_notes(case: Case, ctx: Context) -> str:
-    text = status_text(case.state, ctx.lang)
+    text = status_text(reads_as(case, ctx).state, ctx.lang)
     if case.duplicate_of is not None:
         joined = "Joined request" if ctx.lang == "en" else "已并入诉求"
         return f"{text}; {joined} {case.duplicate_of}"
@@ -243,8 +326,12 @@ def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
 
 
 def _detail(event: CaseEvent) -> dict[str, Any]:
+    return _parse(event.detail)
+
+
+def _parse(detail: str | None) -> dict[str, Any]:
     try:
-        found = json.loads(event.detail or "{}")
+        found = json.loads(detail or "{}")
     except ValueError:
         return {}
     return found if isinstance(found, dict) else {}

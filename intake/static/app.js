@@ -7,6 +7,7 @@ const TEXT = {
     title: "随手拍", reportHeading: "报告一个街面问题", photosLegend: "照片（1 至 6 张）",
     choosePhotos: "拍照或选择照片", whereLegend: "位置", useLocation: "使用我的位置",
     mapHint: "或在地图上点选位置；若照片带有定位，也可留空。", lat: "纬度", lon: "经度",
+    address: "地址（没有定位时，按地址找位置，如：黄浦区人民大道200号）",
     whatLegend: "问题类别", description: "描述", chooseCategory: "请选择类别",
     contact: "联系方式（选填，仅用于通知您进展，不会公开）", submit: "提交", sending: "正在提交…",
     myReports: "我的报告", caseHeading: "案件", category: "类别", department: "责任部门",
@@ -25,6 +26,7 @@ const TEXT = {
     choosePhotos: "Take or choose photos", whereLegend: "Where", useLocation: "Use my location",
     mapHint: "Or tap the map. If a photo carries its location, you may leave this empty.",
     lat: "Latitude", lon: "Longitude", whatLegend: "What", description: "Description",
+    address: "Address (without a location, the report is placed at this address)",
     chooseCategory: "Choose a category",
     contact: "Phone or e-mail (optional: only to tell you of progress, never shown)",
     submit: "Submit", sending: "Sending…", myReports: "My reports", caseHeading: "Case",
@@ -280,7 +282,7 @@ $("report").addEventListener("submit", async (event) => {
   if (!$("category").value) { showError("category", t("chooseCategory")); return; }
   const data = new FormData();
   chosen.forEach((file) => data.append("photos", file, file.name));
-  for (const name of ["category", "lat", "lon", "crs", "description", "contact"]) {
+  for (const name of ["category", "lat", "lon", "crs", "address", "description", "contact"]) {
     data.append(name, $(name).value.trim());
   }
   // The same key on a retry: a report the server already stored is not stored twice.

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
 import jsonschema
 
 from intake.open311.render import ITEM_NAMES
+from tests.conftest import SHARED_DATA
 
-SCHEMAS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "open311"
+SCHEMAS = SHARED_DATA / "open311"
 
 
 def xml_data(text: str | bytes) -> tuple[str, Any]:

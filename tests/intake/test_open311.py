@@ -132,11 +132,14 @@ def test_a_client_submits_and_reads_back_in_both_formats(
     request_id = content[0]["service_request_id"]
     assert request_id.isdigit() and content[0]["service_notice"] == "6小时内处置"
 
-    # Before routing: open, no agency, no expected time.
+    # Before routing: open, no agency, no expected time: left out, not empty elements.
     data, (root, xml) = both(client, f"requests/{request_id}.{{fmt}}")
     validate(data, "requests.json")
     assert as_text(data) == xml
-    assert data[0]["status"] == "open" and data[0]["agency_responsible"] is None
+    assert data[0]["status"] == "open"
+    assert "agency_responsible" not in data[0] and "expected_datetime" not in data[0]
+    raw = client.get(f"{BASE}/requests/{request_id}.xml").text
+    assert "<expected_datetime" not in raw and "<agency_responsible" not in raw
     assert data[0]["address"] == "人民大道 200 号"
     assert data[0]["media_url"] == "https://fixmystreet.example/photo/1.jpg"
 
@@ -164,7 +167,7 @@ def test_a_client_submits_and_reads_back_in_both_formats(
     assert len(extended["grid"]["cell"]) == 15 and extended["grid"]["cell"].startswith(
         extended["grid"]["district"]
     )
-    assert extended["duplicate"] is False and extended["parent_service_request_id"] is None
+    assert extended["duplicate"] is False and "parent_service_request_id" not in extended
     assert [n["type"] for n in request["notes"]] == ["status", "status", "transfer"]
     assert "Owning utility" in request["notes"][-1]["summary"]
     for page in (str(data), str(xml)):

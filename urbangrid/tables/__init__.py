@@ -6,6 +6,7 @@ append-only ``case_events`` log. One module per concept; importing this package 
 table on the metadata.
 """
 
+from urbangrid.tables.addresses import Address
 from urbangrid.tables.apikeys import ApiKey
 from urbangrid.tables.calendar import CalendarDay, CalendarYear
 from urbangrid.tables.cases import Case, CaseEvent
@@ -30,6 +31,7 @@ from urbangrid.tables.staff import Staff, StaffToken
 from urbangrid.tables.taxonomy import MajorClass
 
 __all__ = [
+    "Address",
     "ApiKey",
     "CalendarDay",
     "CalendarYear",

@@ -1,0 +1,130 @@
+"""A client system's update on a request (mySociety's ``POST servicerequestupdates``).
+
+FixMyStreet and other client systems pass on what their residents add to a report they sent:
+a comment, maybe a photo. Here it becomes a resident's comment on the case, the same step a
+resident takes with their tracking token: recorded on the case the report follows (a duplicate's
+parent), only while that case is open to comments, and once per the client's ``update_id``.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from sqlmodel import Session, col, select
+
+from intake.errors import FieldError
+from urbangrid.columns import utcnow
+from urbangrid.domain.residents import ResidentView, resident_actions
+from urbangrid.domain.states import CaseState
+from urbangrid.domain.workflow import Role
+from urbangrid.lifecycle import ConcurrentChange, record
+from urbangrid.tables import Case, CaseEvent
+
+FETCH_TIMEOUT_S = 10.0
+
+
+@dataclass(frozen=True)
+class ClientUpdate:
+    client: str
+    service_request_id: int
+    description: str
+    update_id: str | None
+    status: str | None
+    media_url: str | None
+    contact: str | None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    event_id: int
+    case_id: int
+    replayed: bool
+
+
+def fetchable(url: str, hosts: list[str]) -> bool:
+    """Whether ``media_url`` is on a host whose photos are fetched (the others stay links).
+
+    >>> fetchable("https://fms.example.cn/photo/1.jpeg", ["fms.example.cn"])
+    True
+    >>> fetchable("https://evil.example/1.jpeg", ["fms.example.cn"])
+    False
+    >>> fetchable("ftp://fms.example.cn/1", ["fms.example.cn"])
+    False
+    """
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and (parts.hostname or "") in hosts
+
+
+def fetch(url: str, max_bytes: int) -> bytes:
+    """The bytes at ``url``, at most ``max_bytes`` (blocking: call it from a thread)."""
+    request = urllib.request.Request(url, headers={"User-Agent": "urbangrid-open311"})
+    with urllib.request.urlopen(request, timeout=FETCH_TIMEOUT_S) as answer:
+        data: bytes = answer.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ValueError(f"larger than {max_bytes:,} bytes")
+    return data
+
+
+def record_update(
+    session: Session, update: ClientUpdate, *, reopen_days: float, detail: dict[str, Any]
+) -> Recorded:
+    """Record the client's comment on the case its request follows; the caller commits.
+
+    A retry with the same ``update_id`` answers the event recorded first.
+    """
+    own = session.get(Case, update.service_request_id)
+    if own is None:
+        raise FieldError("service_request_id", f"{update.service_request_id} not found", status=404)
+    followed = session.get(Case, own.duplicate_of) if own.duplicate_of else own
+    assert followed is not None and followed.id is not None and own.id is not None
+    actor = f"open311:{update.client}"[:100]
+    if update.update_id:
+        for event in session.exec(
+            select(CaseEvent)
+            .where(col(CaseEvent.case_id) == followed.id)
+            .where(col(CaseEvent.actor) == actor)
+            .where(col(CaseEvent.action) == "comment")
+        ):
+            if _detail(event).get("update_id") == update.update_id:
+                return Recorded(event.id or 0, followed.id, replayed=True)
+    view = ResidentView(CaseState(followed.state), followed.closed_at, False, False)
+    allowed = resident_actions(view, now=utcnow(), reopen_window=timedelta(days=reopen_days))
+    if "comment" not in allowed:
+        raise FieldError(
+            "service_request_id",
+            f"request {own.id} is {followed.state.lower()}: comments are taken while it is open",
+        )
+    try:
+        event = record(
+            session,
+            followed,
+            "comment",
+            actor=actor,
+            role=Role.CITIZEN,
+            note=update.description,
+            detail={
+                "report": own.id,
+                "channel": "open311",
+                **({"update_id": update.update_id} if update.update_id else {}),
+                **({"client_status": update.status} if update.status else {}),
+                **detail,
+            },
+        )
+    except ConcurrentChange as exc:
+        session.rollback()
+        raise FieldError("service_request_id", "the request just changed; send again") from exc
+    assert event.id is not None
+    return Recorded(event.id, followed.id, replayed=False)
+
+
+def _detail(event: CaseEvent) -> dict[str, Any]:
+    try:
+        found = json.loads(event.detail or "{}")
+    except ValueError:
+        return {}
+    return found if isinstance(found, dict) else {}

@@ -1,0 +1,177 @@
+"""Loading the city's address points into the gazetteer's table, and reading them back.
+
+The file is the address library's export: a CSV with ``address``, ``lon`` and ``lat`` columns in
+any order, an optional ``address_id`` (or ``id``) column naming each point in the library, and
+any other columns, which are kept with the point. Importing again updates what moved and adds
+what is new: one row per address as :func:`geo.gazetteer.normalise` writes it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, insert, select, update
+from sqlmodel import Session, col
+
+from geo.crs import to_wgs84
+from geo.gazetteer import AddressPoint, Gazetteer, normalise
+from urbangrid.columns import utcnow
+from urbangrid.tables import Address
+
+REQUIRED = ("address", "lon", "lat")
+ID_COLUMNS = ("address_id", "id")
+
+
+class AddressFileError(ValueError):
+    """The file cannot be imported; the message names the line and the column."""
+
+
+@dataclass(frozen=True)
+class Row:
+    ref: str
+    address: str
+    key: str
+    lon: float  # WGS84
+    lat: float
+    crs: str
+    extra: dict[str, str]
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    added: int
+    updated: int
+    unchanged: int
+    repeated: int  # rows of the file whose address an earlier row already gave
+
+
+def read_file(path: Path, crs: str = "wgs84") -> tuple[list[Row], int, list[int]]:
+    """The file's points (converted to WGS84), how many rows repeated an earlier address (the
+    first row of an address wins) and the lines without an address (left out); raises
+    :class:`AddressFileError` naming the line of a bad point."""
+    with path.open(encoding="utf-8-sig", newline="") as f:
+        reader = csv.DictReader(f)
+        columns = [c.strip() for c in reader.fieldnames or []]
+        missing = [c for c in REQUIRED if c not in columns]
+        if missing:
+            raise AddressFileError(f"{path.name}: missing column(s) {', '.join(missing)}")
+        id_column = next((c for c in ID_COLUMNS if c in columns), None)
+        raw: list[tuple[str, str, float, float, dict[str, str]]] = []
+        keys: set[str] = set()
+        refs: set[str] = set()
+        blank: list[int] = []
+        repeated = 0
+        for line, record in enumerate(reader, start=2):
+            values = {(k or "").strip(): (v or "").strip() for k, v in record.items()}
+            address = values["address"]
+            key = normalise(address)
+            if not key:  # nothing to find it by: left out and counted, not fatal
+                blank.append(line)
+                continue
+            if len(address) > 500:
+                raise AddressFileError(f"line {line}: address is longer than 500 characters")
+            try:
+                lon, lat = float(values["lon"]), float(values["lat"])
+            except ValueError as exc:
+                raise AddressFileError(f"line {line}: lon/lat are not numbers") from exc
+            if not (math.isfinite(lon) and math.isfinite(lat)) or abs(lat) > 90 or abs(lon) > 180:
+                raise AddressFileError(f"line {line}: ({lon}, {lat}) is not a point on Earth")
+            if key in keys:
+                repeated += 1
+                continue
+            keys.add(key)
+            ref = values.get(id_column, "") if id_column else ""
+            if len(ref) > 100:
+                raise AddressFileError(f"line {line}: {id_column} is longer than 100 characters")
+            if ref and ref in refs:
+                raise AddressFileError(f"line {line}: {id_column} {ref!r} names an earlier address")
+            refs.add(ref)
+            extra = {k: v for k, v in values.items() if k not in (*REQUIRED, id_column) and k}
+            raw.append((ref or _derived_ref(key), address, lon, lat, extra))
+    if not raw:
+        return [], repeated, blank
+    x, y = to_wgs84(np.array([r[2] for r in raw]), np.array([r[3] for r in raw]), crs)
+    rows = [
+        Row(ref, address, normalise(address), float(lon), float(lat), crs, extra)
+        for (ref, address, _, _, extra), lon, lat in zip(raw, x, y, strict=True)
+    ]
+    return rows, repeated, blank
+
+
+def _derived_ref(key: str) -> str:
+    """A stable id for a point the library gave none: the same address keeps it on re-import.
+
+    >>> _derived_ref("黄浦区人民大道200号") == _derived_ref("黄浦区人民大道200号")
+    True
+    """
+    return "a" + hashlib.sha256(key.encode("utf-8")).hexdigest()[:15]
+
+
+def import_rows(session: Session, rows: Iterable[Row]) -> ImportResult:
+    """Add new addresses and move changed ones, in the caller's transaction."""
+    existing = {
+        key: (row_id, ref, lon, lat, extra)
+        for row_id, key, ref, lon, lat, extra in session.execute(
+            select(
+                col(Address.id),
+                col(Address.key),
+                col(Address.ref),
+                col(Address.lon),
+                col(Address.lat),
+                col(Address.extra),
+            )
+        )
+    }
+    now = utcnow()
+    new: list[dict[str, Any]] = []
+    changed: list[dict[str, Any]] = []
+    unchanged = 0
+    for row in rows:
+        values = {
+            "ref": row.ref,
+            "address": row.address,
+            "key": row.key,
+            "lon": row.lon,
+            "lat": row.lat,
+            "input_crs": row.crs,
+            "extra": json.dumps(row.extra, ensure_ascii=False, sort_keys=True),
+            "imported_at": now,
+        }
+        before = existing.get(row.key)
+        if before is None:
+            new.append(values)
+        elif before[1:] != (row.ref, row.lon, row.lat, values["extra"]):
+            changed.append({"id": before[0], **values})
+        else:
+            unchanged += 1
+    if new:
+        session.execute(insert(Address), new)
+    for values in changed:
+        session.execute(update(Address).where(col(Address.id) == values.pop("id")).values(values))
+    return ImportResult(len(new), len(changed), unchanged, 0)
+
+
+def signature(session: Session) -> tuple[int, str]:
+    """Changes whenever an import adds or moves a point: the API reloads its gazetteer then."""
+    count, latest = session.execute(
+        select(func.count(col(Address.id)), func.max(col(Address.imported_at)))
+    ).one()
+    return int(count or 0), str(latest or "")
+
+
+def load_gazetteer(session: Session) -> Gazetteer:
+    """The gazetteer of every stored point, the oldest first (the first of an address wins)."""
+    rows = session.execute(
+        select(col(Address.ref), col(Address.address), col(Address.lon), col(Address.lat)).order_by(
+            col(Address.id)
+        )
+    )
+    return Gazetteer.build(AddressPoint(str(r), str(a), float(x), float(y)) for r, a, x, y in rows)
