@@ -75,7 +75,9 @@ def run(no_dashboard: bool, api_workers: int) -> None:
     if not seeded:
         seed_demo()
 
-    me = [sys.executable, "-m", "urbangrid.cli"]
+    # -P: the children import the code this command runs, not a checkout that happens to be
+    # the working directory (python -m would put it first on the path).
+    me = [sys.executable, "-P", "-m", "urbangrid.cli"]
     commands = {
         "api": [*me, "api", "--workers", str(api_workers)],
         "worker": [*me, "worker"],

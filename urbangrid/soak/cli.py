@@ -192,6 +192,8 @@ def _kill_worker(pid_dir: Path) -> str:
 @click.option(
     "--settle", default="60s", show_default=True, help="How long to wait for routing after the end."
 )
+@click.option("--first-fault", default=None, help="When the first fault comes (default: every).")
+@click.option("--wait", "wait_for", default="5m", show_default=True, help="Wait this for the API.")
 def soak(
     api_url: str | None,
     duration: str,
@@ -207,6 +209,8 @@ def soak(
     pid_dir: Path | None,
     logs: tuple[Path, ...],
     settle: str,
+    first_fault: str | None,
+    wait_for: str,
 ) -> None:
     """Drive a running stack with residents, Open311 clients and staff; print one JSON line."""
     from urbangrid.db import make_engine
@@ -218,6 +222,7 @@ def soak(
     seconds, every, length, settle_s = (
         _seconds(v) for v in (duration, fault_every, fault_length, settle)
     )
+    first = _seconds(first_fault) if first_fault else every
     if "database" in faults and not database_proxy:
         raise click.BadParameter(
             "cutting the database needs --database-proxy", param_hint="--fault"
@@ -225,6 +230,9 @@ def soak(
     if "broker" in faults and not broker_proxy:
         raise click.BadParameter("cutting the broker needs --broker-proxy", param_hint="--fault")
     proxies = {"database": _proxy(database_proxy), "broker": _proxy(broker_proxy)}
+    # The stack may be starting behind the proxies just opened.
+    if not _answers(f"{api_url}/healthz", _seconds(wait_for)):
+        raise click.ClickException(f"{api_url} does not answer")
     # The soak's own checks go to the database directly, never through its proxy.
     engine = make_engine(settings.effective_database_url)
     run = secrets.token_hex(3)
@@ -256,7 +264,7 @@ def soak(
         started = time.monotonic()
         for actor in actors:
             actor.start()
-        next_fault = started + every
+        next_fault = started + first
         next_line = started + 60
         turn = 0
         kills = 0
@@ -340,6 +348,18 @@ def soak(
         "exits": exits[:10],
     }
     click.echo(json.dumps(summary, ensure_ascii=False))
+
+
+def _answers(url: str, seconds: float) -> bool:
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        with suppress(OSError), urllib.request.urlopen(url, timeout=2) as answer:
+            if answer.status == 200:
+                return True
+        time.sleep(1)
+    return False
 
 
 def _progress(elapsed: float, tally: Tally, ledger: Ledger) -> str:
