@@ -64,7 +64,7 @@ def make_engine(url: str) -> Engine:
 
 
 # How long to wait for a free pooled connection before answering 503.
-POOL_TIMEOUT_S = 4.0
+POOL_TIMEOUT_S = 3.0
 # libpq's limits (seconds; tcp_user_timeout in ms): a database that does not answer a connect
 # within 3 s, or a link on which sent data stays unacknowledged for 5 s, is away. Keepalives
 # notice a silent peer while a query waits.

@@ -145,6 +145,9 @@ class Supervisor:
         if self.pid_dir is not None:
             for child in self.children.values():
                 (self.pid_dir / f"{child.name}.pid").unlink(missing_ok=True)
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)  # type: ignore[arg-type]
+        self._previous.clear()
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         self.received.append(signum)
@@ -160,8 +163,6 @@ class Supervisor:
             return signal.Signals(self.received[0]).name
         finally:
             self.stop()
-            for sig, handler in self._previous.items():
-                signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
 def _kill_group(pid: int, sig: int) -> None:
