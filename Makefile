@@ -9,8 +9,10 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 
 $(STAMP): pyproject.toml
 	bash infra/bootstrap.sh "$(VENV)"
+	@echo "setup: installing urbangrid and its dependencies into $(VENV) (a few minutes the first time)"
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --progress-bar on -e '.[dev]'
+	$(PY) -c 'import urbangrid, intake, workers, geo, dashboard'
 	rm -f $(VENV)/.installed-* && touch $@
 
 setup: $(STAMP)
@@ -35,7 +37,7 @@ typecheck: setup
 
 test: setup services lint typecheck
 	$(BIN)/pytest --doctest-modules --ignore=urbangrid/migrations --ignore=intake/main.py urbangrid geo intake workers
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile --durations=20
 
 # PostGIS to compare with: a scratch database on the local server, created when missing.
 BENCH_POSTGIS_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/urbangrid_bench

@@ -296,7 +296,7 @@ def map_level(session: Session, area: str | None) -> tuple[int, str | None]:
 
 
 def _active_version(session: Session) -> int | None:
-    from geo.store import active_version_id
+    from urbangrid.grids import active_version_id
 
     return active_version_id(session)
 

@@ -138,7 +138,6 @@ class GridIndex:
 
     levels: list[int]
     leaf_codes: npt.NDArray[np.str_]
-    leaf_geoms: GeomArray
     level_codes: dict[int, npt.NDArray[np.str_]]
     level_names: dict[int, npt.NDArray[np.str_]]
     ancestors: dict[int, IntArray]
@@ -153,14 +152,16 @@ class GridIndex:
     candidates: npt.NDArray[np.int32]
     leaf_rect: npt.NDArray[np.bool_]
     leaf_bounds: FloatArray
+    #: WKB of each leaf that is not a plain rectangle (empty for rectangles, whose bounds are
+    #: their exact test), concatenated; leaf i is ``leaf_wkb[leaf_wkb_offsets[i]:…[i + 1]]``.
+    leaf_wkb: npt.NDArray[np.uint8]
+    leaf_wkb_offsets: IntArray
     tile_m: float
+    # The leaves as geometries when the index was built in this process; a mapped index
+    # decodes the few a boundary tile needs from `leaf_wkb` instead of holding a million.
+    _geoms: GeomArray | None = field(default=None, repr=False)
     _tree: shapely.STRtree | None = field(default=None, repr=False)
     _code_objects: dict[int, npt.NDArray[np.object_]] = field(default_factory=dict, repr=False)
-
-    def __post_init__(self) -> None:
-        self._code_objects = {
-            level: codes.astype(object) for level, codes in self.level_codes.items()
-        }
 
     # -- building ---------------------------------------------------------------------------
 
@@ -258,10 +259,11 @@ class GridIndex:
         cand_offsets = np.r_[np.flatnonzero(first), len(key)].astype(np.int64)
         raster[tiles] = (-2 - np.arange(len(tiles))).astype(np.int32)
 
+        rect = _is_rectangle(geoms)
+        wkb, wkb_offsets = _pack_wkb(geoms, rect)
         return cls(
             levels=levels,
             leaf_codes=codes,
-            leaf_geoms=geoms,
             level_codes=level_codes,
             level_names=level_names,
             ancestors=ancestors,
@@ -274,9 +276,12 @@ class GridIndex:
             raster=raster,
             cand_offsets=cand_offsets,
             candidates=candidates,
-            leaf_rect=_is_rectangle(geoms),
+            leaf_rect=rect,
             leaf_bounds=shapely.bounds(geoms),
+            leaf_wkb=wkb,
+            leaf_wkb_offsets=wkb_offsets,
             tile_m=tile_m,
+            _geoms=geoms,
         )
 
     # -- querying ---------------------------------------------------------------------------
@@ -312,6 +317,8 @@ class GridIndex:
         value = np.where(ok, self.raster[flat], _OUTSIDE).astype(np.int64)
         leaf = np.where(value >= 0, value, _OUTSIDE)
         todo = np.flatnonzero(value <= -2)
+        # Leaves decoded for this call, so one that several rounds test is decoded once.
+        decoded: GeomArray | None = None
         if len(todo):
             tile = -2 - value[todo]
             start = self.cand_offsets[tile]
@@ -334,10 +341,18 @@ class GridIndex:
                     & (py[rect] >= b[:, 1])
                     & (py[rect] <= b[:, 3])
                 )
-                other = ~rect
-                hit[other] = shapely.intersects_xy(
-                    self.leaf_geoms[cand[other]], px[other], py[other]
-                )
+                other = np.flatnonzero(~rect)
+                if len(other):
+                    if self._geoms is not None:
+                        shapes = self._geoms[cand[other]]
+                    else:
+                        if decoded is None:
+                            decoded = np.empty(len(self.leaf_codes), dtype=object)
+                        need = _unique(cand[other].astype(np.int64))
+                        need = need[shapely.is_missing(decoded[need])]
+                        decoded[need] = self.leaf_geometries(need)
+                        shapes = decoded[cand[other]]
+                    hit[other] = shapely.intersects_xy(shapes, px[other], py[other])
                 leaf[todo[act[hit]]] = cand[hit]
                 pending[act[hit]] = False
         return leaf
@@ -367,7 +382,7 @@ class GridIndex:
                 x0, y0, x1, y1 = self.leaf_bounds[cand]
                 if x0 <= x <= x1 and y0 <= y <= y1:
                     return cand
-            elif shapely.intersects_xy(self.leaf_geoms[cand], x, y):
+            elif shapely.intersects_xy(self.leaf_geometries([cand])[0], x, y):
                 return cand
         return _OUTSIDE
 
@@ -375,11 +390,52 @@ class GridIndex:
         """Whether a WGS84 point lies in the service area (in some base cell)."""
         return self.leaf_of(x, y) >= 0
 
+    def leaf_geometries(self, leaves: npt.ArrayLike) -> GeomArray:
+        """The geometries of the given leaves (positions in `leaf_codes`), in that order.
+
+        >>> grid = {1: Layer(1, ["310101"], ["黄浦区"], [None], [shapely.box(0, 0, 1, 1)])}
+        >>> GridIndex.build(grid).leaf_geometries([0])[0].bounds
+        (0.0, 0.0, 1.0, 1.0)
+        """
+        ids = np.asarray(leaves, dtype=np.int64).reshape(-1)
+        if self._geoms is not None:
+            return self._geoms[ids]
+        out = np.empty(len(ids), dtype=object)
+        rect = self.leaf_rect[ids]
+        if rect.any():
+            b = self.leaf_bounds[ids[rect]]
+            out[rect] = shapely.box(b[:, 0], b[:, 1], b[:, 2], b[:, 3], ccw=False)
+        other = np.flatnonzero(~rect)
+        if len(other):
+            start = self.leaf_wkb_offsets[ids[other]].tolist()
+            stop = self.leaf_wkb_offsets[ids[other] + 1].tolist()
+            # Slices of a memoryview cost far less than slices of a (memory-mapped) array.
+            buf = self.leaf_wkb.view(np.ndarray).data
+            out[other] = shapely.from_wkb(
+                [bytes(buf[a:b]) for a, b in zip(start, stop, strict=True)]
+            )
+        return out
+
+    @property
+    def leaf_geoms(self) -> GeomArray:
+        """Every leaf's geometry (decoded from the file for a mapped index: costly, for tools)."""
+        if self._geoms is None:
+            self._geoms = self.leaf_geometries(np.arange(len(self.leaf_codes)))
+        return self._geoms
+
     def _result(self, leaf: IntArray) -> Assignment:
         codes = {
-            level: self._code_objects[level][self.ancestors[level][leaf]] for level in self.levels
+            level: self._codes_as_objects(level)[self.ancestors[level][leaf]]
+            for level in self.levels
         }
         return Assignment(codes=codes, inside=leaf >= 0, leaf=leaf)
+
+    def _codes_as_objects(self, level: int) -> npt.NDArray[np.object_]:
+        # Made on first use: a process placing one report at a time never needs a million str.
+        found = self._code_objects.get(level)
+        if found is None:
+            found = self._code_objects[level] = np.asarray(self.level_codes[level]).astype(object)
+        return found
 
     def names(self, level: int, codes: npt.ArrayLike) -> npt.NDArray[np.str_]:
         """Names for codes of `level` ("" for "" or unknown codes).
@@ -425,6 +481,19 @@ def _is_rectangle(geoms: GeomArray) -> npt.NDArray[np.bool_]:
     apart = (coords[:, 0] != coords[:, 2]).all(axis=1) & (coords[:, 1] != coords[:, 3]).all(axis=1)
     out[idx] = on_x.all(axis=1) & on_y.all(axis=1) & apart
     return out
+
+
+def _pack_wkb(
+    geoms: GeomArray, rect: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.uint8], IntArray]:
+    """The WKB of the non-rectangular leaves, concatenated, and every leaf's offset into it."""
+    sizes = np.zeros(len(geoms), dtype=np.int64)
+    other = np.flatnonzero(~rect)
+    blobs = shapely.to_wkb(geoms[other]) if len(other) else np.empty(0, dtype=object)
+    sizes[other] = [len(blob) for blob in blobs]
+    offsets = np.r_[0, np.cumsum(sizes)].astype(np.int64)
+    data = np.frombuffer(b"".join(blobs.tolist()), dtype=np.uint8)
+    return data, offsets
 
 
 def _chains(

@@ -12,7 +12,6 @@ from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from geo.store import ActiveGrid
 from intake.cases import router as cases_router
 from intake.categories import router as categories_router
 from intake.errors import FieldError, field_error_handler
@@ -32,6 +31,7 @@ from intake.submission import Intake
 from intake.tracking import router as tracking_router
 from intake.web import router as web_router
 from urbangrid.db import get_engine, is_sqlite
+from urbangrid.grids import ActiveGrid
 from urbangrid.settings import Settings, get_settings
 from urbangrid.storage import open_storage
 from workers.app import make_celery
@@ -66,7 +66,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.grid = ActiveGrid()
+    app.state.grid = ActiveGrid(settings.effective_grid_index_dir)
     app.state.celery = make_celery(settings)
     app.state.storage = open_storage(settings.media_storage, var_dir=settings.var_dir)
     app.state.publisher = Publisher(app.state.celery)

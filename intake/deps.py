@@ -9,9 +9,9 @@ from celery import Celery
 from fastapi import Depends, Request
 from sqlmodel import Session
 
-from geo.store import ActiveGrid
 from intake.submission import Intake
 from urbangrid.db import get_engine
+from urbangrid.grids import ActiveGrid
 from urbangrid.settings import Settings
 
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass
 
 from sqlmodel import Session
 
-from geo.store import area_names
 from intake.schemas import AreaRef, DepartmentRef
+from urbangrid.grids import area_names
 from urbangrid.tables import Case, Department
 
 

@@ -32,7 +32,6 @@ from starlette.concurrency import run_in_threadpool
 from geo.assign import GridIndex
 from geo.crs import to_wgs84
 from geo.gazetteer import FUZZY_MIN_SCORE, Gazetteer, Match
-from geo.store import ActiveGrid
 from intake import idempotency
 from intake.duplicates import find_duplicate, nearest, search_area
 from intake.errors import FieldError
@@ -42,6 +41,7 @@ from urbangrid.addresses import load_gazetteer, signature
 from urbangrid.columns import utcnow
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import Role
+from urbangrid.grids import ActiveGrid
 from urbangrid.photos import PhotoInfo
 from urbangrid.settings import Settings
 from urbangrid.storage import Storage, object_key
@@ -494,7 +494,7 @@ def locate(sub: Submission, gazetteer: Gazetteer) -> tuple[float, float, str, Ma
                 f"{sub.address!r} matches no single address of the city's list (a fuzzy "
                 f"match needs a score of {FUZZY_MIN_SCORE:g} and the same house numbers; "
                 "without a district, the address must be in one district only): "
-                "check it, or give lat and long",
+                "check it, or give the location's coordinates",
                 kind="not_found",
             )
         return match.point.lat, match.point.lon, "wgs84", match

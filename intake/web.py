@@ -15,8 +15,8 @@ from fastapi import APIRouter, HTTPException, Response, status
 from pydantic import BaseModel
 from sqlmodel import Session
 
-from geo.store import active_version_id, load_grid
 from intake.deps import SessionDep
+from urbangrid.grids import active_version_id, load_grid
 
 router = APIRouter()
 

@@ -10,24 +10,32 @@ import pytest
 from sqlmodel import Session
 
 from geo.layer import Grid
-from tests.services import postgres_database, rabbitmq_vhost
+from tests.services import postgres_database, rabbitmq_vhost, services_required
 from urbangrid.db import dispose_engines, make_engine
 from urbangrid.migrate import upgrade
 
-# The real public data: beside the repository by default; URBANGRID_SHARED_DATA names it when
-# the checkout is elsewhere (a git worktree, a CI runner).
-SHARED_DATA = Path(
-    os.environ.get(
-        "URBANGRID_SHARED_DATA", Path(__file__).resolve().parents[1].parent / "shared" / "data"
-    )
-)
+
+def real_data_folder() -> Path:
+    """Where the real public data sets live: ``URBANGRID_TEST_DATA``, else ``../shared/data``.
+
+    They are licensed for testing only, so the repository never holds them; a clone from a public
+    host runs every other test and skips these, while CI (which has them) must run them.
+    """
+    configured = os.environ.get("URBANGRID_TEST_DATA")
+    if configured:
+        return Path(configured)
+    return Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"real data not found at {SHARED_DATA}")
-    return SHARED_DATA
+    folder = real_data_folder()
+    if not folder.is_dir():
+        reason = f"real data sets not found at {folder} (set URBANGRID_TEST_DATA)"
+        if services_required():
+            pytest.fail(f"{reason}: CI must run the real-data tests", pytrace=False)
+        pytest.skip(reason)
+    return folder
 
 
 @pytest.fixture(scope="session")
@@ -75,8 +83,8 @@ def amqp_url() -> Iterator[str]:
 @pytest.fixture(scope="session")
 def season_url(tmp_path_factory: pytest.TempPathFactory, demo_grid: Grid) -> str:
     """The embedded default with the demo city and a season of synthetic history up to now."""
-    from geo.store import active_version_id
     from urbangrid.columns import utcnow
+    from urbangrid.grids import active_version_id
     from urbangrid.history.store import seed_season
     from urbangrid.settings import Settings
 

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from geo.layer import Grid
-from geo.store import ActiveGrid
+from urbangrid.grids import ActiveGrid
 from urbangrid.settings import Settings
 from urbangrid.staff import create_staff, issue_token
 from urbangrid.tables import Case, Category

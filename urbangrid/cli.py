@@ -1,17 +1,83 @@
-"""The ``urbangrid`` command: one entry point that gathers each package's commands."""
+"""The ``urbangrid`` command: one entry point that gathers each package's commands.
+
+Commands are named here with the one line ``--help`` prints, and imported only when run: an
+operator asking for help on a busy machine should not wait for SQLAlchemy, Celery, Shapely and
+Streamlit to load. Each package keeps its own commands (``geo/cli.py``, ``intake/cli.py``, …);
+adding one means one line in ``COMMANDS`` (or ``BENCHES``).
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
 import sys
-from pathlib import Path
 
 import click
 
-from urbangrid.settings import get_settings
+# name -> ("module:attribute", the line `urbangrid --help` shows)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "address": (
+        "urbangrid.addresscli:address",
+        "The address list reports are located by.",
+    ),
+    "api": ("intake.cli:api", "Serve the intake API (uvicorn)."),
+    "apikey": ("intake.cli:apikey", "Keys of the Open311 clients (311 apps, FixMyStreet, …)."),
+    "calendar": ("workers.cli:calendar", "The working-day calendar: official notice, overrides."),
+    "categories": ("intake.cli:categories", "The category taxonomy residents report against."),
+    "dashboard": ("dashboard.cli:dashboard", "Serve the dashboard (Streamlit)."),
+    "demo": ("urbangrid.runner:demo", "The synthetic demo city."),
+    "dlq": ("workers.cli:dlq", "The dead-letter queue on RabbitMQ: tasks that kept failing."),
+    "grid": ("urbangrid.gridcli:grid", "The four-level grid: import, generate, validate, assign."),
+    "import": ("urbangrid.history.cli:import_group", "Bring a city's past cases in."),
+    "rules": ("workers.cli:rules", "Routing rules: category x grid scope -> department."),
+    "run": ("urbangrid.runner:run", "Run API, worker, scheduler and dashboard on this machine."),
+    "scheduler": ("workers.cli:scheduler", "Run the scheduler (Celery beat)."),
+    "sla": ("workers.cli:sla", "SLA clocks: deadlines on the official calendar, the sweep."),
+    "soak": ("urbangrid.soak.cli:soak", "Drive a running stack for a while, with faults; count."),
+    "staff": ("intake.cli:staff", "Staff accounts and their API tokens."),
+    "worker": ("workers.cli:worker", "Run a Celery worker on the given queues."),
+}
+
+BENCHES: dict[str, tuple[str, str]] = {
+    "broker": ("workers.broker_bench:bench_broker", "Embedded broker candidates under load."),
+    "dashboard": ("dashboard.cli:bench_dashboard", "Dashboard queries on a million cases."),
+    "geo": (
+        "urbangrid.gridcli:bench_geo",
+        "Grid assignment: vectorised, loop, PostGIS.",
+    ),
+    "intake": ("intake.cli:bench_intake", "Report submits through the API."),
+    "sla": ("workers.bench:bench_sla", "The sweep's indexed query against a full scan."),
+}
 
 
-@click.group()
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported when used, listed from ``lazy`` without it."""
+
+    def __init__(self, *args: object, lazy: dict[str, tuple[str, str]], **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands or cmd_name not in self.lazy:
+            return super().get_command(ctx, cmd_name)
+        module, _, attribute = self.lazy[cmd_name][0].partition(":")
+        command = getattr(importlib.import_module(module), attribute)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{self.lazy[cmd_name][0]} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, self.lazy[name][1]) for name in sorted(self.lazy)]
+        rows += [(name, cmd.get_short_help_str()) for name, cmd in sorted(self.commands.items())]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(sorted(rows))
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS)
 @click.option("-v", "--verbose", is_flag=True, help="Log at INFO level.")
 def main(verbose: bool) -> None:
     """urbangrid: residents' street-problem reports, located, routed and tracked."""
@@ -22,7 +88,12 @@ def main(verbose: bool) -> None:
     )
 
 
-@main.group()
+@click.group(cls=LazyGroup, lazy=BENCHES)
+def bench() -> None:
+    """Benchmarks that print figures beside a baseline measured in the same run."""
+
+
+@click.group()
 def db() -> None:
     """The database schema."""
 
@@ -31,12 +102,13 @@ def db() -> None:
 def db_upgrade() -> None:
     """Apply every pending migration to the configured database."""
     from urbangrid.migrate import upgrade
+    from urbangrid.settings import get_settings
 
     upgrade(get_settings().effective_database_url)
     click.echo("database is up to date")
 
 
-@main.group()
+@click.group()
 def metrics() -> None:
     """The evaluation's facts and rollups."""
 
@@ -48,6 +120,7 @@ def metrics_refresh(full: bool) -> None:
     this every URBANGRID_METRICS_REFRESH_INTERVAL_S)."""
     from urbangrid.db import get_engine
     from urbangrid.rollups import refresh
+    from urbangrid.settings import get_settings
 
     settings = get_settings()
     done = refresh(get_engine(settings), tz=settings.city_timezone, full=full)
@@ -55,86 +128,8 @@ def metrics_refresh(full: bool) -> None:
     click.echo(f"metrics: {kind} {done.cases:,} cases in {done.seconds:.2f} s")
 
 
-@main.group()
-def address() -> None:
-    """The city's address points (门牌/地址库), for reports located by address."""
-
-
-@address.command("import")
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--crs",
-    type=click.Choice(["wgs84", "gcj02", "bd09"]),
-    default="wgs84",
-    show_default=True,
-    help="Coordinate system of the file's lon/lat (gcj02 for Amap or Tencent, bd09 for Baidu).",
-)
-def address_import(file: Path, crs: str) -> None:
-    """Load a CSV of address points: columns address, lon, lat (any order), an optional
-    address_id, and any others, which are kept. Importing again updates what moved."""
-    from sqlalchemy.exc import IntegrityError
-    from sqlmodel import Session
-
-    from urbangrid.addresses import AddressFileError, import_rows, read_file
-    from urbangrid.db import get_engine
-
-    try:
-        rows, repeated, blank = read_file(file, crs)
-    except AddressFileError as exc:
-        raise click.ClickException(str(exc)) from exc
-    with Session(get_engine(get_settings())) as session:
-        try:
-            done = import_rows(session, rows)
-            session.commit()
-        except IntegrityError as exc:
-            raise click.ClickException(
-                f"an address_id of the file is already another address's: {exc.orig}"
-            ) from exc
-    click.echo(
-        f"addresses: {done.added:,} added, {done.updated:,} moved or changed, "
-        f"{done.unchanged:,} unchanged; {repeated:,} rows repeated an earlier address "
-        "(the first was kept)"
-    )
-    if blank:
-        lines = ", ".join(str(n) for n in blank[:10]) + (" …" if len(blank) > 10 else "")
-        click.echo(f"{len(blank):,} rows without an address were left out (lines {lines})")
-
-
-def _register() -> None:
-    from geo.cli import bench, grid
-    from intake.cli import api, apikey, bench_intake, categories, staff
-    from urbangrid.history.cli import import_group
-    from urbangrid.runner import demo, run
-    from urbangrid.soak.cli import soak
-    from workers.cli import calendar, dlq, rules, scheduler, sla, worker
-
-    main.add_command(grid)
-    main.add_command(bench)
-    main.add_command(demo)
-    main.add_command(run)
-    main.add_command(soak)
-    main.add_command(api)
-    main.add_command(categories)
-    main.add_command(apikey)
-    bench.add_command(bench_intake, "intake")
-    main.add_command(worker)
-    main.add_command(scheduler)
-    for group in (sla, calendar, rules, dlq, staff, import_group):
-        main.add_command(group)
-    from workers.bench import bench_sla
-    from workers.broker_bench import bench_broker
-
-    bench.add_command(bench_sla)
-    bench.add_command(bench_broker)
-    try:
-        from dashboard.cli import bench_dashboard, dashboard
-    except ImportError:  # the dashboard's dependencies are optional on a worker machine
-        return
-    main.add_command(dashboard)
-    bench.add_command(bench_dashboard)
-
-
-_register()
+for _group in (bench, db, metrics):
+    main.add_command(_group)
 
 if __name__ == "__main__":
     main()

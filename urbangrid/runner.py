@@ -68,7 +68,7 @@ def run(no_dashboard: bool, api_workers: int) -> None:
     settings = get_settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.effective_database_url)
-    from geo.store import active_version_id
+    from urbangrid.grids import active_version_id
 
     with Session(get_engine()) as session:
         seeded = active_version_id(session) is not None

@@ -90,6 +90,21 @@ def upsert_department(
     session.add(row)
 
 
+def create_street_offices(session: Session, streets: Iterable[tuple[str, str]]) -> int:
+    """A street office for each (level-2 code, name): the department the 属地 rule falls back to.
+
+    Named after the street ("<name>办事处"); an office already there keeps its code and is renamed
+    to match, so importing the same streets twice creates nothing twice. Flushed, not committed.
+    Returns how many offices the streets have.
+    """
+    count = 0
+    for code, name in streets:
+        upsert_department(session, street_office_code(code), f"{name}办事处", STREET_OFFICE, code)
+        count += 1
+    session.flush()
+    return count
+
+
 def seed_departments_and_rules(
     session: Session,
     taxonomy: Taxonomy,
@@ -106,8 +121,7 @@ def seed_departments_and_rules(
     for kind, names in taxonomy.department_kinds.items():
         if kind != STREET_OFFICE:
             upsert_department(session, kind, f"{names['zh']} {names['en']}", kind)
-    for code, name in streets:
-        upsert_department(session, street_office_code(code), f"{name}办事处", STREET_OFFICE, code)
+    create_street_offices(session, streets)
     district_list = list(districts)
     for code, name in district_list:
         upsert_department(session, f"sanitation-{code}", f"{name}绿化市容局", "sanitation", None)
@@ -150,7 +164,7 @@ def seed_reference(session: Session, grid: Grid) -> Taxonomy:
 def seed_city(session: Session, grid: Grid, *, label: str = DEMO_LABEL) -> tuple[int, Taxonomy]:
     """:func:`seed_reference`, then ``grid`` saved as a new grid version (committed); returns
     the version's id and the taxonomy."""
-    from geo.store import save_grid  # geometry libraries only for those who seed a grid
+    from urbangrid.grids import save_grid  # geometry libraries only for those who seed a grid
 
     taxonomy = seed_reference(session, grid)
     return save_grid(session, grid, label=label), taxonomy

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     database_url: str = ""
     broker_url: str = ""
     city_timezone: str = "Asia/Shanghai"
+    # Where each grid version's assignment index is kept as a file every process maps. Empty: a
+    # folder under var_dir. Several machines share one folder (a network mount) or each keeps its
+    # own: either way the file is built once per folder, under a lock, by the first process.
+    grid_index_dir: Path | None = None
 
     # The API publishes after commit; a broker that does not answer within this many seconds is
     # treated as down and the relay re-publishes later, so a resident is never kept waiting.
@@ -148,6 +152,12 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return value.resolve()
 
+    @field_validator("grid_index_dir", mode="before")
+    @classmethod
+    def _empty_is_default(cls, value: Any) -> Any:
+        # The example file sets the key empty: that means "the default", not the current folder.
+        return None if value == "" else value
+
     @field_validator("office_windows")
     @classmethod
     def _windows(cls, value: str) -> str:
@@ -201,6 +211,11 @@ class Settings(BaseSettings):
     @property
     def broker_dir(self) -> Path:
         return self.var_dir / "broker"
+
+    @property
+    def effective_grid_index_dir(self) -> Path:
+        """The configured grid index folder, or ``var_dir/grid-index``."""
+        return self.grid_index_dir or self.var_dir / "grid-index"
 
 
 def load_settings(values: dict[str, Any] | None = None) -> Settings:

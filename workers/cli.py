@@ -21,8 +21,9 @@ from workers.app import QUEUES, make_celery, prefetch_for
 
 @worker_process_init.connect
 def _after_fork(**_: Any) -> None:
-    # A forked child must not share its parent's database connections; then build the grid
-    # index once so the first report this process routes is as fast as the rest.
+    # A forked child must not share its parent's database connections; then map the grid
+    # index file (shared with every process on the machine) so the first report this process
+    # routes is as fast as the rest.
     from urbangrid.db import dispose_engines
     from workers.tasks import warm_grid
 

@@ -18,13 +18,13 @@ from datetime import datetime
 import numpy as np
 from sqlmodel import Session, col
 
-from geo.store import ActiveGrid
 from urbangrid import clocks
 from urbangrid.casework import ROUTER, suggest
 from urbangrid.columns import utcnow
 from urbangrid.domain.sla import ClockRules
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import Role
+from urbangrid.grids import ActiveGrid
 from urbangrid.lifecycle import ConcurrentChange, record
 from urbangrid.tables import Case, Category
 

@@ -14,9 +14,9 @@ from celery import Celery
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from geo.store import ActiveGrid
 from urbangrid.columns import utcnow
 from urbangrid.db import get_engine
+from urbangrid.grids import ActiveGrid
 from urbangrid.lifecycle import ConcurrentChange
 from urbangrid.settings import Settings
 from urbangrid.workdays import case_policy, clock_rules
@@ -27,8 +27,9 @@ from workers.sla import advance_case, claim_due
 
 log = logging.getLogger(__name__)
 
-# One grid index per worker process, rebuilt only when another grid version is activated.
-_grid = ActiveGrid()
+# One grid index per worker process, mapped from the shared index file, and again only when
+# another grid version is activated.
+_grid = ActiveGrid()  # folder from the settings, read on first use
 
 TRANSIENT = (OperationalError, ConcurrentChange)
 RETRY: dict[str, Any] = {
@@ -89,9 +90,10 @@ def register(app: Celery) -> None:
 
 
 def warm_grid(settings: Settings) -> None:
-    """Build the grid index before the first task, so the first report is not slow."""
+    """Map the grid index before the first task, so the first report is not slow (building
+    the index file first if no process has yet)."""
     try:
         with Session(get_engine(settings)) as session:
-            _grid.current(session)
+            ActiveGrid(settings.effective_grid_index_dir).current(session)
     except LookupError as exc:
         log.warning("no active grid yet: %s", exc)

@@ -3,7 +3,9 @@
 FixMyStreet and other client systems pass on what their residents add to a report they sent:
 a comment, maybe a photo. Here it becomes a resident's comment on the case, the same step a
 resident takes with their tracking token: recorded on the case the report follows (a duplicate's
-parent), only while that case is open to comments, and once per the client's ``update_id``.
+parent), while that case is open to comments, and once per the client's ``update_id``. On a
+closed case, an update whose status says it is open again is the resident's request to
+reopen it, within the same window a resident has.
 """
 
 from __future__ import annotations
@@ -26,6 +28,10 @@ from urbangrid.lifecycle import ConcurrentChange, record
 from urbangrid.tables import Case, CaseEvent
 
 FETCH_TIMEOUT_S = 10.0
+# The resident's steps a client's update can be: a comment, or on a closed case a request to
+# reopen it when the client's status says it is open again (FixMyStreet's OPEN / REOPEN).
+_ACTIONS = ("comment", "reopen_request")
+_REOPENING = {"OPEN", "REOPEN"}
 
 
 @dataclass(frozen=True)
@@ -88,22 +94,29 @@ def record_update(
             select(CaseEvent)
             .where(col(CaseEvent.case_id) == followed.id)
             .where(col(CaseEvent.actor) == actor)
-            .where(col(CaseEvent.action) == "comment")
+            .where(col(CaseEvent.action).in_(_ACTIONS))
         ):
             if _detail(event).get("update_id") == update.update_id:
                 return Recorded(event.id or 0, followed.id, replayed=True)
     view = ResidentView(CaseState(followed.state), followed.closed_at, False, False)
     allowed = resident_actions(view, now=utcnow(), reopen_window=timedelta(days=reopen_days))
-    if "comment" not in allowed:
+    if "comment" in allowed:
+        action = "comment"
+    elif "reopen" in allowed and (update.status or "").upper() in _REOPENING:
+        # The resident told the client system it is not fixed: their request to reopen it.
+        action = "reopen_request"
+    else:
         raise FieldError(
             "service_request_id",
-            f"request {own.id} is {followed.state.lower()}: comments are taken while it is open",
+            f"request {own.id} is {followed.state.lower()}: comments are taken while it is "
+            "open, and a request to reopen it (status OPEN) within "
+            f"{reopen_days:g} days of its closing",
         )
     try:
         event = record(
             session,
             followed,
-            "comment",
+            action,
             actor=actor,
             role=Role.CITIZEN,
             note=update.description,

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Coroutine
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Request
@@ -205,6 +205,12 @@ _REQUEST_FORM = RequestIn.model_json_schema(by_alias=True)
 MEDIA = "media"
 
 
+def _with_photo(form: dict[str, Any]) -> dict[str, Any]:
+    """A form's schema as multipart, with its photo."""
+    photo = {"type": "string", "format": "binary", "description": "JPEG, PNG, WebP or HEIC"}
+    return {**form, "properties": {**form["properties"], MEDIA: photo}}
+
+
 @router.post(
     "/requests.{fmt}",
     openapi_extra={
@@ -212,19 +218,7 @@ MEDIA = "media"
             "required": True,
             "content": {
                 "application/x-www-form-urlencoded": {"schema": _REQUEST_FORM},
-                "multipart/form-data": {
-                    "schema": {
-                        **_REQUEST_FORM,
-                        "properties": {
-                            **_REQUEST_FORM["properties"],
-                            MEDIA: {
-                                "type": "string",
-                                "format": "binary",
-                                "description": "One photo: JPEG, PNG, WebP or HEIC",
-                            },
-                        },
-                    }
-                },
+                "multipart/form-data": {"schema": _with_photo(_REQUEST_FORM)},
             },
         }
     },
@@ -239,7 +233,7 @@ async def create_request(
     located by lat/long, else by address_id or address_string in the city's address list.
     ``api_key`` in the body or the query string."""
     _check(fmt, None, "")
-    given, uploads = await _read_request(request, intake.settings)
+    given, uploads = await _read_form(request, RequestIn, intake.settings)
     _check(fmt, given.jurisdiction_id, intake.settings.open311_jurisdiction_id)
     client = await _authorise(request, intake, given.api_key)
     given, notices = given.cut()
@@ -288,31 +282,46 @@ async def create_request(
 # Bytes allowed per text field of a multipart request (UTF-8: up to four bytes a character);
 # fields this endpoint does not read (FixMyStreet's attribute[...]) are read and dropped.
 _TEXT_PART = PartRule(max_bytes=16_000, max_count=20)
+M = TypeVar("M", bound=BaseModel)
 
 
-async def _read_request(request: Request, settings: Any) -> tuple[RequestIn, tuple[Upload, ...]]:
-    """The request's fields and its photo: form-encoded, or multipart with ``media``."""
+def _photo_fields(settings: Any) -> list[str]:
+    """The multipart parts that carry photos: ``media`` (the Helsinki/Bloomington extension)
+    and FixMyStreet's ``photo1``, ``photo2``… (its upload_files option)."""
+    return [MEDIA, *(f"photo{n}" for n in range(1, settings.photos_per_report + 1))]
+
+
+async def _read_form(
+    request: Request, model: type[M], settings: Any
+) -> tuple[M, tuple[Upload, ...]]:
+    """The request's fields as ``model`` and its photos: form-encoded, or multipart with
+    photos checked as residents' are (at most ``photos_per_report`` in all)."""
     content_type = request.headers.get("content-type", "").lower()
     uploads: tuple[Upload, ...] = ()
     if content_type.startswith("multipart/form-data"):
+        photo_rule = PartRule(settings.photo_max_bytes, max_count=1, is_file=True)
+        names = _photo_fields(settings)
         parts = await read_multipart(
             request.headers["content-type"],
             request.stream(),
-            {MEDIA: PartRule(settings.photo_max_bytes, max_count=1, is_file=True)},
+            dict.fromkeys(names, photo_rule),
             other=_TEXT_PART,
         )
         fields = {
             name: found[0].text()
             for name, found in parts.items()
-            if name != MEDIA and found[0].filename is None and found[0].text()
+            if name not in names and found[0].filename is None and found[0].text()
         }
-        if parts.get(MEDIA):
-            uploads = await check_photos(parts[MEDIA], settings, field=MEDIA)
+        sent = [name for name in names if parts.get(name)]
+        if len(sent) > settings.photos_per_report:
+            raise FieldError(sent[-1], f"at most {settings.photos_per_report} photos")
+        for name in sent:
+            uploads += await check_photos(parts[name], settings, field=name)
     else:
         form = await request.form(max_files=0, max_fields=100)
         fields = {key: value for key, value in form.items() if isinstance(value, str) and value}
     try:
-        return RequestIn.model_validate(fields), uploads
+        return model.model_validate(fields), uploads
     except ValidationError as exc:
         raise RequestValidationError(
             [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
@@ -342,6 +351,19 @@ def _with_key(submission: Submission, key: str | None) -> Submission:
 def _client(engine: Any, key: str) -> str | None:
     with Session(engine) as session:
         return client_for(session, key)
+
+
+def request_id(text: str) -> int | None:
+    """A request's id, or None for text that names none: not ASCII digits (``²``, ``①``),
+    or more than a database integer holds (checked before int(), which refuses 4,300+ digits).
+
+    >>> request_id("42"), request_id("²"), request_id("9" * 5000), request_id("0")
+    (42, None, None, None)
+    """
+    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_CASE_ID)):
+        return None
+    value = int(text)
+    return value if 1 <= value <= MAX_CASE_ID else None
 
 
 def _parse_when(name: str, text: str | None) -> datetime | None:
@@ -389,11 +411,11 @@ def list_requests(
     query = select(Case)
     wanted = _ids("service_request_id", service_request_id)
     if wanted:
-        if not all(item.isdigit() and int(item) <= MAX_CASE_ID for item in wanted):
+        if not all(request_id(item) is not None for item in wanted):
             raise FieldError(
                 "service_request_id", f"ids are whole numbers up to {MAX_CASE_ID}, comma separated"
             )
-        query = query.where(col(Case.id).in_([int(item) for item in wanted]))
+        query = query.where(col(Case.id).in_([request_id(item) for item in wanted]))
     else:
         start = _parse_when("start_date", start_date)
         end = _parse_when("end_date", end_date)
@@ -440,8 +462,8 @@ def get_request(
     """One service request."""
     _check(fmt, jurisdiction_id, intake.settings.open311_jurisdiction_id)
     # Ids are database integers: a longer string of digits names no request (and would overflow).
-    known = service_request_id.isdigit() and int(service_request_id) <= MAX_CASE_ID
-    case = session.get(Case, int(service_request_id)) if known else None
+    known = request_id(service_request_id)
+    case = session.get(Case, known) if known is not None else None
     if case is None:
         raise HTTPException(404, f"service_request_id {service_request_id!r} not found")
     return _requests(request, fmt, session, intake, [case], extensions=extensions, lang=locale)
@@ -559,15 +581,17 @@ class UpdateIn(BaseModel):
     phone: Text | None = Field(default=None, max_length=2000)
 
 
+_UPDATE_FORM = UpdateIn.model_json_schema(by_alias=True)
+
+
 @router.post(
     "/servicerequestupdates.{fmt}",
     openapi_extra={
         "requestBody": {
             "required": True,
             "content": {
-                "application/x-www-form-urlencoded": {
-                    "schema": UpdateIn.model_json_schema(by_alias=True)
-                }
+                "application/x-www-form-urlencoded": {"schema": _UPDATE_FORM},
+                "multipart/form-data": {"schema": _with_photo(_UPDATE_FORM)},
             },
         }
     },
@@ -576,31 +600,25 @@ async def post_update(request: Request, fmt: Fmt, intake: IntakeDep) -> Response
     """A client system passes on a resident's comment on a request (form-encoded; ``api_key``
     in the body or the query): it becomes the resident's comment on the case, with the photo at
     ``media_url`` when that is on an allowed host (else the link is kept)."""
-    form = await request.form(max_files=0, max_fields=100)
-    fields = {key: value for key, value in form.items() if isinstance(value, str) and value}
-    try:
-        given = UpdateIn.model_validate(fields)
-    except ValidationError as exc:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
-        ) from exc
+    given, sent = await _read_form(request, UpdateIn, intake.settings)
     _check(fmt, given.jurisdiction_id, intake.settings.open311_jurisdiction_id)
     client = await _authorise(request, intake, given.api_key)
     if given.updated_datetime:
         _parse_when("updated_datetime", given.updated_datetime)
-    known = given.service_request_id.isdigit() and int(given.service_request_id) <= MAX_CASE_ID
-    if not known:
+    known = request_id(given.service_request_id)
+    if known is None:
         raise HTTPException(404, f"service_request_id {given.service_request_id!r} not found")
     update = ClientUpdate(
         client=client,
-        service_request_id=int(given.service_request_id),
+        service_request_id=known,
         description=given.description.replace("\r\n", "\n").replace("\r", "\n"),
         update_id=given.update_id,
         status=given.status,
         media_url=given.media_url,
         contact=None,
     )
-    uploads, detail = await _media(intake, given.media_url)
+    fetched, detail = await _media(intake, given.media_url)
+    uploads = sent + fetched
 
     def store() -> Recorded:
         with Session(intake.engine, expire_on_commit=False) as session:

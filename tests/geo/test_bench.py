@@ -16,7 +16,6 @@ def test_bench_reports_the_figures(capsys: pytest.CaptureFixture[str]) -> None:
     assert result["postgis_points_per_s"] is None
     # The figures are printed, not judged: speed is the benchmark's business (`make bench`).
     assert result["points_per_s"] > 0 and result["loop_points_per_s"] > 0
-    assert result["speedup"] == pytest.approx(result["points_per_s"] / result["loop_points_per_s"])
     out = capsys.readouterr().out
     assert "points/s" in out and "speedup" in out
 

@@ -94,10 +94,23 @@ def test_shanghai_from_the_command_line(shared_data: Path, tmp_path: Path) -> No
         "nbs_code",
         "--name-field",
         "street_name",
+        "--create-offices",
     )
     assert streets.returncode == 0, streets.stderr
     # 251 polygons, 14 names in two parts merged, 29 without a code given one.
     assert "imported 237 street areas" in streets.stdout
+    assert "237 street offices" in streets.stdout
+    with sqlite3.connect(var / "urbangrid.db") as db:
+        offices = db.execute(
+            "select d.code, d.name, a.name from department d join grid_area a"
+            " on a.code = d.grid_code and a.level = 2 and a.version_id ="
+            " (select id from grid_version where is_active) where d.kind = 'street_office'"
+        ).fetchall()
+    # One office per street of the new version, named after it: the 属地 fallback's department.
+    assert len(offices) == 237
+    assert all(
+        code == f"so-{code[3:]}" and name == f"{street}办事处" for code, name, street in offices
+    )
     assert "partly_outside" in streets.stdout  # real files do not nest perfectly: reported
     # Coarse levels keep the test quick; the 100 m default is exercised by the geo benchmark.
     assert (
@@ -106,6 +119,9 @@ def test_shanghai_from_the_command_line(shared_data: Path, tmp_path: Path) -> No
     )
     cells = urbangrid(var, "grid", "generate", "--level", "4", "--cell-size", "1000")
     assert cells.returncode == 0, cells.stderr
+    # The new version's index file is written with it, for every process to map.
+    index_files = sorted((var / "grid-index").glob("*.idx"))
+    assert any(f"index file: {f}" in cells.stdout for f in index_files), cells.stdout
 
     validated = urbangrid(var, "grid", "validate")
     assert validated.returncode == 1  # the real street layer leaves gaps and spills over

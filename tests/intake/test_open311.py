@@ -10,12 +10,12 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from geo.layer import Grid
-from geo.store import ActiveGrid
 from intake.apikeys import create_key
 from tests.intake.helpers import cell_points
 from tests.intake.open311_helpers import as_text, validate, xml_data
 from tests.intake.test_tracking import CLOSING, advance
 from urbangrid.db import make_engine
+from urbangrid.grids import ActiveGrid
 from urbangrid.settings import Settings
 from urbangrid.tables import Case
 from urbangrid.workdays import clock_rules

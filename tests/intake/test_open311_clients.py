@@ -104,6 +104,17 @@ def test_fixmystreet_end_to_end_in_xml(
     assert unpinned.status_code == 201, unpinned.text
     unpinned_id = xml_data(unpinned.content)[1][0]["service_request_id"]
 
+    # always_upload_photos: the report's photos as multipart "photo1", "photo2", no media_url.
+    uploaded = client.post(
+        f"{BASE}/requests.xml",
+        data={**params, "description": "两张照片"},
+        files=[
+            ("photo1", ("9.0.full.jpeg", jpeg(), "image/jpeg")),
+            ("photo2", ("9.1.full.jpeg", jpeg(colour=(10, 200, 10)), "image/jpeg")),
+        ],
+    )
+    assert uploaded.status_code == 201, uploaded.text
+
     # get_service_requests by id (report_ids joined by commas) and by window.
     found = client.get(f"{BASE}/requests.xml", params={"service_request_id": unpinned_id})
     request = xml_data(found.content)[1][0]
@@ -151,8 +162,15 @@ def test_fixmystreet_end_to_end_in_xml(
     again = client.post(f"{BASE}/servicerequestupdates.xml", data=update)
     assert again.status_code == 200
     assert xml_data(again.content)[1][0]["update_id"] == content[0]["update_id"]
+    # With upload_files_for_updates, the comment's photo comes as multipart "photo1".
+    with_photo = client.post(
+        f"{BASE}/servicerequestupdates.xml",
+        data={**update, "update_id": "fms-comment-78", "media_url": ""},
+        files={"photo1": ("78.0.full.jpeg", jpeg(), "image/jpeg")},
+    )
+    assert with_photo.status_code == 201, with_photo.text
     comments = [e for e in events(sqlite_url, int(pinned_id)) if e.action == "comment"]
-    assert [c.note for c in comments] == ["还没有修好，晚上很危险"]
+    assert [c.note for c in comments] == ["还没有修好，晚上很危险"] * 2
     assert '"media_url": "https://elsewhere.example/photo/77.jpeg"' in comments[0].detail
 
     # get_service_request_updates sends api_key in the query and both dates.
@@ -180,10 +198,26 @@ def test_fixmystreet_end_to_end_in_xml(
         f"{BASE}/requests.xml", data={**unpinned_params, "address_string": "", "address_id": "x"}
     )
     assert unknown_id.status_code == 400 and "address_id" in error_of(unknown_id)[1]
-    closed_update = client.post(
+    unknown_update = client.post(
         f"{BASE}/servicerequestupdates.xml", data={**update, "service_request_id": "987654321"}
     )
-    assert closed_update.status_code == 404 and error_of(closed_update)[0] == 404
+    assert unknown_update.status_code == 404 and error_of(unknown_update)[0] == 404
+
+    # Once the case is closed: an update saying it is open again asks to reopen it; any
+    # other is refused, saying why.
+    advance(sqlite_url, int(pinned_id), ["accept", "handle", "check_pass", "close"])
+    thanks = client.post(
+        f"{BASE}/servicerequestupdates.xml",
+        data={**update, "update_id": "fms-79", "status": "CLOSED", "description": "谢谢"},
+    )
+    assert thanks.status_code == 400 and "closed" in error_of(thanks)[1]
+    reopen = client.post(
+        f"{BASE}/servicerequestupdates.xml",
+        data={**update, "update_id": "fms-80", "description": "又坏了"},
+    )
+    assert reopen.status_code == 201, reopen.text
+    last = events(sqlite_url, int(pinned_id))[-1]
+    assert (last.action, last.note) == ("reopen_request", "又坏了")
 
 
 def test_duplicates_read_as_their_case_and_closed_requests_keep_their_closing_time(
@@ -240,6 +274,11 @@ def test_unknown_paths_and_methods_answer_the_standards_errors(
             "text/xml" if fmt == "xml" else "application/json"
         )
         assert error_of(answer)[0] == status
+    # Ids no database integer holds are refused before int() is asked to read them.
+    digits = client.get(f"{BASE}/requests.{fmt}", params={"service_request_id": "9" * 5000})
+    assert digits.status_code == 400 and "service_request_id" in error_of(digits)[1]
+    for odd in ("²", "①", "0"):
+        assert client.get(f"{BASE}/requests/{odd}.{fmt}").status_code == 404
     # Elsewhere FastAPI's own answer stands.
     assert client.get("/api/v1/nowhere").json() == {"detail": "Not Found"}
 

@@ -11,11 +11,11 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from geo.layer import Grid
-from geo.store import ActiveGrid
 from urbangrid.columns import utcnow
 from urbangrid.db import make_engine
 from urbangrid.domain.calendar import OfficialCalendar
 from urbangrid.domain.sla import ClockRules
+from urbangrid.grids import ActiveGrid
 from urbangrid.tables import Case, CaseEvent
 from workers.relay import claim_unrouted
 from workers.routing import route_case

@@ -26,7 +26,7 @@ def import_group() -> None:
 def open311_csv(file: Path, mapping_name: str) -> None:
     """Import the closed cases of an Open311-style CSV export (created, due, closed, agency,
     type, location); agencies become departments and types categories."""
-    from geo.store import ActiveGrid
+    from urbangrid.grids import ActiveGrid
     from urbangrid.history.open311_csv import MappingError, import_rows, load_mapping, read_rows
 
     try:

@@ -26,4 +26,4 @@ class Address(SQLModel, table=True):
     input_crs: str = Field(default="wgs84", max_length=8)
     # The file's other columns, as JSON text.
     extra: str = Field(default="{}", sa_type=Text)
-    imported_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    imported_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)

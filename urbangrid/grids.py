@@ -1,12 +1,18 @@
 """Grid versions in the database: save a grid, load it back, keep the active one indexed.
 
-This is the only module of ``geo/`` that touches the database; everything else is pure.
+The bridge between the database and the pure geometry of ``geo/``: nothing in ``geo/`` opens a
+session.
 """
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
+import logging
 import threading
+import time
 from collections.abc import Iterable
+from pathlib import Path
 
 import numpy as np
 import shapely
@@ -15,10 +21,13 @@ from sqlalchemy import insert, select, update
 from sqlmodel import Session, col
 
 from geo.assign import GridIndex
+from geo.indexfile import IndexFileError, read_index, read_key, write_index
 from geo.layer import Grid, Layer
 from urbangrid.tables import GridArea, GridVersion
 
 _INSERT_CHUNK = 5000
+
+log = logging.getLogger(__name__)
 
 
 def _as_multipolygon(geom: BaseGeometry) -> BaseGeometry:
@@ -124,13 +133,110 @@ def area_names(session: Session, version_id: int, codes: Iterable[str | None]) -
     return {str(code): str(name) for code, name in rows}
 
 
-# Built indexes, shared by every ActiveGrid of the process: one per (database, grid version).
+def index_key(session: Session, version_id: int) -> str:
+    """What a grid version's index file is built from: its id, creation time and label.
+
+    A version's areas never change once saved, so this names its index for good; another
+    database's version with the same id differs in creation time, so a shared folder never hands
+    one database the index of another.
+    """
+    row = session.get(GridVersion, version_id)
+    if row is None:
+        raise LookupError(f"grid version {version_id} does not exist")
+    return f"v{version_id}|{row.created_at.isoformat()}|{row.label}"
+
+
+def index_path(folder: Path, key: str) -> Path:
+    version = key.split("|", 1)[0]
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+    return folder / f"grid-{version}-{digest}.idx"
+
+
+def ensure_index_file(session: Session, version_id: int, folder: Path) -> tuple[Path, bool]:
+    """The path of the version's index file, built first if it is missing or stale, and whether
+    this call built it.
+
+    The build runs under an exclusive file lock beside the file: of many processes starting at
+    once, one builds while the others wait, then all map the same file.
+    """
+    key = index_key(session, version_id)
+    path = index_path(folder, key)
+    if read_key(path) == key:
+        return path, False
+    built = False
+    folder.mkdir(parents=True, exist_ok=True)
+    with path.with_suffix(".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            if read_key(path) != key:
+                started = time.perf_counter()
+                index = GridIndex.build(load_grid(session, version_id))
+                write_index(index, path, key=key)
+                built = True
+                _prune(folder, keep=path)
+                log.info(
+                    "built the index of grid version %s in %.1f s: %s",
+                    version_id,
+                    time.perf_counter() - started,
+                    path,
+                )
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    return path, built
+
+
+#: Index files not written for this long are removed when another is built: versions replaced
+#: long ago and scratch databases' files. A process still mapping one keeps its pages.
+_STALE_AFTER_S = 7 * 24 * 3600
+
+
+def _prune(folder: Path, *, keep: Path) -> None:
+    cutoff = time.time() - _STALE_AFTER_S
+    for old in folder.glob("grid-*.idx"):
+        try:
+            if old != keep and old.stat().st_mtime < cutoff:
+                old.unlink()
+                old.with_suffix(".lock").unlink(missing_ok=True)
+        except OSError:
+            continue  # another process pruned it first
+
+
+def open_index(session: Session, version_id: int, folder: Path) -> GridIndex:
+    """The version's index, mapped from its file (built once if missing or stale)."""
+    key = index_key(session, version_id)
+    for _ in range(2):
+        path, _ = ensure_index_file(session, version_id, folder)
+        try:
+            return read_index(path, key=key)
+        except IndexFileError:
+            # Replaced between the check and the read (a rebuild after a format change): the
+            # next round maps the new file.
+            continue
+    raise RuntimeError(f"the index file of grid version {version_id} keeps changing: {folder}")
+
+
+# Mapped indexes, shared by every ActiveGrid of the process: one per (database, grid version).
 _indexes: dict[tuple[str, int], GridIndex] = {}
 _build_lock = threading.Lock()
 
 
 class ActiveGrid:
-    """The active grid version's index, built once per process and rebuilt on a new version."""
+    """The active grid version's index, mapped from its file once per process, and again when
+    another version becomes active.
+
+    ``folder`` is where the index files are kept (default: the settings' grid index folder).
+    """
+
+    def __init__(self, folder: Path | None = None) -> None:
+        self._folder = folder
+
+    @property
+    def folder(self) -> Path:
+        if self._folder is None:
+            from urbangrid.settings import get_settings
+
+            self._folder = get_settings().effective_grid_index_dir
+        return self._folder
 
     def current(self, session: Session) -> tuple[int, GridIndex]:
         version = active_version_id(session)
@@ -142,5 +248,5 @@ class ActiveGrid:
             with _build_lock:
                 index = _indexes.get(key)
                 if index is None:
-                    index = _indexes[key] = GridIndex.build(load_grid(session, version))
+                    index = _indexes[key] = open_index(session, version, self.folder)
         return version, index

@@ -12,13 +12,23 @@ from typing import TextIO
 
 import click
 import numpy as np
+import numpy.typing as npt
 from sqlmodel import Session
 
 from geo.layer import LEVEL_NAMES, Grid
 from urbangrid.db import get_engine
 from urbangrid.settings import get_settings
 
+FloatArray = npt.NDArray[np.float64]
+
 CRS_CHOICE = click.Choice(["wgs84", "gcj02", "bd09"])
+
+CREATE_OFFICES = click.option(
+    "--create-offices",
+    is_flag=True,
+    help='Create a street office for each level-2 area, named after it ("<name>办事处"), so '
+    "reports no rule covers fall to the office of their street (属地管理).",
+)
 
 
 @click.group()
@@ -27,7 +37,7 @@ def grid() -> None:
 
 
 def _active(session: Session) -> tuple[int | None, Grid]:
-    from geo.store import active_version_id, load_grid
+    from urbangrid.grids import active_version_id, load_grid
 
     version = active_version_id(session)
     return version, (load_grid(session, version) if version is not None else {})
@@ -52,6 +62,7 @@ def _active(session: Session) -> tuple[int | None, Grid]:
     help="Share of a child's area allowed outside its parent before it is reported.",
 )
 @click.option("--label", default=None, help="Label of the new grid version.")
+@CREATE_OFFICES
 def grid_import(
     file: Path,
     level: int,
@@ -60,6 +71,7 @@ def grid_import(
     crs: str,
     tolerance: float,
     label: str | None,
+    create_offices: bool,
 ) -> None:
     """Import FILE (GeoJSON, shapefile, GeoPackage) as grid level N of a new grid version.
 
@@ -73,7 +85,7 @@ def grid_import(
         link_parents,
         read_layer,
     )
-    from geo.store import save_grid
+    from urbangrid.grids import save_grid
 
     try:
         layer, report = read_layer(
@@ -97,7 +109,9 @@ def grid_import(
         new_grid: Grid = {lvl: current[lvl] for lvl in range(1, level)}
         new_grid[level] = layer
         dropped = sorted(lvl for lvl in current if lvl > level)
+        offices = _offices(session, new_grid) if create_offices else 0
         version = save_grid(session, new_grid, label=label or f"L{level} from {file.name}")
+        index_file = _index_file(session, version)
     for issue in report.issues:
         click.echo(f"{issue.kind}: feature {issue.feature} {issue.code or ''} {issue.detail}")
     for item in discrepancies:
@@ -107,6 +121,7 @@ def grid_import(
         f"{version}; {len(report.issues)} import notes, {len(discrepancies)} discrepancies"
         + (f"; dropped levels {dropped}" if dropped else "")
     )
+    _say_offices_and_index(create_offices, offices, index_file)
 
 
 @grid.command("generate")
@@ -119,10 +134,13 @@ def grid_import(
     help="Target community area in square metres (level 3).",
 )
 @click.option("--seed", default=0, show_default=True)
-def grid_generate(level: int, cell_size: float, community_area: float, seed: int) -> None:
+@CREATE_OFFICES
+def grid_generate(
+    level: int, cell_size: float, community_area: float, seed: int, create_offices: bool
+) -> None:
     """Generate level 3 (communities) or 4 (base cells) under the active grid's level above."""
     from geo.generate import base_cells, communities
-    from geo.store import save_grid
+    from urbangrid.grids import save_grid
 
     with Session(get_engine()) as session:
         _, current = _active(session)
@@ -139,8 +157,51 @@ def grid_generate(level: int, cell_size: float, community_area: float, seed: int
             raise click.ClickException(str(exc)) from exc
         new_grid: Grid = {lvl: current[lvl] for lvl in range(1, level)}
         new_grid[level] = layer
+        offices = _offices(session, new_grid) if create_offices else 0
         version = save_grid(session, new_grid, label=f"L{level} generated")
+        index_file = _index_file(session, version)
     click.echo(f"generated {len(layer)} level-{level} areas; grid version {version} is active")
+    _say_offices_and_index(create_offices, offices, index_file)
+
+
+@grid.command("index")
+def grid_index() -> None:
+    """Build the active grid version's index file now, if it is missing or stale.
+
+    Every API and worker process maps this file; run it once after an upgrade so that none of
+    them waits for the build (the first one would otherwise build it, under a lock).
+    """
+    from urbangrid.grids import active_version_id
+
+    with Session(get_engine()) as session:
+        version = active_version_id(session)
+        if version is None:
+            raise click.ClickException("no active grid: import or seed one first")
+        path = _index_file(session, version)
+    click.echo(f"grid version {version}: index file {path} ({path.stat().st_size:,} bytes)")
+
+
+def _offices(session: Session, new_grid: Grid) -> int:
+    """The street offices of the new grid's level-2 areas (flushed; committed with the grid)."""
+    from urbangrid.seed import create_street_offices
+
+    if 2 not in new_grid:
+        return 0
+    streets = new_grid[2]
+    return create_street_offices(session, zip(streets.codes, streets.names, strict=True))
+
+
+def _index_file(session: Session, version: int) -> Path:
+    from urbangrid.grids import ensure_index_file
+
+    path, _ = ensure_index_file(session, version, get_settings().effective_grid_index_dir)
+    return path
+
+
+def _say_offices_and_index(create_offices: bool, offices: int, index_file: Path) -> None:
+    if create_offices:
+        click.echo(f"{offices} street offices, one per level-2 area, answer for their streets")
+    click.echo(f"index file: {index_file}")
 
 
 @grid.command("validate")
@@ -176,26 +237,19 @@ def grid_assign(file: TextIO, crs: str) -> None:
     Appends l1_code..l4_code and status (``ok``, or ``outside`` the service area).
     """
     from geo.crs import to_wgs84
-    from geo.store import ActiveGrid
+    from urbangrid.grids import ActiveGrid
 
-    reader = csv.DictReader(file)
-    fields = reader.fieldnames or []
+    reader = csv.reader(file)
+    fields = next(reader, None) or []
     missing = [c for c in ("lon", "lat") if c not in fields]
     if missing:
         raise click.ClickException(f"input CSV has no {' or '.join(missing)} column")
-    rows = list(reader)
-    xs = np.empty(len(rows))
-    ys = np.empty(len(rows))
-    for number, row in enumerate(rows, start=2):
-        try:
-            xs[number - 2] = float(row["lon"])
-            ys[number - 2] = float(row["lat"])
-        except (TypeError, ValueError):
-            raise click.ClickException(
-                f"line {number}: lon/lat {row['lon']!r}, {row['lat']!r} are not numbers"
-            ) from None
-        if not (-180 <= xs[number - 2] <= 180 and -90 <= ys[number - 2] <= 90):
-            raise click.ClickException(f"line {number}: lon/lat out of range")
+    # Rows shorter than the header read as empty cells, longer ones are cut, as csv.DictReader
+    # does; the columns are then parsed in one go, which is what keeps a million rows fast.
+    width = len(fields)
+    rows = [row if len(row) == width else (row + [""] * width)[:width] for row in reader]
+    at_lon, at_lat = fields.index("lon"), fields.index("lat")
+    xs, ys = _numbers(rows, at_lon, at_lat)
     x, y = to_wgs84(xs, ys, crs)
     with Session(get_engine()) as session:
         try:
@@ -206,21 +260,42 @@ def grid_assign(file: TextIO, crs: str) -> None:
     out = io.TextIOWrapper(sys.stdout.buffer, encoding="utf-8", newline="")
     writer = csv.writer(out)
     writer.writerow([*fields, "l1_code", "l2_code", "l3_code", "l4_code", "status"])
-    levels = [found.codes.get(level) for level in (1, 2, 3, 4)]
-    for i, row in enumerate(rows):
-        inside = bool(found.inside[i])
-        codes = [str(lv[i]) if inside and lv is not None and lv[i] else "" for lv in levels]
-        writer.writerow([row[f] for f in fields] + codes + ["ok" if inside else "outside"])
+    blank = [""] * len(rows)
+    columns = [
+        found.codes[level].tolist() if level in found.codes else blank for level in (1, 2, 3, 4)
+    ]
+    status = np.where(found.inside, "ok", "outside").tolist()
+    writer.writerows(
+        [*row, a, b, c, d, s] for row, a, b, c, d, s in zip(rows, *columns, status, strict=True)
+    )
     out.flush()
     out.detach()
 
 
-@click.group()
-def bench() -> None:
-    """Benchmarks that print figures beside a baseline measured in the same run."""
+def _numbers(rows: list[list[str]], at_lon: int, at_lat: int) -> tuple[FloatArray, FloatArray]:
+    """The lon and lat columns as floats; a ClickException naming the first bad line."""
+    lon = [row[at_lon] for row in rows]
+    lat = [row[at_lat] for row in rows]
+    try:
+        xs = np.array(lon, dtype=np.float64)
+        ys = np.array(lat, dtype=np.float64)
+    except ValueError:
+        for number, (a, b) in enumerate(zip(lon, lat, strict=True), start=2):
+            try:
+                float(a), float(b)
+            except ValueError:
+                raise click.ClickException(
+                    f"line {number}: lon/lat {a!r}, {b!r} are not numbers"
+                ) from None
+        raise
+    # NaN fails both comparisons, so it is refused as out of range too.
+    bad = np.flatnonzero(~((xs >= -180) & (xs <= 180) & (ys >= -90) & (ys <= 90)))
+    if len(bad):
+        raise click.ClickException(f"line {int(bad[0]) + 2}: lon/lat out of range")
+    return xs, ys
 
 
-@bench.command("geo")
+@click.command("geo")
 @click.option("--points", default=1_000_000, show_default=True)
 @click.option(
     "--postgis-url",
