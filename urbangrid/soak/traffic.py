@@ -53,10 +53,11 @@ class Tally:
     windows: list[Window] = field(default_factory=list)
     examples: list[str] = field(default_factory=list)
 
-    def excused(self, started: float) -> bool:
-        """Whether a database or broker outage (or its grace after) covers ``started``."""
+    def excused(self, started: float, seconds: float = 0.0) -> bool:
+        """Whether a request from ``started`` for ``seconds`` overlaps a database or broker
+        outage (or the grace after it): one sent just before the cut meets it too."""
         return any(
-            w.start <= started <= w.end + self.grace_s
+            started <= w.end + self.grace_s and started + seconds >= w.start
             for w in self.windows
             if w.kind in ("database", "broker")
         )
@@ -69,11 +70,11 @@ class Tally:
                 self.slow += 1
             if answer.status == 0:
                 self.connection_errors += 1
-                if not self.excused(started):
+                if not self.excused(started, answer.seconds):
                     self.connection_errors_outside += 1
             elif answer.status >= 500:
                 self.by_route[f"{answer.status} {route}"] += 1
-                if answer.status != 503 or not self.excused(started):
+                if answer.status != 503 or not self.excused(started, answer.seconds):
                     self.server_errors_outside += 1
                     if len(self.examples) < 20:
                         self.examples.append(
