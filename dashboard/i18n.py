@@ -67,6 +67,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "score": ("综合指标值", "Composite score"),
     "grade": ("等级", "Grade"),
     "rank": ("排名", "Rank"),
+    "ranked": ("参与排名", "Ranked"),
     # now
     "open": ("在办", "Open"),
     "open_now": ("当前在办", "Open now"),

@@ -99,6 +99,7 @@ def _evaluate(
     period: Period | None = None,
     scope: Scope | None = None,
     include: list[str] | None = None,
+    min_cases: int = 0,
 ) -> pd.DataFrame:
     rows = evaluate(
         session,
@@ -110,6 +111,7 @@ def _evaluate(
         satisfied_score=settings.metrics_satisfied_score,
         lang=filters.lang,
         include=include or (),
+        min_cases=min_cases,
     )
     return pd.DataFrame([e.flat() for e in rows], columns=list(FLAT_COLUMNS))
 
@@ -261,6 +263,7 @@ def departments_data(
         period=period_of(settings, quarter, now),
         scope=Scope(),  # the published ranking is city-wide
         include=all_department_codes(session),
+        min_cases=settings.ranking_min_cases,
     )
     ranking = ranking[ranking["key"].notna()].reset_index(drop=True)  # not yet any department's
     return DepartmentsData(

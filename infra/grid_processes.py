@@ -42,6 +42,22 @@ def pss_kb(pid: int) -> int:
     return 0
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far: the cost of a step, whatever the load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_s(pid: int) -> float:
+    total = 0.0
+    for p in [pid, *children(pid)]:
+        try:
+            total += cpu_s(p)
+        except OSError:
+            continue
+    return total
+
+
 def children(pid: int) -> list[int]:
     found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
     return [int(p) for p in found]
@@ -115,6 +131,7 @@ def main() -> None:
     try:
         base = f"http://127.0.0.1:{args.port}"
         result["api_ready_s"] = round(wait_http(f"{base}/healthz", 900), 2)
+        result["api_ready_cpu_s"] = round(cpu_s(api.pid), 2)
         # The first report places the point: the API maps (or builds) the grid index then.
         started = time.monotonic()
         for lon, lat in points:
@@ -128,6 +145,7 @@ def main() -> None:
                 },
             )
         result["api_post_all_s"] = round(time.monotonic() - started, 2)
+        result["api_cpu_s"] = round(cpu_s(api.pid), 2)
         result["api_rss_mb"] = round(rss_kb(api.pid) / 1024)
         result["api_pss_mb"] = round(pss_kb(api.pid) / 1024)
 
@@ -154,6 +172,7 @@ def main() -> None:
             now = time.monotonic() - started
             if routed and first is None:
                 first = now
+                result["worker_first_routed_cpu_s"] = round(tree_cpu_s(worker.pid), 2)
             if routed >= args.reports:
                 last = now
                 break

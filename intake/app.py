@@ -8,13 +8,14 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from intake.cases import router as cases_router
 from intake.categories import router as categories_router
-from intake.errors import FieldError, field_error_handler
+from intake.errors import FieldError, field_error_handler, validation_error_handler
 from intake.limits import BodyLimit
 from intake.metrics import router as metrics_router
 from intake.open311.edges import Open311Cors, Open311Head, document_open311, not_routed
@@ -24,8 +25,9 @@ from intake.pgfast import FastStore
 from intake.photos import router as photos_router
 from intake.photos import staff_router as staff_photos_router
 from intake.publisher import Publisher
-from intake.ratelimit import RateLimiter
+from intake.ratelimit import Limiter
 from intake.reports import router as reports_router
+from intake.signin import SignInGuard
 from intake.staff_auth import router as staff_auth_router
 from intake.submission import Intake
 from intake.tracking import router as tracking_router
@@ -57,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if fast is not None:
             await fast.close()
         await run_in_threadpool(app.state.publisher.stop)
+        app.state.signin.close()
         app.state.celery.close()
 
     app = FastAPI(
@@ -66,7 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.grid = ActiveGrid(settings.effective_grid_index_dir)
+    app.state.grid = ActiveGrid(
+        settings.effective_grid_index_dir, boundary_margin_m=settings.boundary_margin_m
+    )
     app.state.celery = make_celery(settings)
     app.state.storage = open_storage(settings.media_storage, var_dir=settings.var_dir)
     app.state.publisher = Publisher(app.state.celery)
@@ -79,9 +84,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         storage=app.state.storage,
         publisher=app.state.publisher,
     )
-    app.state.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
-    app.state.open311_limiter = RateLimiter(
-        settings.open311_rate_limit_per_minute, settings.rate_limit_burst * 10
+    app.state.limiter = Limiter(settings.rate_limit_storage)
+    app.state.signin = SignInGuard(
+        app.state.limiter, workers=settings.login_workers, queue=settings.login_queue
     )
     app.add_middleware(
         BodyLimit,
@@ -91,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(Open311Cors, origins=settings.open311_cors_origins)
     app.add_middleware(Open311Head)
     app.add_exception_handler(FieldError, field_error_handler)
+    app.add_exception_handler(RequestValidationError, validation_error_handler)
     for unavailable in UNAVAILABLE:
         app.add_exception_handler(unavailable, database_unavailable)
     app.add_exception_handler(StarletteHTTPException, not_routed)

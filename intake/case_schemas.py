@@ -7,32 +7,42 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from intake.bounds import Text
 from intake.schemas import AreaRef, DepartmentRef
 
 
 class ActionBody(BaseModel):
-    """What an action carries; each action names the fields it needs (a 422 says which)."""
+    """What an action carries; each action names the fields it needs (a 422 says which).
+
+    ``note`` and ``reason`` are internal: staff in scope read them, residents and Open311 never
+    do. ``public_note`` is published with the step, next to its standard wording."""
 
     model_config = ConfigDict(extra="forbid")
 
-    note: str = Field(default="", max_length=4000)
-    reason: str | None = Field(
-        default=None, max_length=2000, description="return, void, check_fail, deny_*, requests"
+    note: Text = Field(default="", max_length=4000, description="Internal note")
+    reason: Text | None = Field(
+        default=None,
+        max_length=2000,
+        description="Internal reason: return, void, check_fail, deny_*, requests, reopen",
     )
-    department: str | None = Field(
+    public_note: Text = Field(
+        default="", max_length=2000, description="For the resident and Open311 clients"
+    )
+    department: Text | None = Field(
         default=None,
         max_length=64,
         description="dispatch, redispatch, reroute: default is the rule's suggestion",
     )
-    by: str | None = Field(
+    by: Text | None = Field(
         default=None,
         max_length=16,
         description="request_extension, extend: e.g. 1wd, 4wh (extend: default is the request)",
     )
-    photos: list[Annotated[str, StringConstraints(min_length=1, max_length=500)]] = Field(
+    photos: list[Annotated[Text, StringConstraints(min_length=1, max_length=500)]] = Field(
         default_factory=list,
         max_length=20,
-        description="handle (after-photo, required), checks: references of stored photos",
+        description="handle (after-photo, required), checks, comment: photo:N of photos stored "
+        "for this case (or upload them with the step as multipart)",
     )
     category: str | None = Field(
         default=None, pattern=r"^[CE]\d{4}$", description="file (sets the class), recategorize"
@@ -67,14 +77,24 @@ class StaffEvent(BaseModel):
     to_state: str
     actor: str
     role: str
-    note: str
+    note: str = Field(description="Internal")
+    public_note: str = Field(description="Published with the step")
     detail: dict[str, Any]
 
 
 class PhotoRef(BaseModel):
-    ref: str
-    action: str
+    """A photo of the case (or of a report that joined it), as staff see it."""
+
+    id: int
+    ref: str = Field(description="Name it in a step's photos, e.g. photo:12")
+    kind: str  # before | after
+    state: str  # pending | ready | rejected
+    action: str | None = Field(description="The step it was taken with")
     at: datetime
+    hidden: bool
+    redactions: list[list[int]] = Field(description="Rectangles covered on the public copy")
+    url: str | None = Field(description="The stored copy, for staff in scope")
+    public_url: str | None = Field(description="The copy the public sees; none when not shown")
 
 
 class CaseSummary(BaseModel):
@@ -94,6 +114,10 @@ class CaseSummary(BaseModel):
     escalated_to: str | None
     flag: str | None
     pending_request: str | None
+    near_boundary: bool = Field(
+        description="Reported within the boundary margin of its street: confirm or move it"
+    )
+    neighbour: str | None = Field(description="The neighbouring street (L2 code) named")
 
 
 class CasePage(BaseModel):
@@ -113,6 +137,9 @@ class CaseDetail(CaseSummary):
     street: AreaRef | None
     community: AreaRef | None
     cell: AreaRef | None
+    neighbour_street: AreaRef | None = Field(
+        description="The street a near-boundary report may belong to, with its name"
+    )
     department_ref: DepartmentRef | None
     case_deadline_at: datetime | None
     filed_at: datetime | None

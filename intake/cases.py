@@ -7,14 +7,18 @@ with the actions that are allowed; missing or wrong input answers 422 naming the
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, status
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from sqlalchemy import ColumnElement, and_, exists, func, or_, true
 from sqlmodel import Session, col, select
+from starlette.concurrency import run_in_threadpool
 
+from intake.bounds import CaseId, Code, Offset, Text
 from intake.case_schemas import (
     ActionBody,
     CaseDetail,
@@ -25,10 +29,15 @@ from intake.case_schemas import (
     StaffEvent,
     Suggestion,
 )
-from intake.deps import SessionDep, SettingsDep
+from intake.deps import IntakeDep, SessionDep, SettingsDep
+from intake.errors import FieldError as BadField
+from intake.errors import body_errors
+from intake.multipart import PartRule, read_multipart
 from intake.refs import case_refs
-from intake.schemas import CaseId
+from intake.schemas import AreaRef
 from intake.staff_auth import StaffDep
+from intake.submission import Upload, store_photo_rows
+from intake.uploads import PHOTOS, check_photos
 from urbangrid.casework import (
     ActionInput,
     FieldError,
@@ -44,9 +53,12 @@ from urbangrid.columns import utcnow
 from urbangrid.domain.access import ScopeKind, can_see, may_act
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import TRANSITIONS, IllegalAction, Role
+from urbangrid.grids import area_names
 from urbangrid.lifecycle import ConcurrentChange
+from urbangrid.public import photo_url, public_photos, public_url_digest
+from urbangrid.settings import Settings
 from urbangrid.staff import Principal
-from urbangrid.tables import Case, SlaClock
+from urbangrid.tables import Case, Photo, SlaClock
 from urbangrid.workdays import case_policy
 
 router = APIRouter(prefix="/api/v1/cases", tags=["cases"])
@@ -88,16 +100,16 @@ def list_cases(
     principal: StaffDep,
     session: SessionDep,
     state: Annotated[list[CaseState] | None, Query(description="One or more states")] = None,
-    department: Annotated[str | None, Query(max_length=64)] = None,
+    department: Code = None,
     grid: Annotated[str | None, Query(pattern=r"^\d{1,18}$", description="Code prefix")] = None,
     category: Annotated[str | None, Query(pattern=r"^[CE]\d{4}$")] = None,
     sla: Annotated[Literal["at_risk", "overdue"] | None, Query()] = None,
-    flag: Annotated[str | None, Query(max_length=32)] = None,
+    flag: Annotated[Text | None, Query(max_length=32)] = None,
     pending: Annotated[Literal["extension", "suspension"] | None, Query()] = None,
     escalated_to: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
     sort: Literal["due", "newest", "oldest"] = "due",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> CasePage:
     """A work queue: the caller's cases, filtered; by default the most urgent first."""
     conditions = in_scope(principal)
@@ -144,37 +156,168 @@ def read_case(
     return _detail(session, case, principal, settings.sla_home_level - 1)
 
 
+_ACTION_FIELDS = [name for name in ActionBody.model_fields if name != "photos"]
+_ACTION_BODY = {
+    "requestBody": {
+        "required": False,
+        "content": {
+            "application/json": {"schema": ActionBody.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        **{name: {"type": "string"} for name in _ACTION_FIELDS},
+                        "photos": {
+                            "type": "array",
+                            "items": {"type": "string", "format": "binary"},
+                            "description": "Photos taken for this step (the after-photo of "
+                            "handle), or text parts naming photos stored for this case (photo:N)",
+                        },
+                    },
+                }
+            },
+        },
+    }
+}
+# Bytes allowed per text field of a multipart action (UTF-8: up to four bytes a character).
+_TEXT_LIMITS = {"note": 16_000, "reason": 8_000, "public_note": 8_000, "department": 256}
+_TEXT_LIMITS |= {"by": 64, "category": 32}
+# A photo uploaded with a step shows the work done on it, or the case as found.
+_AFTER_STEPS = frozenset({"handle", "check_pass", "check_fail"})
+
+
 @router.post(
     "/{case_id}/actions/{action}",
     response_model=CaseDetail,
-    responses={409: {"description": "Not allowed now; the body lists the allowed actions"}},
+    openapi_extra=_ACTION_BODY,
+    responses={
+        403: {"description": "The caller's role only reads"},
+        409: {"description": "Not allowed now; the body lists the allowed actions"},
+        415: {"description": "Neither JSON nor multipart"},
+    },
 )
-def take_action(
+async def take_action(
     case_id: CaseId,
     action: Annotated[str, Path(description=", ".join(ACTIONS))],
-    body: ActionBody,
+    request: Request,
     principal: StaffDep,
-    session: SessionDep,
-    settings: SettingsDep,
+    intake: IntakeDep,
 ) -> CaseDetail | JSONResponse:
-    """Take one action of the closed loop on a case, as the caller's role."""
-    case = visible_case(session, principal, case_id)
-    if not may_act(principal.role):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, f"a {principal.role} account only reads")
-    if action not in ACTIONS:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"no action {action!r}; actions: {', '.join(ACTIONS)}"
+    """Take one action of the closed loop on a case, as the caller's role.
+
+    The body may be empty, JSON, or multipart/form-data carrying the same fields and the
+    step's photos (``photos``: files, or text parts naming photos already stored for this case
+    as ``photo:N``). ``note`` and ``reason`` are internal; ``public_note`` is what the resident
+    and Open311 read."""
+    settings = intake.settings
+
+    def check() -> None:
+        with Session(intake.engine) as session:
+            visible_case(session, principal, case_id)
+        if not may_act(principal.role):
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"a {principal.role} account only reads")
+        if action not in ACTIONS:
+            raise HTTPException(
+                status.HTTP_404_NOT_FOUND, f"no action {action!r}; actions: {', '.join(ACTIONS)}"
+            )
+
+    await run_in_threadpool(check)
+    body, uploads = await _action_body(request, settings)
+    if uploads:
+        await run_in_threadpool(intake.store_raw, uploads)
+
+    def run() -> tuple[CaseDetail | JSONResponse, tuple[int, ...]]:
+        with Session(intake.engine, expire_on_commit=False) as session:
+            return _act_on(session, case_id, action, body, uploads, principal, settings)
+
+    answer, stored = await run_in_threadpool(run)
+    intake.publish_photos(stored)
+    return answer
+
+
+async def _action_body(
+    request: Request, settings: Settings
+) -> tuple[ActionBody, tuple[Upload, ...]]:
+    """The action's input from an empty, JSON or multipart body."""
+    content_type = request.headers.get("content-type", "").lower()
+    if content_type.startswith("multipart/form-data"):
+        rules = {name: PartRule(limit) for name, limit in _TEXT_LIMITS.items()}
+        # Files and references together; the files alone are held to photos_per_report below.
+        rules[PHOTOS] = PartRule(max_bytes=settings.photo_max_bytes, max_count=20, is_file=True)
+        parts = await read_multipart(request.headers["content-type"], request.stream(), rules)
+        fields: dict[str, Any] = {}
+        for name, found in parts.items():
+            if name == PHOTOS:
+                continue
+            if found[0].filename is not None:
+                raise BadField(name, "must be a text field, not a file")
+            value = found[0].text().strip()
+            if value:
+                fields[name] = value
+        files = [p for p in parts.get(PHOTOS, []) if p.filename is not None]
+        refs = [p.text().strip() for p in parts.get(PHOTOS, []) if p.filename is None]
+        if len(files) > settings.photos_per_report:
+            raise BadField(
+                PHOTOS,
+                f"at most {settings.photos_per_report} photos with one step",
+                kind="too_many_parts",
+            )
+        fields[PHOTOS] = [ref for ref in refs if ref]
+        try:
+            body = ActionBody.model_validate(fields)
+        except ValidationError as exc:
+            raise body_errors(exc) from exc
+        return body, await check_photos(files, settings)
+    raw = await request.body()
+    if not raw.strip():
+        return ActionBody(), ()  # an action that needs nothing takes nothing
+    if content_type and not content_type.startswith("application/json"):
+        raise BadField(
+            "content-type",
+            "send application/json, multipart/form-data or no body",
+            kind="unsupported_media_type",
+            status=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            where="header",
         )
-    policy = case_policy(session, settings)
-    given = ActionInput(
-        note=body.note,
-        reason=body.reason,
-        department=body.department,
-        by=body.by,
-        photos=tuple(body.photos),
-        category=body.category,
-    )
     try:
+        return ActionBody.model_validate_json(raw), ()
+    except ValidationError as exc:
+        raise body_errors(exc) from exc
+
+
+def _act_on(
+    session: Session,
+    case_id: int,
+    action: str,
+    body: ActionBody,
+    uploads: tuple[Upload, ...],
+    principal: Principal,
+    settings: Settings,
+) -> tuple[CaseDetail | JSONResponse, tuple[int, ...]]:
+    """Take the step in one transaction: the photos uploaded with it, the step's events and
+    its clocks are committed together or not at all."""
+    case = visible_case(session, principal, case_id)
+    policy = case_policy(session, settings)
+    stored: tuple[int, ...] = ()
+    try:
+        if uploads:
+            stored = store_photo_rows(
+                session.connection(),
+                case_id=case_id,
+                event_id=None,
+                uploads=uploads,
+                now=utcnow(),
+                kind="after" if action in _AFTER_STEPS else "before",
+            )
+        given = ActionInput(
+            note=body.note,
+            reason=body.reason,
+            department=body.department,
+            by=body.by,
+            photos=(*body.photos, *(f"photo:{i}" for i in stored)),
+            category=body.category,
+            public_note=body.public_note,
+        )
         act(
             session,
             case,
@@ -200,17 +343,20 @@ def take_action(
             if isinstance(exc, ConcurrentChange)
             else str(exc)
         )
-        return JSONResponse(
-            status_code=status.HTTP_409_CONFLICT,
-            content={
-                "detail": message,
-                "state": fresh.state,
-                "allowed": _allowed(fresh, principal.role, policy.max_escalations),
-            },
+        return (
+            JSONResponse(
+                status_code=status.HTTP_409_CONFLICT,
+                content={
+                    "detail": message,
+                    "state": fresh.state,
+                    "allowed": _allowed(fresh, principal.role, policy.max_escalations),
+                },
+            ),
+            (),
         )
     session.commit()
     session.refresh(case)
-    return _detail(session, case, principal, policy.max_escalations)
+    return _detail(session, case, principal, policy.max_escalations), stored
 
 
 def _allowed(case: Case, role: Role, max_escalations: int) -> list[str]:
@@ -222,6 +368,7 @@ def _allowed(case: Case, role: Role, max_escalations: int) -> list[str]:
         pending_request=case.pending_request,
         escalation_level=case.escalation_level,
         max_escalations=max_escalations,
+        near_boundary=case.near_boundary is not None,
     )
 
 
@@ -242,7 +389,16 @@ def _summary(case: Case) -> CaseSummary:
         escalated_to=case.escalated_to,
         flag=case.flag,
         pending_request=case.pending_request,
+        near_boundary=case.near_boundary is not None,
+        neighbour=case.near_boundary,
     )
+
+
+def _neighbour(session: Session, case: Case) -> AreaRef | None:
+    if case.near_boundary is None or case.grid_version_id is None:
+        return None
+    names = area_names(session, case.grid_version_id, [case.near_boundary])
+    return AreaRef(code=case.near_boundary, name=names.get(case.near_boundary, ""))
 
 
 def _clock_status(row: SlaClock, now: datetime) -> str:
@@ -260,6 +416,9 @@ def _detail(session: Session, case: Case, principal: Principal, max_escalations:
     now = utcnow()
     refs = case_refs(session, case)
     events = events_of(session, case.id)
+    # The case's own photos and those of the reports that joined it.
+    linked = [case.id, *session.exec(select(Case.id).where(col(Case.duplicate_of) == case.id))]
+    public = {p.id for found in public_photos(session, [case.id]).values() for p in found}
     suggestion = None
     if case.state in (CaseState.FILED, CaseState.RETURNED) and case.l2_code:
         returned = returned_by(events)
@@ -283,16 +442,30 @@ def _detail(session: Session, case: Case, principal: Principal, max_escalations:
             actor=e.actor,
             role=e.role,
             note=e.note,
+            public_note=str(detail_of(e).get("public_note") or ""),
             detail=detail_of(e),
         )
         for e in events
     ]
-    # A step's photos are a list of refs; the submit event counts the resident's photos instead.
+    steps = {e.id: e.action for e in events}
     photos = [
-        PhotoRef(ref=str(ref), action=e.action, at=e.at)
-        for e in timeline
-        if isinstance(e.detail.get("photos"), list)
-        for ref in e.detail["photos"]
+        PhotoRef(
+            id=p.id or 0,
+            ref=f"photo:{p.id}",
+            kind=p.kind,
+            state=p.state,
+            action=steps.get(p.event_id) if p.event_id else None,
+            at=p.created_at,
+            hidden=p.hidden,
+            redactions=json.loads(p.redactions or "[]"),
+            url=f"/api/v1/cases/{case.id}/photos/{p.id}.jpg" if p.digest else None,
+            public_url=photo_url(digest)
+            if (digest := public_url_digest(p)) and p.id in public
+            else None,
+        )
+        for p in session.exec(
+            select(Photo).where(col(Photo.case_id).in_(linked)).order_by(col(Photo.id))
+        )
     ]
     return CaseDetail(
         **_summary(case).model_dump(),
@@ -303,6 +476,7 @@ def _detail(session: Session, case: Case, principal: Principal, max_escalations:
         street=refs.street,
         community=refs.community,
         cell=refs.cell,
+        neighbour_street=_neighbour(session, case),
         department_ref=refs.department,
         case_deadline_at=case.case_deadline_at,
         filed_at=case.filed_at,

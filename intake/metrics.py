@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel
 
+from intake.bounds import CODE
 from intake.deps import SessionDep, SettingsDep
 from urbangrid.columns import utcnow
 from urbangrid.domain.metrics import PERIOD_HELP, Period, parse_period, quarter_of
@@ -40,11 +41,19 @@ router = APIRouter(prefix="/api/v1/metrics", tags=["metrics"])
 Lang = Literal["zh", "en"]
 Format = Literal["json", "csv"]
 
-PeriodQuery = Annotated[str | None, Query(description=f"{PERIOD_HELP}; default from settings")]
-DepartmentQuery = Annotated[str | None, Query(description="Only this department's cases")]
-AreaQuery = Annotated[str | None, Query(description="Only cases in this grid area (any level)")]
+PeriodQuery = Annotated[
+    str | None, Query(max_length=40, description=f"{PERIOD_HELP}; default from settings")
+]
+DepartmentQuery = Annotated[
+    str | None, Query(max_length=64, pattern=CODE, description="Only this department's cases")
+]
+AreaQuery = Annotated[
+    str | None,
+    Query(pattern=r"^\d{1,18}$", description="Only cases in this grid area (any level)"),
+]
 CategoryQuery = Annotated[
-    str | None, Query(description="A category (E0102) or a major class (E01)")
+    str | None,
+    Query(pattern=r"^[CE]\d{2}(\d{2})?$", description="A category (E0102) or a major class (E01)"),
 ]
 LangQuery = Annotated[Lang, Query(description="Names in Chinese or English")]
 
@@ -132,6 +141,7 @@ def _measures(
     now: datetime,
     lang: Lang,
     include_all_departments: bool = False,
+    min_cases: int = 0,
 ) -> list[dict[str, Any]]:
     include = (
         all_department_codes(session)
@@ -149,6 +159,7 @@ def _measures(
             satisfied_score=settings.metrics_satisfied_score,
             lang=lang,
             include=include,
+            min_cases=min_cases,
         )
     return [e.flat() for e in found]
 
@@ -181,12 +192,17 @@ def ranking(
     session: SessionDep,
     settings: SettingsDep,
     period: Annotated[
-        str | None, Query(description="The quarter ranked, e.g. 2026-Q3 (default: this one)")
+        str | None,
+        Query(max_length=40, description="The quarter ranked, e.g. 2026-Q3 (default: this one)"),
     ] = None,
     lang: LangQuery = "zh",
     format: FormatQuery = None,
 ) -> MetricsPublic | Response:
-    """The departments' ranking by composite score, with grades: every department is listed."""
+    """The departments' ranking by composite score, with grades: every department is listed.
+
+    A department with fewer cases due in the quarter than ``URBANGRID_RANKING_MIN_CASES`` is
+    listed unranked (``ranked`` false, no ``rank``) after the ranked ones. Ties share a rank
+    and are listed by cases due (more first), then by name."""
     now = utcnow()
     tz = ZoneInfo(settings.city_timezone)
     chosen = _period(period or quarter_of(now.astimezone(tz).date()), settings, now)
@@ -199,6 +215,7 @@ def ranking(
         now=now,
         lang=lang,
         include_all_departments=True,
+        min_cases=settings.ranking_min_cases,
     )
     rows = [row for row in rows if row["key"] is not None]  # reports no department holds yet
     return _answer(

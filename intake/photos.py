@@ -6,50 +6,45 @@ read in the thread pool, not on the event loop.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, HTTPException, Path, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from intake.bounds import CaseId
 from intake.cases import visible_case
-from intake.deps import IntakeDep, SessionDep
+from intake.deps import IntakeDep, SessionDep, SettingsDep
 from intake.errors import FieldError
-from intake.schemas import CaseId
 from intake.staff_auth import StaffDep
 from intake.submission import store_photo_rows
 from intake.uploads import multipart_body, read_form
 from urbangrid.columns import utcnow
+from urbangrid.domain.access import may_act
+from urbangrid.lifecycle import ConcurrentChange
+from urbangrid.moderation import MODERATORS, NotReady, redact, set_hidden
+from urbangrid.public import photo_url, public_url_digest, served_photo
+from urbangrid.staff import Principal
 from urbangrid.storage import Storage, object_key
-from urbangrid.tables import Photo
+from urbangrid.tables import Case, CaseEvent, Photo
+
+__all__ = ["photo_url", "router", "staff_router"]
 
 router = APIRouter(prefix="/api/v1/photos", tags=["photos"])
 staff_router = APIRouter()
 
 Digest = Annotated[str, Path(pattern=r"^[0-9a-f]{64}$", description="SHA-256 of the stored JPEG")]
-_IMMUTABLE = "public, max-age=31536000, immutable"
-
-
-def photo_url(digest: str, *, thumb: bool = False, base: str = "") -> str:
-    """Where a stored photo is served; absolute when ``base`` is given.
-
-    >>> photo_url("ab" * 32, thumb=True, base="https://report.example.cn/").split("/")[:6]
-    ['https:', '', 'report.example.cn', 'api', 'v1', 'photos']
-    >>> photo_url("ab" * 32).endswith("abab.jpg")
-    True
-    """
-    return f"{base.rstrip('/')}/api/v1/photos/{digest}{'/thumb' if thumb else ''}.jpg"
+# A photo's bytes never change under its digest, but it may be taken down (hidden, its case
+# voided, a part covered): caches keep it and ask again each time (a 304 while it is shown).
+_CACHE = "public, no-cache"
+PhotoId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 def _serve(request: Request, session: SessionDep, digest: str, prefix: str) -> Response:
-    shown = session.exec(
-        select(Photo.id)
-        .where(col(Photo.digest) == digest)
-        .where(col(Photo.state) == "ready")
-        .where(col(Photo.hidden).is_(False))
-        .limit(1)
-    ).first()
+    shown = served_photo(session, digest)
     if shown is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "no such photo")
     if request.headers.get("if-none-match") == f'"{digest}"':
@@ -62,7 +57,7 @@ def _serve(request: Request, session: SessionDep, digest: str, prefix: str) -> R
     return Response(
         data,
         media_type="image/jpeg",
-        headers={"Cache-Control": _IMMUTABLE, "ETag": f'"{digest}"'},
+        headers={"Cache-Control": _CACHE, "ETag": f'"{digest}"'},
     )
 
 
@@ -127,6 +122,8 @@ async def upload_case_photos(
     def visible() -> None:
         with Session(intake.engine) as session:
             visible_case(session, principal, case_id)
+        if not may_act(principal.role):  # a photo attached to a case is published with it
+            raise HTTPException(status.HTTP_403_FORBIDDEN, f"a {principal.role} account only reads")
 
     await run_in_threadpool(visible)
     form, uploads = await read_form(request, StaffPhotoForm, intake.settings, {"kind": 16})
@@ -141,3 +138,166 @@ async def upload_case_photos(
     ids = await run_in_threadpool(rows)
     intake.publish_photos(ids)
     return StaffPhotos(photos=[StaffPhoto(id=i, ref=f"photo:{i}") for i in ids])
+
+
+@staff_router.get(
+    "/api/v1/cases/{case_id}/photos/{photo_id}.jpg",
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}}},
+    tags=["cases"],
+)
+def get_case_photo(
+    case_id: CaseId, photo_id: PhotoId, request: Request, principal: StaffDep, session: SessionDep
+) -> Response:
+    """A photo of a case as stored, uncovered and even when hidden: for staff in scope."""
+    visible_case(session, principal, case_id)
+    photo = session.get(Photo, photo_id)
+    if photo is None or photo.case_id != case_id or photo.digest is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"case {case_id} has no photo {photo_id}")
+    storage: Storage = request.app.state.storage
+    try:
+        data = storage.get(object_key("photos", photo.digest, ".jpg"))
+    except KeyError as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "photo missing from storage") from exc
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, no-store"})
+
+
+class HideBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    reason: str = Field(min_length=1, max_length=2000, description="Internal: why")
+
+
+class RedactBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    rectangles: list[tuple[float, float, float, float]] = Field(
+        min_length=1,
+        max_length=50,
+        description="[left, top, right, bottom] in the stored photo's pixels (see width, height)",
+    )
+    reason: str = Field(min_length=1, max_length=2000, description="Internal: why")
+
+
+class Moderated(BaseModel):
+    id: int
+    hidden: bool
+    redactions: list[list[int]]
+    public_url: str | None = Field(description="Where the public sees it; none while hidden")
+    event_id: int
+
+
+def _moderate(
+    session: Session,
+    principal: Principal,
+    case_id: int,
+    photo_id: int,
+    step: Callable[[Case, Photo], CaseEvent],
+) -> Moderated:
+    case = visible_case(session, principal, case_id)
+    if principal.role not in MODERATORS:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "only a shift lead moderates photos")
+    photo = session.get(Photo, photo_id)
+    if photo is None or photo.case_id != case_id:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"case {case_id} has no photo {photo_id}")
+    try:
+        event = step(case, photo)
+    except NotReady as exc:
+        session.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+    except ValueError as exc:
+        session.rollback()
+        raise FieldError("rectangles", str(exc)) from exc
+    except ConcurrentChange as exc:
+        session.rollback()
+        raise HTTPException(status.HTTP_409_CONFLICT, "the case just changed; try again") from exc
+    session.commit()
+    session.refresh(photo)
+    digest = public_url_digest(photo)
+    shown = served_photo(session, digest) if digest else None
+    return Moderated(
+        id=photo_id,
+        hidden=photo.hidden,
+        redactions=json.loads(photo.redactions or "[]"),
+        public_url=photo_url(digest) if digest and shown is not None else None,
+        event_id=event.id or 0,
+    )
+
+
+@staff_router.post(
+    "/api/v1/cases/{case_id}/photos/{photo_id}/hide", response_model=Moderated, tags=["cases"]
+)
+def hide_photo(
+    case_id: CaseId, photo_id: PhotoId, body: HideBody, principal: StaffDep, session: SessionDep
+) -> Moderated:
+    """Take a photo down from every public view (shift lead); staff in scope still see it."""
+    return _moderate(
+        session,
+        principal,
+        case_id,
+        photo_id,
+        lambda case, photo: set_hidden(
+            session,
+            case,
+            photo,
+            hidden=True,
+            actor=principal.name,
+            role=principal.role,
+            reason=body.reason,
+        ),
+    )
+
+
+@staff_router.post(
+    "/api/v1/cases/{case_id}/photos/{photo_id}/show", response_model=Moderated, tags=["cases"]
+)
+def show_photo(
+    case_id: CaseId, photo_id: PhotoId, body: HideBody, principal: StaffDep, session: SessionDep
+) -> Moderated:
+    """Publish a hidden photo again (shift lead)."""
+    return _moderate(
+        session,
+        principal,
+        case_id,
+        photo_id,
+        lambda case, photo: set_hidden(
+            session,
+            case,
+            photo,
+            hidden=False,
+            actor=principal.name,
+            role=principal.role,
+            reason=body.reason,
+        ),
+    )
+
+
+@staff_router.post(
+    "/api/v1/cases/{case_id}/photos/{photo_id}/redact", response_model=Moderated, tags=["cases"]
+)
+def redact_photo(
+    case_id: CaseId,
+    photo_id: PhotoId,
+    body: RedactBody,
+    request: Request,
+    principal: StaffDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Moderated:
+    """Cover rectangles of a photo in its public copy (shift lead); the stored copy is kept."""
+    storage: Storage = request.app.state.storage
+    return _moderate(
+        session,
+        principal,
+        case_id,
+        photo_id,
+        lambda case, photo: redact(
+            session,
+            storage,
+            case,
+            photo,
+            body.rectangles,
+            actor=principal.name,
+            role=principal.role,
+            reason=body.reason,
+            thumb_side=settings.photo_thumb_side,
+        ),
+    )

@@ -7,15 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
-from sqlmodel import select
 
+from intake.bounds import CaseId
 from intake.deps import IntakeDep, SessionDep
 from intake.errors import FieldError, body_errors
 from intake.idempotency import HEADER, check_key
-from intake.ratelimit import limit_writes
+from intake.ratelimit import client_address, limit_writes
 from intake.refs import case_refs
 from intake.schemas import (
-    CaseId,
     EventPublic,
     ReportAccepted,
     ReportCreate,
@@ -24,7 +23,8 @@ from intake.schemas import (
 )
 from intake.submission import Submission, Upload
 from intake.uploads import photo_form, read_form
-from urbangrid.tables import Case, CaseEvent
+from urbangrid.public import case_timeline
+from urbangrid.tables import Case
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
@@ -117,6 +117,7 @@ async def submit_report(
             channel=channel,
             idempotency_key=check_key(idempotency_key),
             uploads=uploads,
+            requester=client_address(request),
         )
     )
     intake.publish(accepted)
@@ -144,9 +145,6 @@ def read_report(
     if case is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"report {report_id} not found")
     refs = case_refs(session, case)
-    events = session.exec(
-        select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id)  # type: ignore[arg-type]
-    ).all()
     return ReportPublic(
         id=report_id,
         state=case.state,
@@ -164,12 +162,14 @@ def read_report(
         deadline=case.deadline_at,
         events=[
             EventPublic(
-                at=e.at,
-                action=e.action,
-                from_state=e.from_state,
-                to_state=e.to_state,
-                role=e.role,
+                at=step.at,
+                action=step.action,
+                from_state=step.from_state,
+                to_state=step.state,
+                text_zh=step.text_zh,
+                text_en=step.text_en,
+                public_note=step.public_note,
             )
-            for e in events
+            for step in case_timeline(session, report_id)
         ],
     )

@@ -25,7 +25,7 @@ import numpy as np
 import shapely
 from fastapi import HTTPException
 from sqlalchemy import Connection, Engine, Table, insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlmodel import Session, col
 from starlette.concurrency import run_in_threadpool
 
@@ -92,6 +92,9 @@ class Submission:
     client_id: str | None = None  # the Open311 key's name; None for residents' own channels
     idempotency_key: str | None = None
     uploads: tuple[Upload, ...] = ()
+    # The address a resident's own channel (web, app) submitted from: their idempotency keys
+    # are theirs alone, so another client sending the same key never gets their case.
+    requester: str | None = None
 
     def fingerprint(self) -> str:
         return idempotency.fingerprint(
@@ -111,7 +114,9 @@ class Submission:
 
     @property
     def key_scope(self) -> str:
-        return self.client_id or "residents"
+        """Whose keys an idempotency key is looked up among: the Open311 client's, or the
+        resident's address's."""
+        return (self.client_id or f"address:{self.requester or 'unknown'}")[:100]
 
 
 @dataclass(frozen=True)
@@ -181,10 +186,15 @@ class Intake:
                 grid, error = index, ""
             except LookupError as exc:
                 grid, error = None, str(exc)
-            # The address points are re-read only when an import changed them.
-            gazetteer, sig = self._reference.gazetteer, signature(session)
-            if sig != self._reference.gazetteer_signature:
-                gazetteer = load_gazetteer(session)
+            # The address points are re-read only when an import changed them. A database
+            # not yet migrated to hold them still takes reports with coordinates.
+            gazetteer, sig = self._reference.gazetteer, self._reference.gazetteer_signature
+            try:
+                latest = signature(session)
+                if latest != sig:
+                    gazetteer, sig = load_gazetteer(session), latest
+            except SQLAlchemyError as exc:
+                log.warning("address list not read: %s", exc)
         if grid is not None and id(grid) not in _FROZEN:
             _FROZEN.add(id(grid))
             # The grid index is hundreds of thousands of long-lived objects; left to the

@@ -17,14 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
+from intake.bounds import Text
 from intake.deps import IntakeDep, SessionDep
 from intake.errors import FieldError
-from intake.photos import photo_url
 from intake.ratelimit import limit_writes
-from intake.schemas import Text
 from intake.submission import store_photo_rows
 from intake.uploads import multipart_body, read_form
 from urbangrid.columns import utcnow
+from urbangrid.domain.public import public_timeline
 from urbangrid.domain.residents import (
     ResidentView,
     open311_status,
@@ -34,7 +34,8 @@ from urbangrid.domain.residents import (
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import Role
 from urbangrid.lifecycle import ConcurrentChange, record
-from urbangrid.tables import Case, CaseEvent, Category, Department, Photo
+from urbangrid.public import photo_url, public_photos, public_url_digest
+from urbangrid.tables import Case, CaseEvent, Category, Department
 
 router = APIRouter(prefix="/api/v1/track", tags=["tracking"])
 
@@ -159,34 +160,22 @@ def build_view(session: Session, own: Case, followed: Case, *, reopen_days: floa
             .order_by(col(CaseEvent.id))
         )
     )
+    # The followed case's public timeline: staff's internal words never, this resident's own
+    # comments and ratings only (a resident who joined the case sees no one else's).
     timeline = [
         TimelineEntry(
-            at=e.at,
-            action=e.action,
-            state=e.to_state,
-            text_zh=status_text(e.to_state, "zh"),
-            text_en=status_text(e.to_state, "en"),
-            # Automation's notes are for staff ("dispatched to sanitation-310101"); the state
-            # text says it for the resident.
-            note="" if e.actor.startswith("system:") else e.note,
-            yours=_by(e, own),
+            at=step.at,
+            action=step.action,
+            state=step.state,
+            text_zh=step.text_zh,
+            text_en=step.text_en,
+            note=step.public_note,
+            yours=step.resident_report == own.id
+            or (step.action == "submit" and followed.id == own.id),
         )
-        for e in events
-        if e.from_state != e.to_state
-        or e.action == "submit"
-        or (e.action in _RESIDENT_NOTES and _by(e, own))
+        for step in public_timeline(events, resident_report=own.id)
     ]
-    linked = [
-        followed.id,
-        *session.exec(select(Case.id).where(col(Case.duplicate_of) == followed.id)),
-    ]
-    photos = session.exec(
-        select(Photo)
-        .where(col(Photo.case_id).in_(linked))
-        .where(col(Photo.hidden).is_(False))
-        .where(col(Photo.state) != "rejected")
-        .order_by(col(Photo.id))
-    )
+    photos = public_photos(session, [followed.id or 0]).get(followed.id or 0, [])
     view = _resident_view(own, followed, events)
     window = timedelta(days=reopen_days)
     category = session.get(Category, followed.category_code)
@@ -230,8 +219,8 @@ def build_view(session: Session, own: Case, followed: Case, *, reopen_days: floa
                 id=p.id or 0,
                 kind=p.kind,
                 ready=p.state == "ready",
-                url=photo_url(p.digest) if p.digest else None,
-                thumb_url=photo_url(p.digest, thumb=True) if p.digest else None,
+                url=photo_url(digest) if (digest := public_url_digest(p)) else None,
+                thumb_url=photo_url(digest, thumb=True) if digest else None,
             )
             for p in photos
         ],

@@ -103,3 +103,32 @@ def act(client: TestClient, token: str, case_id: int, action: str, **body: Any) 
     assert answer.status_code == 200, (action, answer.status_code, answer.text)
     result: dict[str, Any] = answer.json()
     return result
+
+
+def act_with_photos(
+    client: TestClient,
+    token: str,
+    case_id: int,
+    action: str,
+    *,
+    photos: int = 1,
+    refs: tuple[str, ...] = (),
+    **fields: str,
+) -> dict[str, Any]:
+    """An action sent as a phone sends it: multipart, the photos taken uploaded with it."""
+    from tests.intake.helpers import jpeg
+
+    files = [
+        ("photos", (f"p{i}.jpg", jpeg(colour=(30 + 40 * i, 150, 60)), "image/jpeg"))
+        for i in range(photos)
+    ]
+    files += [("photos", (None, ref)) for ref in refs]  # type: ignore[misc]
+    answer = client.post(
+        f"/api/v1/cases/{case_id}/actions/{action}",
+        data=fields,
+        files=files,
+        headers=auth(token),
+    )
+    assert answer.status_code == 200, (action, answer.status_code, answer.text)
+    result: dict[str, Any] = answer.json()
+    return result

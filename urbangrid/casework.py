@@ -10,10 +10,12 @@ escalation goes to, and the re-routing that follows a change of category.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection, Iterable
+import re
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from urbangrid.domain.routing import RoutingDecision, Rule, choose_department
@@ -22,7 +24,7 @@ from urbangrid.domain.states import CaseState
 from urbangrid.domain.timelimits import parse_limit
 from urbangrid.domain.workflow import TRANSITIONS, Role, allowed_actions, apply, missing_fields
 from urbangrid.lifecycle import record
-from urbangrid.tables import Case, CaseEvent, Category, Department, RoutingRule
+from urbangrid.tables import Case, CaseEvent, Category, Department, Photo, RoutingRule
 
 ROUTER = "system:router"
 _DISPATCHED = (CaseState.DISPATCHED, CaseState.IN_PROGRESS)
@@ -45,18 +47,29 @@ class Refused(Exception):
         super().__init__(message)
 
 
+# Staff's remark on a case in any state, by any role that acts on cases: no change of state.
+COMMENT = "comment"
+PHOTO_REF = re.compile(r"^photo:([1-9][0-9]{0,17})$")
+
+
 @dataclass(frozen=True)
 class ActionInput:
+    """What a step carries. ``note`` and ``reason`` are internal (staff in scope read them);
+    ``public_note`` is what the resident and Open311 read. ``photos`` are references
+    (``photo:N``) of photos stored for this case, those uploaded with the step included."""
+
     note: str = ""
     reason: str | None = None
     department: str | None = None
     by: str | None = None  # an extension, e.g. 1wd
     photos: tuple[str, ...] = ()
     category: str | None = None
+    public_note: str = ""
 
     def given(self) -> list[str]:
         present: dict[str, object] = {
             "note": self.note,
+            "public_note": self.public_note,
             "reason": self.reason,
             "department": self.department,
             "by": self.by,
@@ -91,15 +104,16 @@ def available_actions(
     pending_request: str | None,
     escalation_level: int,
     max_escalations: int,
+    near_boundary: bool = False,
 ) -> list[str]:
     """The table's actions for ``role`` in ``state``, less those the case's situation rules out.
 
     >>> available_actions(CaseState.IN_PROGRESS, Role.SHIFT_LEAD, pending_request=None,
     ...                   escalation_level=0, max_escalations=2)
-    ['extend', 'suspend', 'escalate', 'recategorize']
+    ['extend', 'suspend', 'escalate', 'recategorize', 'comment']
     >>> available_actions(CaseState.IN_PROGRESS, Role.DEPARTMENT, pending_request="extension",
     ...                   escalation_level=0, max_escalations=2)
-    ['return', 'handle']
+    ['return', 'handle', 'comment']
     """
     found = []
     for action in allowed_actions(state, role):
@@ -110,6 +124,8 @@ def available_actions(
         if action == "deny_suspension" and pending_request != "suspension":
             continue
         if action == "escalate" and escalation_level >= max_escalations:
+            continue
+        if action in ("confirm_street", "move_to_neighbour") and not near_boundary:
             continue
         found.append(action)
     return found
@@ -128,19 +144,23 @@ def suggest(
     *,
     exclude: Collection[str] = (),
     category_code: str | None = None,
+    cells: Sequence[str] | None = None,
 ) -> RoutingDecision | None:
-    """The rule table's department for the case as it stands (or with ``category_code``)."""
+    """The rule table's department for the case as it stands (or with ``category_code``, or
+    placed in other grid ``cells``, L1..L4)."""
     category_code = category_code or case.category_code
     rules = [
         Rule(r.id or 0, r.category_code, r.scope_code, r.department_code, r.priority)
         for r in session.exec(select(RoutingRule).where(RoutingRule.category_code == category_code))
     ]
-    cells = [case.l1_code or "", case.l2_code or "", case.l3_code or "", case.l4_code or ""]
+    if cells is None:
+        cells = [case.l1_code or "", case.l2_code or "", case.l3_code or "", case.l4_code or ""]
+    street = cells[1] if len(cells) > 1 else ""
     offices: dict[str, str] = {}
-    if case.l2_code:
+    if street:
         offices = {
             d.grid_code: d.code
-            for d in session.exec(select(Department).where(Department.grid_code == case.l2_code))
+            for d in session.exec(select(Department).where(Department.grid_code == street))
             if d.grid_code
         }
     return choose_department(
@@ -194,18 +214,22 @@ def act(
         raise FieldError("action", f"no action {action!r}")
     state = CaseState(case.state)
     apply(state, action, role)  # IllegalAction, with the table's actions, before anything else
+    if action == COMMENT:
+        return _comment(session, case, actor=actor, role=role, given=given)
     allowed = available_actions(
         state,
         role,
         pending_request=case.pending_request,
         escalation_level=case.escalation_level,
         max_escalations=policy.max_escalations,
+        near_boundary=case.near_boundary is not None,
     )
     if action not in allowed:
         raise Refused(_why_refused(action, case), allowed)
     missing = missing_fields(action, given.given())
     if missing:
         raise FieldError(missing[0], f"{action!r} needs {missing[0]!r}")
+    photo_ids = resolve_photos(session, case, given.photos)
 
     detail: dict[str, Any] = {}
     values: dict[str, Any] = {}
@@ -213,6 +237,9 @@ def act(
         detail["reason"] = given.reason
     if given.photos:
         detail["photos"] = list(given.photos)
+    if given.public_note:
+        detail["public_note"] = given.public_note
+    # Internal words: the reason stands in for a note when none is given.
     note = given.note or given.reason or ""
     outcome = Outcome()
 
@@ -258,6 +285,9 @@ def act(
     if action == "return":
         detail["department"] = case.department_code
 
+    if action in ("confirm_street", "move_to_neighbour"):
+        values |= _street_values(session, case, action, detail)
+
     if action == "escalate":
         level = case.escalation_level + 1
         code = escalation_code(case, level, policy.home_level)
@@ -296,7 +326,132 @@ def act(
         )
     if action == "recategorize" and "category_code" in values:
         outcome.events.extend(reroute_after_recategorize(session, case, policy=policy))
+    if action == "move_to_neighbour":
+        outcome.events.extend(
+            reroute_to_street(session, case, policy=policy, moved=outcome.events[0])
+        )
+    attach_photos(session, photo_ids, outcome.events[0])
     return outcome
+
+
+def resolve_photos(session: Session, case: Case, refs: Sequence[str]) -> list[int]:
+    """The ids of the photos ``refs`` name; :class:`FieldError` names the first reference that
+    is not ``photo:N`` of a photo stored for this case (or was refused by the media worker)."""
+    ids: list[int] = []
+    for position, ref in enumerate(refs):
+        found = PHOTO_REF.match(ref.strip())
+        photo = session.get(Photo, int(found.group(1))) if found else None
+        if photo is None or photo.case_id != case.id:
+            raise FieldError(
+                f"photos[{position}]",
+                f"{ref!r} is not a photo of case {case.id}: upload it with the step, or name "
+                "one stored for this case as photo:N",
+            )
+        if photo.state == "rejected":
+            raise FieldError(f"photos[{position}]", f"{ref!r} was refused: {photo.error}")
+        ids.append(int(found.group(1)) if found else 0)
+    return ids
+
+
+def attach_photos(session: Session, photo_ids: Sequence[int], event: CaseEvent) -> None:
+    """Link photos not yet tied to a step to ``event`` (the step they prove)."""
+    if photo_ids:
+        session.execute(
+            update(Photo)
+            .where(col(Photo.id).in_(list(photo_ids)))
+            .where(col(Photo.event_id).is_(None))
+            .values(event_id=event.id)
+        )
+
+
+def _comment(
+    session: Session, case: Case, *, actor: str, role: Role, given: ActionInput
+) -> Outcome:
+    """A staff member's remark, in any state: internal ``note``, optional ``public_note``,
+    photos; it changes nothing else."""
+    if not (given.note or given.public_note or given.photos):
+        raise FieldError("note", "a comment needs a note, a public_note or a photo")
+    if given.reason or given.department or given.by or given.category:
+        extra = next(n for n in ("reason", "department", "by", "category") if getattr(given, n))
+        raise FieldError(extra, f"a comment takes no {extra!r}")
+    photo_ids = resolve_photos(session, case, given.photos)
+    detail: dict[str, Any] = {}
+    if given.photos:
+        detail["photos"] = list(given.photos)
+    if given.public_note:
+        detail["public_note"] = given.public_note
+    event = record(session, case, COMMENT, actor=actor, role=role, note=given.note, detail=detail)
+    attach_photos(session, photo_ids, event)
+    return Outcome(events=[event])
+
+
+def neighbour_cells(neighbour: str) -> list[str]:
+    """The grid cells a case moved to the neighbouring street stands in: that street and its
+    district (a street code begins with its district's six digits); no community or cell, as
+    the point lies outside the street's own cells.
+
+    >>> neighbour_cells("310101002")
+    ['310101', '310101002', '', '']
+    """
+    return [neighbour[:6], neighbour, "", ""]
+
+
+def _street_values(
+    session: Session, case: Case, action: str, detail: dict[str, Any]
+) -> dict[str, Any]:
+    neighbour = case.near_boundary
+    assert neighbour is not None  # available_actions offers these only on a flagged case
+    detail |= {"street": case.l2_code, "neighbour": neighbour}
+    if action == "confirm_street":
+        return {"near_boundary": None}
+    cells = neighbour_cells(neighbour)
+    detail |= {
+        "previous_cells": [case.l1_code, case.l2_code, case.l3_code, case.l4_code],
+        "cells": cells,
+    }
+    return {
+        "near_boundary": None,
+        "l1_code": cells[0],
+        "l2_code": cells[1],
+        "l3_code": None,
+        "l4_code": None,
+    }
+
+
+def reroute_to_street(
+    session: Session, case: Case, *, policy: Policy, moved: CaseEvent
+) -> list[CaseEvent]:
+    """A dispatched case moved to the neighbouring street goes to the department that answers
+    there; one waiting for dispatch keeps the new suggestion for the dispatcher."""
+    if case.state not in _DISPATCHED:
+        return []
+    decision = suggest(session, case)
+    if decision is None or decision.department_code == case.department_code:
+        return []
+    return [
+        record(
+            session,
+            case,
+            "reroute",
+            actor=ROUTER,
+            role=Role.SYSTEM,
+            note=f"moved to street {case.l2_code} (event {moved.id}): re-routed to "
+            f"{decision.department_code}",
+            detail={
+                "department": decision.department_code,
+                "previous_department": case.department_code,
+                "rule_id": decision.rule_id,
+                "scope": decision.scope_code,
+                "because": "move_to_neighbour",
+                "moved_event": moved.id,
+            },
+            values={
+                "department_code": decision.department_code,
+                "routing_rule_id": decision.rule_id,
+            },
+            rules=policy.rules,
+        )
+    ]
 
 
 def reroute_after_recategorize(session: Session, case: Case, *, policy: Policy) -> list[CaseEvent]:

@@ -46,6 +46,10 @@ BENCHES: dict[str, tuple[str, str]] = {
         "Grid assignment: vectorised, loop, PostGIS.",
     ),
     "intake": ("intake.cli:bench_intake", "Report submits through the API."),
+    "login-flood": (
+        "intake.cli:bench_login_flood",
+        "Report latency quiet and under a flood of sign-ins.",
+    ),
     "sla": ("workers.bench:bench_sla", "The sweep's indexed query against a full scan."),
 }
 

@@ -21,6 +21,7 @@ from sqlalchemy import insert, select, update
 from sqlmodel import Session, col
 
 from geo.assign import GridIndex
+from geo.boundary import Neighbour, StreetBoundaries
 from geo.indexfile import IndexFileError, read_index, read_key, write_index
 from geo.layer import Grid, Layer
 from urbangrid.tables import GridArea, GridVersion
@@ -217,6 +218,7 @@ def open_index(session: Session, version_id: int, folder: Path) -> GridIndex:
 
 # Mapped indexes, shared by every ActiveGrid of the process: one per (database, grid version).
 _indexes: dict[tuple[str, int], GridIndex] = {}
+_streets: dict[tuple[str, int], StreetBoundaries] = {}
 _build_lock = threading.Lock()
 
 
@@ -225,10 +227,13 @@ class ActiveGrid:
     another version becomes active.
 
     ``folder`` is where the index files are kept (default: the settings' grid index folder).
+    ``boundary_margin_m`` is how close to its street's boundary a report is flagged as near it
+    (``URBANGRID_BOUNDARY_MARGIN_M``); 0 flags none.
     """
 
-    def __init__(self, folder: Path | None = None) -> None:
+    def __init__(self, folder: Path | None = None, *, boundary_margin_m: float = 30.0) -> None:
         self._folder = folder
+        self.boundary_margin_m = boundary_margin_m
 
     @property
     def folder(self) -> Path:
@@ -237,6 +242,24 @@ class ActiveGrid:
 
             self._folder = get_settings().effective_grid_index_dir
         return self._folder
+
+    def near_boundary(
+        self, session: Session, version_id: int, lon: float, lat: float, street: str
+    ) -> Neighbour | None:
+        """The neighbouring street within the margin of a point located in ``street``."""
+        if self.boundary_margin_m <= 0 or not street:
+            return None
+        key = (str(session.get_bind().engine.url), version_id)
+        streets = _streets.get(key)
+        if streets is None:
+            with _build_lock:
+                streets = _streets.get(key)
+                if streets is None:
+                    layer = load_grid(session, version_id, levels=(2,)).get(2)
+                    if layer is None:
+                        return None
+                    streets = _streets[key] = StreetBoundaries.build(layer)
+        return streets.neighbour(lon, lat, street, margin_m=self.boundary_margin_m)
 
     def current(self, session: Session) -> tuple[int, GridIndex]:
         version = active_version_id(session)

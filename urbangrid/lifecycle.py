@@ -35,6 +35,7 @@ NOTES = frozenset(
         "locate",
         "duplicate",
         "flag",
+        "moderate",
     }
 )
 

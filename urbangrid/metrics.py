@@ -52,6 +52,7 @@ from urbangrid.domain.metrics import (
     BucketUnit,
     ClockStatus,
     Counts,
+    Entrant,
     Period,
     ScorePolicy,
     average_handling_hours,
@@ -59,8 +60,8 @@ from urbangrid.domain.metrics import (
     clock_status,
     composite_score,
     grade,
-    ranks,
     rates,
+    standings,
 )
 from urbangrid.domain.rollups import (
     NO_DAY,
@@ -1117,6 +1118,8 @@ class Evaluation:
     score: float | None
     grade: str | None
     rank: int | None = None
+    # False for a group with too few cases in the period to be ranked (or no score).
+    ranked: bool = False
 
     def flat(self) -> dict[str, Any]:
         """One row for a table or a CSV file: counts, rates, time, score, grade and rank."""
@@ -1128,6 +1131,7 @@ class Evaluation:
             "average_handling_hours": self.average_handling_hours,
             "score": self.score,
             "grade": self.grade,
+            "ranked": self.ranked,
             "rank": self.rank,
         }
 
@@ -1140,6 +1144,7 @@ FLAT_COLUMNS: tuple[str, ...] = (
     "average_handling_hours",
     "score",
     "grade",
+    "ranked",
     "rank",
 )
 
@@ -1155,11 +1160,14 @@ def evaluate(
     satisfied_score: float = 4,
     lang: str = "zh",
     include: Sequence[str] = (),
+    min_cases: int = 0,
 ) -> list[Evaluation]:
     """Figures per group, best score first, ranked (a ranking is only meaningful per period).
 
     ``include`` adds groups that had nothing in the period (every department, say), so that a
-    published ranking lists them with their zeros rather than leaving them out.
+    published ranking lists them with their zeros rather than leaving them out. Groups with
+    fewer than ``min_cases`` cases due are listed unranked; ties share a rank and are listed by
+    cases due, then name (:func:`urbangrid.domain.metrics.standings`).
     """
     counted = count_cases(
         session, period=period, by=by, scope=scope, now=now, satisfied_score=satisfied_score
@@ -1182,11 +1190,15 @@ def evaluate(
                 grade=grade(score, policy),
             )
         )
-    places = ranks([e.score for e in found])
-    ranked = [
-        Evaluation(**{**e.__dict__, "rank": place}) for e, place in zip(found, places, strict=True)
-    ]
-    return sorted(ranked, key=lambda e: (e.rank is None, e.rank or 0, -e.counts.due, str(e.key)))
+    places = standings(
+        [Entrant(e.score, e.counts.due, e.name or str(e.key)) for e in found], min_cases=min_cases
+    )
+    listed: list[Evaluation | None] = [None] * len(found)
+    for e, place in zip(found, places, strict=True):
+        listed[place.position] = Evaluation(
+            **{**e.__dict__, "rank": place.rank, "ranked": place.ranked}
+        )
+    return [e for e in listed if e is not None]
 
 
 def all_department_codes(session: Session) -> list[str]:

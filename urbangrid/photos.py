@@ -14,11 +14,11 @@ import io
 import math
 import re
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageDraw
 
 try:  # HEIC (iPhones) where the maintained pillow-heif wheel is installed
     from pillow_heif import register_heif_opener
@@ -32,6 +32,16 @@ FORMATS = ("jpeg", "png", "webp", "heic")
 _PIL_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
 _HEIC_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
 _GPS_IFD = 0x8825
+_ORIENTATION = 0x0112
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 class PhotoRejected(ValueError):
@@ -163,20 +173,36 @@ def normalise(
         with Image.open(io.BytesIO(data)) as opened:
             if opened.size[0] * opened.size[1] > max_pixels:
                 raise PhotoRejected(f"{opened.size[0]} × {opened.size[1]} pixels is too large")
+            exif = opened.getexif()
             if opened.format == "JPEG":
                 # Let the decoder skip detail the shrunk copy cannot show anyway.
                 opened.draft("RGB", (max_side, max_side))
-            upright = ImageOps.exif_transpose(opened)
-            image = _flatten(upright)
+            # Shrink first, turn and flatten after: every later step then works on at most
+            # max_side² pixels. A JPEG decodes straight at 1/2 to 1/8 scale (draft); other
+            # formats decode once at full size and are box-reduced at once, so a 50-megapixel
+            # PNG costs one full-size copy instead of four.
+            source: Image.Image = opened
+            if source.mode in ("1", "P"):  # palette images would be shrunk by nearest pixel
+                source = source.convert("RGBA" if "transparency" in source.info else "RGB")
+            factor = max(source.size) // max_side
+            if factor >= 2:  # a box average, the cheapest shrink, before the careful one
+                source = source.reduce(factor)
+            source.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+            image = _flatten(_upright(source, exif.get(_ORIENTATION, 1)))
     except Image.DecompressionBombError as exc:
         raise PhotoRejected(f"image is too large to decode safely: {exc}") from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise PhotoRejected(f"photo could not be decoded: {exc}") from exc
-    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     full = _jpeg(image, quality)
     thumb = image.copy()
     thumb.thumbnail((thumb_side, thumb_side), Image.Resampling.LANCZOS)
     return Normalised(full, _jpeg(thumb, 80), image.width, image.height)
+
+
+def _upright(image: Image.Image, orientation: object) -> Image.Image:
+    """``image`` turned as its EXIF orientation (1-8) says."""
+    method = _TRANSPOSE.get(orientation if isinstance(orientation, int) else 1)
+    return image.transpose(method) if method is not None else image
 
 
 def _flatten(image: Image.Image) -> Image.Image:
@@ -196,3 +222,62 @@ def _jpeg(image: Image.Image, quality: int) -> bytes:
     # Nothing but pixels: no exif=, no icc_profile=, no comment.
     image.save(out, "JPEG", quality=quality, optimize=True, progressive=True)
     return out.getvalue()
+
+
+# A rectangle of a stored photo, in its pixels: (left, top, right, bottom), right and bottom
+# exclusive.
+Box = tuple[int, int, int, int]
+# What covers a rectangle on the public copy: flat, so nothing of what is under it shows.
+COVER_COLOUR = (0, 0, 0)
+
+
+def clip_boxes(boxes: Sequence[Sequence[float]], width: int, height: int) -> list[Box]:
+    """Rectangles clipped to a ``width`` × ``height`` photo; empty ones are dropped.
+
+    Raises :class:`ValueError` for a rectangle that is not four numbers with left < right and
+    top < bottom.
+
+    >>> clip_boxes([(10, 10, 50, 40), (-5, 0, 20, 900), (700, 0, 800, 10)], 640, 480)
+    [(10, 10, 50, 40), (0, 0, 20, 480)]
+    """
+    found: list[Box] = []
+    for box in boxes:
+        if len(box) != 4 or not all(math.isfinite(float(v)) for v in box):
+            raise ValueError(f"a rectangle is [left, top, right, bottom], got {list(box)}")
+        left, top, right, bottom = (round(float(v)) for v in box)
+        if left >= right or top >= bottom:
+            raise ValueError(f"rectangle {list(box)} has no area (left < right, top < bottom)")
+        clipped = (max(0, left), max(0, top), min(width, right), min(height, bottom))
+        if clipped[0] < clipped[2] and clipped[1] < clipped[3]:
+            found.append(clipped)
+    return found
+
+
+def render_public(
+    stored: bytes, cover: Sequence[Box], *, thumb_side: int, quality: int = 85
+) -> Normalised:
+    """The public copy of a stored photo: ``cover``'s rectangles filled, nothing else changed.
+
+    The one place a public copy is made, whoever found the rectangles (a shift lead redacting
+    a face by hand, or a detector of faces and number plates). ``stored`` is the stripped,
+    upright copy :func:`normalise` made; it is kept as it is for staff.
+
+    >>> import io
+    >>> white = io.BytesIO()
+    >>> Image.new("RGB", (64, 48), (255, 255, 255)).save(white, "JPEG")
+    >>> made = render_public(white.getvalue(), [(0, 0, 32, 48)], thumb_side=16)
+    >>> with Image.open(io.BytesIO(made.image)) as shown:
+    ...     shown.getpixel((8, 24))[0] < 16, shown.getpixel((56, 24))[0] > 240
+    (True, True)
+    """
+    try:
+        with Image.open(io.BytesIO(stored)) as opened:
+            image = _flatten(opened)
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise PhotoRejected(f"stored photo could not be decoded: {exc}") from exc
+    draw = ImageDraw.Draw(image)
+    for left, top, right, bottom in clip_boxes(cover, image.width, image.height):
+        draw.rectangle((left, top, right - 1, bottom - 1), fill=COVER_COLOUR)
+    thumb = image.copy()
+    thumb.thumbnail((thumb_side, thumb_side), Image.Resampling.LANCZOS)
+    return Normalised(_jpeg(image, quality), _jpeg(thumb, 80), image.width, image.height)

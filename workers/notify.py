@@ -26,6 +26,7 @@ from sqlmodel import Session, col
 
 from urbangrid.columns import utcnow
 from urbangrid.db import get_engine
+from urbangrid.domain.public import public_step
 from urbangrid.domain.residents import NOTIFY_ACTIONS, open311_status, status_text
 from urbangrid.settings import Settings
 from urbangrid.tables import Case, CaseEvent, Notification
@@ -275,7 +276,8 @@ def _notices(session: Session, ids: list[int], base_url: str) -> list[Notice]:
                 status_text_zh=status_text(event.to_state, "zh"),
                 status_text_en=status_text(event.to_state, "en"),
                 at=event.at.isoformat(),
-                note=event.note,
+                # Residents hear the staff's public note, never the internal one.
+                note=step.public_note if (step := public_step(event)) else "",
                 contact=case.contact or "",
                 tracking_url=(
                     f"{base_url.rstrip('/')}/#/t/{case.tracking_token}" if base_url else None

@@ -72,11 +72,15 @@ def route_case(
     )
     located = {"grid_version_id": version_id, "routed_at": now}
     if inside:
+        # Routed as usual, but a report within the margin of its street's boundary names the
+        # neighbouring street for the dispatcher to confirm or move it to.
+        near = grid.near_boundary(session, version_id, case.lon, case.lat, cells[1])
         located |= {
             "l1_code": cells[0],
             "l2_code": cells[1],
             "l3_code": cells[2] or None,
             "l4_code": cells[3] or None,
+            "near_boundary": near.code if near else None,
         }
     try:
         if not inside or category.needs_verification:
@@ -95,7 +99,7 @@ def route_case(
                 role=Role.SYSTEM,
                 at=now,
                 note=note,
-                detail={"grid_version_id": version_id, "cells": cells},
+                detail={"grid_version_id": version_id, "cells": cells, **_boundary_detail(located)},
                 values=located,
                 guards=unrouted,
             )
@@ -115,6 +119,7 @@ def route_case(
                 "cells": cells,
                 "grid_version_id": version_id,
                 "time_limit": category.time_limit,
+                **_boundary_detail(located),
             },
             values=located,
             guards=unrouted,
@@ -150,3 +155,8 @@ def route_case(
         log.warning("case %s: no rule and no street office; left FILED for a dispatcher", case_id)
     session.commit()
     return RouteOutcome(case_id, True, case.state, case.department_code)
+
+
+def _boundary_detail(located: dict[str, object]) -> dict[str, object]:
+    neighbour = located.get("near_boundary")
+    return {"near_boundary": neighbour} if neighbour else {}

@@ -47,6 +47,7 @@ SLA_ADVANCE = "urbangrid.sla_advance"
 def register(app: Celery) -> None:
     """Declare the tasks on ``app`` (the app is passed explicitly, never ``current_app``)."""
     settings: Settings = app.conf.urbangrid_settings
+    _grid.boundary_margin_m = settings.boundary_margin_m
 
     @app.task(name="urbangrid.route_case", **RETRY)
     def route_case_task(self: Any, case_id: int) -> str:

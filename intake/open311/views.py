@@ -14,14 +14,13 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, col, select
 
-from intake.photos import photo_url
+from urbangrid.domain.public import TRANSFERS, public_step, public_timeline
 from urbangrid.domain.residents import describe_limit, open311_status, status_text
 from urbangrid.domain.states import OPEN_STATES
+from urbangrid.public import photo_url, public_photos, public_url_digest
 from urbangrid.tables import Case, CaseEvent, Category, Department, GridArea, MajorClass, Photo
 
 CRS_ATTRIBUTE = "crs"
-# Actions that hand a case from one body to another: Open311's notes of type "transfer".
-_TRANSFERS = {"dispatch", "redispatch", "return"}
 
 
 def service(category: Category, major: MajorClass | None, lang: str) -> dict[str, Any]:
@@ -141,15 +140,7 @@ def load_context(
             .where(col(GridArea.code).in_(codes))
         ):
             areas[(version, code)] = name
-    photos: dict[int, list[Photo]] = {}
-    for photo in session.exec(
-        select(Photo)
-        .where(col(Photo.case_id).in_(ids))
-        .where(col(Photo.state) == "ready")
-        .where(col(Photo.hidden).is_(False))
-        .order_by(col(Photo.id))
-    ):
-        photos.setdefault(photo.case_id, []).append(photo)
+    photos = public_photos(session, ids, ready_only=True)
     events: dict[int, list[CaseEvent]] = {}
     if extensions:
         for event in session.exec(
@@ -218,7 +209,8 @@ def request_doc(case: Case, ctx: Context, *, extensions: bool) -> dict[str, Any]
     category = ctx.categories.get(case.category_code)
     photos = ctx.photos.get(case.id or 0, [])
     before = [p for p in photos if p.kind == "before"]
-    media = photo_url(before[0].digest, base=ctx.base_url) if before and before[0].digest else None
+    first = public_url_digest(before[0]) if before else None
+    media = photo_url(first, base=ctx.base_url) if first else None
     shown = reads_as(case, ctx)
     match = ctx.matches.get(case.id or 0)
     doc: dict[str, Any] = {
@@ -263,11 +255,11 @@ def request_doc(case: Case, ctx: Context, *, extensions: bool) -> dict[str, Any]
             "photos": [
                 {
                     "kind": p.kind,
-                    "url": photo_url(p.digest, base=ctx.base_url),
-                    "thumb_url": photo_url(p.digest, thumb=True, base=ctx.base_url),
+                    "url": photo_url(digest, base=ctx.base_url),
+                    "thumb_url": photo_url(digest, thumb=True, base=ctx.base_url),
                 }
                 for p in photos
-                if p.digest
+                if (digest := public_url_digest(p))
             ],
             "duplicate": case.duplicate_of is not None,
             "parent_service_request_id": (
@@ -280,26 +272,22 @@ def request_doc(case: Case, ctx: Context, *, extensions: bool) -> dict[str, Any]
 
 
 def notes(events: Iterable[CaseEvent], ctx: Context) -> list[dict[str, Any]]:
-    """State changes and transfers between bodies; internal notes and residents' own words
-    (which may hold personal details) stay out."""
+    """The case's public timeline: state changes and transfers between bodies, with the staff's
+    public notes; internal notes and residents' own words (which may hold personal details)
+    stay out."""
     found = []
-    for event in events:
-        if event.from_state == event.to_state and event.action != "submit":
-            continue
-        transfer = event.action in _TRANSFERS
-        detail = _detail(event)
-        summary = status_text(event.to_state, ctx.lang)
-        if transfer and detail.get("department"):
-            department = ctx.departments.get(str(detail["department"]), str(detail["department"]))
-            summary = f"{summary}: {department}"
+    for step in public_timeline(events):
+        summary = step.text(ctx.lang)
+        if step.transfer_to:
+            summary = f"{summary}: {ctx.departments.get(step.transfer_to, step.transfer_to)}"
         found.append(
             {
-                "datetime": _local(event.at, ctx.tz),
-                "type": "transfer" if transfer else "status",
-                "status": open311_status(event.to_state),
-                "detailed_status": event.to_state,
+                "datetime": _local(step.at, ctx.tz),
+                "type": "transfer" if step.transfer_to or step.action in TRANSFERS else "status",
+                "status": open311_status(step.state),
+                "detailed_status": step.state,
                 "summary": summary,
-                "description": "" if event.action == "submit" else event.note,
+                "description": step.public_note,
             }
         )
     return found
@@ -341,13 +329,16 @@ def update_doc(event: CaseEvent, ctx: Context) -> dict[str, Any]:
     """One entry of ``servicerequestupdates``: a state change of a request, with the photo
     taken at that step (a department's after-photo) when there is one."""
     taken = [p for p in ctx.photos.get(event.case_id, []) if p.event_id == event.id and p.digest]
+    step = public_step(event)
+    words = step.public_note if step else ""
     return {
         "update_id": str(event.id),
         "service_request_id": str(event.case_id),
         "status": open311_status(event.to_state),
         "detailed_status": event.to_state,
         "updated_datetime": _local(event.at, ctx.tz),
-        "description": status_text(event.to_state, ctx.lang)
-        + (f": {event.note}" if event.note and event.action != "submit" else ""),
-        "media_url": photo_url(taken[0].digest, base=ctx.base_url) if taken else None,  # type: ignore[arg-type]
+        "description": status_text(event.to_state, ctx.lang) + (f": {words}" if words else ""),
+        "media_url": photo_url(public_url_digest(taken[0]) or "", base=ctx.base_url)
+        if taken
+        else None,
     }

@@ -15,6 +15,7 @@ from geo.layer import Grid
 from intake.app import create_app
 from tests.staffing import (
     act,
+    act_with_photos,
     auth,
     case_row,
     ensure_verify_category,
@@ -82,7 +83,7 @@ def test_a_citizen_report_walks_the_whole_loop(
     department = staff_token(engine, "department", f"department:{office}")
 
     act(client, operator, case_id, "request_verification", note="please check on site")
-    act(client, supervisor, case_id, "verify", photos=["sha256:before"])
+    act_with_photos(client, supervisor, case_id, "verify")
     filed = act(client, lead, case_id, "file")
     assert filed["state"] == "FILED" and filed["stage"] == "dispatch"
     # The filing clock ran from the resident's report, not from when a worker saw it.
@@ -124,12 +125,12 @@ def test_a_citizen_report_walks_the_whole_loop(
         f"/api/v1/cases/{case_id}/actions/handle", json={}, headers=auth(department)
     )
     assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["body", "photos"]
-    act(client, department, case_id, "handle", photos=["sha256:after-1"])
+    act_with_photos(client, department, case_id, "handle")
     failed = act(client, supervisor, case_id, "check_fail", reason="still there")
     assert failed["state"] == "IN_PROGRESS" and failed["rework_count"] == 1
     assert failed["deadline_at"] == resumed["deadline_at"]  # rework does not reset the clock
-    act(client, department, case_id, "handle", photos=["sha256:after-2"], note="cleared")
-    act(client, supervisor, case_id, "check_pass", photos=["sha256:checked"])
+    act_with_photos(client, department, case_id, "handle", note="cleared")
+    act_with_photos(client, supervisor, case_id, "check_pass")
     closed = act(client, lead, case_id, "close")
     assert closed["state"] == "CLOSED" and closed["closed_at"] and closed["stage"] is None
 
@@ -157,12 +158,13 @@ def test_a_citizen_report_walks_the_whole_loop(
         if action in TRANSITIONS:
             assert role in TRANSITIONS[action].roles
     assert replay(timeline) == "CLOSED"
-    assert [p["ref"] for p in closed["photos"]] == [
-        "sha256:before",
-        "sha256:after-1",
-        "sha256:after-2",
-        "sha256:checked",
+    assert [(p["kind"], p["action"]) for p in closed["photos"]] == [
+        ("before", "verify"),
+        ("after", "handle"),
+        ("after", "handle"),
+        ("after", "check_pass"),
     ]
+    assert all(p["ref"] == f"photo:{p['id']}" for p in closed["photos"])
     assert {c["stage"]: c["status"] for c in closed["clocks"]}["file"] in ("met", "late")
     assert all(c["stopped_at"] for c in closed["clocks"])
 
@@ -171,7 +173,7 @@ def test_a_citizen_report_walks_the_whole_loop(
         f"/api/v1/cases/{case_id}/actions/handle", json={"photos": ["x"]}, headers=auth(department)
     )
     assert refused.status_code == 409
-    assert refused.json()["state"] == "CLOSED" and refused.json()["allowed"] == []
+    assert refused.json()["state"] == "CLOSED" and refused.json()["allowed"] == ["comment"]
     assert (
         client.post(
             f"/api/v1/cases/{case_id}/actions/reopen",
@@ -265,7 +267,7 @@ def test_illegal_actions_answer_409_with_the_allowed_ones(
     lead = staff_token(engine, "shift_lead", "city")
     answer = client.post(f"/api/v1/cases/{case_id}/actions/close", json={}, headers=auth(lead))
     assert answer.status_code == 409
-    assert answer.json()["allowed"] == ["escalate", "recategorize"]
+    assert answer.json()["allowed"] == ["escalate", "recategorize", "comment"]
     unknown = client.post(f"/api/v1/cases/{case_id}/actions/teleport", json={}, headers=auth(lead))
     assert unknown.status_code == 404
     bad = client.post(
@@ -308,7 +310,8 @@ def test_the_public_view_by_id_shows_no_names_or_notes(
     act(client, operator, case_id, "request_verification", note="居民电话 13800000000，请核实")
     shown = client.get(f"/api/v1/reports/{case_id}").json()
     assert [e["action"] for e in shown["events"]][-1] == "request_verification"
-    assert {e["role"] for e in shown["events"]} >= {"citizen", "operator"}
+    last = shown["events"][-1]
+    assert last["text_en"] == "A grid supervisor is checking on site" and last["public_note"] == ""
     text = str(shown)
     assert "王芳" not in text and "13800000000" not in text and "actor" not in text
     # Staff see the note and who wrote it.

@@ -94,8 +94,13 @@ def test_ranking_lists_every_department_best_first(client: TestClient) -> None:
     body = client.get("/api/v1/metrics/ranking", params={"lang": "en"}).json()
     ranks = [row["rank"] for row in body["rows"] if row["rank"] is not None]
     assert ranks == sorted(ranks) and ranks[0] == 1
-    scores = [row["score"] for row in body["rows"] if row["score"] is not None]
+    ranked = [row for row in body["rows"] if row["ranked"]]
+    assert body["rows"][: len(ranked)] == ranked  # the unranked follow the ranked
+    scores = [row["score"] for row in ranked]
     assert scores == sorted(scores, reverse=True)
+    minimum = Settings().ranking_min_cases
+    assert all(row["due"] >= minimum for row in ranked)
+    assert all(row["rank"] is None for row in body["rows"] if row["due"] < minimum)
     assert all(row["grade"] in {"A", "B", "C", "D", "E"} for row in body["rows"] if row["score"])
     departments = client.get("/api/v1/metrics/departments", params={"period": "1d"}).json()
     assert {row["key"] for row in body["rows"]} >= {
@@ -194,3 +199,16 @@ def test_roles_name_a_bad_grouping(client: TestClient) -> None:
     answer = client.get("/api/v1/metrics/roles", params={"by": "mood"})
     assert answer.status_code == 422
     assert answer.json()["detail"][0]["loc"] == ["query", "by"]
+
+
+def test_the_ranking_floor_is_a_setting(season_url: str, tmp_path: Path) -> None:
+    rows = {}
+    for floor in (0, 10**9):
+        settings = Settings(
+            database_url=season_url, var_dir=tmp_path / "var", ranking_min_cases=floor
+        )
+        with TestClient(create_app(settings)) as client:
+            rows[floor] = client.get("/api/v1/metrics/ranking").json()["rows"]
+    assert all(not row["ranked"] and row["rank"] is None for row in rows[10**9])
+    assert all(row["ranked"] for row in rows[0] if row["score"] is not None)
+    assert {row["key"] for row in rows[0]} == {row["key"] for row in rows[10**9]}

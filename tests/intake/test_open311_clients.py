@@ -498,3 +498,53 @@ def test_a_client_updates_photo_is_fetched_from_an_allowed_host(
     assert len(photos) == 1 and photos[0].event_id == comments[0].id
     assert photos[0].raw_sha256 is not None
     assert '"media_error"' in comments[1].detail  # not a photo: kept as a link, and why
+
+
+def test_georeport_reads_both_formats(client: TestClient, api_key: str, demo_grid: Grid) -> None:
+    """georeport 0.3.1's reads, request for request (no jurisdiction: no query string); it
+    takes ``response.json()[0]`` for one request and xmltodict's ``service_requests/request``."""
+    lon, lat = cell_points(demo_grid, 1, seed=407)[0]
+    fields = {"api_key": api_key, "service_code": "E0102", "lat": str(lat), "long": str(lon)}
+    request_id = client.post(f"{BASE}/requests.json", data=fields).json()[0]["service_request_id"]
+    for fmt in ("json", "xml"):
+        services = client.get(f"{BASE}/services.{fmt}", params={})
+        definition = client.get(f"{BASE}/services/E0102.{fmt}", params={})
+        listed = client.get(f"{BASE}/requests.{fmt}", params={"service_request_id": request_id})
+        one = client.get(f"{BASE}/requests/{request_id}.{fmt}", params={})
+        for answer in (services, definition, listed, one):
+            assert answer.status_code == 200, answer.text
+        if fmt == "json":
+            validate(services.json(), "services.json")
+            validate(definition.json(), "service-definition.json")
+            validate(listed.json(), "requests.json")
+            assert one.json()[0]["service_request_id"] == request_id
+        else:
+            root, requests = xml_data(one.content)
+            assert root == "service_requests" and requests[0]["service_request_id"] == request_id
+
+
+def test_a_database_without_the_address_list_still_takes_reports_with_coordinates(
+    demo_grid: Grid, tmp_path: Path
+) -> None:
+    """Code newer than its database (a rolling upgrade): the list is missing, not intake."""
+    from sqlalchemy import text
+
+    from intake.app import create_app
+    from tests.conftest import seed_database
+    from urbangrid.settings import Settings
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    seed_database(url, demo_grid)
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE address_points"))
+    engine.dispose()
+    settings = Settings(database_url=url, var_dir=tmp_path / "var", rate_limit_per_minute=0)
+    with TestClient(create_app(settings)) as client:
+        lon, lat = cell_points(demo_grid, 1, seed=408)[0]
+        pinned = client.post("/api/v1/reports", json={"category": "E0102", "lat": lat, "lon": lon})
+        assert pinned.status_code == 201, pinned.text
+        worded = client.post(
+            "/api/v1/reports", json={"category": "E0102", "address": "人民大道1号"}
+        )
+        assert worded.status_code == 422 and "no address list" in worded.text

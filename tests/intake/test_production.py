@@ -275,7 +275,7 @@ def test_open311_client_flow_on_production_services(
 
         def routed() -> bool:
             body = client.get(f"/open311/v2/requests/{request_id}.json").json()
-            return body[0]["agency_responsible"] is not None
+            return body[0].get("agency_responsible") is not None  # left out until routed
 
         assert wait_until(routed, 60), (tmp_path / "worker.log").read_text()[-3000:]
         as_json = client.get(f"/open311/v2/requests/{request_id}.json?extensions=true").json()

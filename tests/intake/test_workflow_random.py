@@ -15,6 +15,7 @@ from sqlmodel import Session, col, select
 
 from geo.layer import Grid
 from intake.app import create_app
+from tests.intake.helpers import jpeg
 from tests.staffing import auth, case_row, ensure_verify_category, report_and_route, staff_token
 from urbangrid.db import make_engine
 from urbangrid.domain.states import CaseState
@@ -79,6 +80,13 @@ def test_random_actions_follow_the_table(
     client, engine, config, tokens = world
     office = tokens["office"]
     case_id = report_and_route(client, engine, config, demo_grid, category="E0599", cell=99)
+    uploaded = client.post(
+        f"/api/v1/cases/{case_id}/photos",
+        files=[("photos", ("p.jpg", jpeg(), "image/jpeg"))],
+        headers=auth(tokens["supervisor"]),
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    photo = uploaded.json()["photos"][0]["ref"]
     categories = ["E0599", "E0507"]  # both answered by the street office: no automatic move
     taken = 0
     for _ in range(length):
@@ -94,7 +102,9 @@ def test_random_actions_follow_the_table(
             token = tokens.get(department or "", tokens[OTHER_DEPARTMENT])
         else:
             token = tokens[role]
-        body: dict[str, object] = {"reason": "because", "photos": ["sha256:p"], "by": "1wh"}
+        body: dict[str, object] = {"reason": "because", "photos": [photo], "by": "1wh"}
+        if action == "comment":
+            body = {"note": "seen on my round", "photos": [photo]}
         if action in ("dispatch", "redispatch"):
             body["department"] = office
         if action == "reroute":

@@ -44,6 +44,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
+from urbangrid.domain.bounds import check_day
+
 # ---------------------------------------------------------------------------------------------
 # Periods
 
@@ -96,8 +98,14 @@ def parse_period(text: str, *, tz: ZoneInfo, today: date) -> Period:
     Traceback (most recent call last):
     ...
     ValueError: period '2026-13': month must be 01..12
+    >>> parse_period("0001-01-01..9999-12-31", tz=tz, today=date(2026, 5, 1))
+    Traceback (most recent call last):
+    ...
+    ValueError: period '0001-01-01..9999-12-31': 0001-01-01 is outside 1990-01-01..2100-12-31
     """
     label = text.strip()
+    if match := _YEAR.match(label) or _QUARTER.match(label) or _MONTH.match(label):
+        _within_bounds(text, date(int(match.group(1)), 1, 1), date(int(match.group(1)), 12, 31))
     if match := _YEAR.match(label):
         year = int(match.group(1))
         return Period(_midnight(date(year, 1, 1), tz), _midnight(date(year + 1, 1, 1), tz), label)
@@ -125,6 +133,7 @@ def parse_period(text: str, *, tz: ZoneInfo, today: date) -> Period:
             raise ValueError(f"period {text!r}: {exc}") from None
         if last_day < first_day:
             raise ValueError(f"period {text!r}: the last day is before the first")
+        _within_bounds(text, first_day, last_day)
         return Period(_midnight(first_day, tz), _midnight(last_day + timedelta(days=1), tz), label)
     if match := _DAYS.match(label):
         days = int(match.group(1))
@@ -135,6 +144,15 @@ def parse_period(text: str, *, tz: ZoneInfo, today: date) -> Period:
             _midnight(tomorrow - timedelta(days=days), tz), _midnight(tomorrow, tz), label
         )
     raise ValueError(f"period {text!r} is not one of {PERIOD_HELP}")
+
+
+def _within_bounds(text: str, first: date, last: date) -> None:
+    """A period must lie within the days the system answers for, so its instants exist."""
+    try:
+        check_day(first)
+        check_day(last)
+    except ValueError as exc:
+        raise ValueError(f"period {text!r}: {exc}") from None
 
 
 def quarter_of(day: date) -> str:
@@ -408,6 +426,55 @@ def ranks(scores: Sequence[float | None]) -> list[int | None]:
     for position, value in enumerate(ordered, start=1):
         first.setdefault(value, position)
     return [None if s is None else first[s] for s in scores]
+
+
+@dataclass(frozen=True)
+class Entrant:
+    """A group in a ranking: its score, its cases due in the period, and its name."""
+
+    score: float | None
+    cases: int
+    name: str
+
+
+@dataclass(frozen=True)
+class Standing:
+    position: int  # where the group is listed, 0 first
+    ranked: bool
+    rank: int | None
+
+
+def standings(entrants: Sequence[Entrant], *, min_cases: int) -> list[Standing]:
+    """The ranking: who is ranked, their rank, and the order groups are listed in.
+
+    A group with fewer than ``min_cases`` cases due in the period, or no score, is listed
+    unranked: a score over a handful of cases says little. Ranked groups get competition ranks
+    by score (ties share a rank: 1, 2, 2, 4). The second key, within a tie, is the number of
+    cases due (more first: the same score over more cases is the firmer result), then the name;
+    unranked groups follow the ranked ones in that same order. One ``Standing`` per entrant, in
+    the entrants' order.
+
+    >>> rows = [Entrant(94.0, 5, "Tiny office"), Entrant(88.0, 120, "Roads"),
+    ...         Entrant(88.0, 300, "Water"), Entrant(91.0, 40, "Parks"), Entrant(None, 0, "New")]
+    >>> [(s.position, s.ranked, s.rank) for s in standings(rows, min_cases=20)]
+    [(3, False, None), (2, True, 2), (1, True, 2), (0, True, 1), (4, False, None)]
+    """
+    ranked = [
+        i for i, e in enumerate(entrants) if e.score is not None and e.cases >= max(min_cases, 0)
+    ]
+    scores = ranks([entrants[i].score if i in set(ranked) else None for i in range(len(entrants))])
+
+    def order(i: int) -> tuple[bool, float, int, str]:
+        e = entrants[i]
+        inside = scores[i] is not None
+        return (not inside, -(e.score or 0.0) if inside else 0.0, -e.cases, e.name)
+
+    listed = sorted(range(len(entrants)), key=order)
+    position = {i: p for p, i in enumerate(listed)}
+    return [
+        Standing(position=position[i], ranked=scores[i] is not None, rank=scores[i])
+        for i in range(len(entrants))
+    ]
 
 
 # ---------------------------------------------------------------------------------------------

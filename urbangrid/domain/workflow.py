@@ -76,6 +76,22 @@ TRANSITIONS: dict[str, Transition] = {
         _t("recategorize", _BEFORE_HANDLED, None, Role.OPERATOR, Role.SHIFT_LEAD, Role.DISPATCHER),
         # A dispatched case moved to another department without a return (the category changed).
         _t("reroute", (S.DISPATCHED, S.IN_PROGRESS), S.DISPATCHED, Role.DISPATCHER),
+        # A report near its street's boundary (flagged by the router): the dispatcher confirms
+        # the street, or moves the case to the neighbouring one, which re-routes it.
+        _t("confirm_street", _BEFORE_HANDLED, None, Role.DISPATCHER),
+        _t("move_to_neighbour", _BEFORE_HANDLED, None, Role.DISPATCHER),
+        # A remark (internal, and optionally public) with photos, in any state: changes nothing.
+        _t(
+            "comment",
+            tuple(CaseState),
+            None,
+            Role.CITIZEN,
+            Role.SUPERVISOR,
+            Role.OPERATOR,
+            Role.SHIFT_LEAD,
+            Role.DISPATCHER,
+            Role.DEPARTMENT,
+        ),
     )
 }
 
@@ -122,9 +138,9 @@ def allowed_actions(state: CaseState | None, role: Role) -> list[str]:
     """The actions ``role`` may take on a case in ``state``, in table order.
 
     >>> allowed_actions(CaseState.DISPATCHED, Role.DEPARTMENT)
-    ['accept', 'return']
+    ['accept', 'return', 'comment']
     >>> allowed_actions(CaseState.CLOSED, Role.DEPARTMENT)
-    []
+    ['comment']
     """
     return [
         t.action
@@ -142,7 +158,7 @@ def apply(state: CaseState | None, action: str, role: Role) -> CaseState:
     ...     apply(CaseState.HANDLED, "close", Role.SHIFT_LEAD)
     ... except IllegalAction as refused:
     ...     refused.allowed
-    ['escalate']
+    ['escalate', 'comment']
     """
     transition = TRANSITIONS.get(action)
     legal = (

@@ -103,6 +103,9 @@ class Case(SQLModel, table=True):
     flag: str | None = Field(default=None, max_length=32)
     # A department's request waiting for the shift lead: "extension" or "suspension".
     pending_request: str | None = Field(default=None, max_length=16)
+    # The neighbouring street (L2 code) when the report lies within the boundary margin of its
+    # own: routed as usual, kept here until a dispatcher confirms the street or moves it there.
+    near_boundary: str | None = Field(default=None, max_length=32)
 
 
 class CaseEvent(SQLModel, table=True):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index
+from sqlalchemy import Index, Text
 from sqlmodel import Field, SQLModel
 
 from urbangrid.columns import UTCDateTime, utcnow
@@ -22,6 +22,7 @@ class Photo(SQLModel, table=True):
         Index("ix_photo_case", "case_id", "id"),
         Index("ix_photo_digest", "digest"),
         Index("ix_photo_pending", "state", "published_at"),
+        Index("ix_photo_public_digest", "public_digest"),
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -41,8 +42,15 @@ class Photo(SQLModel, table=True):
     width: int | None = None
     height: int | None = None
     error: str = Field(default="", max_length=500)
-    # Staff may hide a photo (a face, a number plate): it is then never served.
+    # Staff may hide a photo (a face, a number plate): it is then never served publicly.
     hidden: bool = False
+    # The copy residents and Open311 see: the stored copy with ``redactions`` covered. Empty
+    # while nothing is covered (the stored copy is then the public one); the stored copy
+    # itself is kept for staff in scope.
+    public_digest: str | None = Field(default=None, max_length=64)
+    # Rectangles covered on the public copy, as JSON [[left, top, right, bottom], ...] in the
+    # stored copy's pixels.
+    redactions: str = Field(default="[]", sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,0 +1,144 @@
+"""Taking a photo down, or covering part of it, before the public sees it (a face, a plate).
+
+A shift lead hides a photo (it is then never served publicly, nor listed in tracking or Open311)
+or covers rectangles on it: the public copy is re-rendered with them filled, the stored copy is
+kept for staff in scope. Each moderation is an event of the case, with who, why and what.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from urbangrid.domain.workflow import Role
+from urbangrid.lifecycle import record
+from urbangrid.photos import Box, clip_boxes, render_public
+from urbangrid.storage import Storage, object_key
+from urbangrid.tables import Case, CaseEvent, Photo
+
+MODERATE = "moderate"
+# Who moderates photos: the shift lead, who answers for what the city publishes.
+MODERATORS = frozenset({Role.SHIFT_LEAD})
+
+
+class NotReady(ValueError):
+    """The photo has no stored copy yet (still being processed, or refused)."""
+
+
+def twins(session: Session, photo: Photo) -> list[Photo]:
+    """Other photos with the very same stored copy (photos are kept by content: the same file
+    sent with two reports): what is taken down on one must not stay up on the other."""
+    if photo.digest is None:
+        return []
+    return list(
+        session.exec(
+            select(Photo).where(col(Photo.digest) == photo.digest).where(col(Photo.id) != photo.id)
+        )
+    )
+
+
+def set_hidden(
+    session: Session, case: Case, photo: Photo, *, hidden: bool, actor: str, role: Role, reason: str
+) -> CaseEvent:
+    """Hide a photo from the public, or show it again; nothing is committed here."""
+    return _moderate(
+        session, case, photo, {"hidden": hidden}, {"hidden": hidden}, actor, role, reason
+    )
+
+
+def _moderate(
+    session: Session,
+    case: Case,
+    photo: Photo,
+    values: dict[str, Any],
+    detail: dict[str, Any],
+    actor: str,
+    role: Role,
+    reason: str,
+) -> CaseEvent:
+    """Apply ``values`` to the photo and its twins, with an event on each case concerned."""
+    same = twins(session, photo)
+    session.execute(
+        update(Photo).where(col(Photo.id).in_([photo.id, *(t.id for t in same)])).values(**values)
+    )
+    event = record(
+        session,
+        case,
+        MODERATE,
+        actor=actor,
+        role=role,
+        note=reason,
+        detail={
+            "photo": photo.id,
+            **detail,
+            "reason": reason,
+            "same_picture": [t.id for t in same],
+        },
+    )
+    for twin in same:
+        other = session.get(Case, twin.case_id)
+        if other is None:
+            continue
+        record(
+            session,
+            other,
+            MODERATE,
+            actor=actor,
+            role=role,
+            note=reason,
+            detail={
+                "photo": twin.id,
+                **detail,
+                "reason": reason,
+                "as_photo": photo.id,
+                "of_case": case.id,
+            },
+        )
+    session.refresh(photo)
+    return event
+
+
+def redact(
+    session: Session,
+    storage: Storage,
+    case: Case,
+    photo: Photo,
+    boxes: Sequence[Sequence[float]],
+    *,
+    actor: str,
+    role: Role,
+    reason: str,
+    thumb_side: int,
+) -> CaseEvent:
+    """Cover ``boxes`` (added to those covered before) on the photo's public copy.
+
+    The new public copy is written to storage first (named by its content, so a copy left by a
+    rolled-back transaction is harmless); the row and the event follow in the caller's
+    transaction. Raises :class:`NotReady`, or ``ValueError`` for a rectangle that is not one.
+    """
+    if photo.state != "ready" or photo.digest is None or not photo.width or not photo.height:
+        raise NotReady(f"photo {photo.id} has no stored copy yet ({photo.state})")
+    added = clip_boxes(boxes, photo.width, photo.height)
+    if not added:
+        raise ValueError("no rectangle lies on the photo")
+    covered: list[Box] = [tuple(b) for b in json.loads(photo.redactions or "[]")]
+    covered += [b for b in added if b not in covered]
+    made = render_public(
+        storage.get(object_key("photos", photo.digest, ".jpg")), covered, thumb_side=thumb_side
+    )
+    storage.put(object_key("photos", made.digest, ".jpg"), made.image, "image/jpeg")
+    storage.put(object_key("thumbs", made.digest, ".jpg"), made.thumbnail, "image/jpeg")
+    return _moderate(
+        session,
+        case,
+        photo,
+        {"public_digest": made.digest, "redactions": json.dumps([list(b) for b in covered])},
+        {"redacted": [list(b) for b in added]},
+        actor,
+        role,
+        reason,
+    )
