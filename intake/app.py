@@ -32,11 +32,13 @@ from intake.staff_auth import router as staff_auth_router
 from intake.submission import Intake
 from intake.tracking import router as tracking_router
 from intake.web import router as web_router
+from urbangrid.columns import utcnow
 from urbangrid.db import get_engine, is_sqlite
 from urbangrid.grids import ActiveGrid
 from urbangrid.settings import Settings, get_settings
 from urbangrid.storage import open_storage
 from workers.app import make_celery
+from workers.relay import mark_published
 
 log = logging.getLogger(__name__)
 
@@ -74,11 +76,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.celery = make_celery(settings)
     app.state.storage = open_storage(settings.media_storage, var_dir=settings.var_dir)
-    app.state.publisher = Publisher(app.state.celery)
+    engine = get_engine(settings)
+    app.state.publisher = Publisher(
+        app.state.celery,
+        on_published=lambda ids: mark_published(engine, ids, at=utcnow()),
+    )
     fast = _fast_store(settings)
     app.state.intake = Intake(
         settings,
-        engine=get_engine(settings),
+        engine=engine,
         fast=fast,
         grid=app.state.grid,
         storage=app.state.storage,

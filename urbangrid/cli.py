@@ -51,6 +51,10 @@ BENCHES: dict[str, tuple[str, str]] = {
         "Report latency quiet and under a flood of sign-ins.",
     ),
     "sla": ("workers.bench:bench_sla", "The sweep's indexed query against a full scan."),
+    "pipeline": (
+        "workers.bench:bench_pipeline",
+        "Reports to DISPATCHED beside a bare Celery task; the sweep; POST to DISPATCHED.",
+    ),
 }
 
 

@@ -78,9 +78,13 @@ def run(no_dashboard: bool, api_workers: int) -> None:
     # -P: the children import the code this command runs, not a checkout that happens to be
     # the working directory (python -m would put it first on the path).
     me = [sys.executable, "-P", "-m", "urbangrid.cli"]
+    from workers.app import HOUSEKEEPING_QUEUES, ROUTING_QUEUES
+
     commands = {
         "api": [*me, "api", "--workers", str(api_workers)],
-        "worker": [*me, "worker"],
+        # Routing on workers of its own: housekeeping never delays a report (workers/app.py).
+        "worker": [*me, "worker", "-Q", ",".join(ROUTING_QUEUES)],
+        "housekeeping": [*me, "worker", "-Q", ",".join(HOUSEKEEPING_QUEUES), "-c", "1"],
         "scheduler": [*me, "scheduler"],
     }
     if not no_dashboard:

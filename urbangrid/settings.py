@@ -142,6 +142,7 @@ class Settings(BaseSettings):
             "media": 1,
             "notify": 8,
             "metrics": 1,
+            "periodic": 1,
         }
     )
 

@@ -2,14 +2,19 @@
 
 A report is committed before anything is published, so a broker that is down at submit time
 loses nothing: the report waits in the database, and this relay, run by the scheduler once the
-broker is back, publishes it. Routing is idempotent, so a report published twice routes once.
+broker is back, publishes it. The API records each publish the broker confirmed
+(``published_at``), so the relay sends only what was never published once the API had time to,
+or what was published longer ago than the lease and is still unrouted (its message was lost):
+a report waiting in a busy routing queue is not sent a second time to wait behind itself.
+Routing is idempotent, so a report published twice still routes once.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import Engine, and_, or_, update
 from sqlmodel import Session, col, select
 
 from urbangrid.domain.states import CaseState
@@ -49,8 +54,8 @@ def claim_unrouted(session: Session, *, now: datetime, grace_s: float, batch: in
         .where(col(Case.duplicate_of).is_(None))
         .where(
             or_(
+                and_(col(Case.published_at).is_(None), col(Case.created_at) < stale),
                 col(Case.published_at) < stale,
-                col(Case.published_at).is_(None) & (col(Case.created_at) < stale),
             )
         )
         .order_by(col(Case.id))
@@ -81,3 +86,15 @@ def claim_unrouted(session: Session, *, now: datetime, grace_s: float, batch: in
 def _aware(moment: datetime) -> datetime:
     # SQLite gives naive datetimes back (stored in UTC).
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def mark_published(engine: Engine, case_ids: Sequence[int], *, at: datetime) -> None:
+    """Record that the broker confirmed the messages of ``case_ids`` at ``at`` (one statement)."""
+    if not case_ids:
+        return
+    with engine.begin() as conn:
+        conn.execute(
+            update(Case)
+            .where(col(Case.id).in_(list(case_ids)))
+            .values(published_at=at, publish_attempts=Case.publish_attempts + 1)
+        )

@@ -32,6 +32,7 @@ def test_a_periodic_task_carries_its_lifetime_in_the_header_not_a_broker_ttl(
             options=dict(relay["options"]),
             app=app,
         )
+        queue_name = app.conf.task_routes[relay["task"]]["queue"]
         with app.connection_for_write() as conn:
             channel = conn.default_channel
             for queue in app.conf.task_queues:
@@ -40,7 +41,7 @@ def test_a_periodic_task_carries_its_lifetime_in_the_header_not_a_broker_ttl(
                 scheduler.apply_async(entry, producer=producer, advance=False)
             message = None
             for _ in range(50):
-                message = channel.basic_get("intake", no_ack=True)
+                message = channel.basic_get(queue_name, no_ack=True)
                 if message is not None:
                     break
         assert message is not None

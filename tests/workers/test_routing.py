@@ -79,6 +79,7 @@ def test_route_twice_concurrently_dispatches_once(
 
 
 def test_relay_claims_unpublished_and_stale_reports_only(sqlite_url: str, demo_grid: Grid) -> None:
+    """Never published past the grace (the broker was away), or published past the lease."""
     from datetime import timedelta
 
     engine = make_engine(sqlite_url)
