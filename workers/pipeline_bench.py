@@ -98,7 +98,7 @@ def _api(env: dict[str, str], var: str) -> tuple[Any, str]:
     return _process(argv, env, os.path.join(var, "api.log")), f"http://127.0.0.1:{port}"
 
 
-def _wait_up(url: str, seconds: float = 90) -> None:
+def _wait_up(url: str, seconds: float = 300) -> None:
     import urllib.request
 
     deadline = time.monotonic() + seconds
