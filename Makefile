@@ -49,6 +49,7 @@ bench: setup services
 	$(BIN)/urbangrid bench geo --postgis-url "$(BENCH_POSTGIS_URL)"
 	$(BIN)/urbangrid bench intake --database-url "$(BENCH_POSTGIS_URL)" --broker-url "$(BENCH_AMQP_URL)"
 	$(BIN)/urbangrid bench dashboard
+	$(BIN)/urbangrid bench pipeline --database-url "$(BENCH_POSTGIS_URL)" --broker-url "$(BENCH_AMQP_URL)"
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

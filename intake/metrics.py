@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from pydantic import BaseModel
 
+from intake.bounds import CODE
 from intake.deps import SessionDep, SettingsDep
 from urbangrid.columns import utcnow
 from urbangrid.domain.metrics import PERIOD_HELP, Period, parse_period, quarter_of
@@ -40,11 +41,19 @@ router = APIRouter(prefix="/api/v1/metrics", tags=["metrics"])
 Lang = Literal["zh", "en"]
 Format = Literal["json", "csv"]
 
-PeriodQuery = Annotated[str | None, Query(description=f"{PERIOD_HELP}; default from settings")]
-DepartmentQuery = Annotated[str | None, Query(description="Only this department's cases")]
-AreaQuery = Annotated[str | None, Query(description="Only cases in this grid area (any level)")]
+PeriodQuery = Annotated[
+    str | None, Query(max_length=40, description=f"{PERIOD_HELP}; default from settings")
+]
+DepartmentQuery = Annotated[
+    str | None, Query(max_length=64, pattern=CODE, description="Only this department's cases")
+]
+AreaQuery = Annotated[
+    str | None,
+    Query(pattern=r"^\d{1,18}$", description="Only cases in this grid area (any level)"),
+]
 CategoryQuery = Annotated[
-    str | None, Query(description="A category (E0102) or a major class (E01)")
+    str | None,
+    Query(pattern=r"^[CE]\d{2}(\d{2})?$", description="A category (E0102) or a major class (E01)"),
 ]
 LangQuery = Annotated[Lang, Query(description="Names in Chinese or English")]
 
@@ -183,7 +192,8 @@ def ranking(
     session: SessionDep,
     settings: SettingsDep,
     period: Annotated[
-        str | None, Query(description="The quarter ranked, e.g. 2026-Q3 (default: this one)")
+        str | None,
+        Query(max_length=40, description="The quarter ranked, e.g. 2026-Q3 (default: this one)"),
     ] = None,
     lang: LangQuery = "zh",
     format: FormatQuery = None,

@@ -5,11 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session
 
+from intake.bounds import Text
 from intake.deps import SessionDep, SettingsDep
+from intake.ratelimit import client_address
+from intake.signin import SignInGuard
+from urbangrid.db import get_engine
 from urbangrid.staff import Principal, authenticate, login
 
 router = APIRouter(prefix="/api/v1/auth", tags=["staff"])
@@ -44,7 +49,7 @@ class LoginRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100)
+    name: Text = Field(min_length=1, max_length=100)
     password: str = Field(min_length=1, max_length=200)
 
 
@@ -62,14 +67,35 @@ class MePublic(BaseModel):
     scope: str
 
 
-@router.post("/login", response_model=TokenPublic)
-def staff_login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> TokenPublic:
-    """Exchange a name and password for a token valid ``staff_token_ttl_h`` hours."""
+@router.post(
+    "/login",
+    response_model=TokenPublic,
+    responses={
+        401: {"description": "Wrong name or password"},
+        429: {"description": "Too many attempts for this name or address; see Retry-After"},
+        503: {"description": "Sign-in is busy or its rate-limit store is away; see Retry-After"},
+    },
+)
+async def staff_login(request: Request, body: LoginRequest, settings: SettingsDep) -> TokenPublic:
+    """Exchange a name and password for a token valid ``staff_token_ttl_h`` hours.
+
+    Attempts are limited per name and per address, with a wait that grows (429, Retry-After).
+    """
+    guard: SignInGuard = request.app.state.signin
+    await guard.admit(body.name, client_address(request))
     ttl = timedelta(hours=settings.staff_token_ttl_h)
-    token = login(session, body.name, body.password, ttl=ttl)
+    engine = get_engine(settings)
+
+    def check() -> str | None:
+        with Session(engine) as session:
+            token = login(session, body.name, body.password, ttl=ttl)
+            session.commit()
+            return token
+
+    token = await guard.run(check)
     if token is None:
         raise _unauthorized("wrong name or password")
-    session.commit()
+    await guard.signed_in(body.name)
     return TokenPublic(token=token, expires_in_s=int(ttl.total_seconds()))
 
 

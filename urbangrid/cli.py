@@ -44,7 +44,15 @@ BENCHES: dict[str, tuple[str, str]] = {
         "Grid assignment: vectorised, loop, PostGIS.",
     ),
     "intake": ("intake.cli:bench_intake", "Report submits through the API."),
+    "login-flood": (
+        "intake.cli:bench_login_flood",
+        "Report latency quiet and under a flood of sign-ins.",
+    ),
     "sla": ("workers.bench:bench_sla", "The sweep's indexed query against a full scan."),
+    "pipeline": (
+        "workers.bench:bench_pipeline",
+        "Reports to DISPATCHED beside a bare Celery task; the sweep; POST to DISPATCHED.",
+    ),
 }
 
 

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw
 
 try:  # HEIC (iPhones) where the maintained pillow-heif wheel is installed
     from pillow_heif import register_heif_opener
@@ -32,6 +32,16 @@ FORMATS = ("jpeg", "png", "webp", "heic")
 _PIL_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
 _HEIC_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
 _GPS_IFD = 0x8825
+_ORIENTATION = 0x0112
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 class PhotoRejected(ValueError):
@@ -163,20 +173,36 @@ def normalise(
         with Image.open(io.BytesIO(data)) as opened:
             if opened.size[0] * opened.size[1] > max_pixels:
                 raise PhotoRejected(f"{opened.size[0]} × {opened.size[1]} pixels is too large")
+            exif = opened.getexif()
             if opened.format == "JPEG":
                 # Let the decoder skip detail the shrunk copy cannot show anyway.
                 opened.draft("RGB", (max_side, max_side))
-            upright = ImageOps.exif_transpose(opened)
-            image = _flatten(upright)
+            # Shrink first, turn and flatten after: every later step then works on at most
+            # max_side² pixels. A JPEG decodes straight at 1/2 to 1/8 scale (draft); other
+            # formats decode once at full size and are box-reduced at once, so a 50-megapixel
+            # PNG costs one full-size copy instead of four.
+            source: Image.Image = opened
+            if source.mode in ("1", "P"):  # palette images would be shrunk by nearest pixel
+                source = source.convert("RGBA" if "transparency" in source.info else "RGB")
+            factor = max(source.size) // max_side
+            if factor >= 2:  # a box average, the cheapest shrink, before the careful one
+                source = source.reduce(factor)
+            source.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+            image = _flatten(_upright(source, exif.get(_ORIENTATION, 1)))
     except Image.DecompressionBombError as exc:
         raise PhotoRejected(f"image is too large to decode safely: {exc}") from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise PhotoRejected(f"photo could not be decoded: {exc}") from exc
-    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     full = _jpeg(image, quality)
     thumb = image.copy()
     thumb.thumbnail((thumb_side, thumb_side), Image.Resampling.LANCZOS)
     return Normalised(full, _jpeg(thumb, 80), image.width, image.height)
+
+
+def _upright(image: Image.Image, orientation: object) -> Image.Image:
+    """``image`` turned as its EXIF orientation (1-8) says."""
+    method = _TRANSPOSE.get(orientation if isinstance(orientation, int) else 1)
+    return image.transpose(method) if method is not None else image
 
 
 def _flatten(image: Image.Image) -> Image.Image:

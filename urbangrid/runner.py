@@ -76,9 +76,13 @@ def run(no_dashboard: bool) -> None:
         seed_demo()
 
     me = [sys.executable, "-m", "urbangrid.cli"]
+    from workers.app import HOUSEKEEPING_QUEUES, ROUTING_QUEUES
+
     commands = {
         "api": [*me, "api"],
-        "worker": [*me, "worker"],
+        # Routing on workers of its own: housekeeping never delays a report (workers/app.py).
+        "worker": [*me, "worker", "-Q", ",".join(ROUTING_QUEUES)],
+        "housekeeping": [*me, "worker", "-Q", ",".join(HOUSEKEEPING_QUEUES), "-c", "1"],
         "scheduler": [*me, "scheduler"],
     }
     if not no_dashboard:

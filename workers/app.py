@@ -15,22 +15,32 @@ from kombu.entity import Exchange, Queue
 
 from urbangrid.settings import Settings, get_settings
 
-QUEUES = ("intake", "geo", "routing", "sla", "media", "notify", "metrics")
+QUEUES = ("intake", "geo", "routing", "sla", "media", "notify", "metrics", "periodic")
+
+# A resident's report on its way to a department: workers of their own, so that routing never
+# waits behind housekeeping. ``urbangrid run`` starts one worker on these queues and one on the
+# others; a worker on housekeeping queues alone runs at a lower CPU priority (workers/cli.py).
+ROUTING_QUEUES = ("intake", "routing")
+HOUSEKEEPING_QUEUES = tuple(name for name in QUEUES if name not in ROUTING_QUEUES)
 
 ROUTES = {
     "urbangrid.route_case": {"queue": "routing"},
-    "urbangrid.relay_unrouted": {"queue": "intake"},
-    "urbangrid.sla_sweep": {"queue": "sla"},
+    # The scheduler's ticks: cheap, but never in the way of a report being routed.
+    "urbangrid.relay_unrouted": {"queue": "periodic"},
+    "urbangrid.sla_sweep": {"queue": "periodic"},
     "urbangrid.sla_advance": {"queue": "sla"},
+    "urbangrid.sla_advance_many": {"queue": "sla"},
     # Intake: batches of new reports to routing, photos on the media queue, notices to
     # residents on the notify queue.
     "urbangrid.route_cases": {"queue": "routing"},
+    # Does nothing: the pipeline benchmark's baseline, run by the same workers on the same queue.
+    "urbangrid.noop": {"queue": "routing"},
     "urbangrid.link_duplicate": {"queue": "intake"},
-    "urbangrid.relay_duplicates": {"queue": "intake"},
+    "urbangrid.relay_duplicates": {"queue": "periodic"},
     "urbangrid.process_photo": {"queue": "media"},
     "urbangrid.relay_photos": {"queue": "media"},
     "urbangrid.send_notifications": {"queue": "notify"},
-    "urbangrid.expire_idempotency_keys": {"queue": "intake"},
+    "urbangrid.expire_idempotency_keys": {"queue": "periodic"},
     # The evaluation's rollups: a queue of their own, so a long first build delays no deadline.
     "urbangrid.refresh_metrics": {"queue": "metrics"},
 }
@@ -153,6 +163,11 @@ def make_celery(settings: Settings | None = None) -> Celery:
     import workers.tasks
 
     workers.tasks.register(app)
+
+    @app.task(name="urbangrid.noop")
+    def noop() -> None:
+        """Nothing: what a task costs on this broker and these workers, for comparison."""
+
     import workers.batches
     import workers.duplicates
     import workers.housekeeping

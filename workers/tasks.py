@@ -20,10 +20,10 @@ from urbangrid.grids import ActiveGrid
 from urbangrid.lifecycle import ConcurrentChange
 from urbangrid.settings import Settings
 from urbangrid.workdays import case_policy, clock_rules
-from workers.publish import publish_route
+from workers.publish import publish_routes
 from workers.relay import claim_unrouted
 from workers.routing import route_case
-from workers.sla import advance_case, claim_due
+from workers.sla import advance_batch, advance_case, claim_due
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ RETRY: dict[str, Any] = {
 }
 
 SLA_ADVANCE = "urbangrid.sla_advance"
+SLA_ADVANCE_MANY = "urbangrid.sla_advance_many"
+SWEEP_SET = 200  # cases per advancing task
 
 
 def register(app: Celery) -> None:
@@ -62,7 +64,7 @@ def register(app: Celery) -> None:
             ids = claim_unrouted(
                 session, now=utcnow(), grace_s=settings.relay_grace_s, batch=settings.relay_batch
             )
-        sent = sum(publish_route(app, case_id) for case_id in ids)
+        sent = publish_routes(app, ids)
         if ids:
             log.info("relay published %s of %s unrouted reports", sent, len(ids))
         return sent
@@ -76,8 +78,9 @@ def register(app: Celery) -> None:
                 lease_s=settings.sla_lease_s,
                 batch=settings.sla_sweep_batch,
             )
-        for case_id in ids:
-            app.send_task(SLA_ADVANCE, args=[case_id])
+        # In sets: a worker advances each set with a few statements (workers/sla.py).
+        for start in range(0, len(ids), SWEEP_SET):
+            app.send_task(SLA_ADVANCE_MANY, args=[ids[start : start + SWEEP_SET]])
         if ids:
             log.info("SLA sweep handed out %s cases", len(ids))
         return len(ids)
@@ -88,6 +91,17 @@ def register(app: Celery) -> None:
             return advance_case(
                 session, case_id, now=utcnow(), policy=case_policy(session, settings)
             )
+
+    @app.task(name=SLA_ADVANCE_MANY, **RETRY)
+    def sla_advance_many_task(self: Any, case_ids: list[int]) -> int:
+        with Session(get_engine(settings), expire_on_commit=False) as session:
+            fired = advance_batch(
+                session,
+                [int(i) for i in case_ids],
+                now=utcnow(),
+                policy=case_policy(session, settings),
+            )
+        return sum(len(marks) for marks in fired.values())
 
 
 def warm_grid(settings: Settings) -> None:

@@ -179,6 +179,34 @@ def test_a_bad_mapping_names_its_key(patch: dict[str, object], key: str) -> None
         parse_mapping(document)
 
 
+def test_a_misspelt_key_is_refused() -> None:
+    columns = {
+        k: k
+        for k in ["id", "type", "agency", "status", "created", "closed", "latitude", "longitude"]
+    }
+    document = {
+        "source": "x",
+        "timezone": "UTC",
+        "datetime_format": "%Y",
+        "columns": {**columns, "deu": "DueDate"},
+        "statuses": {"Closed": "closed"},
+    }
+    with pytest.raises(MappingError, match=r"columns\.deu"):
+        parse_mapping(document)
+
+
+def test_a_misspelt_optional_column_is_refused(tmp_path: Path) -> None:
+    """The due column is optional in a mapping, but one it names must be in the file."""
+    header = "ServiceRequestNum,SRType,Agency,SRStatus,CreatedDate,DueDate,CloseDate"
+    header += ",Latitude,Longitude,Address"
+    export = tmp_path / "export.csv"
+    export.write_text(header.replace("DueDate", "Due_Date") + "\n", encoding="utf-8")
+    with pytest.raises(MappingError, match="DueDate"):
+        read_rows(export, load_mapping("baltimore"))
+    export.write_text(header + "\n", encoding="utf-8")
+    assert read_rows(export, load_mapping("baltimore"))[0] == []
+
+
 def test_a_file_without_a_mapped_column_is_refused(tmp_path: Path) -> None:
     broken = tmp_path / "broken.csv"
     broken.write_text("ServiceRequestNum,SRType\n1,SW-Dirty Alley\n", encoding="utf-8")

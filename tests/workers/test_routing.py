@@ -79,29 +79,34 @@ def test_route_twice_concurrently_dispatches_once(
 
 
 def test_relay_claims_unpublished_and_stale_reports_only(sqlite_url: str, demo_grid: Grid) -> None:
+    """Never published past the grace (the broker was away), or published past the lease."""
     from datetime import timedelta
 
     engine = make_engine(sqlite_url)
     now = utcnow()
     with Session(engine) as session:
+        # Just stored: the API's publisher has it in hand, the relay must not send it too.
         fresh = new_case(session, demo_grid, index=11)
         stale = new_case(session, demo_grid, index=12)
         recent = new_case(session, demo_grid, index=13)
-        for case_id, published in (
-            (stale, now - timedelta(seconds=100)),
-            (recent, now - timedelta(seconds=1)),
+        forgotten = new_case(session, demo_grid, index=14)
+        for case_id, published, created in (
+            (stale, now - timedelta(seconds=100), now - timedelta(seconds=100)),
+            (recent, now - timedelta(seconds=1), now - timedelta(seconds=100)),
+            (forgotten, None, now - timedelta(seconds=100)),
         ):
             case = session.get(Case, case_id)
             assert case is not None
-            case.published_at = published
+            case.published_at, case.created_at = published, created
             session.add(case)
         session.commit()
         claimed = claim_unrouted(session, now=now, grace_s=30, batch=1000)
         again = claim_unrouted(session, now=now, grace_s=30, batch=1000)
         attempts = session.execute(
-            select(func.max(Case.publish_attempts)).where(Case.id == fresh)  # type: ignore[arg-type]
+            select(func.max(Case.publish_attempts)).where(Case.id == forgotten)  # type: ignore[arg-type]
         ).scalar_one()
     engine.dispose()
-    assert fresh in claimed and stale in claimed and recent not in claimed
-    assert fresh not in again and stale not in again
+    assert forgotten in claimed and stale in claimed
+    assert fresh not in claimed and recent not in claimed
+    assert forgotten not in again and stale not in again
     assert attempts == 1

@@ -10,7 +10,7 @@ from urbangrid.tables.addresses import Address
 from urbangrid.tables.apikeys import ApiKey
 from urbangrid.tables.calendar import CalendarDay, CalendarYear
 from urbangrid.tables.cases import Case, CaseEvent
-from urbangrid.tables.catalog import Category, Department, RoutingRule
+from urbangrid.tables.catalog import Category, Department, ReferenceVersion, RoutingRule
 from urbangrid.tables.grid import GridArea, GridVersion
 from urbangrid.tables.idempotency import IdempotencyKey
 from urbangrid.tables.notifications import Notification
@@ -54,6 +54,7 @@ __all__ = [
     "MetricSummaryPeriod",
     "Notification",
     "Photo",
+    "ReferenceVersion",
     "RoutingRule",
     "SlaClock",
     "Staff",
