@@ -27,6 +27,7 @@ run: setup
 services:
 	bash infra/services.sh
 	bash infra/browser.sh
+	bash infra/ocr.sh
 
 lint: setup
 	$(BIN)/ruff check .

@@ -299,5 +299,6 @@ def redact_photo(
             role=principal.role,
             reason=body.reason,
             thumb_side=settings.photo_thumb_side,
+            min_score=settings.photo_blur_min_score,
         ),
     )

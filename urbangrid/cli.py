@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dlq": ("workers.cli:dlq", "The dead-letter queue on RabbitMQ: tasks that kept failing."),
     "grid": ("urbangrid.gridcli:grid", "The four-level grid: import, generate, validate, assign."),
     "import": ("urbangrid.history.cli:import_group", "Bring a city's past cases in."),
+    "photos": ("workers.photo_cli:photos", "Photos' public copies: faces and plates blurred."),
     "rules": ("workers.cli:rules", "Routing rules: category x grid scope -> department."),
     "run": ("urbangrid.runner:run", "Run API, worker, scheduler and dashboard on this machine."),
     "scheduler": ("workers.cli:scheduler", "Run the scheduler (Celery beat)."),
@@ -48,6 +49,7 @@ BENCHES: dict[str, tuple[str, str]] = {
         "intake.cli:bench_login_flood",
         "Report latency quiet and under a flood of sign-ins.",
     ),
+    "photos": ("workers.photo_cli:bench_photos", "Face and plate detectors: time, recall."),
     "sla": ("workers.bench:bench_sla", "The sweep's indexed query against a full scan."),
     "pipeline": (
         "workers.bench:bench_pipeline",

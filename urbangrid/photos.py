@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFilter
 
 try:  # HEIC (iPhones) where the maintained pillow-heif wheel is installed
     from pillow_heif import register_heif_opener
@@ -254,13 +254,19 @@ def clip_boxes(boxes: Sequence[Sequence[float]], width: int, height: int) -> lis
 
 
 def render_public(
-    stored: bytes, cover: Sequence[Box], *, thumb_side: int, quality: int = 85
+    stored: bytes,
+    cover: Sequence[Box],
+    *,
+    thumb_side: int,
+    quality: int = 85,
+    blur: Sequence[tuple[str, Box]] = (),
 ) -> Normalised:
-    """The public copy of a stored photo: ``cover``'s rectangles filled, nothing else changed.
+    """The public copy of a stored photo: ``cover``'s rectangles filled, ``blur``'s blurred.
 
     The one place a public copy is made, whoever found the rectangles (a shift lead redacting
-    a face by hand, or a detector of faces and number plates). ``stored`` is the stripped,
-    upright copy :func:`normalise` made; it is kept as it is for staff.
+    a face by hand fills it; the detector of faces and number plates blurs what it found, each
+    rectangle named by its kind, "face" or "plate"). ``stored`` is the stripped, upright copy
+    :func:`normalise` made; it is kept as it is for staff.
 
     >>> import io
     >>> white = io.BytesIO()
@@ -275,9 +281,44 @@ def render_public(
             image = _flatten(opened)
     except (OSError, ValueError, SyntaxError) as exc:
         raise PhotoRejected(f"stored photo could not be decoded: {exc}") from exc
+    for kind, box in blur:
+        for clipped in clip_boxes([box], image.width, image.height):
+            blur_region(image, clipped, kind)
     draw = ImageDraw.Draw(image)
     for left, top, right, bottom in clip_boxes(cover, image.width, image.height):
         draw.rectangle((left, top, right - 1, bottom - 1), fill=COVER_COLOUR)
     thumb = image.copy()
     thumb.thumbnail((thumb_side, thumb_side), Image.Resampling.LANCZOS)
     return Normalised(_jpeg(image, quality), _jpeg(thumb, 80), image.width, image.height)
+
+
+def blur_region(image: Image.Image, box: Box, kind: str) -> None:
+    """Blur one rectangle of ``image`` in place: a coarse mosaic, then a Gaussian a cell wide.
+
+    A plate becomes two rows of at most eight cells, fewer cells than it has characters, each
+    an average over more than one character; a face five by five cells. The Gaussian then
+    smooths the cells' edges, so the mosaic's grid does not lend itself to matching attacks
+    that guess the text cell by cell. Anything but "face" gets the plate's coarser mosaic.
+
+    >>> im = Image.new("RGB", (40, 20), (0, 0, 0))
+    >>> for x in range(0, 40, 2):
+    ...     im.paste((255, 255, 255), (x, 0, x + 1, 20))
+    >>> blur_region(im, (0, 0, 40, 20), "plate")
+    >>> values = [im.getpixel((x, 10))[0] for x in range(4, 36)]
+    >>> max(values) - min(values) < 60  # the stripes are gone
+    True
+    """
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    if w < 1 or h < 1:
+        return
+    if kind == "face":
+        rows, cols = 5, 5
+    else:
+        rows = 2
+        cols = max(1, min(8, round(w / max(1.0, h / rows))))
+    region = image.crop(box)
+    mosaic = region.resize((min(cols, w), min(rows, h)), Image.Resampling.BOX)
+    mosaic = mosaic.resize((w, h), Image.Resampling.NEAREST)
+    radius = max(1.0, min(w / cols, h / rows) / 2)
+    image.paste(mosaic.filter(ImageFilter.GaussianBlur(radius)), (x0, y0))

@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     photo_max_pixels: int = Field(default=50_000_000, gt=0)
     photo_max_side: int = Field(default=2048, ge=64)
     photo_thumb_side: int = Field(default=320, ge=32)
+    # Faces and licence plates blurred on every public copy (the staff see the original); off
+    # only for a city that publishes no photos. Detections scoring below the minimum are kept
+    # on the photo's row but not blurred.
+    photo_blur: bool = True
+    photo_blur_min_score: float = Field(default=0.5, ge=0.05, le=1.0)
     photos_per_report: int = Field(default=6, ge=1, le=20)
     json_max_bytes: int = Field(default=64 * 1024, ge=1024)
     # A report of the same category this close to an open case reported this recently joins it.
