@@ -231,12 +231,14 @@ class Settings(BaseSettings):
 
     @property
     def effective_broker_url(self) -> str:
-        """The configured broker, or the embedded filesystem transport under ``var_dir``."""
-        return self.broker_url or "filesystem://"
+        """The configured broker, or the embedded one (message files under ``var_dir``)."""
+        return self.broker_url or "embedded://"
 
     @property
     def embedded_broker(self) -> bool:
-        return self.effective_broker_url.startswith("filesystem://")
+        """Message files on this machine (``workers/embedded_broker.py``); ``filesystem://``
+        names the same broker, kombu's unsafe original is never used."""
+        return self.effective_broker_url.startswith(("embedded://", "filesystem://"))
 
     @property
     def broker_dir(self) -> Path:
