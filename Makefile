@@ -27,6 +27,7 @@ run: setup
 services:
 	bash infra/services.sh
 	bash infra/browser.sh
+	bash infra/ocr.sh
 
 lint: setup
 	$(BIN)/ruff check .
@@ -50,6 +51,7 @@ bench: setup services
 	$(BIN)/urbangrid bench geo --postgis-url "$(BENCH_POSTGIS_URL)"
 	$(BIN)/urbangrid bench intake --database-url "$(BENCH_POSTGIS_URL)" --broker-url "$(BENCH_AMQP_URL)"
 	$(BIN)/urbangrid bench dashboard
+	$(BIN)/urbangrid bench pipeline --database-url "$(BENCH_POSTGIS_URL)" --broker-url "$(BENCH_AMQP_URL)"
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache

@@ -20,16 +20,20 @@ from intake.limits import BodyLimit
 from intake.metrics import router as metrics_router
 from intake.open311.edges import Open311Cors, Open311Head, document_open311, not_routed
 from intake.open311.router import router as open311_router
+from intake.outages import UNAVAILABLE, database_unavailable
 from intake.pgfast import FastStore
 from intake.photos import router as photos_router
 from intake.photos import staff_router as staff_photos_router
 from intake.publisher import Publisher
-from intake.ratelimit import RateLimiter
+from intake.ratelimit import Limiter
 from intake.reports import router as reports_router
+from intake.signin import SignInGuard
 from intake.staff_auth import router as staff_auth_router
 from intake.submission import Intake
 from intake.tracking import router as tracking_router
 from intake.web import router as web_router
+from urbangrid.cases.relay import mark_published
+from urbangrid.core.columns import utcnow
 from urbangrid.core.db import get_engine, is_sqlite
 from urbangrid.core.grids import ActiveGrid
 from urbangrid.core.messages import celery_app
@@ -57,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if fast is not None:
             await fast.close()
         await run_in_threadpool(app.state.publisher.stop)
+        app.state.signin.close()
         app.state.celery.close()
 
     app = FastAPI(
@@ -71,19 +76,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.celery = celery_app(settings)
     app.state.storage = open_storage(settings.media_storage, var_dir=settings.var_dir)
-    app.state.publisher = Publisher(app.state.celery)
+    engine = get_engine(settings)
+    app.state.publisher = Publisher(
+        app.state.celery,
+        on_published=lambda ids: mark_published(engine, ids, at=utcnow()),
+    )
     fast = _fast_store(settings)
     app.state.intake = Intake(
         settings,
-        engine=get_engine(settings),
+        engine=engine,
         fast=fast,
         grid=app.state.grid,
         storage=app.state.storage,
         publisher=app.state.publisher,
     )
-    app.state.limiter = RateLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
-    app.state.open311_limiter = RateLimiter(
-        settings.open311_rate_limit_per_minute, settings.rate_limit_burst * 10
+    app.state.limiter = Limiter(settings.rate_limit_storage)
+    app.state.signin = SignInGuard(
+        app.state.limiter, workers=settings.login_workers, queue=settings.login_queue
     )
     app.add_middleware(
         BodyLimit,
@@ -94,6 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(Open311Head)
     app.add_exception_handler(FieldError, field_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    for unavailable in UNAVAILABLE:
+        app.add_exception_handler(unavailable, database_unavailable)
     app.add_exception_handler(StarletteHTTPException, not_routed)
     app.include_router(reports_router)
     app.include_router(tracking_router)

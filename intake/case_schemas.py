@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from intake.bounds import Text
 from intake.schemas import AreaRef, DepartmentRef
 
 
@@ -18,26 +19,26 @@ class ActionBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    note: str = Field(default="", max_length=4000, description="Internal note")
-    reason: str | None = Field(
+    note: Text = Field(default="", max_length=4000, description="Internal note")
+    reason: Text | None = Field(
         default=None,
         max_length=2000,
         description="Internal reason: return, void, check_fail, deny_*, requests, reopen",
     )
-    public_note: str = Field(
+    public_note: Text = Field(
         default="", max_length=2000, description="For the resident and Open311 clients"
     )
-    department: str | None = Field(
+    department: Text | None = Field(
         default=None,
         max_length=64,
         description="dispatch, redispatch, reroute: default is the rule's suggestion",
     )
-    by: str | None = Field(
+    by: Text | None = Field(
         default=None,
         max_length=16,
         description="request_extension, extend: e.g. 1wd, 4wh (extend: default is the request)",
     )
-    photos: list[Annotated[str, StringConstraints(min_length=1, max_length=500)]] = Field(
+    photos: list[Annotated[Text, StringConstraints(min_length=1, max_length=500)]] = Field(
         default_factory=list,
         max_length=20,
         description="handle (after-photo, required), checks, comment: photo:N of photos stored "

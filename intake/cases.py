@@ -18,6 +18,7 @@ from sqlalchemy import ColumnElement, and_, exists, func, or_, true
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
+from intake.bounds import CaseId, Code, Offset, Text
 from intake.case_schemas import (
     ActionBody,
     CaseDetail,
@@ -33,7 +34,7 @@ from intake.errors import FieldError as BadField
 from intake.errors import body_errors
 from intake.multipart import PartRule, read_multipart
 from intake.refs import case_refs
-from intake.schemas import AreaRef, CaseId
+from intake.schemas import AreaRef
 from intake.staff_auth import StaffDep
 from intake.submission import Upload, store_photo_rows
 from intake.uploads import PHOTOS, check_photos
@@ -99,16 +100,16 @@ def list_cases(
     principal: StaffDep,
     session: SessionDep,
     state: Annotated[list[CaseState] | None, Query(description="One or more states")] = None,
-    department: Annotated[str | None, Query(max_length=64)] = None,
+    department: Code = None,
     grid: Annotated[str | None, Query(pattern=r"^\d{1,18}$", description="Code prefix")] = None,
     category: Annotated[str | None, Query(pattern=r"^[CE]\d{4}$")] = None,
     sla: Annotated[Literal["at_risk", "overdue"] | None, Query()] = None,
-    flag: Annotated[str | None, Query(max_length=32)] = None,
+    flag: Annotated[Text | None, Query(max_length=32)] = None,
     pending: Annotated[Literal["extension", "suspension"] | None, Query()] = None,
     escalated_to: Annotated[str | None, Query(pattern=r"^\d{1,18}$")] = None,
     sort: Literal["due", "newest", "oldest"] = "due",
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> CasePage:
     """A work queue: the caller's cases, filtered; by default the most urgent first."""
     conditions = in_scope(principal)

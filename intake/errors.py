@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from fastapi import Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+
+
+class SafeJSONResponse(JSONResponse):
+    """JSON that can always be sent: a refusal may quote the client's input, and a JSON body
+    may carry a lone surrogate (``"\\udfff"``) that UTF-8 cannot encode."""
+
+    def render(self, content: Any) -> bytes:
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", "replace")
 
 
 class FieldError(Exception):
@@ -37,7 +49,7 @@ class FieldError(Exception):
 
 async def field_error_handler(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, FieldError)
-    return JSONResponse({"detail": exc.detail()}, status_code=exc.status)
+    return SafeJSONResponse({"detail": exc.detail()}, status_code=exc.status)
 
 
 def _printable(value: object) -> object:
@@ -56,13 +68,14 @@ def _printable(value: object) -> object:
 
 
 async def validation_error_handler(_: Request, exc: Exception) -> JSONResponse:
-    """FastAPI's 422 for a body it validated itself, safe for any bytes the client sent."""
+    """FastAPI's 422 for a body it validated itself, safe for any bytes the client sent (and
+    for a lone surrogate from a JSON escape, which UTF-8 cannot encode)."""
     assert isinstance(exc, RequestValidationError)
     errors = [
         {**error, "input": _printable(error["input"])} if "input" in error else error
         for error in exc.errors()
     ]
-    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
+    return SafeJSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
 
 def body_errors(exc: ValidationError, where: str = "body") -> RequestValidationError:

@@ -15,10 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
+from intake.bounds import CaseId
 from intake.cases import visible_case
 from intake.deps import IntakeDep, SessionDep, SettingsDep
 from intake.errors import FieldError
-from intake.schemas import CaseId
 from intake.staff_auth import StaffDep
 from intake.submission import store_photo_rows
 from intake.uploads import multipart_body, read_form
@@ -299,5 +299,6 @@ def redact_photo(
             role=principal.role,
             reason=body.reason,
             thumb_side=settings.photo_thumb_side,
+            min_score=settings.photo_blur_min_score,
         ),
     )

@@ -6,6 +6,8 @@ Were publishing done per request, even after the response, a keep-alive
 connection could not serve its next request until the broker had confirmed the message.
 Nothing is lost when the broker is down or the process stops with ids still queued: the case is
 already committed, and the relay publishes whatever stays unrouted (and every pending photo).
+Once the broker confirmed a batch, ``on_published`` records it on the cases (one UPDATE per
+batch), so the relay leaves them alone unless they stay unrouted past its lease.
 """
 
 from __future__ import annotations
@@ -13,19 +15,18 @@ from __future__ import annotations
 import logging
 import threading
 from collections import deque
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from celery import Celery
 
-from urbangrid.core.messages import (
-    LINK_DUPLICATE,
-    MAX_BATCH,
-    PROCESS_PHOTO,
-    ROUTE_CASE,
-    ROUTE_CASES,
-)
+from urbangrid.core.messages import LINK_DUPLICATE, PROCESS_PHOTO, ROUTE_CASE, ROUTE_CASES
 
 log = logging.getLogger(__name__)
+
+# Cases per routing message: what a few milliseconds of a busy API bring, small enough that the
+# first case of a message does not wait long for the last to be routed.
+PUBLISH_BATCH = 50
 
 
 class Publisher:
@@ -35,8 +36,16 @@ class Publisher:
     back and forth with the event loop on every request.
     """
 
-    def __init__(self, celery: Celery, *, interval_s: float = 0.01, max_pending: int = 100_000):
+    def __init__(
+        self,
+        celery: Celery,
+        *,
+        interval_s: float = 0.01,
+        max_pending: int = 100_000,
+        on_published: Callable[[Sequence[int]], None] | None = None,
+    ):
         self.celery = celery
+        self.on_published = on_published
         self.interval_s = interval_s
         self.max_pending = max_pending
         self._pending: deque[tuple[str, int]] = deque()
@@ -87,23 +96,38 @@ class Publisher:
                 return
 
     def _send(self, batch: list[tuple[str, int]]) -> None:
-        """Cases go to routing in batches of up to MAX_BATCH per message; photos one each."""
+        """Cases go to routing in batches of up to PUBLISH_BATCH per message; photos one each."""
         routes = [item_id for task, item_id in batch if task == ROUTE_CASE]
-        messages: list[tuple[str, list[Any], int]] = [
-            (ROUTE_CASES, [routes[i : i + MAX_BATCH]], len(routes[i : i + MAX_BATCH]))
-            for i in range(0, len(routes), MAX_BATCH)
+        messages: list[tuple[str, list[Any], list[int]]] = [
+            (ROUTE_CASES, [routes[i : i + PUBLISH_BATCH]], routes[i : i + PUBLISH_BATCH])
+            for i in range(0, len(routes), PUBLISH_BATCH)
         ]
         # Photos and duplicates one each: heavier work, and rarer.
-        messages += [(task, [item_id], 1) for task, item_id in batch if task != ROUTE_CASE]
+        messages += [
+            (task, [item_id], [item_id] if task == LINK_DUPLICATE else [])
+            for task, item_id in batch
+            if task != ROUTE_CASE
+        ]
         done = 0
+        cases: list[int] = []
         try:
             with self.celery.producer_or_acquire() as producer:
-                for task, args, count in messages:
+                for task, args, ids in messages:
                     self.celery.send_task(task, args=args, producer=producer, retry=False)
-                    done += count
+                    done += max(1, len(ids))
+                    cases += ids
         except Exception as exc:  # the broker is unreachable: the relay covers what is dropped
             self.failed += len(batch) - done
             log.warning(
                 "broker unavailable, %s messages left for the relay: %s", len(batch) - done, exc
             )
         self.sent += done
+        self._record(cases)
+
+    def _record(self, case_ids: list[int]) -> None:
+        if not case_ids or self.on_published is None:
+            return
+        try:
+            self.on_published(case_ids)
+        except Exception as exc:  # the database is away: the relay re-sends after its lease
+            log.warning("could not record %s published cases: %s", len(case_ids), exc)

@@ -8,13 +8,13 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Request, status
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from intake.bounds import CaseId
 from intake.deps import IntakeDep, SessionDep
 from intake.errors import FieldError, body_errors
 from intake.idempotency import HEADER, check_key
-from intake.ratelimit import limit_writes
+from intake.ratelimit import client_address, limit_writes
 from intake.refs import case_refs
 from intake.schemas import (
-    CaseId,
     EventPublic,
     ReportAccepted,
     ReportCreate,
@@ -117,6 +117,7 @@ async def submit_report(
             channel=channel,
             idempotency_key=check_key(idempotency_key),
             uploads=uploads,
+            requester=client_address(request),
         )
     )
     intake.publish(accepted)

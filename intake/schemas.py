@@ -2,41 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import Path
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
+
+from intake.bounds import Text
 
 Crs = Literal["wgs84", "gcj02", "bd09"]
-
-# Case ids are 32-bit database integers: a larger number in a URL names no case, and is answered
-# 422 before it reaches a database that would overflow on it.
-MAX_CASE_ID = 2**31 - 1
-CaseId = Annotated[int, Path(ge=1, le=MAX_CASE_ID, description="The case's id")]
-
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-def _printable(value: str) -> str:
-    """Text may hold line breaks and tabs, never NUL or other control characters (PostgreSQL
-    cannot store NUL, and nobody types the others).
-
-    >>> _printable("line one\\nline two")
-    'line one\\nline two'
-    >>> _printable("a\\x00b")
-    Traceback (most recent call last):
-    ...
-    ValueError: contains a control character (U+0000)
-    """
-    found = _CONTROL.search(value)
-    if found:
-        raise ValueError(f"contains a control character (U+{ord(found.group()):04X})")
-    return value
-
-
-Text = Annotated[str, AfterValidator(_printable)]
 
 
 class ReportCreate(BaseModel):

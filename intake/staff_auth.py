@@ -5,12 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, status
+from fastapi import APIRouter, Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import Session
 
+from intake.bounds import Text
 from intake.deps import SessionDep, SettingsDep
-from urbangrid.cases.staff import Principal, authenticate, login
+from intake.ratelimit import client_address
+from intake.signin import SignInGuard
+from urbangrid.cases.staff import Principal, authenticate, login, revoke_token
+from urbangrid.core.db import get_engine
+from urbangrid.domain.readers import Reader
 
 router = APIRouter(prefix="/api/v1/auth", tags=["staff"])
 
@@ -39,12 +45,33 @@ def get_principal(
 StaffDep = Annotated[Principal, Depends(get_principal)]
 
 
+def get_reader(
+    session: SessionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Reader:
+    """Who reads figures: a staff member by token, or the public (what the city publishes).
+
+    A token that is sent but not valid is refused rather than read as the public, so a
+    client with an expired token learns it instead of silently seeing less.
+    """
+    if credentials is None:
+        return Reader(None, None, published=settings.public_dashboard)
+    principal = authenticate(session, credentials.credentials)
+    if principal is None:
+        raise _unauthorized("the token is unknown, expired or revoked")
+    return Reader(principal.role, principal.scope, published=settings.public_dashboard)
+
+
+ReaderDep = Annotated[Reader, Depends(get_reader)]
+
+
 class LoginRequest(BaseModel):
     """A staff member's name and password."""
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=1, max_length=100)
+    name: Text = Field(min_length=1, max_length=100)
     password: str = Field(min_length=1, max_length=200)
 
 
@@ -62,15 +89,48 @@ class MePublic(BaseModel):
     scope: str
 
 
-@router.post("/login", response_model=TokenPublic)
-def staff_login(body: LoginRequest, session: SessionDep, settings: SettingsDep) -> TokenPublic:
-    """Exchange a name and password for a token valid ``staff_token_ttl_h`` hours."""
+@router.post(
+    "/login",
+    response_model=TokenPublic,
+    responses={
+        401: {"description": "Wrong name or password"},
+        429: {"description": "Too many attempts for this name or address; see Retry-After"},
+        503: {"description": "Sign-in is busy or its rate-limit store is away; see Retry-After"},
+    },
+)
+async def staff_login(request: Request, body: LoginRequest, settings: SettingsDep) -> TokenPublic:
+    """Exchange a name and password for a token valid ``staff_token_ttl_h`` hours.
+
+    Attempts are limited per name and per address, with a wait that grows (429, Retry-After).
+    """
+    guard: SignInGuard = request.app.state.signin
+    await guard.admit(body.name, client_address(request))
     ttl = timedelta(hours=settings.staff_token_ttl_h)
-    token = login(session, body.name, body.password, ttl=ttl)
+    engine = get_engine(settings)
+
+    def check() -> str | None:
+        with Session(engine) as session:
+            token = login(session, body.name, body.password, ttl=ttl)
+            session.commit()
+            return token
+
+    token = await guard.run(check)
     if token is None:
         raise _unauthorized("wrong name or password")
-    session.commit()
+    await guard.signed_in(body.name)
     return TokenPublic(token=token, expires_in_s=int(ttl.total_seconds()))
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+def staff_logout(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Revoke the token this request carries (signing out); an unknown token is already out."""
+    if credentials is None:
+        raise _unauthorized("a staff token is required (Authorization: Bearer …)")
+    revoke_token(session, credentials.credentials)
+    session.commit()
 
 
 @router.get("/me", response_model=MePublic)

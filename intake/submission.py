@@ -92,6 +92,9 @@ class Submission:
     client_id: str | None = None  # the Open311 key's name; None for residents' own channels
     idempotency_key: str | None = None
     uploads: tuple[Upload, ...] = ()
+    # The address a resident's own channel (web, app) submitted from: their idempotency keys
+    # are theirs alone, so another client sending the same key never gets their case.
+    requester: str | None = None
 
     def fingerprint(self) -> str:
         return idempotency.fingerprint(
@@ -111,7 +114,9 @@ class Submission:
 
     @property
     def key_scope(self) -> str:
-        return self.client_id or "residents"
+        """Whose keys an idempotency key is looked up among: the Open311 client's, or the
+        resident's address's."""
+        return (self.client_id or f"address:{self.requester or 'unknown'}")[:100]
 
 
 @dataclass(frozen=True)

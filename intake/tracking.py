@@ -17,10 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 
+from intake.bounds import Text
 from intake.deps import IntakeDep, SessionDep
 from intake.errors import FieldError
 from intake.ratelimit import limit_writes
-from intake.schemas import Text
 from intake.submission import store_photo_rows
 from intake.uploads import multipart_body, read_form
 from urbangrid.cases.lifecycle import ConcurrentChange, record

@@ -15,7 +15,7 @@ from celery.signals import worker_process_init
 from sqlmodel import Session
 
 from urbangrid.core.db import get_engine
-from urbangrid.core.messages import QUEUES, prefetch_for
+from urbangrid.core.messages import HOUSEKEEPING_QUEUES, QUEUES, prefetch_for
 from urbangrid.core.settings import get_settings
 from workers.app import make_celery
 
@@ -37,7 +37,15 @@ def _after_fork(**_: Any) -> None:
 @click.option("-c", "--concurrency", default=None, type=int, help="Processes (default: settings).")
 @click.option("--loglevel", default="INFO", show_default=True)
 @click.option("--hostname", default=None, help="Worker node name (unique per machine).")
-def worker(queues: str, concurrency: int | None, loglevel: str, hostname: str | None) -> None:
+@click.option(
+    "--niceness",
+    default=None,
+    type=click.IntRange(0, 19),
+    help="CPU priority to give way by (default: 10 on housekeeping queues alone, else 0).",
+)
+def worker(
+    queues: str, concurrency: int | None, loglevel: str, hostname: str | None, niceness: int | None
+) -> None:
     """Run a Celery worker on the given queues."""
     settings = get_settings()
     app = make_celery(settings)
@@ -49,6 +57,12 @@ def worker(queues: str, concurrency: int | None, loglevel: str, hostname: str | 
         from workers.deadletter import declare
 
         declare(app)
+    if niceness is None:
+        # Housekeeping yields the CPU to the routing workers on the same machine: a sweep of
+        # thousands of deadlines must not lengthen the wait of the report just submitted.
+        niceness = 10 if set(names) <= set(HOUSEKEEPING_QUEUES) else 0
+    if niceness:
+        os.nice(niceness)
     argv = [
         "worker",
         f"--queues={','.join(names)}",
@@ -76,6 +90,7 @@ def scheduler(loglevel: str) -> None:
         [
             "beat",
             f"--loglevel={loglevel}",
+            "--scheduler=workers.beat:Scheduler",
             f"--schedule={settings.var_dir / 'celerybeat-schedule'}",
         ]
     )
@@ -141,7 +156,7 @@ def sla_sweep() -> None:
     """Run one SLA sweep now, in this process (the scheduler does it every interval)."""
     from urbangrid.cases.workdays import case_policy
     from urbangrid.core.columns import utcnow
-    from workers.sla import advance_case, claim_due
+    from workers.sla import advance_batch, claim_due
 
     settings = get_settings()
     with Session(get_engine(settings), expire_on_commit=False) as session:
@@ -149,11 +164,8 @@ def sla_sweep() -> None:
         ids = claim_due(
             session, now=now, lease_s=settings.sla_lease_s, batch=settings.sla_sweep_batch
         )
-        fired = 0
-        for case_id in ids:
-            fired += len(
-                advance_case(session, case_id, now=now, policy=case_policy(session, settings))
-            )
+        marks = advance_batch(session, ids, now=now, policy=case_policy(session, settings))
+        fired = sum(len(found) for found in marks.values())
     click.echo(f"{len(ids)} cases due, {fired} marks recorded")
 
 

@@ -1,9 +1,12 @@
-"""The media queue: turn a raw upload into the stored photo and its thumbnail.
+"""The media queue: turn a raw upload into the stored photo, its public copy and thumbnails.
 
 The API keeps the raw upload (EXIF and all) under ``incoming/`` and a pending photo row; this
-step decodes it, turns it upright, shrinks it, strips every piece of metadata, stores the copy
-and its thumbnail by content hash, marks the row ready and deletes the raw upload. Run twice,
-it changes nothing: the objects are named by their content and the row is guarded on pending.
+step decodes it, turns it upright, shrinks it, strips every piece of metadata and stores that
+copy (for staff) and its thumbnail by content hash; then it finds the faces and licence plates
+on it and stores the public copy with each one blurred, with its own thumbnail; it marks the row
+ready, with the detections and the public copy's digest in the same update, so the photo is
+never public unblurred; and deletes the raw upload. Run twice, it changes nothing: the objects
+are named by their content and the row is guarded on pending.
 """
 
 from __future__ import annotations
@@ -14,8 +17,10 @@ from typing import Any
 
 from celery import Celery
 from sqlalchemy import or_, update
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
+from urbangrid.cases.blurring import detections_json, find, publish
 from urbangrid.cases.photos import PhotoRejected, normalise
 from urbangrid.core.columns import utcnow
 from urbangrid.core.db import get_engine
@@ -68,6 +73,8 @@ def process_photo(photo_id: int, *, session: Session, storage: Storage, settings
             "width": made.width,
             "height": made.height,
         }
+        if settings.photo_blur:
+            values |= _blur(made.image, storage=storage, settings=settings)
     session.execute(
         update(Photo)
         .where(col(Photo.id) == photo_id)
@@ -78,6 +85,27 @@ def process_photo(photo_id: int, *, session: Session, storage: Storage, settings
     session.refresh(photo)
     _drop_raw(session, storage, photo)
     return photo.state
+
+
+def _blur(stored: bytes, *, storage: Storage, settings: Settings) -> dict[str, Any]:
+    """Find faces and plates on the stored copy and write the public copy with them blurred;
+    the row's values that record it. A detector that fails raises, and the photo stays pending
+    (the task retries): it is never published unblurred."""
+    detections, version = find(stored)
+    public = publish(
+        storage,
+        stored,
+        redactions=[],
+        detections=detections,
+        min_score=settings.photo_blur_min_score,
+        thumb_side=settings.photo_thumb_side,
+    )
+    return {
+        "detections": detections_json(detections),
+        "detector": version,
+        "detected_at": utcnow(),
+        "public_digest": public,
+    }
 
 
 def _drop_raw(session: Session, storage: Storage, photo: Photo) -> None:
@@ -131,7 +159,9 @@ def register(app: Celery) -> None:
         try:
             with Session(get_engine(settings), expire_on_commit=False) as session:
                 return process_photo(photo_id, session=session, storage=storage, settings=settings)
-        except OSError as exc:  # storage unreachable (a bucket's network): try again later
+        # Storage unreachable (a bucket's network) or the database away: try again later. The
+        # soak saw two photos dead-lettered by a 40 s database outage before this.
+        except (OSError, OperationalError) as exc:
             raise self.retry(exc=exc, countdown=min(60, 2**self.request.retries)) from exc
 
     @app.task(name=RELAY_PHOTOS)

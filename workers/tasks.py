@@ -15,16 +15,22 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from urbangrid.cases.lifecycle import ConcurrentChange
+from urbangrid.cases.relay import claim_unrouted
 from urbangrid.cases.workdays import case_policy, clock_rules
 from urbangrid.core.columns import utcnow
 from urbangrid.core.db import get_engine
 from urbangrid.core.grids import ActiveGrid
-from urbangrid.core.messages import RELAY_UNROUTED, ROUTE_CASE, SLA_ADVANCE, SLA_SWEEP
+from urbangrid.core.messages import (
+    RELAY_UNROUTED,
+    ROUTE_CASE,
+    SLA_ADVANCE,
+    SLA_ADVANCE_MANY,
+    SLA_SWEEP,
+)
 from urbangrid.core.settings import Settings
-from workers.publish import publish_route
-from workers.relay import claim_unrouted
+from workers.publish import publish_routes
 from workers.routing import route_case
-from workers.sla import advance_case, claim_due
+from workers.sla import advance_batch, advance_case, claim_due
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +47,8 @@ RETRY: dict[str, Any] = {
     "retry_jitter": True,
     "max_retries": 8,
 }
+
+SWEEP_SET = 200  # cases per advancing task
 
 
 def register(app: Celery) -> None:
@@ -61,7 +69,7 @@ def register(app: Celery) -> None:
             ids = claim_unrouted(
                 session, now=utcnow(), grace_s=settings.relay_grace_s, batch=settings.relay_batch
             )
-        sent = sum(publish_route(app, case_id) for case_id in ids)
+        sent = publish_routes(app, ids)
         if ids:
             log.info("relay published %s of %s unrouted reports", sent, len(ids))
         return sent
@@ -75,8 +83,9 @@ def register(app: Celery) -> None:
                 lease_s=settings.sla_lease_s,
                 batch=settings.sla_sweep_batch,
             )
-        for case_id in ids:
-            app.send_task(SLA_ADVANCE, args=[case_id])
+        # In sets: a worker advances each set with a few statements (workers/sla.py).
+        for start in range(0, len(ids), SWEEP_SET):
+            app.send_task(SLA_ADVANCE_MANY, args=[ids[start : start + SWEEP_SET]])
         if ids:
             log.info("SLA sweep handed out %s cases", len(ids))
         return len(ids)
@@ -87,6 +96,17 @@ def register(app: Celery) -> None:
             return advance_case(
                 session, case_id, now=utcnow(), policy=case_policy(session, settings)
             )
+
+    @app.task(name=SLA_ADVANCE_MANY, **RETRY)
+    def sla_advance_many_task(self: Any, case_ids: list[int]) -> int:
+        with Session(get_engine(settings), expire_on_commit=False) as session:
+            fired = advance_batch(
+                session,
+                [int(i) for i in case_ids],
+                now=utcnow(),
+                policy=case_policy(session, settings),
+            )
+        return sum(len(marks) for marks in fired.values())
 
 
 def warm_grid(settings: Settings) -> None:

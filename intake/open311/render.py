@@ -17,6 +17,8 @@ from xml.etree import ElementTree
 
 from fastapi import Response
 
+from urbangrid.domain.bounds import xml_safe
+
 XML_TYPE = "text/xml; charset=utf-8"
 JSON_TYPE = "application/json; charset=utf-8"
 
@@ -61,6 +63,8 @@ def to_xml(root: str, value: Any) -> bytes:
     >>> print(to_xml("services", [{"service_code": "E0102", "metadata": True}]).decode())
     <?xml version="1.0" encoding="utf-8"?>
     <services><service><service_code>E0102</service_code><metadata>true</metadata></service></services>
+    >>> to_xml("service_requests", [{"description": "bad\\ufffe\\x00"}]).decode().count("\\ufffd")
+    2
     """
     element = ElementTree.Element(root)
     _fill(element, root, value)
@@ -82,7 +86,9 @@ def _fill(element: ElementTree.Element, name: str, value: Any) -> None:
     elif isinstance(value, bool):
         element.text = "true" if value else "false"
     else:
-        element.text = str(value)
+        # Intake refuses what XML cannot carry, but rows stored before it did (or imported from
+        # elsewhere) may hold it: one such character would make the whole list unreadable.
+        element.text = xml_safe(str(value))
 
 
 def document(fmt: str, root: str, value: Any, *, status: int = 200) -> Response:
@@ -90,7 +96,8 @@ def document(fmt: str, root: str, value: Any, *, status: int = 200) -> Response:
     if fmt == "xml":
         return Response(to_xml(root, value), status_code=status, media_type=XML_TYPE)
     body = json.dumps(plain(value), ensure_ascii=False, separators=(",", ":"))
-    return Response(body.encode("utf-8"), status_code=status, media_type=JSON_TYPE)
+    # A lone surrogate cannot be UTF-8: sent as "?" rather than failing the whole document.
+    return Response(body.encode("utf-8", "replace"), status_code=status, media_type=JSON_TYPE)
 
 
 def errors(

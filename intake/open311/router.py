@@ -22,7 +22,9 @@ from sqlmodel import Session, col, select
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from intake import bounds
 from intake.apikeys import client_for
+from intake.bounds import Page, Text
 from intake.deps import IntakeDep, SessionDep
 from intake.errors import FieldError
 from intake.idempotency import HEADER, check_key, device_key
@@ -30,13 +32,13 @@ from intake.multipart import PartRule, read_multipart
 from intake.open311 import views
 from intake.open311.comments import ClientUpdate, Recorded, fetch, fetchable, record_update
 from intake.open311.render import document, errors
-from intake.ratelimit import RateLimiter
-from intake.schemas import MAX_CASE_ID, Text
+from intake.ratelimit import admit_or_pass, burst, per_minute, too_many
 from intake.submission import Submission, Upload, store_photo_rows
 from intake.uploads import check_photos
 from urbangrid.cases.photos import PhotoRejected, inspect
 from urbangrid.core.columns import utcnow
 from urbangrid.core.tables import Case, CaseEvent, Category, MajorClass
+from urbangrid.domain.bounds import parse_case_id
 from urbangrid.domain.residents import NOTIFY_ACTIONS, describe_limit
 from urbangrid.domain.states import OPEN_STATES
 
@@ -88,15 +90,12 @@ def _check(fmt: str, jurisdiction_id: str | None, settings_jurisdiction: str) ->
         raise HTTPException(404, f"jurisdiction_id {jurisdiction_id!r} is not served here")
 
 
-def _base_url(request: Request, configured: str) -> str:
-    return configured.rstrip("/") or str(request.base_url).rstrip("/")
-
-
 @router.get("/discovery.{fmt}")
 def discovery(request: Request, fmt: Fmt, intake: IntakeDep) -> Response:
     """Where this endpoint is and what it speaks."""
     _check(fmt, None, "")
-    base = _base_url(request, intake.settings.public_base_url)
+    # Links from the settings only, never from the Host header a client may forge.
+    base = intake.settings.public_url
     return document(
         fmt,
         "discovery",
@@ -335,12 +334,14 @@ async def _authorise(request: Request, intake: Any, body_key: str) -> str:
     client = await run_in_threadpool(_client, intake.engine, key)
     if client is None:
         raise HTTPException(403, "api_key missing, unknown or revoked")
-    limiter: RateLimiter = request.app.state.open311_limiter
-    wait = limiter.check(f"open311:{client}")
+    settings = intake.settings
+    limits = [
+        *per_minute(settings.open311_rate_limit_per_minute),
+        *(burst(settings.rate_limit_burst * 10) if settings.open311_rate_limit_per_minute else []),
+    ]
+    wait = await admit_or_pass(request.app.state.limiter, limits, "open311", client)
     if wait:
-        raise HTTPException(
-            429, f"too many requests; try again in {wait} s", {"Retry-After": str(wait)}
-        )
+        raise too_many(wait, "requests")
     return client
 
 
@@ -354,28 +355,19 @@ def _client(engine: Any, key: str) -> str | None:
 
 
 def request_id(text: str) -> int | None:
-    """A request's id, or None for text that names none: not ASCII digits (``²``, ``①``),
-    or more than a database integer holds (checked before int(), which refuses 4,300+ digits).
+    """A request's id, or None for text that names none (``²``, ``①``, 4,301 digits, 0).
 
     >>> request_id("42"), request_id("²"), request_id("9" * 5000), request_id("0")
     (42, None, None, None)
     """
-    if not (text.isascii() and text.isdigit()) or len(text) > len(str(MAX_CASE_ID)):
+    try:
+        return parse_case_id(text)
+    except ValueError:
         return None
-    value = int(text)
-    return value if 1 <= value <= MAX_CASE_ID else None
 
 
 def _parse_when(name: str, text: str | None) -> datetime | None:
-    if text is None or text == "":
-        return None
-    try:
-        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise FieldError(name, f"{text!r} is not a w3 datetime, e.g. 2026-01-01T00:00:00Z") from exc
-    if when.tzinfo is None:
-        raise FieldError(name, "give a time zone: Z or an offset such as +08:00")
-    return when
+    return bounds.instant(name, text)
 
 
 def _ids(name: str, text: str | None, limit: int = MAX_ROWS) -> list[str]:
@@ -385,7 +377,6 @@ def _ids(name: str, text: str | None, limit: int = MAX_ROWS) -> list[str]:
     return items
 
 
-Page = Annotated[int, Query(ge=1, le=1_000_000)]
 PageSize = Annotated[int, Query(ge=1, le=MAX_ROWS)]
 
 
@@ -409,13 +400,9 @@ def list_requests(
     """Service requests, newest first: by id, or by service, time window and status."""
     _check(fmt, jurisdiction_id, intake.settings.open311_jurisdiction_id)
     query = select(Case)
-    wanted = _ids("service_request_id", service_request_id)
+    wanted = bounds.case_ids("service_request_id", service_request_id, limit=MAX_ROWS)
     if wanted:
-        if not all(request_id(item) is not None for item in wanted):
-            raise FieldError(
-                "service_request_id", f"ids are whole numbers up to {MAX_CASE_ID}, comma separated"
-            )
-        query = query.where(col(Case.id).in_([request_id(item) for item in wanted]))
+        query = query.where(col(Case.id).in_(wanted))
     else:
         start = _parse_when("start_date", start_date)
         end = _parse_when("end_date", end_date)
@@ -461,7 +448,7 @@ def get_request(
 ) -> Response:
     """One service request."""
     _check(fmt, jurisdiction_id, intake.settings.open311_jurisdiction_id)
-    # Ids are database integers: a longer string of digits names no request (and would overflow).
+    # Ids are database integers: anything else (², ①, 4,301 digits) names no request.
     known = request_id(service_request_id)
     case = session.get(Case, known) if known is not None else None
     if case is None:
@@ -482,7 +469,7 @@ def _context(
     return views.load_context(
         session,
         cases,
-        base_url=_base_url(request, intake.settings.public_base_url),
+        base_url=intake.settings.public_url,
         tz=ZoneInfo(intake.settings.city_timezone),
         lang=lang,
         extensions=extensions,

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from intake.app import create_app
 from tests.processes import ROOT, service_env
 from tests.services import postgres_database
+from tests.staffing import auth, staff_token
 from urbangrid.core.db import make_engine
 from urbangrid.core.migrate import upgrade
 from urbangrid.core.settings import Settings
@@ -95,7 +96,8 @@ def test_on_time_closure_per_agency_matches_the_csv(
     assert f"imported {imported:,} cases" in report, report
 
     settings = Settings(database_url=database, var_dir=tmp_path / "var")
-    with TestClient(create_app(settings)) as client:
+    token = staff_token(make_engine(database), "admin", "city")
+    with TestClient(create_app(settings), headers=auth(token)) as client:
         answer = client.get(
             "/api/v1/metrics/departments",
             params={"period": "2014-01-01..2019-12-31", "lang": "en"},
@@ -177,6 +179,34 @@ def test_a_bad_mapping_names_its_key(patch: dict[str, object], key: str) -> None
     }
     with pytest.raises(MappingError, match=key.replace(".", r"\.")):
         parse_mapping(document)
+
+
+def test_a_misspelt_key_is_refused() -> None:
+    columns = {
+        k: k
+        for k in ["id", "type", "agency", "status", "created", "closed", "latitude", "longitude"]
+    }
+    document = {
+        "source": "x",
+        "timezone": "UTC",
+        "datetime_format": "%Y",
+        "columns": {**columns, "deu": "DueDate"},
+        "statuses": {"Closed": "closed"},
+    }
+    with pytest.raises(MappingError, match=r"columns\.deu"):
+        parse_mapping(document)
+
+
+def test_a_misspelt_optional_column_is_refused(tmp_path: Path) -> None:
+    """The due column is optional in a mapping, but one it names must be in the file."""
+    header = "ServiceRequestNum,SRType,Agency,SRStatus,CreatedDate,DueDate,CloseDate"
+    header += ",Latitude,Longitude,Address"
+    export = tmp_path / "export.csv"
+    export.write_text(header.replace("DueDate", "Due_Date") + "\n", encoding="utf-8")
+    with pytest.raises(MappingError, match="DueDate"):
+        read_rows(export, load_mapping("baltimore"))
+    export.write_text(header + "\n", encoding="utf-8")
+    assert read_rows(export, load_mapping("baltimore"))[0] == []
 
 
 def test_a_file_without_a_mapped_column_is_refused(tmp_path: Path) -> None:

@@ -86,3 +86,53 @@ def test_heic_is_accepted_where_the_wheel_serves() -> None:
     assert inspect(data, **LIMITS).format == "heic"
     made = normalise(data, max_side=2048, thumb_side=320, max_pixels=LIMITS["max_pixels"])
     assert Image.open(io.BytesIO(made.image)).size == (200, 100)
+
+
+# Where the coloured left half of jpeg()'s raw pixels ends up once each orientation is applied.
+COLOURED_SIDE = {1: "left", 2: "right", 3: "right", 4: "left", 5: "top", 6: "top", 7: "bottom"}
+COLOURED_SIDE[8] = "bottom"
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_is_turned_upright(orientation: int) -> None:
+    made = normalise(
+        jpeg((600, 200), orientation=orientation),
+        max_side=300,
+        thumb_side=100,
+        max_pixels=LIMITS["max_pixels"],
+    )
+    stored = Image.open(io.BytesIO(made.image)).convert("RGB")
+    portrait = orientation >= 5
+    assert (stored.height > stored.width) == portrait
+    w, h = stored.size
+    probes = (
+        {"top": (w // 2, h // 8), "bottom": (w // 2, h * 7 // 8)}
+        if portrait
+        else {"left": (w // 8, h // 2), "right": (w * 7 // 8, h // 2)}
+    )
+    coloured = [side for side, at in probes.items() if stored.getpixel(at)[1] < 120]
+    assert coloured == [COLOURED_SIDE[orientation]]
+
+
+def test_a_large_sparse_png_is_shrunk_without_a_full_size_copy_per_step() -> None:
+    # A few hundred kilobytes that decode to 36 megapixels with an alpha channel: the kind of
+    # file that cost 11 s and 800 MB when every step worked at full size.
+    image = Image.new("RGBA", (6000, 6000), (30, 200, 30, 0))
+    image.paste((200, 30, 30, 255), (0, 0, 3000, 6000))
+    out = io.BytesIO()
+    image.save(out, "PNG")
+    made = normalise(out.getvalue(), max_side=2048, thumb_side=320, max_pixels=50_000_000)
+    stored = Image.open(io.BytesIO(made.image))
+    assert stored.size == (2048, 2048) and stored.mode == "RGB"
+    assert stored.getpixel((100, 1000))[0] > 180  # the opaque red half
+    assert min(stored.getpixel((1900, 1000))) > 240  # the transparent half laid on white
+
+
+def test_the_default_pixel_cap_refuses_the_7700_square_png() -> None:
+    from urbangrid.core.settings import Settings
+
+    cap = Settings().photo_max_pixels
+    bomb = png_bomb(7700)
+    with pytest.raises(PhotoRejected, match="pixel"):
+        inspect(bomb, max_bytes=LIMITS["max_bytes"], max_pixels=cap)
+    assert cap >= 8064 * 6048  # a 48-megapixel phone photo is still taken

@@ -11,13 +11,13 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from geo.layer import Grid
+from urbangrid.cases.relay import claim_unrouted
 from urbangrid.core.columns import utcnow
 from urbangrid.core.db import make_engine
 from urbangrid.core.grids import ActiveGrid
 from urbangrid.core.tables import Case, CaseEvent
 from urbangrid.domain.calendar import OfficialCalendar
 from urbangrid.domain.sla import ClockRules
-from workers.relay import claim_unrouted
 from workers.routing import route_case
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -79,29 +79,38 @@ def test_route_twice_concurrently_dispatches_once(
 
 
 def test_relay_claims_unpublished_and_stale_reports_only(sqlite_url: str, demo_grid: Grid) -> None:
+    """Never published past the grace (the broker was away), or published past the lease."""
     from datetime import timedelta
 
     engine = make_engine(sqlite_url)
     now = utcnow()
     with Session(engine) as session:
-        fresh = new_case(session, demo_grid, index=11)
+        fresh = new_case(session, demo_grid, index=11)  # its message is in the queue
+        lost = new_case(session, demo_grid, index=14)  # stored 100 s ago, never routed
         stale = new_case(session, demo_grid, index=12)
         recent = new_case(session, demo_grid, index=13)
-        for case_id, published in (
-            (stale, now - timedelta(seconds=100)),
-            (recent, now - timedelta(seconds=1)),
+        behind = new_case(session, demo_grid, index=15)  # relayed 3 times: waits 120 s now
+        for case_id, created, published, attempts in (
+            (lost, now - timedelta(seconds=100), None, 0),
+            (stale, now - timedelta(seconds=200), now - timedelta(seconds=100), 1),
+            (recent, now - timedelta(seconds=200), now - timedelta(seconds=1), 1),
+            (behind, now - timedelta(seconds=900), now - timedelta(seconds=100), 3),
         ):
             case = session.get(Case, case_id)
             assert case is not None
-            case.published_at = published
+            case.created_at, case.published_at, case.publish_attempts = created, published, attempts
             session.add(case)
         session.commit()
         claimed = claim_unrouted(session, now=now, grace_s=30, batch=1000)
         again = claim_unrouted(session, now=now, grace_s=30, batch=1000)
         attempts = session.execute(
-            select(func.max(Case.publish_attempts)).where(Case.id == fresh)  # type: ignore[arg-type]
+            select(func.max(Case.publish_attempts)).where(Case.id == lost)  # type: ignore[arg-type]
         ).scalar_one()
+        later = claim_unrouted(session, now=now + timedelta(seconds=35), grace_s=30, batch=1000)
     engine.dispose()
-    assert fresh in claimed and stale in claimed and recent not in claimed
-    assert fresh not in again and stale not in again
+    assert lost in claimed and stale in claimed
+    assert fresh not in claimed and recent not in claimed and behind not in claimed
+    assert lost not in again and stale not in again
+    # Past 30 s after it was stored, the fresh report's message counts as lost.
+    assert fresh in later and behind in later
     assert attempts == 1

@@ -7,9 +7,10 @@ always agree with its state. The arithmetic is :mod:`urbangrid.domain.sla`'s.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, and_, or_, update
 from sqlalchemy import select as core_select
@@ -46,7 +47,32 @@ def category_limits(category: Category) -> dict[Stage, Limits]:
     return {**stages, Stage.CASE: whole}
 
 
-def to_clock(row: SlaClock) -> Clock:
+@dataclass
+class ClockRow:
+    """A clock row in memory without the ORM's bookkeeping, for moving many cases' clocks at
+    once (the router of a batch): the same columns as :class:`SlaClock`, ten times cheaper."""
+
+    case_id: int
+    stage: str
+    started_at: datetime
+    limit: str
+    deadline_at: datetime
+    warn_at: datetime
+    extended: str = ""
+    paused_s: float = 0.0
+    paused_at: datetime | None = None
+    stopped_at: datetime | None = None
+    stopped_by: str | None = None
+    stopped_role: str | None = None
+    step: int = 0
+    next_at: datetime | None = None
+    leased_until: datetime | None = None
+
+
+Row = TypeVar("Row", SlaClock, ClockRow)
+
+
+def to_clock(row: SlaClock | ClockRow) -> Clock:
     return Clock(
         stage=Stage(row.stage),
         started_at=row.started_at,
@@ -59,7 +85,7 @@ def to_clock(row: SlaClock) -> Clock:
     )
 
 
-def write_clock(row: SlaClock, clock: Clock, rules: ClockRules) -> SlaClock:
+def write_clock(row: Row, clock: Clock, rules: ClockRules) -> Row:
     """Store ``clock`` in ``row`` with its deadline, warning time and next sweep time."""
     row.stage = clock.stage
     row.started_at = clock.started_at
@@ -103,14 +129,50 @@ def apply_plan(
     if not rows and action != "submit":
         ensure_started(session, case, rules=rules)
         rows = case_clocks(session, case.id)
-    steps = sla.CLOCK_PLAN.get(action, ())
-    if not steps:
+    if not sla.CLOCK_PLAN.get(action, ()):
         return
     category = session.get(Category, case.category_code)
     if category is None:
         raise LookupError(f"case {case.id}: category {case.category_code} does not exist")
-    limits = category_limits(category)
-    latest: dict[Stage, SlaClock] = {Stage(row.stage): row for row in rows}
+    latest, added = move_clocks(
+        rows,
+        action,
+        case_id=case.id,
+        at=at,
+        rules=rules,
+        limits=category_limits(category),
+        detail=detail,
+        by=by,
+        new_row=SlaClock,
+    )
+    session.add_all(added)
+    session.flush()
+    mirror(session, case.id, latest)
+
+
+def move_clocks(
+    rows: Sequence[Row],
+    action: str,
+    *,
+    case_id: int,
+    at: datetime,
+    rules: ClockRules,
+    limits: dict[Stage, Limits],
+    detail: dict[str, Any],
+    new_row: Callable[..., Row],
+    by: tuple[str, str] | None = None,
+) -> tuple[list[Row], list[Row]]:
+    """The clock rows after ``action``, in memory: (the latest row of each stage, rows added).
+
+    ``rows`` are the case's clocks in id order; they are changed in place. No session: the
+    router of a batch moves the clocks of many cases with this and writes them all at once, so
+    a case routed in a batch gets exactly the clocks it would get alone.
+    """
+    steps = sla.CLOCK_PLAN.get(action, ())
+    latest: dict[Stage, Row] = {Stage(row.stage): row for row in rows}
+    added: list[Row] = []
+    if not steps:
+        return list(latest.values()), added
     running = {id(row) for row in rows if row.stopped_at is None}
     for op, stage in steps:
         targets = _targets(latest, stage)
@@ -120,8 +182,8 @@ def apply_plan(
             if previous is not None and previous.stopped_at is None:
                 write_clock(previous, sla.stop(to_clock(previous), at), rules)
             # Placeholders only: write_clock fills every column from the clock.
-            row = SlaClock(
-                case_id=case.id,
+            row = new_row(
+                case_id=case_id,
                 stage=stage,
                 started_at=at,
                 limit="",
@@ -129,7 +191,7 @@ def apply_plan(
                 warn_at=at,
             )
             latest[stage] = write_clock(row, sla.start(stage, at, limits[stage]), rules)
-            session.add(row)
+            added.append(row)
         elif op == "reopen":
             assert stage is not None
             row_or_none = latest.get(stage)
@@ -161,8 +223,7 @@ def apply_plan(
         whole = latest.get(Stage.CASE)
         if whole is not None and whole.stopped_at is None:
             write_clock(whole, sla.relimit(to_clock(whole), limits[Stage.CASE], at, rules), rules)
-    session.flush()
-    mirror(session, case.id, list(latest.values()))
+    return list(latest.values()), added
 
 
 def ensure_started(session: Session, case: Case, *, rules: ClockRules) -> None:
@@ -173,30 +234,35 @@ def ensure_started(session: Session, case: Case, *, rules: ClockRules) -> None:
     apply_plan(session, case, "submit", at=case.created_at, rules=rules, detail={})
 
 
-def _targets(latest: dict[Stage, SlaClock], stage: Stage | None) -> Sequence[SlaClock]:
+def _targets(latest: dict[Stage, Row], stage: Stage | None) -> Sequence[Row]:
     rows = list(latest.values()) if stage is None else [latest[stage]] if stage in latest else []
     return [row for row in rows if row.stopped_at is None]
 
 
 def mirror(session: Session, case_id: int, latest: Sequence[SlaClock]) -> None:
     """Copy the clocks' deadlines onto the case's indexed columns."""
+    session.execute(
+        update(Case)
+        .where(col(Case.id) == case_id)
+        .values(**mirrored(latest))
+        .execution_options(synchronize_session=False)
+    )
+
+
+def mirrored(latest: Sequence[SlaClock] | Sequence[ClockRow]) -> dict[str, Any]:
+    """The case's columns that mirror its clocks: current stage and the three deadlines."""
     by_stage = {Stage(row.stage): row for row in latest}
     current = next(
         (row for row in latest if row.stage != Stage.CASE and row.stopped_at is None), None
     )
     handle = by_stage.get(Stage.HANDLE)
     whole = by_stage.get(Stage.CASE)
-    session.execute(
-        update(Case)
-        .where(col(Case.id) == case_id)
-        .values(
-            stage=current.stage if current else None,
-            stage_deadline_at=current.deadline_at if current else None,
-            deadline_at=handle.deadline_at if handle else None,
-            case_deadline_at=whole.deadline_at if whole else None,
-        )
-        .execution_options(synchronize_session=False)
-    )
+    return {
+        "stage": current.stage if current else None,
+        "stage_deadline_at": current.deadline_at if current else None,
+        "deadline_at": handle.deadline_at if handle else None,
+        "case_deadline_at": whole.deadline_at if whole else None,
+    }
 
 
 def credit_stops(connection: Connection, *, cases: tuple[int, int] | None = None) -> None:

@@ -14,8 +14,9 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+from urbangrid.cases.blurring import publish, stored_detections
 from urbangrid.cases.lifecycle import record
-from urbangrid.cases.photos import Box, clip_boxes, render_public
+from urbangrid.cases.photos import Box, clip_boxes
 from urbangrid.core.storage import Storage, object_key
 from urbangrid.core.tables import Case, CaseEvent, Photo
 from urbangrid.domain.workflow import Role
@@ -113,6 +114,7 @@ def redact(
     role: Role,
     reason: str,
     thumb_side: int,
+    min_score: float = 0.5,
 ) -> CaseEvent:
     """Cover ``boxes`` (added to those covered before) on the photo's public copy.
 
@@ -127,16 +129,20 @@ def redact(
         raise ValueError("no rectangle lies on the photo")
     covered: list[Box] = [tuple(b) for b in json.loads(photo.redactions or "[]")]
     covered += [b for b in added if b not in covered]
-    made = render_public(
-        storage.get(object_key("photos", photo.digest, ".jpg")), covered, thumb_side=thumb_side
+    # The detector's blurs stay on the new public copy beside the shift lead's rectangles.
+    public = publish(
+        storage,
+        storage.get(object_key("photos", photo.digest, ".jpg")),
+        redactions=covered,
+        detections=stored_detections(photo.detections) if photo.detector else [],
+        min_score=min_score,
+        thumb_side=thumb_side,
     )
-    storage.put(object_key("photos", made.digest, ".jpg"), made.image, "image/jpeg")
-    storage.put(object_key("thumbs", made.digest, ".jpg"), made.thumbnail, "image/jpeg")
     return _moderate(
         session,
         case,
         photo,
-        {"public_digest": made.digest, "redactions": json.dumps([list(b) for b in covered])},
+        {"public_digest": public, "redactions": json.dumps([list(b) for b in covered])},
         {"redacted": [list(b) for b in added]},
         actor,
         role,

@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw, ImageFilter
 
 try:  # HEIC (iPhones) where the maintained pillow-heif wheel is installed
     from pillow_heif import register_heif_opener
@@ -32,6 +32,16 @@ FORMATS = ("jpeg", "png", "webp", "heic")
 _PIL_FORMATS = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp", "HEIF": "heic"}
 _HEIC_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")
 _GPS_IFD = 0x8825
+_ORIENTATION = 0x0112
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 
 
 class PhotoRejected(ValueError):
@@ -163,20 +173,36 @@ def normalise(
         with Image.open(io.BytesIO(data)) as opened:
             if opened.size[0] * opened.size[1] > max_pixels:
                 raise PhotoRejected(f"{opened.size[0]} × {opened.size[1]} pixels is too large")
+            exif = opened.getexif()
             if opened.format == "JPEG":
                 # Let the decoder skip detail the shrunk copy cannot show anyway.
                 opened.draft("RGB", (max_side, max_side))
-            upright = ImageOps.exif_transpose(opened)
-            image = _flatten(upright)
+            # Shrink first, turn and flatten after: every later step then works on at most
+            # max_side² pixels. A JPEG decodes straight at 1/2 to 1/8 scale (draft); other
+            # formats decode once at full size and are box-reduced at once, so a 50-megapixel
+            # PNG costs one full-size copy instead of four.
+            source: Image.Image = opened
+            if source.mode in ("1", "P"):  # palette images would be shrunk by nearest pixel
+                source = source.convert("RGBA" if "transparency" in source.info else "RGB")
+            factor = max(source.size) // max_side
+            if factor >= 2:  # a box average, the cheapest shrink, before the careful one
+                source = source.reduce(factor)
+            source.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
+            image = _flatten(_upright(source, exif.get(_ORIENTATION, 1)))
     except Image.DecompressionBombError as exc:
         raise PhotoRejected(f"image is too large to decode safely: {exc}") from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise PhotoRejected(f"photo could not be decoded: {exc}") from exc
-    image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     full = _jpeg(image, quality)
     thumb = image.copy()
     thumb.thumbnail((thumb_side, thumb_side), Image.Resampling.LANCZOS)
     return Normalised(full, _jpeg(thumb, 80), image.width, image.height)
+
+
+def _upright(image: Image.Image, orientation: object) -> Image.Image:
+    """``image`` turned as its EXIF orientation (1-8) says."""
+    method = _TRANSPOSE.get(orientation if isinstance(orientation, int) else 1)
+    return image.transpose(method) if method is not None else image
 
 
 def _flatten(image: Image.Image) -> Image.Image:
@@ -228,13 +254,19 @@ def clip_boxes(boxes: Sequence[Sequence[float]], width: int, height: int) -> lis
 
 
 def render_public(
-    stored: bytes, cover: Sequence[Box], *, thumb_side: int, quality: int = 85
+    stored: bytes,
+    cover: Sequence[Box],
+    *,
+    thumb_side: int,
+    quality: int = 85,
+    blur: Sequence[tuple[str, Box]] = (),
 ) -> Normalised:
-    """The public copy of a stored photo: ``cover``'s rectangles filled, nothing else changed.
+    """The public copy of a stored photo: ``cover``'s rectangles filled, ``blur``'s blurred.
 
     The one place a public copy is made, whoever found the rectangles (a shift lead redacting
-    a face by hand, or a detector of faces and number plates). ``stored`` is the stripped,
-    upright copy :func:`normalise` made; it is kept as it is for staff.
+    a face by hand fills it; the detector of faces and number plates blurs what it found, each
+    rectangle named by its kind, "face" or "plate"). ``stored`` is the stripped, upright copy
+    :func:`normalise` made; it is kept as it is for staff.
 
     >>> import io
     >>> white = io.BytesIO()
@@ -249,9 +281,44 @@ def render_public(
             image = _flatten(opened)
     except (OSError, ValueError, SyntaxError) as exc:
         raise PhotoRejected(f"stored photo could not be decoded: {exc}") from exc
+    for kind, box in blur:
+        for clipped in clip_boxes([box], image.width, image.height):
+            blur_region(image, clipped, kind)
     draw = ImageDraw.Draw(image)
     for left, top, right, bottom in clip_boxes(cover, image.width, image.height):
         draw.rectangle((left, top, right - 1, bottom - 1), fill=COVER_COLOUR)
     thumb = image.copy()
     thumb.thumbnail((thumb_side, thumb_side), Image.Resampling.LANCZOS)
     return Normalised(_jpeg(image, quality), _jpeg(thumb, 80), image.width, image.height)
+
+
+def blur_region(image: Image.Image, box: Box, kind: str) -> None:
+    """Blur one rectangle of ``image`` in place: a coarse mosaic, then a Gaussian a cell wide.
+
+    A plate becomes two rows of at most eight cells, fewer cells than it has characters, each
+    an average over more than one character; a face five by five cells. The Gaussian then
+    smooths the cells' edges, so the mosaic's grid does not lend itself to matching attacks
+    that guess the text cell by cell. Anything but "face" gets the plate's coarser mosaic.
+
+    >>> im = Image.new("RGB", (40, 20), (0, 0, 0))
+    >>> for x in range(0, 40, 2):
+    ...     im.paste((255, 255, 255), (x, 0, x + 1, 20))
+    >>> blur_region(im, (0, 0, 40, 20), "plate")
+    >>> values = [im.getpixel((x, 10))[0] for x in range(4, 36)]
+    >>> max(values) - min(values) < 60  # the stripes are gone
+    True
+    """
+    x0, y0, x1, y1 = box
+    w, h = x1 - x0, y1 - y0
+    if w < 1 or h < 1:
+        return
+    if kind == "face":
+        rows, cols = 5, 5
+    else:
+        rows = 2
+        cols = max(1, min(8, round(w / max(1.0, h / rows))))
+    region = image.crop(box)
+    mosaic = region.resize((min(cols, w), min(rows, h)), Image.Resampling.BOX)
+    mosaic = mosaic.resize((w, h), Image.Resampling.NEAREST)
+    radius = max(1.0, min(w / cols, h / rows) / 2)
+    image.paste(mosaic.filter(ImageFilter.GaussianBlur(radius)), (x0, y0))

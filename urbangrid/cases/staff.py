@@ -11,6 +11,7 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from sqlmodel import Session, select
 
@@ -127,14 +128,23 @@ def authenticate(session: Session, token: str, *, now: datetime | None = None) -
     return Principal(staff.id, staff.name, Role(staff.role), parse_scope(staff.scope))
 
 
+@lru_cache(maxsize=1)
+def _stand_in_hash() -> str:
+    """A hash no password matches, checked when a name has none: the same work as a real one."""
+    return hash_password(secrets.token_urlsafe(16))
+
+
 def login(session: Session, name: str, password: str, *, ttl: timedelta) -> str | None:
-    """A token for ``name`` if ``password`` is right; the same answer for every wrong case."""
+    """A token for ``name`` if ``password`` is right; the same answer for every wrong case.
+
+    Exactly one scrypt check whether or not the name exists, is active or has a password, so
+    the time taken does not tell which names exist.
+    """
     staff = session.exec(select(Staff).where(Staff.name == name)).first()
-    if staff is None or not staff.active or not staff.password_hash:
-        # Spend the same time as a real check so timing does not tell which names exist.
-        verify_password(password, hash_password("x", salt=b"0" * 16))
-        return None
-    if not verify_password(password, staff.password_hash):
+    usable = staff is not None and staff.active and bool(staff.password_hash)
+    stored = staff.password_hash if staff is not None and staff.password_hash else _stand_in_hash()
+    right = verify_password(password, stored)
+    if staff is None or not usable or not right:
         return None
     return issue_token(session, staff, label="login", ttl=ttl)
 
@@ -152,3 +162,16 @@ def revoke_tokens(session: Session, staff: Staff) -> int:
         session.add(row)
     session.flush()
     return len(rows)
+
+
+def revoke_token(session: Session, token: str) -> bool:
+    """Revoke one token (a signed-in session ending); False when it was not live."""
+    stored = session.exec(
+        select(StaffToken).where(StaffToken.token_hash == hash_token(token))
+    ).first()
+    if stored is None or stored.revoked_at is not None:
+        return False
+    stored.revoked_at = utcnow()
+    session.add(stored)
+    session.flush()
+    return True

@@ -169,3 +169,67 @@ def bench_sla(clocks: int, due: int, url: str | None) -> None:
     if due > clocks:
         raise click.BadParameter("cannot exceed --clocks", param_hint="--due")
     click.echo(json.dumps(run_sla_bench(clocks, due, url)))
+
+
+@click.command("pipeline")
+@click.option(
+    "--database-url",
+    default="postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+    show_default=True,
+    help="PostgreSQL server to make a scratch database on (or the database, with --no-scratch).",
+)
+@click.option(
+    "--broker-url",
+    default="amqp://guest:guest@127.0.0.1:5672//",
+    show_default=True,
+    help="RabbitMQ to make a scratch vhost on (or the vhost, with --no-scratch).",
+)
+@click.option(
+    "--api-url",
+    "api_urls",
+    multiple=True,
+    help="An intake API to post to (repeat for several hosts); default: one started here.",
+)
+@click.option("--scratch/--no-scratch", default=True, show_default=True)
+@click.option("--reports", default=3000, show_default=True, help="Reports per routing run.")
+@click.option("--rate", default=100.0, show_default=True, help="Reports per second, paced.")
+@click.option("--seconds", default=30.0, show_default=True, help="Length of each paced run.")
+@click.option("--workers", "worker_counts", default="1,2", show_default=True)
+def bench_pipeline(
+    database_url: str,
+    broker_url: str,
+    api_urls: tuple[str, ...],
+    scratch: bool,
+    reports: int,
+    rate: float,
+    seconds: float,
+    worker_counts: str,
+) -> None:
+    """Reports through intake to DISPATCHED with 1 and 2 workers, beside a bare Celery task."""
+    from urbangrid.commands.bench_pipeline import run_pipeline_bench
+
+    try:
+        counts = [int(n) for n in worker_counts.split(",") if n.strip()]
+    except ValueError as exc:
+        raise click.BadParameter(
+            "a list of process counts, e.g. 1,2", param_hint="--workers"
+        ) from exc
+    if not counts or min(counts) < 1:
+        raise click.BadParameter("a list of process counts, e.g. 1,2", param_hint="--workers")
+    if not database_url.startswith("postgresql") or not broker_url.startswith("amqp"):
+        raise click.BadParameter("the pipeline bench needs PostgreSQL and RabbitMQ URLs")
+    figures = run_pipeline_bench(
+        database_url,
+        broker_url,
+        reports=reports,
+        rate=rate,
+        seconds=seconds,
+        worker_counts=counts,
+        api_urls=api_urls,
+        scratch=scratch,
+    )
+    for name, run in figures["runs"].items():
+        click.echo(f"{name} worker(s): {json.dumps(run)}")
+    click.echo(f"paced, no scheduler: {json.dumps(figures['paced_without_scheduler'])}")
+    click.echo(f"paced, scheduler on: {json.dumps(figures['paced_with_scheduler'])}")
+    click.echo(json.dumps(figures))

@@ -88,3 +88,57 @@ def bench_intake(
         err=True,
     )
     click.echo(json.dumps(result))
+
+
+@click.command("login-flood")
+@click.option("--seconds", default=15.0, show_default=True, help="Length of each round.")
+@click.option("--rate", default=40.0, show_default=True, help="Residents' reports per second.")
+@click.option("--clients", default=16, show_default=True, help="Connections for the reports.")
+@click.option("--flooders", default=16, show_default=True, help="Connections signing in.")
+@click.option("--flood-rate", default=10.0, show_default=True, help="Sign-ins per second.")
+@click.option("--rounds", default=2, show_default=True, help="Quiet and flooded rounds each.")
+@click.option("--database-url", default=None, help="A PostgreSQL server for a scratch database.")
+@click.option("--broker-url", default=None, help="RabbitMQ (default: the configured broker).")
+def bench_login_flood(
+    seconds: float,
+    rate: float,
+    clients: int,
+    flooders: int,
+    flood_rate: float,
+    rounds: int,
+    database_url: str | None,
+    broker_url: str | None,
+) -> None:
+    """Report p50/p99 quiet and under a flood of sign-ins, and their ratio (target: ≤ 2x)."""
+    import json
+
+    from urbangrid.commands.bench_flood import run_flood_bench
+
+    settings = get_settings()
+    url = database_url or settings.database_url
+    if not url.startswith("postgresql"):
+        raise click.ClickException("give --database-url postgresql+psycopg://… (PostgreSQL)")
+    result = run_flood_bench(
+        url,
+        broker_url or settings.effective_broker_url,
+        seconds=seconds,
+        rate=rate,
+        clients=clients,
+        flooders=flooders,
+        flood_rate=flood_rate,
+        rounds=rounds,
+    )
+    for phase in result["phases"]:
+        click.echo(
+            f"{phase['name']:>20}: {phase['rate']:>7.1f} req/s  p50 {phase['p50_ms']:>8.2f} ms  "
+            f"p99 {phase['p99_ms']:>8.2f} ms  ({phase['ok']} ok of {phase['requests']})",
+            err=True,
+        )
+    answered = ", ".join(f"{n} × {code}" for code, n in sorted(result["flood"].items()))
+    click.echo(
+        f"sign-in flood answered: {answered}; report p99 under flood "
+        f"{result['p99_flood_vs_quiet']}x quiet; target (≤ 2x) "
+        f"{'met' if result['meets_target'] else 'NOT met'}",
+        err=True,
+    )
+    click.echo(json.dumps(result))

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "The four-level grid: import, generate, validate, assign.",
     ),
     "import": ("urbangrid.commands.history:import_group", "Bring a city's past cases in."),
+    "photos": ("workers.photo_cli:photos", "Photos' public copies: faces and plates blurred."),
     "rules": ("workers.cli:rules", "Routing rules: category x grid scope -> department."),
     "run": (
         "urbangrid.commands.runner:run",
@@ -39,11 +40,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
     ),
     "scheduler": ("workers.cli:scheduler", "Run the scheduler (Celery beat)."),
     "sla": ("workers.cli:sla", "SLA clocks: deadlines on the official calendar, the sweep."),
+    "soak": (
+        "urbangrid.commands.soak.cli:soak",
+        "Drive a running stack for a while, with faults; count.",
+    ),
     "staff": ("intake.cli:staff", "Staff accounts and their API tokens."),
     "worker": ("workers.cli:worker", "Run a Celery worker on the given queues."),
 }
 
 BENCHES: dict[str, tuple[str, str]] = {
+    "broker": (
+        "urbangrid.commands.bench_broker:bench_broker",
+        "Embedded broker candidates under load.",
+    ),
     "dashboard": (
         "urbangrid.commands.benches:bench_dashboard",
         "Dashboard queries on a million cases.",
@@ -53,9 +62,18 @@ BENCHES: dict[str, tuple[str, str]] = {
         "Grid assignment: vectorised, loop, PostGIS.",
     ),
     "intake": ("urbangrid.commands.benches:bench_intake", "Report submits through the API."),
+    "login-flood": (
+        "urbangrid.commands.benches:bench_login_flood",
+        "Report latency quiet and under a flood of sign-ins.",
+    ),
+    "photos": ("workers.photo_cli:bench_photos", "Face and plate detectors: time, recall."),
     "sla": (
         "urbangrid.commands.bench_sla:bench_sla",
         "The sweep's indexed query against a full scan.",
+    ),
+    "pipeline": (
+        "urbangrid.commands.bench_sla:bench_pipeline",
+        "Reports to DISPATCHED beside a bare Celery task; the sweep; POST to DISPATCHED.",
     ),
 }
 

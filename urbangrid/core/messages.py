@@ -5,10 +5,10 @@ Both sides import this module and nothing of each other: the API publishes by na
 runs a task), the workers declare their tasks under the same names. Messages carry ids only; the
 database row holds the truth.
 
-The embedded default uses kombu's filesystem transport under ``var/broker`` (no server); an
-``amqp://`` URL selects RabbitMQ. On RabbitMQ every work queue dead-letters what a task rejects
-for good (a permanent error, or retries exhausted) to ``urbangrid.dead``
-(``workers/deadletter.py``).
+The embedded default passes messages as files under ``var/broker`` (no server; see
+``urbangrid/core/embedded_broker.py``); an ``amqp://`` URL selects RabbitMQ. On RabbitMQ every
+work queue dead-letters what a task rejects for good (a permanent error, or retries exhausted)
+to ``urbangrid.dead`` (``workers/deadletter.py``).
 """
 
 from __future__ import annotations
@@ -18,17 +18,21 @@ from typing import Any
 from celery import Celery
 from kombu.entity import Exchange, Queue
 
+from urbangrid.core import embedded_broker
 from urbangrid.core.settings import Settings, get_settings
 
-# Routing: one new report, or the reports the API took in within a few milliseconds, as one
-# message of at most MAX_BATCH ids; the relay republishes what stayed unrouted.
+# Routing: one new report, or the reports the API took in within a few milliseconds (or the
+# relay found unrouted) as one message of at most RELAY_BATCH ids.
 ROUTE_CASE = "urbangrid.route_case"
 ROUTE_CASES = "urbangrid.route_cases"
-MAX_BATCH = 50
+RELAY_BATCH = 200
 RELAY_UNROUTED = "urbangrid.relay_unrouted"
-# Time limits: the periodic sweep, and one case's clocks moved on.
+# Time limits: the periodic sweep, and the clocks of one case, or of a set of cases, moved on.
 SLA_SWEEP = "urbangrid.sla_sweep"
 SLA_ADVANCE = "urbangrid.sla_advance"
+SLA_ADVANCE_MANY = "urbangrid.sla_advance_many"
+# Does nothing: the pipeline benchmark's baseline, run by the same workers on the same queue.
+NOOP = "urbangrid.noop"
 # A report that joined an open case, voided as its duplicate; and the relay of those left over.
 LINK_DUPLICATE = "urbangrid.link_duplicate"
 RELAY_DUPLICATES = "urbangrid.relay_duplicates"
@@ -42,22 +46,31 @@ EXPIRE_IDEMPOTENCY_KEYS = "urbangrid.expire_idempotency_keys"
 # The evaluation's rollups.
 REFRESH_METRICS = "urbangrid.refresh_metrics"
 
-QUEUES = ("intake", "geo", "routing", "sla", "media", "notify", "metrics")
+QUEUES = ("intake", "geo", "routing", "sla", "media", "notify", "metrics", "periodic")
+
+# A resident's report on its way to a department: workers of their own, so that routing never
+# waits behind housekeeping. ``urbangrid run`` starts one worker on these queues and one on the
+# others; a worker on housekeeping queues alone runs at a lower CPU priority (workers/cli.py).
+ROUTING_QUEUES = ("intake", "routing")
+HOUSEKEEPING_QUEUES = tuple(name for name in QUEUES if name not in ROUTING_QUEUES)
 
 ROUTES = {
     ROUTE_CASE: {"queue": "routing"},
-    RELAY_UNROUTED: {"queue": "intake"},
-    SLA_SWEEP: {"queue": "sla"},
+    # The scheduler's ticks: cheap, but never in the way of a report being routed.
+    RELAY_UNROUTED: {"queue": "periodic"},
+    SLA_SWEEP: {"queue": "periodic"},
     SLA_ADVANCE: {"queue": "sla"},
+    SLA_ADVANCE_MANY: {"queue": "sla"},
     # Intake: batches of new reports to routing, photos on the media queue, notices to
     # residents on the notify queue.
     ROUTE_CASES: {"queue": "routing"},
+    NOOP: {"queue": "routing"},
     LINK_DUPLICATE: {"queue": "intake"},
-    RELAY_DUPLICATES: {"queue": "intake"},
+    RELAY_DUPLICATES: {"queue": "periodic"},
     PROCESS_PHOTO: {"queue": "media"},
     RELAY_PHOTOS: {"queue": "media"},
     SEND_NOTIFICATIONS: {"queue": "notify"},
-    EXPIRE_IDEMPOTENCY_KEYS: {"queue": "intake"},
+    EXPIRE_IDEMPOTENCY_KEYS: {"queue": "periodic"},
     # The evaluation's rollups: a queue of their own, so a long first build delays no deadline.
     REFRESH_METRICS: {"queue": "metrics"},
 }
@@ -66,9 +79,14 @@ DEAD_LETTER_EXCHANGE = "urbangrid.dlx"
 DEAD_LETTER_QUEUE = "urbangrid.dead"
 
 
+# Option of a beat entry giving its lifetime in seconds; the scheduler (workers/beat.py) puts it
+# in the message's header, not in a broker TTL that would dead-letter every stale tick.
+LIFETIME = "urbangrid_lifetime_s"
+
+
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
-    """What the scheduler sends, and how often; a message not taken within its period expires
-    (the next one does the same work)."""
+    """What the scheduler sends, and how often; each lives one interval (the next run does the
+    same work)."""
     every = {
         "relay-unrouted": (RELAY_UNROUTED, settings.relay_interval_s),
         "sla-sweep": (SLA_SWEEP, settings.sla_sweep_interval_s),
@@ -79,7 +97,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "expire-idempotency-keys": (EXPIRE_IDEMPOTENCY_KEYS, 3600.0),
     }
     return {
-        entry: {"task": task, "schedule": seconds, "options": {"expires": seconds}}
+        entry: {"task": task, "schedule": seconds, "options": {LIFETIME: seconds}}
         for entry, (task, seconds) in every.items()
     }
 
@@ -103,16 +121,8 @@ def prefetch_for(queues: list[str], settings: Settings) -> int:
 
 def _transport_options(settings: Settings) -> dict[str, Any]:
     if settings.embedded_broker:
-        folder = settings.broker_dir / "queue"
-        processed = settings.broker_dir / "processed"
-        control = settings.broker_dir / "control"
-        for path in (folder, processed, control):
-            path.mkdir(parents=True, exist_ok=True)
         return {
-            "data_folder_in": str(folder),
-            "data_folder_out": str(folder),
-            "processed_folder": str(processed),
-            "control_folder": str(control),
+            **embedded_broker.folders(settings.broker_dir),
             "store_processed": False,
             "polling_interval": settings.embedded_poll_interval_s,
         }
@@ -125,7 +135,12 @@ def celery_app(settings: Settings | None = None) -> Celery:
     """A Celery app bound to the configured broker, with no task declared: the API publishes
     with it by name; the workers declare their tasks on it (``workers.app.make_celery``)."""
     settings = settings or get_settings()
-    app = Celery("urbangrid", broker=settings.effective_broker_url, set_as_current=False)
+    broker = settings.effective_broker_url
+    if settings.embedded_broker:
+        embedded_broker.register()
+        # kombu's own filesystem transport corrupts messages under concurrent use (#1551).
+        broker = broker.replace("filesystem://", f"{embedded_broker.SCHEME}://", 1)
+    app = Celery("urbangrid", broker=broker, set_as_current=False)
     app.conf.update(
         task_queues=work_queues(settings),
         task_default_queue="routing",

@@ -57,9 +57,17 @@ class Settings(BaseSettings):
     media_storage: str = ""
     photo_max_bytes: int = Field(default=15 * 1024 * 1024, gt=0)
     # A decoded photo larger than this is refused before decoding: the decompression-bomb guard.
-    photo_max_pixels: int = Field(default=60_000_000, gt=0)
+    # 50 MP takes a 48 MP phone photo (8064 × 6048); a PNG this size, which no format trick
+    # decodes at reduced size, costs the media worker about 2-4 s and 300-400 MB at worst
+    # (docs/benchmarks.md).
+    photo_max_pixels: int = Field(default=50_000_000, gt=0)
     photo_max_side: int = Field(default=2048, ge=64)
     photo_thumb_side: int = Field(default=320, ge=32)
+    # Faces and licence plates blurred on every public copy (the staff see the original); off
+    # only for a city that publishes no photos. Detections scoring below the minimum are kept
+    # on the photo's row but not blurred.
+    photo_blur: bool = True
+    photo_blur_min_score: float = Field(default=0.5, ge=0.05, le=1.0)
     photos_per_report: int = Field(default=6, ge=1, le=20)
     json_max_bytes: int = Field(default=64 * 1024, ge=1024)
     # A report of the same category this close to an open case reported this recently joins it.
@@ -74,6 +82,14 @@ class Settings(BaseSettings):
     rate_limit_burst: int = Field(default=10, ge=1)
     # An Open311 client (a 311 app's server, FixMyStreet) submits for many residents at once.
     open311_rate_limit_per_minute: float = Field(default=600.0, ge=0)
+    # Where every rate limit (writes, Open311, sign-in) counts: memory:// counts in each API
+    # process (the embedded default: one process); several API processes share
+    # redis://host:6379/0 so that a limit holds whichever process a client reaches.
+    rate_limit_storage: str = "memory://"
+    # Sign-in hashes passwords (scrypt, ~0.15 s of a core each) in a pool of its own, so a flood
+    # of sign-ins cannot starve reports; past this many waiting, sign-in answers 503 at once.
+    login_workers: int = Field(default=1, ge=1, le=16)
+    login_queue: int = Field(default=8, ge=1)
     idempotency_ttl_h: float = Field(default=24.0, gt=0)
     # How residents hear of status changes: "log" writes a line, "webhook" POSTs a signed JSON.
     notify_channel: Literal["log", "webhook"] = "log"
@@ -81,7 +97,8 @@ class Settings(BaseSettings):
     notify_webhook_secret: str = ""
     notify_interval_s: float = Field(default=5.0, gt=0)
     # The address residents reach the API at, for links in notices and Open311 media_url; empty
-    # means the address each request came in on.
+    # means this machine's API address. Never taken from a request's Host header, which any
+    # client may set to a site of its own.
     public_base_url: str = ""
     open311_jurisdiction_id: str = ""
     # Web origins (https://map.example.cn) whose pages may read the Open311 GET routes from a
@@ -130,6 +147,7 @@ class Settings(BaseSettings):
             "media": 1,
             "notify": 8,
             "metrics": 1,
+            "periodic": 1,
         }
     )
 
@@ -151,6 +169,10 @@ class Settings(BaseSettings):
     dashboard_cache_ttl_s: float = Field(default=60, ge=0)
     dashboard_default_period: str = "90d"
     dashboard_staff_api_url: str = ""
+    # What the dashboard and the metrics API show to someone who has not signed in: nothing
+    # (off), or what the city publishes (on): the quarterly ranking and the city's totals.
+    # Never a case, never a person's figures.
+    public_dashboard: bool = False
 
     @field_validator("var_dir")
     @classmethod
@@ -198,18 +220,25 @@ class Settings(BaseSettings):
         return self.dashboard_staff_api_url or f"http://{self.api_host}:{self.api_port}"
 
     @property
+    def public_url(self) -> str:
+        """Where links point: the configured public address, or this machine's API."""
+        return self.public_base_url.rstrip("/") or f"http://{self.api_host}:{self.api_port}"
+
+    @property
     def effective_database_url(self) -> str:
         """The configured database, or the embedded SQLite file under ``var_dir``."""
         return self.database_url or f"sqlite:///{self.var_dir / 'urbangrid.core.db'}"
 
     @property
     def effective_broker_url(self) -> str:
-        """The configured broker, or the embedded filesystem transport under ``var_dir``."""
-        return self.broker_url or "filesystem://"
+        """The configured broker, or the embedded one (message files under ``var_dir``)."""
+        return self.broker_url or "embedded://"
 
     @property
     def embedded_broker(self) -> bool:
-        return self.effective_broker_url.startswith("filesystem://")
+        """Message files on this machine (``urbangrid/core/embedded_broker.py``); ``filesystem://``
+        names the same broker, kombu's unsafe original is never used."""
+        return self.effective_broker_url.startswith(("embedded://", "filesystem://"))
 
     @property
     def broker_dir(self) -> Path:

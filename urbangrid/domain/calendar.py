@@ -9,6 +9,7 @@ computed that way are wrong around every holiday.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -22,8 +23,13 @@ log = logging.getLogger(__name__)
 _warned_years: set[int] = set()
 
 
+@functools.lru_cache(maxsize=8192)
 def _official(day: date) -> bool:
-    """chinesecalendar's answer; ``NotImplementedError`` for a year it has no notice for."""
+    """chinesecalendar's answer; ``NotImplementedError`` for a year it has no notice for.
+
+    Remembered: every deadline asks about the same few weeks of days, thousands of times a
+    second when a batch of reports is routed or a morning's deadlines are swept.
+    """
     return bool(chinese_calendar.is_workday(day))
 
 

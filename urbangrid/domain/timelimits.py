@@ -34,6 +34,10 @@ class TimeLimit:
 
 NATURAL_UNITS = frozenset({"min", "h"})
 
+# The longest limit or extension of each unit: about a year. A longer one is a typing slip (or a
+# hostile client), and counting it out on the working-day calendar would run for minutes.
+MAX_VALUE: dict[str, float] = {"min": 366 * 24 * 60, "h": 366 * 24, "wh": 250 * 8, "wd": 250}
+
 
 def parse_limit(text: str) -> TimeLimit:
     """Read a limit such as ``4wh``, ``2wd``, ``90min`` or ``6h``.
@@ -44,11 +48,18 @@ def parse_limit(text: str) -> TimeLimit:
     Traceback (most recent call last):
     ...
     ValueError: time limit '2 days' is not <number><min|h|wh|wd>, e.g. 4wh
+    >>> parse_limit("999999999wd")
+    Traceback (most recent call last):
+    ...
+    ValueError: time limit '999999999wd' is longer than 250wd
     """
     match = _LIMIT.match(text)
     if not match or float(match.group(1)) <= 0:
         raise ValueError(f"time limit {text!r} is not <number><min|h|wh|wd>, e.g. 4wh")
-    return TimeLimit(float(match.group(1)), match.group(2))  # type: ignore[arg-type]
+    value, unit = float(match.group(1)), match.group(2)
+    if value > MAX_VALUE[unit]:
+        raise ValueError(f"time limit {text!r} is longer than {MAX_VALUE[unit]:g}{unit}")
+    return TimeLimit(value, unit)  # type: ignore[arg-type]
 
 
 Limits = tuple[TimeLimit, ...]

@@ -43,6 +43,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
+from urbangrid.domain.bounds import check_day
 from urbangrid.domain.scoring import DEFAULT_POLICY, RATES, ScorePolicy
 
 # ---------------------------------------------------------------------------------------------
@@ -103,8 +104,14 @@ def parse_period(text: str, *, tz: ZoneInfo, today: date) -> Period:
     Traceback (most recent call last):
     ...
     ValueError: period '2026-13': month must be 01..12
+    >>> parse_period("0001-01-01..9999-12-31", tz=tz, today=date(2026, 5, 1))
+    Traceback (most recent call last):
+    ...
+    ValueError: period '0001-01-01..9999-12-31': 0001-01-01 is outside 1990-01-01..2100-12-31
     """
     label = text.strip()
+    if match := _YEAR.match(label) or _QUARTER.match(label) or _MONTH.match(label):
+        _within_bounds(text, date(int(match.group(1)), 1, 1), date(int(match.group(1)), 12, 31))
     if match := _YEAR.match(label):
         year = int(match.group(1))
         return Period(_midnight(date(year, 1, 1), tz), _midnight(date(year + 1, 1, 1), tz), label)
@@ -132,6 +139,7 @@ def parse_period(text: str, *, tz: ZoneInfo, today: date) -> Period:
             raise ValueError(f"period {text!r}: {exc}") from None
         if last_day < first_day:
             raise ValueError(f"period {text!r}: the last day is before the first")
+        _within_bounds(text, first_day, last_day)
         return Period(_midnight(first_day, tz), _midnight(last_day + timedelta(days=1), tz), label)
     if match := _DAYS.match(label):
         days = int(match.group(1))
@@ -142,6 +150,15 @@ def parse_period(text: str, *, tz: ZoneInfo, today: date) -> Period:
             _midnight(tomorrow - timedelta(days=days), tz), _midnight(tomorrow, tz), label
         )
     raise ValueError(f"period {text!r} is not one of {PERIOD_HELP}")
+
+
+def _within_bounds(text: str, first: date, last: date) -> None:
+    """A period must lie within the days the system answers for, so its instants exist."""
+    try:
+        check_day(first)
+        check_day(last)
+    except ValueError as exc:
+        raise ValueError(f"period {text!r}: {exc}") from None
 
 
 def quarter_of(day: date) -> str:

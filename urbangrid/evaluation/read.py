@@ -55,7 +55,7 @@ def count_cases(
     satisfied_score: float = 4,
     with_events: bool = True,
 ) -> dict[str | None, Counts]:
-    """Every count of :class:`~urbangrid.domain.metrics.Counts`, per group, for one period.
+    """Every count of :class:`~urbangrid.evaluation.formulas.Counts`, per group, for one period.
 
     The same figures as :func:`count_cases_live`, read from the facts the refresher keeps
     (``evaluation.refresh``): totals and departments, unfiltered or filtered by department, from

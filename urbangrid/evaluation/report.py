@@ -176,7 +176,7 @@ def evaluate(
     ``include`` adds groups that had nothing in the period (every department, say), so that a
     published ranking lists them with their zeros rather than leaving them out. Groups with
     fewer than ``min_cases`` cases due are listed unranked; ties share a rank and are listed by
-    cases due, then name (:func:`urbangrid.domain.metrics.standings`).
+    cases due, then name (:func:`urbangrid.evaluation.formulas.standings`).
     """
     counted = count_cases(
         session, period=period, by=by, scope=scope, now=now, satisfied_score=satisfied_score

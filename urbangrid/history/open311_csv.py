@@ -35,6 +35,7 @@ from urbangrid.history.synthetic import SyntheticCase
 
 BUILT_IN = Path(__file__).resolve().parent.parent / "data"
 REQUIRED_COLUMNS = ("id", "type", "agency", "status", "created", "closed", "latitude", "longitude")
+OPTIONAL_COLUMNS = ("due", "address")
 Outcome = Literal["closed", "void"]
 
 
@@ -83,6 +84,13 @@ def parse_mapping(document: Mapping[str, Any]) -> ImportMapping:
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     if missing:
         raise MappingError(f"mapping: columns.{missing[0]} is missing")
+    unknown = sorted(set(columns) - {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS})
+    if unknown:
+        # A misspelt key (deu for due) would otherwise be ignored, and its facts lost unseen.
+        raise MappingError(
+            f"mapping: columns.{unknown[0]} is not one of "
+            + ", ".join((*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS))
+        )
     statuses: dict[str, Outcome] = {}
     for status, outcome in dict(document["statuses"]).items():
         if outcome not in ("closed", "void"):
@@ -281,8 +289,10 @@ def read_rows(path: Path, mapping: ImportMapping) -> tuple[list[Row], ImportRepo
     with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         header = set(reader.fieldnames or [])
+        # Every column the mapping names must be there, the optional ones too: a misspelt due
+        # column would otherwise import every case without its deadline, silently.
         for name, column in mapping.columns.items():
-            if name in REQUIRED_COLUMNS and column not in header:
+            if column not in header:
                 raise MappingError(f"{path.name} has no column {column!r} (columns.{name})")
         for raw in reader:
             report.read += 1

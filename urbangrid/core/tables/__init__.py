@@ -10,7 +10,7 @@ from urbangrid.core.tables.addresses import Address
 from urbangrid.core.tables.apikeys import ApiKey
 from urbangrid.core.tables.calendar import CalendarDay, CalendarYear
 from urbangrid.core.tables.cases import Case, CaseEvent
-from urbangrid.core.tables.catalog import Category, Department, RoutingRule
+from urbangrid.core.tables.catalog import Category, Department, ReferenceVersion, RoutingRule
 from urbangrid.core.tables.grid import GridArea, GridVersion
 from urbangrid.core.tables.idempotency import IdempotencyKey
 from urbangrid.core.tables.notifications import Notification
@@ -54,6 +54,7 @@ __all__ = [
     "MetricSummaryPeriod",
     "Notification",
     "Photo",
+    "ReferenceVersion",
     "RoutingRule",
     "SlaClock",
     "Staff",

@@ -56,3 +56,17 @@ class RoutingRule(SQLModel, table=True):
     scope_code: str = Field(default="", max_length=32)
     department_code: str = Field(foreign_key="department.code")
     priority: int = 0
+
+
+class ReferenceVersion(SQLModel, table=True):
+    """A counter that every change to the reference data moves (database triggers).
+
+    Workers keep categories, rules, departments and the calendar in memory, and read this one
+    row per batch to know when to read them again: a rule loaded by staff counts from the next
+    batch, in every process, without a restart.
+    """
+
+    __tablename__ = "reference_version"
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = 0

@@ -51,6 +51,13 @@ class Photo(SQLModel, table=True):
     # Rectangles covered on the public copy, as JSON [[left, top, right, bottom], ...] in the
     # stored copy's pixels.
     redactions: str = Field(default="[]", sa_type=Text)
+    # Faces and plates the detector found on the stored copy, blurred on the public one, as
+    # JSON [{"kind": "face"|"plate", "box": [left, top, right, bottom], "score": 0.93}, ...];
+    # ``detector`` names its version (empty: never run, or blurring was off), so a later
+    # detector re-runs over the photos another version saw.
+    detections: str = Field(default="[]", sa_type=Text)
+    detector: str | None = Field(default=None, max_length=64)
+    detected_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     published_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     processed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,0 +1,242 @@
+"""Faces and plates blurred on the public copy: the media step, the detectors on the evaluation
+set, an OCR that cannot read a blurred plate back, and re-running a newer detector."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+from sqlmodel import Session
+
+from geo.layer import Grid
+from tests.workers.test_media import _case, _upload
+from urbangrid.cases import photoset
+from urbangrid.cases.blurring import Detection, find, reblur, stored_detections
+from urbangrid.cases.detect import VERSION
+from urbangrid.cases.photos import render_public
+from urbangrid.core.db import make_engine
+from urbangrid.core.settings import Settings
+from urbangrid.core.storage import DirectoryStorage, object_key
+from urbangrid.core.tables import Photo
+from workers.media import process_photo
+
+SETTINGS = Settings(var_dir=Path("/nonexistent"))
+
+
+@pytest.fixture
+def session(sqlite_url: str) -> Iterator[Session]:
+    engine = make_engine(sqlite_url)
+    with Session(engine, expire_on_commit=False) as opened:
+        yield opened
+    engine.dispose()
+
+
+def _jpeg(rgb: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(rgb).save(out, "JPEG", quality=92)
+    return out.getvalue()
+
+
+def _spread(data: bytes, box: tuple[int, int, int, int]) -> float:
+    """Standard deviation of the grey levels inside ``box``: characters make it high."""
+    with Image.open(io.BytesIO(data)) as image:
+        grey = np.asarray(image.convert("L").crop(box), dtype=float)
+    return float(grey.std())
+
+
+def test_the_public_copy_blurs_the_face_and_plate_and_the_stored_copy_keeps_them(
+    session: Session, demo_grid: Grid, tmp_path: Path
+) -> None:
+    storage = DirectoryStorage(tmp_path / "media")
+    sample = photoset.example(3)
+    photo_id = _upload(session, storage, _case(session, demo_grid, seed=1601), _jpeg(sample.rgb))
+
+    assert process_photo(photo_id, session=session, storage=storage, settings=SETTINGS) == "ready"
+    photo = session.get(Photo, photo_id)
+    assert photo is not None and photo.digest and photo.public_digest
+    assert photo.public_digest != photo.digest
+    assert photo.detector == VERSION and photo.detected_at is not None
+    kinds = sorted(d.kind for d in stored_detections(photo.detections))
+    assert kinds == ["face", "plate"]
+
+    stored = storage.get(object_key("photos", photo.digest, ".jpg"))
+    public = storage.get(object_key("photos", photo.public_digest, ".jpg"))
+    plate, face = sample.plates[0], sample.faces[0]
+    assert _spread(stored, plate) > 40  # white characters on blue
+    assert _spread(public, plate) < 0.3 * _spread(stored, plate)
+    assert _spread(public, face) < 0.6 * _spread(stored, face)
+    # Outside the face and the plate the public copy is the photo (JPEG aside).
+    sky = (1200, 50, 1800, 300)
+    assert abs(_spread(public, sky) - _spread(stored, sky)) < 3
+
+    # The public thumbnail is made from the public copy; the stored copy's stays sharp.
+    def thumb_spread(digest: str) -> float:
+        with Image.open(io.BytesIO(storage.get(object_key("thumbs", digest, ".jpg")))) as t:
+            k = t.width / 2048
+            inside = tuple(round(v * k) for v in plate)
+            return float(np.asarray(t.convert("L").crop(inside), dtype=float).std())
+
+    assert thumb_spread(photo.public_digest) < 0.5 * thumb_spread(photo.digest)
+
+    # Run twice, nothing changes.
+    assert process_photo(photo_id, session=session, storage=storage, settings=SETTINGS) == "ready"
+    session.refresh(photo)
+    assert photo.public_digest is not None and storage.exists(
+        object_key("photos", photo.public_digest, ".jpg")
+    )
+
+
+def test_blurring_off_publishes_the_stored_copy_and_runs_no_detector(
+    session: Session, demo_grid: Grid, tmp_path: Path
+) -> None:
+    storage = DirectoryStorage(tmp_path / "media")
+    sample = photoset.example(4)
+    photo_id = _upload(session, storage, _case(session, demo_grid, seed=1602), _jpeg(sample.rgb))
+    off = Settings(var_dir=Path("/nonexistent"), photo_blur=False)
+    assert process_photo(photo_id, session=session, storage=storage, settings=off) == "ready"
+    photo = session.get(Photo, photo_id)
+    assert photo is not None
+    assert photo.public_digest is None and photo.detector is None and photo.detections == "[]"
+
+
+def test_a_photo_with_no_face_or_plate_is_published_as_stored(
+    session: Session, demo_grid: Grid, tmp_path: Path
+) -> None:
+    storage = DirectoryStorage(tmp_path / "media")
+    empty = photoset._street(7)  # buildings, sky and road: plate colours, no plate
+    photo_id = _upload(session, storage, _case(session, demo_grid, seed=1603), _jpeg(empty))
+    assert process_photo(photo_id, session=session, storage=storage, settings=SETTINGS) == "ready"
+    photo = session.get(Photo, photo_id)
+    assert photo is not None and photo.detector == VERSION
+    assert photo.public_digest is None, photo.detections
+
+
+def test_a_newer_detector_re_runs_over_stored_copies_and_records_it(
+    session: Session, demo_grid: Grid, tmp_path: Path
+) -> None:
+    storage = DirectoryStorage(tmp_path / "media")
+    sample = photoset.example(5)
+    photo_id = _upload(session, storage, _case(session, demo_grid, seed=1604), _jpeg(sample.rgb))
+    process_photo(photo_id, session=session, storage=storage, settings=SETTINGS)
+    photo = session.get(Photo, photo_id)
+    assert photo is not None and photo.public_digest
+    first_public = photo.public_digest
+
+    # A later detector (stood in for here) that also finds a face in the sky.
+    def newer(stored: bytes) -> tuple[list[Detection], str]:
+        detections, _ = find(stored)
+        return [*detections, Detection("face", (1500, 100, 1600, 220), 0.9)], "test-newer-2"
+
+    seen, changed = reblur(
+        session, storage, version="test-newer-2", run=newer, min_score=0.5, thumb_side=320
+    )
+    assert seen >= 1 and changed >= 1
+    session.refresh(photo)
+    assert photo.detector == "test-newer-2"
+    assert photo.public_digest not in (None, first_public)
+    assert (1500, 100, 1600, 220) in [d.box for d in stored_detections(photo.detections)]
+    public = storage.get(object_key("photos", photo.public_digest or "", ".jpg"))
+    stored = storage.get(object_key("photos", photo.digest or "", ".jpg"))
+    assert _spread(public, sample.plates[0]) < 0.3 * _spread(stored, sample.plates[0])
+    sky_face = (1500, 100, 1600, 220)
+    assert _spread(public, sky_face) <= _spread(stored, sky_face) + 0.5
+    # The stored copy is untouched, for staff.
+    assert hashlib.sha256(stored).hexdigest() == photo.digest
+
+    # Run again with the same version: nothing left to do for this photo.
+    again, _ = reblur(
+        session, storage, version="test-newer-2", run=newer, min_score=0.5, thumb_side=320
+    )
+    assert again == 0
+
+
+def _ocr(image: Image.Image, *, light_text: bool) -> str:
+    """Tesseract's reading of a plate: dark characters on light (Otsu's threshold), enlarged."""
+    grey = np.asarray(image.convert("L"))
+    if light_text:  # a blue plate's white characters
+        grey = 255 - grey
+    _, ink = cv2.threshold(grey, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    out = io.BytesIO()
+    Image.fromarray(ink).resize((ink.shape[1] * 2, ink.shape[0] * 2)).save(out, "PNG")
+    done = subprocess.run(
+        ["tesseract", "stdin", "stdout", "--psm", "7"],
+        input=out.getvalue(),
+        capture_output=True,
+        check=True,
+        timeout=60,
+    )
+    return "".join(c for c in done.stdout.decode(errors="replace") if c.isalnum()).upper()
+
+
+def _read_back(text: str, read: str) -> int:
+    """How many of the plate's letters and digits the reading holds, in order."""
+    latin = text[1:]
+    matcher = difflib.SequenceMatcher(None, latin, read)
+    return sum(block.size for block in matcher.get_matching_blocks())
+
+
+@pytest.mark.parametrize("kind", photoset.PLATE_KINDS)
+def test_an_ocr_reads_the_plate_but_not_once_it_is_blurred(kind: str, tmp_path: Path) -> None:
+    if shutil.which("tesseract") is None:
+        if os.environ.get("CI"):
+            pytest.fail("tesseract is missing in CI (infra/ocr.sh installs Debian's)")
+        pytest.skip("tesseract is not installed (apt-get install tesseract-ocr)")
+    sample = photoset.example(6, kind=kind, plate_w=420, level=True)
+    stored = _jpeg(sample.rgb)
+    detections, _ = find(stored)
+    plates = [d for d in detections if d.kind == "plate"]
+    assert plates, detections
+    made = render_public(stored, [], thumb_side=320, blur=[("plate", plates[0].box)])
+    crop = sample.plates[0]
+    with Image.open(io.BytesIO(stored)) as image:
+        before = _ocr(image.crop(crop), light_text=kind == "blue")
+    with Image.open(io.BytesIO(made.image)) as image:
+        image.crop(crop).save(tmp_path / f"blurred-{kind}.png")
+        after = _ocr(image.crop(crop), light_text=kind == "blue")
+    text = sample.plate_texts[0]
+    assert _read_back(text, before) >= 4, (text, before)  # the OCR can read such a plate
+    assert _read_back(text, after) <= 1, (text, after)
+
+
+@pytest.mark.slow
+def test_the_detectors_on_the_evaluation_set() -> None:
+    """The figures ``urbangrid bench photos`` prints for its first 40 photos: never worse than
+    this detector's first measurement (faces 81 %, plates 82 %, 23 % of the blurred area
+    outside the labels, docs/benchmarks.md), and marked as falling short, with the figures,
+    while below the issue's bar: plates ≥ 95 %, faces ≥ 90 %, ≤ 5 % outside."""
+    from urbangrid.cases.blurring import blurs
+    from urbangrid.cases.detect import detect
+
+    total = photoset.Score(0, 0, 0, 0, 0, 0)
+    for sample in photoset.build(count=40):
+        found = blurs(
+            detect(sample.rgb, min_score=0.5),
+            width=photoset.WIDTH,
+            height=photoset.HEIGHT,
+            min_score=0.5,
+        )
+        total = total + photoset.score(sample, [box for _, box in found])
+    summary = json.dumps(
+        {
+            "face_recall": total.face_recall,
+            "plate_recall": total.plate_recall,
+            "outside_share": total.outside_share,
+        }
+    )
+    assert total.plate_recall >= 0.80, summary
+    assert total.face_recall >= 0.80, summary
+    assert total.outside_share <= 0.25, summary
+    bar = total.plate_recall >= 0.95 and total.face_recall >= 0.90 and total.outside_share <= 0.05
+    if not bar:
+        pytest.xfail(f"below the bar of issue 16 (plates 95 %, faces 90 %, 5 % outside): {summary}")

@@ -1,0 +1,203 @@
+"""Faces and licence plates blurred on the public copy of every photo.
+
+The media worker stores the upright, stripped copy of a photo for staff; this module runs the
+detectors (:mod:`urbangrid.cases.detect`) over it and makes the copy the public sees, each face and
+plate blurred (:func:`cases.photos.blur_region`: a coarse mosaic smoothed by a Gaussian) and
+any rectangle a shift lead covered by hand filled. The detections (boxes, scores, the detector's
+version) are kept on the photo's row, so a later detector re-runs over the stored copies
+(``urbangrid photos reblur``) and replaces the public ones.
+
+Importing this module does not load OpenCV: the API's moderation re-renders public copies from
+the stored detections without running a detector.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from urbangrid.cases.photos import Box, render_public
+from urbangrid.core.columns import utcnow
+from urbangrid.core.storage import Storage, object_key
+from urbangrid.core.tables import Photo
+
+log = logging.getLogger(__name__)
+
+# Margin laid around a face before it is blurred: CenterFace's box runs from the brows to the
+# chin; the forehead and the ears around it identify a person too. A plate's box is its frame.
+FACE_MARGIN = 0.1
+# Detections down to this score are kept on the row even when the city blurs only better ones,
+# so lowering the minimum score takes effect without re-running the detector.
+KEEP_FLOOR = 0.3
+
+
+@dataclass(frozen=True)
+class Detection:
+    kind: str  # "face" | "plate"
+    box: Box  # x0, y0, x1, y1 in the stored copy's pixels, x1 and y1 exclusive
+    score: float
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "box": list(self.box), "score": round(self.score, 4)}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> Detection:
+        x0, y0, x1, y1 = (int(v) for v in value["box"])
+        return cls(str(value["kind"]), (x0, y0, x1, y1), float(value["score"]))
+
+
+def cover(detection: Detection, *, width: int, height: int) -> Box:
+    """The rectangle blurred for a detection: a face's box with a margin, a plate's box as it
+    is, clipped to the photo.
+
+    >>> cover(Detection("face", (100, 100, 200, 160), 0.9), width=1000, height=1000)
+    (90, 94, 210, 166)
+    >>> cover(Detection("plate", (0, 0, 40, 12), 0.9), width=30, height=30)
+    (0, 0, 30, 12)
+    """
+    x0, y0, x1, y1 = detection.box
+    pad_x = round((x1 - x0) * FACE_MARGIN) if detection.kind == "face" else 0
+    pad_y = round((y1 - y0) * FACE_MARGIN) if detection.kind == "face" else 0
+    return (max(0, x0 - pad_x), max(0, y0 - pad_y), min(width, x1 + pad_x), min(height, y1 + pad_y))
+
+
+def blurs(
+    detections: Sequence[Detection], *, width: int, height: int, min_score: float
+) -> list[tuple[str, Box]]:
+    """The (kind, rectangle) pairs to blur: the detections scoring at least ``min_score``."""
+    return [
+        (d.kind, cover(d, width=width, height=height)) for d in detections if d.score >= min_score
+    ]
+
+
+def stored_detections(value: str | None) -> list[Detection]:
+    """The detections kept on a photo's row (JSON); rows from before the detector have none.
+
+    >>> stored_detections('[{"kind": "plate", "box": [1, 2, 30, 12], "score": 0.9}]')
+    [Detection(kind='plate', box=(1, 2, 30, 12), score=0.9)]
+    >>> stored_detections(None)
+    []
+    """
+    return [Detection.from_json(v) for v in json.loads(value or "[]")]
+
+
+def detections_json(detections: Sequence[Detection]) -> str:
+    return json.dumps([d.as_json() for d in detections])
+
+
+def find(stored: bytes) -> tuple[list[Detection], str]:
+    """Run the detectors over a stored copy (JPEG bytes): the detections and their version."""
+    from urbangrid.cases import detect  # OpenCV and the network load in the media worker only
+
+    with Image.open(io.BytesIO(stored)) as opened:
+        rgb = np.asarray(opened.convert("RGB"))
+    return detect.detect(rgb, min_score=KEEP_FLOOR), detect.VERSION
+
+
+def publish(
+    storage: Storage,
+    stored: bytes,
+    *,
+    redactions: Sequence[Box],
+    detections: Sequence[Detection],
+    min_score: float,
+    thumb_side: int,
+) -> str | None:
+    """Write the public copy and its thumbnail; its digest, or None when nothing is hidden
+    (the stored copy is then the public one).
+
+    Objects are named by their content, so a copy written by a task that then failed, or by one
+    that ran twice, is harmless.
+    """
+    with Image.open(io.BytesIO(stored)) as opened:
+        width, height = opened.size
+    blurred = blurs(detections, width=width, height=height, min_score=min_score)
+    if not blurred and not redactions:
+        return None
+    made = render_public(stored, redactions, thumb_side=thumb_side, blur=blurred)
+    storage.put(object_key("photos", made.digest, ".jpg"), made.image, "image/jpeg")
+    storage.put(object_key("thumbs", made.digest, ".jpg"), made.thumbnail, "image/jpeg")
+    return made.digest
+
+
+def redactions_of(photo: Photo) -> list[Box]:
+    return [(int(a), int(b), int(c), int(d)) for a, b, c, d in json.loads(photo.redactions or "[]")]
+
+
+def reblur(
+    session: Session,
+    storage: Storage,
+    *,
+    version: str,
+    run: Any,
+    min_score: float,
+    thumb_side: int,
+    every: bool = False,
+    batch: int = 200,
+) -> tuple[int, int]:
+    """Re-run the detector over stored copies whose detections another version made (or
+    ``every`` ready photo), replacing their public copies; (photos seen, public copies changed).
+
+    ``run`` is :func:`find` (or a stand-in detector of another version in tests). Each photo is
+    committed on its own, guarded on its stored copy, so an interrupted run resumes where it
+    stopped and a photo moderated meanwhile keeps the shift lead's rectangles.
+    """
+    seen = changed = 0
+    last_id = 0
+    while True:
+        query = (
+            select(Photo)
+            .where(col(Photo.state) == "ready")
+            .where(col(Photo.id) > last_id)
+            .order_by(col(Photo.id))
+            .limit(batch)
+        )
+        if not every:
+            query = query.where((col(Photo.detector).is_(None)) | (col(Photo.detector) != version))
+        photos = list(session.exec(query))
+        if not photos:
+            return seen, changed
+        for photo in photos:
+            last_id = photo.id or last_id
+            if photo.digest is None:
+                continue
+            try:
+                stored = storage.get(object_key("photos", photo.digest, ".jpg"))
+            except KeyError:
+                log.warning("reblur: photo %s's stored copy is missing", photo.id)
+                continue
+            before = photo.public_digest
+            detections, found_version = run(stored)
+            public = publish(
+                storage,
+                stored,
+                redactions=redactions_of(photo),
+                detections=detections,
+                min_score=min_score,
+                thumb_side=thumb_side,
+            )
+            result = session.execute(
+                update(Photo)
+                .where(col(Photo.id) == photo.id)
+                .where(col(Photo.digest) == photo.digest)
+                .where(col(Photo.redactions) == photo.redactions)
+                .values(
+                    detections=detections_json(detections),
+                    detector=found_version,
+                    detected_at=utcnow(),
+                    public_digest=public,
+                )
+            )
+            session.commit()
+            seen += 1
+            if getattr(result, "rowcount", 0) and public != before:
+                changed += 1

