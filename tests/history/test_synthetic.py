@@ -30,8 +30,9 @@ from urbangrid.evaluation.formulas import parse_period
 from urbangrid.evaluation.queue import open_now
 from urbangrid.evaluation.read import count_cases
 from urbangrid.evaluation.scope import Dimension
+from urbangrid.history.records import CaseRecord
 from urbangrid.history.store import insert_cases
-from urbangrid.history.synthetic import Kind, Place, Season, SyntheticCase
+from urbangrid.history.synthetic import Kind, Place, Season
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 6, 30, 4, tzinfo=UTC)
@@ -72,7 +73,7 @@ def season(seed: int = 7) -> Season:
     )
 
 
-def generate(count: int, seed: int = 7) -> list[SyntheticCase]:
+def generate(count: int, seed: int = 7) -> list[CaseRecord]:
     return list(season(seed).cases(count, start=START, now=NOW))
 
 
@@ -116,7 +117,7 @@ def small_city(tmp_path: Path) -> Iterator[str]:
     yield url
 
 
-def _values(synthetic: SyntheticCase, event: dict[str, Any]) -> dict[str, Any]:
+def _values(synthetic: CaseRecord, event: dict[str, Any]) -> dict[str, Any]:
     detail = json.loads(event["detail"])
     case = synthetic.case
     if event["action"] == "file":

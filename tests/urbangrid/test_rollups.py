@@ -32,7 +32,10 @@ from urbangrid.evaluation.days import period_days
 from urbangrid.evaluation.formulas import Counts, Period, buckets, parse_period
 from urbangrid.evaluation.live import count_cases_live
 from urbangrid.evaluation.read import count_cases
-from urbangrid.evaluation.refresh import (
+from urbangrid.evaluation.refresh import refresh
+from urbangrid.evaluation.report import trend
+from urbangrid.evaluation.role_counts import count_steps, count_steps_live
+from urbangrid.evaluation.rollup_tables import (
     CLOCK_FACTS,
     CLOCKS,
     DIRTY,
@@ -42,10 +45,7 @@ from urbangrid.evaluation.refresh import (
     STEP_ROLLUPS,
     SUMMARIES,
     SUMMARY_PERIODS,
-    refresh,
 )
-from urbangrid.evaluation.report import trend
-from urbangrid.evaluation.role_counts import count_steps, count_steps_live
 from urbangrid.evaluation.scope import Dimension, Scope
 
 TZ_NAME = "Asia/Shanghai"

@@ -55,7 +55,7 @@ class Flag(IntFlag):
 def period_days(period: Period, tz: ZoneInfo) -> tuple[int, int] | None:
     """A period as the days ``[first, end)``, or None when it is not made of whole local days.
 
-    >>> from datetime import date
+    >>> from datetime import date, datetime
     >>> from urbangrid.evaluation.formulas import parse_period
     >>> tz = ZoneInfo("Asia/Shanghai")
     >>> period_days(parse_period("2026-Q2", tz=tz, today=date(2026, 5, 1)), tz)

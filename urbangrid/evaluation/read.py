@@ -27,9 +27,7 @@ from urbangrid.evaluation.facts import (
 )
 from urbangrid.evaluation.formulas import Counts, Period
 from urbangrid.evaluation.live import count_cases_live
-from urbangrid.evaluation.refresh import (
-    DIRTY,
-)
+from urbangrid.evaluation.rollup_tables import DIRTY
 from urbangrid.evaluation.scope import Dimension, Scope, columns_of, filters_on, group_on
 from urbangrid.evaluation.sources import _Reading, event_facts_source, facts_source, rollup_zone
 from urbangrid.evaluation.sums import SUMMARIZED, count_rollups, count_summaries

@@ -36,11 +36,9 @@ from urbangrid.evaluation.formulas import (
     standings,
 )
 from urbangrid.evaluation.read import count_cases
-from urbangrid.evaluation.refresh import (
-    DIRTY,
-)
 from urbangrid.evaluation.role_counts import count_steps
 from urbangrid.evaluation.roles import STAGE_NAMES, step_rates
+from urbangrid.evaluation.rollup_tables import DIRTY
 from urbangrid.evaluation.scope import (
     AREAS,
     CASES,

@@ -27,21 +27,14 @@ from sqlmodel import Session
 from urbangrid.core.portable_sql import SecondsBetween
 from urbangrid.domain.daynumbers import day_start
 from urbangrid.domain.workflow import Role
+from urbangrid.evaluation.contributions import clock_facts_select, dirty_cases, step_contributions
 from urbangrid.evaluation.days import NO_DAY, period_days
 from urbangrid.evaluation.facts import count_of as _count
 from urbangrid.evaluation.facts import days_within as _days_within
 from urbangrid.evaluation.facts import instant as _instant
 from urbangrid.evaluation.formulas import Period
-from urbangrid.evaluation.refresh import (
-    CLOCK_FACTS,
-    DIRTY,
-    STEP_KEY,
-    STEP_ROLLUPS,
-    clock_facts_select,
-    dirty_cases,
-    step_contributions,
-)
 from urbangrid.evaluation.roles import STAGE_OWNER, StepCounts
+from urbangrid.evaluation.rollup_tables import CLOCK_FACTS, DIRTY, STEP_KEY, STEP_ROLLUPS
 from urbangrid.evaluation.scope import CASE_TABLE, CASES, SLA, Scope, _case_filters
 from urbangrid.evaluation.sources import _Reading, rollup_zone
 from urbangrid.evaluation.tuning import planner_for_metrics
@@ -59,7 +52,7 @@ def count_steps(
 ) -> dict[StepKey, StepCounts]:
     """Each stage clock's counts per stage and role (and member of staff) for one period.
 
-    Read from the refresher's per-day step rollups (``urbangrid.evaluation.refresh``), unfiltered or
+    Read from the refresher's per-day step rollups (``urbangrid.evaluation``), unfiltered or
     filtered by department, with the cases written since the last refresh taken live; the same
     figures as :func:`count_steps_live`, which counts filters by area or category, periods not
     made of whole days, and everything before the rollups are first built.

@@ -18,19 +18,16 @@ from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session
 
 from urbangrid.domain.daynumbers import day_number
-from urbangrid.evaluation.formulas import Period
-from urbangrid.evaluation.refresh import (
-    EVENT_FACTS,
-    FACTS,
-    ROLLUP_KEY,
-    ROLLUPS,
-    built_timezone,
+from urbangrid.evaluation.contributions import (
     contributions,
     dirty_cases,
     dirty_sources,
     event_facts_select,
     facts_select,
 )
+from urbangrid.evaluation.formulas import Period
+from urbangrid.evaluation.refresh import built_timezone
+from urbangrid.evaluation.rollup_tables import EVENT_FACTS, FACTS, ROLLUP_KEY, ROLLUPS
 from urbangrid.evaluation.scope import CASES, EVENTS
 
 # ---------------------------------------------------------------------------------------------

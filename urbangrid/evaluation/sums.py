@@ -23,6 +23,7 @@ from sqlmodel import Session
 
 from urbangrid.core.tables import Department
 from urbangrid.domain.daynumbers import day_start
+from urbangrid.evaluation.contributions import dirty_sources
 from urbangrid.evaluation.days import NO_DAY, Flag, RollupKind
 from urbangrid.evaluation.facts import (
     CASE_NAMES,
@@ -33,12 +34,11 @@ from urbangrid.evaluation.facts import (
 )
 from urbangrid.evaluation.facts import instant as _instant
 from urbangrid.evaluation.formulas import COUNT_NAMES, Counts
-from urbangrid.evaluation.refresh import (
+from urbangrid.evaluation.rollup_tables import (
     SATISFIED_SCORES,
     SUMMARIES,
     SUMMARY_GROUPINGS,
     SUMMARY_PERIODS,
-    dirty_sources,
 )
 from urbangrid.evaluation.scope import (
     TOTAL_KEY,

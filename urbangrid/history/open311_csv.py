@@ -31,7 +31,7 @@ from sqlmodel import Session, col
 from urbangrid.core.tables import Case, Category, Department
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import Role, apply
-from urbangrid.history.synthetic import SyntheticCase
+from urbangrid.history.records import CaseRecord
 
 BUILT_IN = Path(__file__).resolve().parent.parent / "data"
 REQUIRED_COLUMNS = ("id", "type", "agency", "status", "created", "closed", "latitude", "longitude")
@@ -398,7 +398,7 @@ def _import_batch(
             "duplicate_of": None,
         }
         events = [{**event, "case_id": case["id"]} for event in loop_events(row, department, actor)]
-        cases.append(SyntheticCase(case, events))
+        cases.append(CaseRecord(case, events))
     written, _ = insert_cases(connection, cases, grid_version_id=codes.version)
     report.imported += written
     session.commit()

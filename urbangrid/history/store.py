@@ -31,7 +31,8 @@ from urbangrid.core.tables import (
 )
 from urbangrid.domain.routing import Rule
 from urbangrid.domain.sla import Clock, ClockRules
-from urbangrid.history.synthetic import Kind, Place, Season, SyntheticCase
+from urbangrid.history.records import CaseRecord
+from urbangrid.history.synthetic import Kind, Place, Season
 
 CASES = Case.__table__  # type: ignore[attr-defined]
 EVENTS = CaseEvent.__table__  # type: ignore[attr-defined]
@@ -151,7 +152,7 @@ def next_case_id(connection: Connection) -> int:
     return int(connection.execute(select(func.coalesce(func.max(CASES.c.id), 0))).scalar_one()) + 1
 
 
-def _case_row(synthetic: SyntheticCase, version_id: int | None) -> dict[str, Any]:
+def _case_row(synthetic: CaseRecord, version_id: int | None) -> dict[str, Any]:
     row = dict(synthetic.case)
     row["location"] = shapely.Point(row["lon"], row["lat"])
     if row["l1_code"]:
@@ -161,7 +162,7 @@ def _case_row(synthetic: SyntheticCase, version_id: int | None) -> dict[str, Any
 
 def insert_cases(
     connection: Connection,
-    cases: Iterable[SyntheticCase],
+    cases: Iterable[CaseRecord],
     *,
     grid_version_id: int | None,
     rules: ClockRules | None = None,
@@ -210,7 +211,7 @@ def _clock_row(case_id: int, clock: Clock, rules: ClockRules) -> dict[str, Any]:
 
 def copy_cases(
     connection: Connection,
-    cases: Iterable[SyntheticCase],
+    cases: Iterable[CaseRecord],
     *,
     grid_version_id: int | None,
     chunk: int = 50_000,

@@ -32,6 +32,7 @@ from urbangrid.domain.sla import CLOCK_PLAN, Clock, ClockRules, Stage
 from urbangrid.domain.states import OPEN_STATES, CaseState
 from urbangrid.domain.timelimits import Limits, WorkCalendar, format_limits, parse_limits
 from urbangrid.domain.workflow import TRANSITIONS, Role, apply
+from urbangrid.history.records import CaseRecord
 
 S = CaseState
 
@@ -104,15 +105,6 @@ class Profile:
             p_stall=rng.choice((0.0, 0.0, 0.003, 0.006, 0.015, 0.03)),
             satisfaction=rng.uniform(3.4, 4.7),
         )
-
-
-@dataclass
-class SyntheticCase:
-    """One case's column values, its events in order, and its clocks (ids are the caller's)."""
-
-    case: dict[str, Any]
-    events: list[dict[str, Any]] = field(default_factory=list)
-    clocks: list[Clock] = field(default_factory=list)
 
 
 @dataclass
@@ -358,7 +350,7 @@ class Season:
 
     def cases(
         self, count: int, *, start: datetime, now: datetime, first_id: int = 1
-    ) -> Iterator[SyntheticCase]:
+    ) -> Iterator[CaseRecord]:
         """``count`` cases reported between ``start`` and ``now``, each walked up to ``now``."""
         if now <= start:
             raise ValueError("a season must end after it starts")
@@ -382,7 +374,7 @@ class Season:
 
     def _walk(
         self, rng: random.Random, case_id: int, created: datetime, now: datetime
-    ) -> SyntheticCase:
+    ) -> CaseRecord:
         kind = rng.choices(self.kinds, weights=self._weights)[0]
         place = rng.choice(self.places)
         citizen = rng.random() < 0.6
@@ -441,7 +433,7 @@ class Season:
         case["state"] = walk.state
         for event in walk.events:
             event["case_id"] = case_id
-        return SyntheticCase(case, walk.events, list(walk.clocks.values()))
+        return CaseRecord(case, walk.events, list(walk.clocks.values()))
 
     def _loop(
         self,
