@@ -32,7 +32,7 @@ from urbangrid.blurring import Detection
 
 # Bump whenever a change could find different boxes: the reblur command re-runs every photo
 # whose stored detections name another version.
-VERSION = "centerface-1024+plates-hsv-2"
+VERSION = "centerface-1024+plates-hsv-3"
 
 FACE_SIDE = 1024  # the longest side CenterFace sees; a 2048-px photo's 40-px face is 20 px there
 
@@ -102,6 +102,11 @@ _PLATE_COLOURS: tuple[tuple[str, tuple[int, int, int], tuple[int, int, int], boo
 # angle, or partly blurred by motion, reads between these bounds.
 _ASPECT = (2.2, 6.5)
 _MIN_PLATE_W = 24  # px in the photo; smaller plates carry no legible characters anyway
+# Below this width (px in the photo) a plate's characters are three or four pixels wide and
+# run together, so they cannot be counted; a box this small is also blurred a little wider
+# (_SMALL_PLATE_PAD of its width and height each side), as its found edges are a pixel or two off.
+_SMALL_PLATE_W = 90
+_SMALL_PLATE_PAD = 0.12
 # A plate filling more than this share of the photo's width is a photo of nothing but the plate;
 # a region that wide is a sky, a wall or a shopfront.
 _MAX_PLATE_SHARE = 0.6
@@ -150,6 +155,10 @@ def detect_plates(rgb: Image, *, min_score: float = 0.4) -> list[Detection]:
                 if best_rect is not None and best >= min_score:
                     if _name == "green":
                         best_rect = _with_white_foot(best_rect)
+                    if best_rect[1][0] < _SMALL_PLATE_W:
+                        (cx, cy), (rw, rh), angle = best_rect
+                        pad = 1 + 2 * _SMALL_PLATE_PAD
+                        best_rect = ((cx, cy), (rw * pad, rh * pad + 4), angle)
                     box = _clip(_bounds(best_rect), width, height)
                     found.append(Detection("plate", box, best))
     return _suppress(sorted(found, key=lambda d: -d.score))
@@ -233,6 +242,15 @@ def _plate_score(
         ink = level[..., 2] < 0.6 * float(np.median(level[..., 2][ground]))
     inner = ink[4:44, 8:152]  # inside the frame
     share = float(inner.mean())
+    shape = 1.0 - min(1.0, abs(float(np.log(aspect / 3.3))) / 0.8)
+    if rw < _SMALL_PLATE_W:
+        # Too few pixels to count characters in, yet few enough that a person could still read
+        # one: a panel of the plate's colour and proportions with some ink on it is blurred,
+        # scored below any plate whose characters were seen. A false one costs a few hundred
+        # pixels of blur.
+        if not 0.02 <= share <= 0.6:
+            return 0.0
+        return float(0.25 + 0.15 * shape + 0.15 * min(1.0, solidity) + min(0.1, share))
     if not 0.08 <= share <= 0.6:
         return 0.0
     # Characters stand 90 of the plate's 140 mm: most rows of the middle carry strokes; a road
@@ -257,7 +275,6 @@ def _plate_score(
     glyphs = int(np.count_nonzero(glyph))
     if not 5 <= glyphs <= 14:
         return 0.0
-    shape = 1.0 - min(1.0, abs(float(np.log(aspect / 3.3))) / 0.8)
     return float(
         np.clip(
             0.3
