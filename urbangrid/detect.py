@@ -95,7 +95,7 @@ def detect_faces(rgb: Image, *, min_score: float = 0.4, side: int = FACE_SIDE) -
 # blue plates carry white characters, yellow and green plates black ones.
 _PLATE_COLOURS: tuple[tuple[str, tuple[int, int, int], tuple[int, int, int], bool], ...] = (
     ("blue", (100, 90, 50), (128, 255, 255), True),
-    ("yellow", (12, 90, 90), (34, 255, 255), False),
+    ("yellow", (16, 130, 90), (34, 255, 255), False),
     ("green", (35, 40, 80), (90, 255, 255), False),
 )
 # Width over height of a plate seen from the front is 3.14 (3.43 new-energy); a plate seen at an
