@@ -1,7 +1,9 @@
 """The urbangrid dashboard: department heads and grid staff read the city's cases here.
 
-``streamlit run dashboard/app.py`` (or ``urbangrid dashboard``). The pages only read; acting on a
-case happens through the staff API, from the work queue, with a staff member's token.
+``urbangrid dashboard`` serves it (``dashboard/server.py``: these pages and the sign-in). What a
+visitor sees follows who they are: without signing in, only what the city publishes (or
+nothing); signed in, the figures of their scope, and for those who work cases their work queue
+and the case pages, where they act through the staff API with their own session.
 """
 
 from __future__ import annotations
@@ -10,24 +12,44 @@ from pathlib import Path
 
 import streamlit as st
 
-from dashboard.filters import language, sidebar
+from dashboard import viewer as viewers
+from dashboard.filters import account, language, sidebar
 from dashboard.i18n import t
 
 HERE = Path(__file__).resolve().parent
+VIEWS = HERE / "views"
 
 st.set_page_config(page_title="urbangrid 城市网格", layout="wide")
 lang = language()
+viewer = viewers.current()
+reader = viewers.reader(viewer)
+st.session_state["viewer"] = viewer
+st.session_state["reader"] = reader
+
+if not reader.signed_in:
+    # Nobody signed in: the published figures when the city publishes them, else only the door.
+    only = (
+        st.Page(VIEWS / "published.py", title=t("published", lang), url_path="published")
+        if reader.published
+        else st.Page(VIEWS / "signin.py", title=t("signin", lang), url_path="signin")
+    )
+    page = st.navigation([only], position="hidden")
+    account(None, lang)
+    page.run()
+    st.stop()
+
 pages = [
-    st.Page(
-        HERE / "views" / "overview.py", title=t("overview", lang), url_path="overview", default=True
-    ),
-    st.Page(
-        HERE / "views" / "departments.py", title=t("departments", lang), url_path="departments"
-    ),
-    st.Page(HERE / "views" / "map.py", title=t("map", lang), url_path="map"),
-    st.Page(HERE / "views" / "categories.py", title=t("categories", lang), url_path="categories"),
-    st.Page(HERE / "views" / "queue.py", title=t("queue", lang), url_path="queue"),
+    st.Page(VIEWS / "overview.py", title=t("overview", lang), url_path="overview", default=True),
+    st.Page(VIEWS / "departments.py", title=t("departments", lang), url_path="departments"),
+    st.Page(VIEWS / "map.py", title=t("map", lang), url_path="map"),
+    st.Page(VIEWS / "categories.py", title=t("categories", lang), url_path="categories"),
 ]
+if reader.sees_cases:
+    pages += [
+        st.Page(VIEWS / "queue.py", title=t("queue", lang), url_path="queue"),
+        st.Page(VIEWS / "case.py", title=t("id", lang), url_path="case", visibility="hidden"),
+    ]
 page = st.navigation(pages)
+account(viewer, lang)
 sidebar()  # the filters: drawn here, so they are the same on every page
 page.run()

@@ -13,9 +13,9 @@ from urbangrid.settings import get_settings
 
 @click.command()
 def dashboard() -> None:
-    """Serve the dashboard (Streamlit) on the configured host and port."""
+    """Serve the dashboard (Streamlit, with its sign-in routes) on the configured host and port."""
     settings = get_settings()
-    app = Path(__file__).with_name("app.py")
+    app = Path(__file__).with_name("server.py")
     raise SystemExit(
         subprocess.call(
             [

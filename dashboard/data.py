@@ -14,12 +14,15 @@ from sqlmodel import Session
 
 from dashboard import loaders
 from dashboard.loaders import (
+    CasePhoto,
     CategoriesData,
     DepartmentsData,
     Filters,
     MapData,
+    Names,
     Options,
     OverviewData,
+    PublishedData,
 )
 from urbangrid.columns import utcnow
 from urbangrid.db import get_engine
@@ -64,10 +67,33 @@ def categories(filters: Filters) -> CategoriesData:
         return loaders.categories_data(session, get_settings(), filters, _now())
 
 
-@st.cache_data(ttl=TTL, show_spinner=False)
 def queue(filters: Filters) -> pd.DataFrame:
+    """Not cached: someone working the queue must see a case leave it as soon as it moves."""
     with _session() as session:
         return loaders.queue_data(session, get_settings(), filters, _now())
+
+
+@st.cache_data(ttl=TTL, show_spinner=False)
+def published(quarter: str, lang: str) -> PublishedData:
+    with _session() as session:
+        return loaders.published_data(session, get_settings(), quarter, lang, _now())
+
+
+@st.cache_data(ttl=max(TTL, 300), show_spinner=False)
+def names(lang: str) -> Names:
+    with _session() as session:
+        return loaders.names(session, lang)
+
+
+def case_photos(case_id: int) -> list[CasePhoto]:
+    with _session() as session:
+        return loaders.case_photos(session, case_id)
+
+
+@st.cache_data(ttl=max(TTL, 300), show_spinner=False)
+def place_shapes(codes: tuple[str, ...]) -> dict[str, object]:
+    with _session() as session:
+        return loaders.place_shapes(session, list(codes))
 
 
 @st.cache_data(ttl=max(TTL, 300), show_spinner=False)

@@ -14,8 +14,11 @@ import streamlit as st
 from dashboard import data
 from dashboard.i18n import LANGS, t
 from dashboard.loaders import Filters, Options
+from dashboard.viewer import Viewer
 from urbangrid.columns import utcnow
+from urbangrid.domain.access import ScopeKind
 from urbangrid.domain.metrics import ROLLING_WINDOWS, parse_period, quarter_of
+from urbangrid.domain.readers import OutOfScope, Reader
 
 PARAMS = {"period": "period", "department": "dept", "area": "area", "category": "cat"}
 CUSTOM = "custom"
@@ -56,6 +59,43 @@ def _valid_period(label: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def link(href: str, text: str) -> None:
+    """A link that opens in this tab (the sign-in and sign-out pages are this dashboard's)."""
+    st.html(f'<a href="{href}" target="_self" style="font-weight:600">{text}</a>')
+
+
+def scope_name(viewer: Viewer, lang: str) -> str:
+    """A staff member's scope in words: the whole city, a department or an area, by name."""
+    scope = viewer.scope
+    if scope.kind is ScopeKind.CITY:
+        return t("scope_city", lang)
+    options = data.options(lang)
+    if scope.kind is ScopeKind.DEPARTMENT:
+        return options.departments.get(scope.value, scope.value)
+    for level in (3, 2, 1):
+        if scope.value in options.areas[level]:
+            return options.areas[level][scope.value][0]
+    return scope.value
+
+
+def account(viewer: Viewer | None, lang: str) -> None:
+    """Who is signed in, and the way in or out, at the top of the sidebar."""
+    with st.sidebar:
+        if viewer is None:
+            link(f"/staff/signin?lang={lang}", t("signin", lang))
+            return
+        role = t(f"role_{viewer.role}", lang)
+        st.caption(
+            f"{t('signed_in_as', lang)}: **{viewer.name}** · {role} · {scope_name(viewer, lang)}"
+        )
+        link(f"/staff/signout?lang={lang}", t("signout", lang))
+
+
+def reader() -> Reader:
+    found = st.session_state.get("reader")
+    return found if isinstance(found, Reader) else Reader(None, None)
 
 
 def _init(key: str, value: object) -> None:
@@ -116,15 +156,24 @@ def sidebar(*, area_filter: bool = True) -> Filters:
             else:
                 picked = period
 
+        who = reader()
+        fixed = who.scope.value if who.scope and who.scope.kind is ScopeKind.DEPARTMENT else None
+        within = who.scope.value if who.scope and who.scope.kind is ScopeKind.GRID else None
+        departments = (
+            {fixed: options.departments.get(fixed, fixed)} if fixed else options.departments
+        )
         department = _select(
             t("department", lang),
-            options.departments,
-            params.get("dept"),
+            departments,
+            fixed or params.get("dept"),
             "f_department",
             lang,
+            everything=fixed is None,
         )
         area = params.get("area") if area_filter else None
-        area = _area_selects(options, area, lang) if area_filter else None
+        if within and not (area or "").startswith(within):
+            area = within
+        area = _area_selects(options, area, lang, within=within) if area_filter else None
         category_options = {
             **{major: f"{major} {name}" for major, name in options.majors.items()},
             **{code: f"{code} {name}" for code, name in options.categories.items()},
@@ -134,6 +183,11 @@ def sidebar(*, area_filter: bool = True) -> Filters:
         )
         st.caption(t("share_view", lang))
 
+    if who.signed_in:  # the pages read only the reader's scope, whatever the address asked
+        try:
+            department, area = who.narrow(department, area)
+        except OutOfScope:
+            department, area = who.narrow(None, None)
     filters = Filters(
         period=str(picked),
         department=department,
@@ -154,11 +208,12 @@ def _select(
     lang: str,
     *,
     raw: bool = False,
+    everything: bool = True,
 ) -> str | None:
-    keys = ["", *choices]
-    _init(key, current if current in choices else "")
+    keys = ["", *choices] if everything else list(choices)
+    _init(key, current if current in choices else keys[0])
     if st.session_state[key] not in keys:  # the list above it changed: start from "all"
-        st.session_state[key] = ""
+        st.session_state[key] = keys[0]
 
     def show(code: str) -> str:
         if not code:
@@ -169,8 +224,15 @@ def _select(
     return str(picked) or None
 
 
-def _area_selects(options: Options, current: str | None, lang: str) -> str | None:
-    """District → street → community → cell: each list holds the children of the one above."""
+def _area_selects(
+    options: Options, current: str | None, lang: str, *, within: str | None = None
+) -> str | None:
+    """District → street → community → cell: each list holds the children of the one above.
+
+    A grid scope (``within``) starts the lists below its own area, which is always chosen.
+    """
+    if within:
+        return _within_selects(options, current, lang, within)
     chain: list[str | None] = [None, None, None, None]
     if current:
         code: str | None = current
@@ -201,6 +263,28 @@ def _area_selects(options: Options, current: str | None, lang: str) -> str | Non
     if chosen is not None and chosen == chain[2]:
         cells = data.cells_of(chosen)
         picked = _select(t("level_4", lang), cells, chain[3], "f_area4", lang)
+        if picked:
+            chosen = picked
+    return chosen
+
+
+def _within_selects(options: Options, current: str | None, lang: str, within: str) -> str:
+    """The area selects of a grid scope: its own area, then the children below it."""
+    top = next((level for level in (1, 2, 3) if within in options.areas[level]), 4)
+    chosen = parent = within
+    for level, key_name in ((2, "street"), (3, "community")):
+        if level <= top:
+            continue
+        children = {code: name for code, (name, up) in options.areas[level].items() if up == parent}
+        wanted = next((c for c in children if current and current.startswith(c)), None)
+        picked = _select(t(key_name, lang), children, wanted, f"f_area{level}", lang)
+        if picked is None:
+            return chosen
+        chosen = parent = picked
+    if top <= 3 and chosen in options.areas[3]:
+        cells = data.cells_of(chosen)
+        wanted = current if current in cells else None
+        picked = _select(t("level_4", lang), cells, wanted, "f_area4", lang)
         if picked:
             chosen = picked
     return chosen

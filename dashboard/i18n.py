@@ -119,6 +119,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "colour_by": ("着色指标", "Colour by"),
     "drill_down": ("下钻到", "Drill down to"),
     "back_up": ("返回上一级", "Up one level"),
+    "cases_unit": (" 件", " cases"),
+    "no_figure": ("无数据", "no figure"),
     "no_grid": ("尚无网格：请先导入或生成网格。", "No grid yet: import or seed one first."),
     "level_1": ("区", "Districts"),
     "level_2": ("街道/镇", "Streets and towns"),
@@ -134,17 +136,11 @@ LABELS: dict[str, tuple[str, str]] = {
     "area_name": ("区域名称", "Area name"),
     "place": ("名次", "Place"),
     "category_name": ("类别名称", "Category name"),
-    # queue
-    "token": ("工作人员令牌", "Staff token"),
-    "token_help": (
-        "输入令牌后可通过工作人员接口办理案件；不输入则只读。",
-        "With a token you act through the staff API; without one the queue is read-only.",
-    ),
+    # queue and the case page
     "read_only": (
-        "只读：工作人员接口不可用，显示数据库中的队列。",
-        "Read-only: the staff API is not available; the queue comes from the database.",
+        "只读：工作人员接口不可用，暂不能办理。",
+        "Read-only: the staff API is not available; acting on cases waits until it is back.",
     ),
-    "acting_as": ("工作人员接口", "Staff API"),
     "id": ("案件号", "Case"),
     "clock": ("时限状态", "Clock"),
     "hours_left": ("剩余小时", "Hours left"),
@@ -153,22 +149,138 @@ LABELS: dict[str, tuple[str, str]] = {
     "escalation_level": ("督办级别", "Escalation"),
     "case_deadline": ("结案时限", "Case deadline"),
     "stage": ("环节", "Stage"),
-    "reason": ("理由(回退、作废、返工等)", "Reason (return, void, failed check…)"),
-    "by": ("延期时长(如 1wd、4wh)", "Extension (e.g. 1wd, 4wh)"),
-    "to_department": ("派往部门(派遣时)", "To department (dispatch)"),
-    "photos": ("照片引用(逗号分隔)", "Photo references (comma-separated)"),
+    "queue_shown": (
+        "显示 {shown} / 共 {total} 件，最紧急的在前",
+        "{shown} of {total}, worst first",
+    ),
+    "queue_more": ("显示更多", "Show more"),
+    "queue_show": ("显示", "Show"),
+    "open_case": ("打开案件", "Open case"),
+    "no_cases": ("没有待办案件。", "No open cases here."),
+    "case_missing": ("请从工作队列打开一个案件。", "Open a case from the work queue."),
+    "back_to_queue": ("返回工作队列", "Back to the work queue"),
+    "location": ("位置", "Location"),
+    "description": ("描述", "Description"),
+    "before_photos": ("处置前照片", "Before"),
+    "after_photos": ("处置后照片", "After"),
+    "no_photos": ("暂无照片", "No photo yet"),
+    "photo_pending": ("照片处理中", "photo being processed"),
+    "timeline": ("办理过程", "Timeline"),
+    "when": ("时间", "When"),
+    "who": ("办理人", "By"),
+    "step": ("操作", "Step"),
+    "change": ("状态变化", "State change"),
+    "actions_open": ("可办理的操作", "What you can do now"),
+    "no_actions": ("当前没有您可办理的操作。", "Nothing for you to do on this case now."),
+    "reason": ("理由", "Reason"),
+    "by": ("延期时长", "Extension"),
+    "by_help": (
+        "如 1wd（1个工作日）、4wh（4个工作小时）",
+        "e.g. 1wd (one working day), 4wh (four working hours)",
+    ),
+    "to_department": ("派往部门", "To department"),
+    "suggested": ("建议", "suggested"),
+    "new_category": ("新类别", "New category"),
+    "after_photo": ("处置后照片（必填）", "After-photo (required)"),
+    "check_photo": ("核查照片（可选）", "Photo of the check (optional)"),
+    "public_note": ("对市民公开的说明（可选）", "Note for the resident (optional, public)"),
+    "note": ("内部备注（仅工作人员可见）", "Internal note (staff only)"),
     "act": ("办理", "Act"),
     "action": ("操作", "Action"),
-    "note": ("备注", "Note"),
     "submit": ("提交", "Submit"),
-    "done": ("已提交", "Done"),
+    "done": ("已办理", "Done"),
+    "needs": ("请填写：", "Please fill in: "),
+    "left": ("剩余 {t}", "{t} left"),
+    "late_by": ("已超期 {t}", "overdue by {t}"),
+    "due_at": ("时限 {at}", "due {at}"),
+    "paused_since": ("挂账中，时钟暂停", "suspended: the clock is paused"),
+    "days": ("{n}天", "{n} d"),
+    "hours": ("{n}小时", "{n} h"),
+    "minutes": ("{n}分钟", "{n} min"),
+    "case_due": ("全案结案时限 {at}", "Whole case due {at}"),
+    "near_boundary": ("靠近街道边界", "near a street boundary"),
+    "escalated": ("已督办 {n} 级", "escalated {n}"),
+    # signing in
+    "signin": ("工作人员登录", "Staff sign-in"),
+    "signout": ("退出登录", "Sign out"),
+    "signed_in_as": ("已登录", "Signed in"),
+    "signin_needed": (
+        "请工作人员登录后查看。本系统未向公众公开数据。",
+        "Sign in as staff to see the dashboard. The city publishes no figures here.",
+    ),
+    "published": ("公开数据", "Published figures"),
+    "published_note": (
+        "本市公开的季度排名和全市汇总数据。工作人员请登录查看更多。",
+        "The quarterly ranking and the city's totals, as the city publishes them. Staff: sign in "
+        "for more.",
+    ),
+    "city_totals": ("全市汇总", "City totals"),
+    "scope_city": ("全市", "whole city"),
+    "unranked": ("不参与排名", "unranked"),
+    "unranked_note": (
+        "案件数少于 {n} 件的部门不参与排名。",
+        "Departments with fewer than {n} cases in the quarter are listed unranked.",
+    ),
     "empty": ("本期没有数据。", "Nothing in this period."),
     # clock states
-    "clock_overdue": ("已超期", "overdue"),
-    "clock_at_risk": ("即将超期", "at risk"),
-    "clock_on_track": ("正常", "on track"),
-    "clock_paused": ("暂停(挂账)", "paused"),
-    "clock_no_deadline": ("无时限", "no deadline"),
+    "clock_overdue": ("已超期", "Overdue"),
+    "clock_at_risk": ("即将超期", "At risk"),
+    "clock_on_track": ("正常", "On track"),
+    "clock_paused": ("暂停(挂账)", "Paused"),
+    "clock_no_deadline": ("无时限", "No deadline"),
+    # case states
+    "state_REPORTED": ("待受理", "Reported"),
+    "state_VERIFYING": ("核实中", "Being verified"),
+    "state_FILED": ("已立案", "Filed"),
+    "state_DISPATCHED": ("已派遣", "Dispatched"),
+    "state_IN_PROGRESS": ("处置中", "In progress"),
+    "state_RETURNED": ("已回退", "Returned"),
+    "state_SUSPENDED": ("挂账", "Suspended"),
+    "state_HANDLED": ("已处置", "Handled"),
+    "state_CHECKED": ("已核查", "Checked"),
+    "state_CLOSED": ("已结案", "Closed"),
+    "state_VOID": ("已作废", "Void"),
+    # actions of the closed loop
+    "action_submit": ("上报", "Report"),
+    "action_request_verification": ("请求核实", "Ask to verify"),
+    "action_verify": ("核实属实", "Verified"),
+    "action_not_found": ("核实不属实", "Not found on site"),
+    "action_file": ("立案", "File"),
+    "action_void": ("作废", "Void"),
+    "action_dispatch": ("派遣", "Dispatch"),
+    "action_accept": ("接收", "Accept"),
+    "action_return": ("回退", "Return"),
+    "action_redispatch": ("重新派遣", "Dispatch again"),
+    "action_reject_return": ("驳回回退", "Refuse the return"),
+    "action_request_extension": ("申请延期", "Ask for more time"),
+    "action_extend": ("批准延期", "Grant more time"),
+    "action_deny_extension": ("不批准延期", "Refuse more time"),
+    "action_request_suspension": ("申请挂账", "Ask to suspend"),
+    "action_suspend": ("批准挂账", "Suspend"),
+    "action_deny_suspension": ("不批准挂账", "Refuse to suspend"),
+    "action_resume": ("恢复办理", "Resume"),
+    "action_handle": ("处置完毕", "Report handled"),
+    "action_check_fail": ("核查不通过", "Check failed"),
+    "action_check_pass": ("核查通过", "Check passed"),
+    "action_close": ("结案", "Close"),
+    "action_reopen": ("重新办理", "Reopen"),
+    "action_escalate": ("督办", "Escalate"),
+    "action_recategorize": ("更正类别", "Change category"),
+    "action_reroute": ("改派", "Move to another department"),
+    "action_confirm_street": ("确认所属街道", "Confirm the street"),
+    "action_move_to_neighbour": ("移交相邻街道", "Move to the neighbouring street"),
+    "action_comment": ("备注", "Comment"),
+    "action_rate": ("市民评价", "Resident's rating"),
+    "action_hide_photo": ("隐藏照片", "Hide a photo"),
+    "action_redact_photo": ("遮挡照片", "Redact a photo"),
+    "action_overdue": ("超期", "Went overdue"),
+    "action_warn": ("即将超期提醒", "At-risk warning"),
+    # stages
+    "stage_file": ("立案", "Filing"),
+    "stage_dispatch": ("派遣", "Dispatch"),
+    "stage_handle": ("处置", "Handling"),
+    "stage_check": ("核查结案", "Check and close"),
+    "stage_case": ("全案", "Whole case"),
 }
 
 
@@ -182,6 +294,22 @@ def t(key: str, lang: str) -> str:
     if pair is None:
         return key
     return pair[1] if lang == "en" else pair[0]
+
+
+def label(prefix: str, code: str | None, lang: str) -> str:
+    """A state, action, stage or role in words; a code not in the table keeps its own words.
+
+    >>> label("state", "IN_PROGRESS", "zh"), label("action", "check_pass", "en")
+    ('处置中', 'Check passed')
+    >>> label("action", "some_new_step", "en"), label("state", None, "en")
+    ('Some new step', '—')
+    """
+    if not code:
+        return "—"
+    key = f"{prefix}_{code}"
+    if key in LABELS:
+        return t(key, lang)
+    return code.replace("_", " ").capitalize()
 
 
 def title(key: str, lang: str) -> str:

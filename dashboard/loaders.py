@@ -66,6 +66,8 @@ QUEUE_COLUMNS = [
     "department",
     "area",
     "escalation_level",
+    "seconds_left",
+    "areas",
 ]
 
 
@@ -333,8 +335,11 @@ def map_data(session: Session, settings: Settings, filters: Filters, now: dateti
         bounds = (float(minx), float(miny), float(maxx), float(maxy))
         tolerance = max(maxx - minx, maxy - miny) / 800
         simplified = shapely.simplify(geoms, tolerance, preserve_topology=True)
-        for geom, record in zip(simplified, table.to_dict("records"), strict=True):
+        # Where each area's name is written: a point surely inside it, even for odd shapes.
+        anchors = shapely.point_on_surface(geoms)
+        for geom, anchor, record in zip(simplified, anchors, table.to_dict("records"), strict=True):
             shape = shapely.geometry.mapping(shapely.set_precision(geom, 1e-5))
+            record["anchor"] = [round(anchor.x, 5), round(anchor.y, 5)]
             features.append({"type": "Feature", "geometry": shape, "properties": record})
     return MapData(
         level=level,
@@ -441,6 +446,8 @@ def queue_data(
                 "department": i.department_code,
                 "area": next((c for c in reversed(i.area_codes) if c), None),
                 "escalation_level": i.escalation_level,
+                "seconds_left": i.seconds_left,
+                "areas": i.area_codes,
             }
             for i in items
         ],
@@ -508,3 +515,108 @@ def parent_of(session: Session, area: str) -> str | None:
         .limit(1)
     ).scalar_one_or_none()
     return str(found) if found else None
+
+
+@dataclass(frozen=True)
+class PublishedData:
+    """What the city publishes: its totals for the quarter, open cases now, and the ranking."""
+
+    quarter: str
+    total: dict[str, Any]
+    open_now: dict[str, int]
+    ranking: pd.DataFrame
+
+
+def published_data(
+    session: Session, settings: Settings, quarter: str, lang: str, now: datetime
+) -> PublishedData:
+    """The city's totals and the departments' ranking for one quarter: aggregates only."""
+    filters = Filters(period=quarter, lang=lang)
+    period = period_of(settings, quarter, now)
+    total = _evaluate(session, settings, filters, Dimension.TOTAL, now, period=period)
+    snapshot = _open(session, settings, Scope(), Dimension.TOTAL, now)
+    ranking = _evaluate(
+        session,
+        settings,
+        filters,
+        Dimension.DEPARTMENTS,
+        now,
+        period=period,
+        scope=Scope(),
+        include=all_department_codes(session),
+        min_cases=settings.ranking_min_cases,
+    )
+    counts = snapshot.iloc[0].to_dict() if len(snapshot) else {}
+    return PublishedData(
+        quarter=quarter,
+        total=total.iloc[0].to_dict() if len(total) else {**dict.fromkeys(FLAT_COLUMNS)},
+        open_now={k: int(counts.get(k, 0)) for k in ("open", "suspended", "overdue", "at_risk")},
+        ranking=ranking[ranking["key"].notna()].reset_index(drop=True),
+    )
+
+
+@dataclass(frozen=True)
+class Names:
+    """Codes in words for one language: departments, areas of every level, categories."""
+
+    departments: dict[str, str]
+    areas: dict[str, str]
+    categories: dict[str, str]
+
+    def area_path(self, codes: tuple[str | None, ...]) -> str:
+        """A case's place from street down: "Street › Community" (the district is implied)."""
+        named = [self.areas[c] for c in codes[1:3] if c and c in self.areas]
+        return " › ".join(named) if named else "—"
+
+
+def names(session: Session, lang: str) -> Names:
+    options = filter_options(session, lang)
+    areas = {code: name for level in (1, 2, 3) for code, (name, _) in options.areas[level].items()}
+    return Names(departments=options.departments, areas=areas, categories=options.categories)
+
+
+@dataclass(frozen=True)
+class CasePhoto:
+    id: int
+    kind: str  # before | after
+    ready: bool
+    digest: str | None
+
+
+def case_photos(session: Session, case_id: int) -> list[CasePhoto]:
+    """A case's photos that may be shown to staff: processed or on their way, none rejected."""
+    from urbangrid.tables import Photo
+
+    rows = session.execute(
+        select(Photo.id, Photo.kind, Photo.state, Photo.digest)  # type: ignore[call-overload]
+        .where(Photo.case_id == case_id, Photo.state != "rejected")
+        .order_by(Photo.id)
+    ).all()
+    return [
+        CasePhoto(int(i), str(kind), state == "ready" and digest is not None, digest)
+        for i, kind, state, digest in rows
+    ]
+
+
+def place_shapes(session: Session, codes: list[str]) -> dict[str, Any]:
+    """GeoJSON of the named areas of the active grid (a case's street, community and cell)."""
+    version = _active_version(session)
+    features: list[dict[str, Any]] = []
+    if version is None or not codes:
+        return {"type": "FeatureCollection", "features": features}
+    rows = session.execute(
+        select(AREAS.code, AREAS.name, AREAS.level, AREAS.geom).where(
+            AREAS.version_id == version, AREAS.code.in_(codes)
+        )
+    )
+    for code, name, level, geom in rows:
+        shape = shapely.geometry.mapping(shapely.set_precision(geom, 1e-6))
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": shape,
+                "properties": {"key": str(code), "name": str(name), "level": int(level)},
+            }
+        )
+    features.sort(key=lambda f: f["properties"]["level"])
+    return {"type": "FeatureCollection", "features": features}

@@ -82,3 +82,60 @@ def cell(name: str, value: Any) -> str:
     if name in ("name", "grade", "key", "state", "clock"):
         return "—" if missing else str(value)
     return count(value)
+
+
+RANKING = [
+    "rank",
+    "name",
+    "due",
+    "closure_rate",
+    "on_time_handling_rate",
+    "rework_rate",
+    "score",
+    "grade",
+]
+
+
+def ranking_frame(frame: pd.DataFrame, lang: str) -> pd.DataFrame:
+    """The quarterly ranking as read: one row per department, every figure in one format.
+
+    A department the ranking leaves out (too few cases in the quarter: ``ranked`` false, or no
+    rank) is listed after the ranked ones, with "unranked" where its place would be.
+
+    >>> rows = pd.DataFrame([
+    ...     {"rank": 1, "ranked": True, "name": "A", "due": 40, "closure_rate": 1.0,
+    ...      "on_time_handling_rate": 0.5, "rework_rate": 0.0, "score": 94.0, "grade": "A"},
+    ...     {"rank": None, "ranked": False, "name": "B", "due": 4, "closure_rate": 1.0,
+    ...      "on_time_handling_rate": None, "rework_rate": 0.0, "score": 90.0, "grade": "A"}])
+    >>> for row in ranking_frame(rows, "en").values.tolist():
+    ...     print(row)
+    ['1', 'A', '40', '100.0%', '50.0%', '0.0%', '94.0', 'A']
+    ['unranked', 'B', '4', '100.0%', '—', '0.0%', '90.0', 'A']
+    """
+    ranked = (
+        frame["ranked"].fillna(False).astype(bool) if "ranked" in frame else frame["rank"].notna()
+    )
+    ordered = frame.assign(_ranked=ranked).sort_values(
+        ["_ranked", "rank", "due"], ascending=[False, True, False], na_position="last"
+    )
+    rows = []
+    for _, row in ordered.iterrows():
+        shown = {}
+        for name in RANKING:
+            value = row.get(name)
+            if name == "rank":
+                shown[name] = (
+                    str(int(value)) if row["_ranked"] and pd.notna(value) else t("unranked", lang)
+                )
+            else:
+                shown[name] = cell(name, value)
+        rows.append(shown)
+    return pd.DataFrame(rows, columns=RANKING).rename(columns={k: t(k, lang) for k in RANKING})
+
+
+def ranking(frame: pd.DataFrame, lang: str) -> None:
+    """The quarterly ranking, once: a static table of every department."""
+    if frame.empty:
+        st.caption(t("empty", lang))
+        return
+    st.table(ranking_frame(frame, lang).set_index(t("rank", lang)))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -57,17 +58,22 @@ class StaffClient:
     timeout: float = 5.0
 
     def _call(
-        self, method: str, path: str, body: dict[str, Any] | None = None, *, listing: bool = False
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        *,
+        listing: bool = False,
+        files: list[Upload] | None = None,
     ) -> Any:
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json"}
+        data: bytes | None = None
+        if files:
+            data, headers["Content-Type"] = multipart(body or {}, files)
+        elif body is not None:
+            data, headers["Content-Type"] = json.dumps(body).encode(), "application/json"
         request = urllib.request.Request(
-            self.base_url.rstrip("/") + path,
-            method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={
-                "Authorization": f"Bearer {self.token}",
-                "Accept": "application/json",
-                **({"Content-Type": "application/json"} if body is not None else {}),
-            },
+            self.base_url.rstrip("/") + path, method=method, data=data, headers=headers
         )
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as answer:
@@ -135,11 +141,84 @@ class StaffClient:
         found = self._call("GET", f"/api/v1/cases/{case_id}")
         return [str(action) for action in found.get("allowed_actions", [])]
 
+    def case(self, case_id: int) -> dict[str, Any]:
+        """A case with its clocks, timeline and photos, and the actions open to the holder."""
+        found = self._call("GET", f"/api/v1/cases/{case_id}")
+        if not isinstance(found, dict):
+            raise StaffApiUnavailable("the staff API's case has an unknown shape")
+        return found
+
+    def upload(self, case_id: int, files: list[Upload], kind: str = "after") -> list[str]:
+        """Store photos of a case (an after-photo, a check's photo); their references."""
+        found = self._call("POST", f"/api/v1/cases/{case_id}/photos", {"kind": kind}, files=files)
+        return [str(p["ref"]) for p in found.get("photos", []) if "ref" in p]
+
     def act(self, case_id: int, action: str, body: dict[str, Any]) -> Any:
         """Take one step of the closed loop on a case, as the token's holder."""
         return self._call(
             "POST", f"/api/v1/cases/{case_id}/actions/{urllib.parse.quote(action)}", body
         )
+
+    def logout(self) -> None:
+        """End this token's session at the API (it is revoked there)."""
+        self._call("POST", "/api/v1/auth/logout")
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file for a multipart request: its name, bytes and media type."""
+
+    name: str
+    data: bytes
+    media_type: str
+
+
+def multipart(fields: dict[str, Any], files: list[Upload]) -> tuple[bytes, str]:
+    """A multipart/form-data body of ``fields`` and ``files`` (as ``photos``), and its type."""
+    boundary = "urbangrid-" + secrets.token_hex(12)
+    parts: list[bytes] = []
+    for name, value in fields.items():
+        if value is None:
+            continue
+        parts.append(
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+            + str(value).encode()
+            + b"\r\n"
+        )
+    for upload in files:
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", upload.name) or "photo.jpg"
+        parts.append(
+            (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="photos"; '
+                f'filename="{safe}"\r\nContent-Type: {upload.media_type}\r\n\r\n'
+            ).encode()
+            + upload.data
+            + b"\r\n"
+        )
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+def login(base_url: str, name: str, password: str, *, timeout: float = 10.0) -> tuple[str, int]:
+    """Sign in at the staff API: a token and how many seconds it lasts.
+
+    Raises :class:`StaffApiRefused` for a wrong name or password, :class:`StaffApiUnavailable`
+    when no staff API answers.
+    """
+    request = urllib.request.Request(
+        base_url.rstrip("/") + "/api/v1/auth/login",
+        method="POST",
+        data=json.dumps({"name": name, "password": password}).encode(),
+        headers={"Content-Type": "application/json", "Accept": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            found = json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        raise StaffApiRefused(error.code, _detail(error)) from None
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        raise StaffApiUnavailable(f"{base_url}: {error}") from None
+    return str(found["token"]), int(found.get("expires_in_s", 0))
 
 
 def _detail(error: urllib.error.HTTPError) -> Any:

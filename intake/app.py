@@ -20,6 +20,7 @@ from intake.limits import BodyLimit
 from intake.metrics import router as metrics_router
 from intake.open311.edges import Open311Cors, Open311Head, document_open311, not_routed
 from intake.open311.router import router as open311_router
+from intake.outages import UNAVAILABLE, database_unavailable
 from intake.pgfast import FastStore
 from intake.photos import router as photos_router
 from intake.photos import staff_router as staff_photos_router
@@ -102,6 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(Open311Head)
     app.add_exception_handler(FieldError, field_error_handler)
     app.add_exception_handler(RequestValidationError, validation_error_handler)
+    for unavailable in UNAVAILABLE:
+        app.add_exception_handler(unavailable, database_unavailable)
     app.add_exception_handler(StarletteHTTPException, not_routed)
     app.include_router(reports_router)
     app.include_router(tracking_router)

@@ -14,7 +14,13 @@ from urbangrid.settings import get_settings
 @click.option("--host", default=None, help="Interface to bind (default from settings).")
 @click.option("--port", default=None, type=int, help="Port (default from settings).")
 @click.option("--workers", default=1, show_default=True, help="uvicorn worker processes.")
-def api(host: str | None, port: int | None, workers: int) -> None:
+@click.option(
+    "--healthcheck-timeout",
+    default=60,
+    show_default=True,
+    help="Seconds a worker process may not answer uvicorn's ping before it is killed.",
+)
+def api(host: str | None, port: int | None, workers: int, healthcheck_timeout: int) -> None:
     """Serve the intake API (uvicorn)."""
     import uvicorn
 
@@ -25,6 +31,11 @@ def api(host: str | None, port: int | None, workers: int) -> None:
         port=port or settings.api_port,
         workers=workers,
         log_level="info",
+        # uvicorn pings each worker process and kills one that does not answer in time. Its
+        # default of 5 s killed 3 of 6 children while they loaded the grid on a busy 2-core
+        # machine (the answering thread waits for the GIL): only a process hung for a
+        # minute is dead.
+        timeout_worker_healthcheck=healthcheck_timeout,
     )
 
 

@@ -19,8 +19,10 @@ from pydantic import BaseModel
 
 from intake.bounds import CODE
 from intake.deps import SessionDep, SettingsDep
+from intake.staff_auth import ReaderDep
 from urbangrid.columns import utcnow
 from urbangrid.domain.metrics import PERIOD_HELP, Period, parse_period, quarter_of
+from urbangrid.domain.readers import OutOfScope, Reader
 from urbangrid.metrics import (
     FLAT_COLUMNS,
     STEP_COLUMNS,
@@ -58,13 +60,47 @@ CategoryQuery = Annotated[
 LangQuery = Annotated[Lang, Query(description="Names in Chinese or English")]
 
 
+def _signed_in(reader: Reader) -> None:
+    if not reader.signed_in:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            "a staff token is required for these figures (Authorization: Bearer …)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
 def _scope(
-    department: DepartmentQuery = None, area: AreaQuery = None, category: CategoryQuery = None
+    reader: ReaderDep,
+    department: DepartmentQuery = None,
+    area: AreaQuery = None,
+    category: CategoryQuery = None,
 ) -> Scope:
+    """The filters, narrowed to the reader's scope: a department or an area of their own."""
+    _signed_in(reader)
+    try:
+        department, area = reader.narrow(department, area)
+    except OutOfScope as exc:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            [{"loc": ["query", exc.field], "msg": str(exc), "type": "scope"}],
+        ) from None
     return Scope(department=department, area=area, category=category)
 
 
+def _published_scope(
+    reader: ReaderDep,
+    department: DepartmentQuery = None,
+    area: AreaQuery = None,
+    category: CategoryQuery = None,
+) -> Scope:
+    """The city's totals are published when the city chooses; any filter needs a token."""
+    if not reader.signed_in and reader.published and not (department or area or category):
+        return Scope()
+    return _scope(reader, department, area, category)
+
+
 ScopeQuery = Annotated[Scope, Depends(_scope)]
+PublishedScopeQuery = Annotated[Scope, Depends(_published_scope)]
 FormatQuery = Annotated[Format | None, Query(description="json (default) or csv")]
 
 
@@ -191,6 +227,7 @@ def ranking(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    reader: ReaderDep,
     period: Annotated[
         str | None,
         Query(max_length=40, description="The quarter ranked, e.g. 2026-Q3 (default: this one)"),
@@ -202,7 +239,11 @@ def ranking(
 
     A department with fewer cases due in the quarter than ``URBANGRID_RANKING_MIN_CASES`` is
     listed unranked (``ranked`` false, no ``rank``) after the ranked ones. Ties share a rank
-    and are listed by cases due (more first), then by name."""
+    and are listed by cases due (more first), then by name.
+
+    Published (no token needed) when ``URBANGRID_PUBLIC_DASHBOARD`` is on."""
+    if not reader.sees_published:
+        _signed_in(reader)
     now = utcnow()
     tz = ZoneInfo(settings.city_timezone)
     chosen = _period(period or quarter_of(now.astimezone(tz).date()), settings, now)
@@ -235,6 +276,7 @@ def roles_view(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    reader: ReaderDep,
     scope: ScopeQuery,
     period: PeriodQuery = None,
     by: Annotated[
@@ -245,7 +287,22 @@ def roles_view(
     format: FormatQuery = None,
 ) -> MetricsPublic | Response:
     """The evaluation per role: each stage clock due in the period (filing, dispatch, handling,
-    check and close, the whole case), done, on time and overdue, per role or member of staff."""
+    check and close, the whole case), done, on time and overdue, per role or member of staff.
+
+    Per member of staff (``by=actor``) only for those who lead people: heads, shift leads and
+    administrators, within their scope."""
+    if by == "actor" and not reader.sees_people:
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            [
+                {
+                    "loc": ["query", "by"],
+                    "msg": "figures per member of staff are for heads, "
+                    "shift leads and administrators",
+                    "type": "scope",
+                }
+            ],
+        )
     now = utcnow()
     chosen = _period(period, settings, now)
     with _filters_named():
@@ -362,13 +419,18 @@ def measures(
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
+    reader: ReaderDep,
     dimension: Dimension,
-    scope: ScopeQuery,
+    scope: PublishedScopeQuery,
     period: PeriodQuery = None,
     lang: LangQuery = "zh",
     format: FormatQuery = None,
 ) -> MetricsPublic | Response:
-    """Every measure of DOMAIN.md §6 per group for a period, with composite score and grade."""
+    """Every measure of DOMAIN.md §6 per group for a period, with composite score and grade.
+
+    Without a token only the city's totals (``total``, no filter), when the city publishes them."""
+    if dimension != Dimension.TOTAL:
+        _signed_in(reader)
     now = utcnow()
     chosen = _period(period, settings, now)
     rows = _measures(

@@ -31,6 +31,7 @@ from psycopg import errors
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import make_url
 
+from urbangrid.db import PG_CONNECT_ARGS, POOL_TIMEOUT_S
 from urbangrid.tables.cases import OPEN_NOT_DUPLICATE
 
 log = logging.getLogger(__name__)
@@ -111,9 +112,14 @@ class FastStore:
             conninfo,
             min_size=size,
             max_size=size,
-            kwargs={"autocommit": True},
+            kwargs={"autocommit": True, **PG_CONNECT_ARGS},
             open=False,
             name="urbangrid-intake",
+            # No connection within this: PoolTimeout, which the API answers with a 503.
+            timeout=POOL_TIMEOUT_S,
+            # Each connection is tested as it is handed out: after an outage the pool's dead
+            # connections are replaced instead of failing the first reports.
+            check=AsyncConnectionPool.check_connection,
         )
         return cls(pool, writers=max(1, min(writers, size)))
 

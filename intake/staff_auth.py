@@ -15,7 +15,8 @@ from intake.deps import SessionDep, SettingsDep
 from intake.ratelimit import client_address
 from intake.signin import SignInGuard
 from urbangrid.db import get_engine
-from urbangrid.staff import Principal, authenticate, login
+from urbangrid.domain.readers import Reader
+from urbangrid.staff import Principal, authenticate, login, revoke_token
 
 router = APIRouter(prefix="/api/v1/auth", tags=["staff"])
 
@@ -42,6 +43,27 @@ def get_principal(
 
 
 StaffDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_reader(
+    session: SessionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Reader:
+    """Who reads figures: a staff member by token, or the public (what the city publishes).
+
+    A token that is sent but not valid is refused rather than read as the public, so a
+    client with an expired token learns it instead of silently seeing less.
+    """
+    if credentials is None:
+        return Reader(None, None, published=settings.public_dashboard)
+    principal = authenticate(session, credentials.credentials)
+    if principal is None:
+        raise _unauthorized("the token is unknown, expired or revoked")
+    return Reader(principal.role, principal.scope, published=settings.public_dashboard)
+
+
+ReaderDep = Annotated[Reader, Depends(get_reader)]
 
 
 class LoginRequest(BaseModel):
@@ -97,6 +119,18 @@ async def staff_login(request: Request, body: LoginRequest, settings: SettingsDe
         raise _unauthorized("wrong name or password")
     await guard.signed_in(body.name)
     return TokenPublic(token=token, expires_in_s=int(ttl.total_seconds()))
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+def staff_logout(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> None:
+    """Revoke the token this request carries (signing out); an unknown token is already out."""
+    if credentials is None:
+        raise _unauthorized("a staff token is required (Authorization: Bearer …)")
+    revoke_token(session, credentials.credentials)
+    session.commit()
 
 
 @router.get("/me", response_model=MePublic)

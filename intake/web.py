@@ -64,6 +64,8 @@ class MapArea(BaseModel):
     level: int
     # Outer rings of the simplified polygon as [lon, lat] pairs, rounded to about a metre.
     rings: list[list[list[float]]]
+    # Where the page writes the area's name: a point inside it, [lon, lat].
+    label: list[float]
 
 
 class CityMap(BaseModel):
@@ -112,7 +114,9 @@ def _build(version: int, grid: Any) -> CityMap:
                 max(bounds[2], maxx),
                 max(bounds[3], maxy),
             ]
-            areas.append(MapArea(code=code, name=name, level=level, rings=rings))
+            anchor = shapely.point_on_surface(geom)
+            label = [round(anchor.x, 5), round(anchor.y, 5)]
+            areas.append(MapArea(code=code, name=name, level=level, rings=rings, label=label))
     return CityMap(version=version, bbox=[round(b, 5) for b in bounds], areas=areas)
 
 

@@ -34,11 +34,13 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("urbangrid.runner:run", "Run API, worker, scheduler and dashboard on this machine."),
     "scheduler": ("workers.cli:scheduler", "Run the scheduler (Celery beat)."),
     "sla": ("workers.cli:sla", "SLA clocks: deadlines on the official calendar, the sweep."),
+    "soak": ("urbangrid.soak.cli:soak", "Drive a running stack for a while, with faults; count."),
     "staff": ("intake.cli:staff", "Staff accounts and their API tokens."),
     "worker": ("workers.cli:worker", "Run a Celery worker on the given queues."),
 }
 
 BENCHES: dict[str, tuple[str, str]] = {
+    "broker": ("workers.broker_bench:bench_broker", "Embedded broker candidates under load."),
     "dashboard": ("dashboard.cli:bench_dashboard", "Dashboard queries on a million cases."),
     "geo": (
         "urbangrid.gridcli:bench_geo",

@@ -48,7 +48,34 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url,
+        # A connection is tested before use and replaced after half an hour, so the first
+        # requests after the database comes back do not meet connections it dropped.
+        pool_pre_ping=True,
+        pool_recycle=1800,
+        pool_size=10,
+        max_overflow=20,
+        # Waiting for a pooled connection, or for a new one, ends in seconds: the request then
+        # answers 503 (intake/outages.py) instead of hanging.
+        pool_timeout=POOL_TIMEOUT_S,
+        connect_args=PG_CONNECT_ARGS,
+    )
+
+
+# How long to wait for a free pooled connection before answering 503.
+POOL_TIMEOUT_S = 3.0
+# libpq's limits (seconds; tcp_user_timeout in ms): a database that does not answer a connect
+# within 3 s, or a link on which sent data stays unacknowledged for 5 s, is away. Keepalives
+# notice a silent peer while a query waits.
+PG_CONNECT_ARGS: dict[str, Any] = {
+    "connect_timeout": 3,
+    "tcp_user_timeout": 5000,
+    "keepalives": 1,
+    "keepalives_idle": 10,
+    "keepalives_interval": 3,
+    "keepalives_count": 3,
+}
 
 
 def get_engine(settings: Settings | None = None) -> Engine:

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
 import time
 import urllib.request
-from types import FrameType
 
 import click
 from sqlmodel import Session
 
 from urbangrid.db import get_engine
 from urbangrid.settings import get_settings
+from urbangrid.supervisor import Supervisor
 
 
 @click.group()
@@ -61,8 +59,10 @@ def rebuild_metrics() -> None:
 
 @click.command()
 @click.option("--no-dashboard", is_flag=True, help="Leave the dashboard out.")
-def run(no_dashboard: bool) -> None:
-    """Run API, worker, scheduler and dashboard together on this machine."""
+@click.option("--api-workers", default=1, show_default=True, help="uvicorn worker processes.")
+def run(no_dashboard: bool, api_workers: int) -> None:
+    """Run API, worker, scheduler and dashboard together on this machine, restarting any that
+    dies; SIGTERM or Ctrl-C stops them all."""
     from urbangrid.migrate import upgrade
 
     settings = get_settings()
@@ -75,11 +75,13 @@ def run(no_dashboard: bool) -> None:
     if not seeded:
         seed_demo()
 
-    me = [sys.executable, "-m", "urbangrid.cli"]
+    # -P: the children import the code this command runs, not a checkout that happens to be
+    # the working directory (python -m would put it first on the path).
+    me = [sys.executable, "-P", "-m", "urbangrid.cli"]
     from workers.app import HOUSEKEEPING_QUEUES, ROUTING_QUEUES
 
     commands = {
-        "api": [*me, "api"],
+        "api": [*me, "api", "--workers", str(api_workers)],
         # Routing on workers of its own: housekeeping never delays a report (workers/app.py).
         "worker": [*me, "worker", "-Q", ",".join(ROUTING_QUEUES)],
         "housekeeping": [*me, "worker", "-Q", ",".join(HOUSEKEEPING_QUEUES), "-c", "1"],
@@ -87,40 +89,24 @@ def run(no_dashboard: bool) -> None:
     }
     if not no_dashboard:
         commands["dashboard"] = [*me, "dashboard"]
-    children = {name: subprocess.Popen(argv) for name, argv in commands.items()}
-
-    def stop(_signum: int = 0, _frame: FrameType | None = None) -> None:
-        for child in children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for child in children.values():
-            try:
-                child.wait(max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                child.kill()
-
-    signal.signal(signal.SIGTERM, stop)
+    supervisor = Supervisor(
+        commands, say=lambda line: click.echo(line, err=True), pid_dir=settings.var_dir / "run"
+    )
+    supervisor.start_all()
     api_url = f"http://{settings.api_host}:{settings.api_port}"
-    if _wait_for(f"{api_url}/healthz", 60):
+    if _wait_for(f"{api_url}/healthz", 120, supervisor):
         click.echo(f"urbangrid is running: API {api_url}/docs")
         if not no_dashboard:
             click.echo(f"dashboard http://{settings.dashboard_host}:{settings.dashboard_port}")
         click.echo("Ctrl-C stops everything.")
-    try:
-        while all(child.poll() is None for child in children.values()):
-            time.sleep(0.5)
-        failed = [name for name, child in children.items() if child.poll() is not None]
-        click.echo(f"stopping: {', '.join(failed)} exited", err=True)
-    except KeyboardInterrupt:
-        pass
-    finally:
-        stop()
+    stopped_by = supervisor.run()
+    click.echo(f"urbangrid run: stopped by {stopped_by}", err=True)
 
 
-def _wait_for(url: str, seconds: float) -> bool:
+def _wait_for(url: str, seconds: float, supervisor: Supervisor) -> bool:
     deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not supervisor.received:
+        supervisor.check()
         try:
             with urllib.request.urlopen(url, timeout=1) as response:
                 if response.status == 200:

@@ -171,6 +171,10 @@ class Settings(BaseSettings):
     dashboard_cache_ttl_s: float = Field(default=60, ge=0)
     dashboard_default_period: str = "90d"
     dashboard_staff_api_url: str = ""
+    # What the dashboard and the metrics API show to someone who has not signed in: nothing
+    # (off), or what the city publishes (on): the quarterly ranking and the city's totals.
+    # Never a case, never a person's figures.
+    public_dashboard: bool = False
 
     @field_validator("var_dir")
     @classmethod
@@ -229,12 +233,14 @@ class Settings(BaseSettings):
 
     @property
     def effective_broker_url(self) -> str:
-        """The configured broker, or the embedded filesystem transport under ``var_dir``."""
-        return self.broker_url or "filesystem://"
+        """The configured broker, or the embedded one (message files under ``var_dir``)."""
+        return self.broker_url or "embedded://"
 
     @property
     def embedded_broker(self) -> bool:
-        return self.effective_broker_url.startswith("filesystem://")
+        """Message files on this machine (``workers/embedded_broker.py``); ``filesystem://``
+        names the same broker, kombu's unsafe original is never used."""
+        return self.effective_broker_url.startswith(("embedded://", "filesystem://"))
 
     @property
     def broker_dir(self) -> Path:

@@ -162,3 +162,16 @@ def revoke_tokens(session: Session, staff: Staff) -> int:
         session.add(row)
     session.flush()
     return len(rows)
+
+
+def revoke_token(session: Session, token: str) -> bool:
+    """Revoke one token (a signed-in session ending); False when it was not live."""
+    stored = session.exec(
+        select(StaffToken).where(StaffToken.token_hash == hash_token(token))
+    ).first()
+    if stored is None or stored.revoked_at is not None:
+        return False
+    stored.revoked_at = utcnow()
+    session.add(stored)
+    session.flush()
+    return True

@@ -1,7 +1,8 @@
 """The Celery application: explicit queues, routes and delivery guarantees.
 
-The embedded default uses kombu's filesystem transport under ``var/broker`` (no server); an
-``amqp://`` URL selects RabbitMQ. Messages carry case ids only; the database row holds the truth.
+The embedded default passes messages as files under ``var/broker`` (no server; see
+``workers/embedded_broker.py``); an ``amqp://`` URL selects RabbitMQ. Messages carry case ids
+only; the database row holds the truth.
 On RabbitMQ every work queue dead-letters what a task rejects for good (a permanent error, or
 retries exhausted) to ``urbangrid.dead`` (see ``workers/deadletter.py``).
 """
@@ -14,6 +15,8 @@ from celery import Celery
 from kombu.entity import Exchange, Queue
 
 from urbangrid.settings import Settings, get_settings
+from workers import embedded_broker
+from workers.beat import LIFETIME
 
 QUEUES = ("intake", "geo", "routing", "sla", "media", "notify", "metrics", "periodic")
 
@@ -68,16 +71,8 @@ def prefetch_for(queues: list[str], settings: Settings) -> int:
 
 def _transport_options(settings: Settings) -> dict[str, Any]:
     if settings.embedded_broker:
-        folder = settings.broker_dir / "queue"
-        processed = settings.broker_dir / "processed"
-        control = settings.broker_dir / "control"
-        for path in (folder, processed, control):
-            path.mkdir(parents=True, exist_ok=True)
         return {
-            "data_folder_in": str(folder),
-            "data_folder_out": str(folder),
-            "processed_folder": str(processed),
-            "control_folder": str(control),
+            **embedded_broker.folders(settings.broker_dir),
             "store_processed": False,
             "polling_interval": settings.embedded_poll_interval_s,
         }
@@ -89,7 +84,12 @@ def _transport_options(settings: Settings) -> dict[str, Any]:
 def make_celery(settings: Settings | None = None) -> Celery:
     """A Celery app bound to the configured broker."""
     settings = settings or get_settings()
-    app = Celery("urbangrid", broker=settings.effective_broker_url, set_as_current=False)
+    broker = settings.effective_broker_url
+    if settings.embedded_broker:
+        embedded_broker.register()
+        # kombu's own filesystem transport corrupts messages under concurrent use (#1551).
+        broker = broker.replace("filesystem://", f"{embedded_broker.SCHEME}://", 1)
+    app = Celery("urbangrid", broker=broker, set_as_current=False)
     app.conf.update(
         task_queues=work_queues(settings),
         task_default_queue="routing",
@@ -122,37 +122,37 @@ def make_celery(settings: Settings | None = None) -> Celery:
             "relay-unrouted": {
                 "task": "urbangrid.relay_unrouted",
                 "schedule": settings.relay_interval_s,
-                "options": {"expires": settings.relay_interval_s},
+                "options": {LIFETIME: settings.relay_interval_s},
             },
             "sla-sweep": {
                 "task": "urbangrid.sla_sweep",
                 "schedule": settings.sla_sweep_interval_s,
-                "options": {"expires": settings.sla_sweep_interval_s},
+                "options": {LIFETIME: settings.sla_sweep_interval_s},
             },
             "relay-duplicates": {
                 "task": "urbangrid.relay_duplicates",
                 "schedule": settings.relay_interval_s,
-                "options": {"expires": settings.relay_interval_s},
+                "options": {LIFETIME: settings.relay_interval_s},
             },
             "relay-photos": {
                 "task": "urbangrid.relay_photos",
                 "schedule": settings.relay_interval_s,
-                "options": {"expires": settings.relay_interval_s},
+                "options": {LIFETIME: settings.relay_interval_s},
             },
             "send-notifications": {
                 "task": "urbangrid.send_notifications",
                 "schedule": settings.notify_interval_s,
-                "options": {"expires": settings.notify_interval_s},
+                "options": {LIFETIME: settings.notify_interval_s},
             },
             "refresh-metrics": {
                 "task": "urbangrid.refresh_metrics",
                 "schedule": settings.metrics_refresh_interval_s,
-                "options": {"expires": settings.metrics_refresh_interval_s},
+                "options": {LIFETIME: settings.metrics_refresh_interval_s},
             },
             "expire-idempotency-keys": {
                 "task": "urbangrid.expire_idempotency_keys",
                 "schedule": 3600.0,
-                "options": {"expires": 3600.0},
+                "options": {LIFETIME: 3600.0},
             },
         },
     )
@@ -184,4 +184,13 @@ def make_celery(settings: Settings | None = None) -> Celery:
         workers.metrics,
     ):
         module.register(app)
+    for name in periodic_tasks(app):
+        # A periodic run that fails is acknowledged, never dead-lettered: the next run, one
+        # interval later, finds the same work in the database (workers/beat.py).
+        app.tasks[name].acks_on_failure = True
     return app
+
+
+def periodic_tasks(app: Celery) -> set[str]:
+    """The names of the tasks the scheduler sends."""
+    return {str(entry["task"]) for entry in app.conf.beat_schedule.values()}

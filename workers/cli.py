@@ -89,6 +89,7 @@ def scheduler(loglevel: str) -> None:
         [
             "beat",
             f"--loglevel={loglevel}",
+            "--scheduler=workers.beat:Scheduler",
             f"--schedule={settings.var_dir / 'celerybeat-schedule'}",
         ]
     )

@@ -8,9 +8,9 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data
-from dashboard.filters import current
+from dashboard.filters import current, reader
 from dashboard.i18n import t, title
-from dashboard.show import summary, table
+from dashboard.show import ranking, table
 from urbangrid.domain.metrics import LOWER_IS_BETTER
 from urbangrid.metrics import FLAT_COLUMNS, UnknownFilter
 
@@ -34,17 +34,6 @@ MEASURES = [
     "accurate_dispatch_rate",
     "satisfaction_rate",
     "average_handling_hours",
-    "score",
-    "grade",
-]
-RANKING = [
-    "rank",
-    "key",
-    "name",
-    "due",
-    "closure_rate",
-    "on_time_handling_rate",
-    "rework_rate",
     "score",
     "grade",
 ]
@@ -93,9 +82,8 @@ else:
     downloads(view.table, f"departments-{filters.period}", lang, "departments")
 
 st.subheader(f"{t('ranking', lang)} · {view.ranking_period}")
-st.caption(t("podium", lang))
-summary(view.ranking.head(10), lang, [k for k in RANKING if k != "key"])
-table(view.ranking, RANKING, lang, key="departments_ranking")
+ranking(view.ranking, lang)
+st.caption(t("unranked_note", lang).format(n=data.settings().ranking_min_cases))
 downloads(view.ranking, f"ranking-{view.ranking_period}", lang, "ranking")
 
 STEPS = [
@@ -116,8 +104,9 @@ if view.roles.empty:
     st.info(t("empty", lang))
 else:
     table(view.roles, STEPS, lang, key="departments_roles")
-    with st.expander(t("by_staff", lang)):
-        table(view.staff, ["stage_name", "role", "actor", *STEPS[2:]], lang, key="staff")
+    if reader().sees_people:  # each person's figures: for those who lead people
+        with st.expander(t("by_staff", lang)):
+            table(view.staff, ["stage_name", "role", "actor", *STEPS[2:]], lang, key="staff")
 
 policy = data.settings().score_policy
 with st.expander(t("formula", lang)):

@@ -24,6 +24,25 @@ COLOUR_BY = ["overdue_now", "open", "received", "closure_rate", "on_time_closure
 LOW, HIGH = (255, 237, 160), (189, 0, 38)  # pale yellow → deep red
 
 
+def legend(measure: str, low: float, high: float, *, rate: bool, lang: str) -> str:
+    """The colour scale as a bar with its two ends in the measure's units (HTML)."""
+    pale, deep = (f"rgb{LOW}", f"rgb{HIGH}")
+    start, end = (deep, pale) if rate else (pale, deep)
+    shown = percent if rate else count
+    unit = "" if rate else t("cases_unit", lang)
+    return (
+        '<div style="font-size:0.9rem">'
+        f"<b>{t(measure, lang)}</b>"
+        '<div style="display:flex;align-items:center;gap:0.5rem;margin-top:0.2rem">'
+        f"<span>{shown(low)}{unit}</span>"
+        f'<span style="flex:1;height:0.8rem;border-radius:0.2rem;'
+        f'background:linear-gradient(to right,{start},{end})"></span>'
+        f"<span>{shown(high)}{unit}</span>"
+        '<span style="display:inline-block;width:0.8rem;height:0.8rem;background:rgb(200,200,200)">'
+        f"</span><span>{t('no_figure', lang)}</span></div></div>"
+    )
+
+
 def colour(value: Any, low: float, high: float, *, rate: bool) -> list[int]:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return [200, 200, 200, 120]
@@ -64,6 +83,13 @@ for feature, value in zip(view.features["features"], values, strict=True):
 assert view.bounds is not None
 minx, miny, maxx, maxy = view.bounds
 span = max(maxx - minx, (maxy - miny) * 1.2, 1e-4)
+# Names on the areas: districts and streets always; communities and cells are too many and
+# too small to label legibly, their names are in the tooltip and the table below.
+labels = [
+    {"position": f["properties"]["anchor"], "text": f["properties"]["name"]}
+    for f in view.features["features"]
+    if view.level <= 2 and f["properties"].get("name")
+]
 deck = pdk.Deck(
     layers=[
         pdk.Layer(
@@ -76,7 +102,21 @@ deck = pdk.Deck(
             get_fill_color="properties.fill",
             get_line_color=[90, 90, 90, 200],
             line_width_min_pixels=1,
-        )
+        ),
+        pdk.Layer(
+            "TextLayer",
+            data=labels,
+            id="names",
+            get_position="position",
+            get_text="text",
+            get_size=13 if view.level == 1 else 11,
+            get_color=[20, 20, 20, 255],
+            outline_width=2,
+            outline_color=[255, 255, 255, 230],
+            font_settings={"sdf": True},
+            character_set="auto",  # every character the names use (Chinese ones included)
+            font_family='"Noto Sans CJK SC", "Noto Sans SC", sans-serif',
+        ),
     ],
     initial_view_state=pdk.ViewState(
         longitude=(minx + maxx) / 2,
@@ -86,7 +126,7 @@ deck = pdk.Deck(
     # No base map: nothing is fetched from the internet. (Passing map_style=None instead would
     # make Streamlit fill in a Carto base map from its CDN.)
     map_provider=None,
-    tooltip={"html": "<b>{name}</b> {key}<br/>{label}: {shown}"},
+    tooltip={"html": "<b>{name}</b><br/>{label}: {shown}"},
 )
 event = st.pydeck_chart(
     deck,
@@ -96,6 +136,7 @@ event = st.pydeck_chart(
     key=f"map_chart_{view.level}_{view.parent}",
     height=520,
 )
+st.html(legend(measure, low, high, rate=rate, lang=lang))
 chosen = event.selection.objects.get("areas") if event else None
 picked: dict[str, Any] | None = chosen[0] if chosen else None
 if picked and view.level < 4:

@@ -7,6 +7,7 @@ const TEXT = {
     title: "随手拍", reportHeading: "报告一个街面问题", photosLegend: "照片（1 至 6 张）",
     choosePhotos: "拍照或选择照片", whereLegend: "位置", useLocation: "使用我的位置",
     mapHint: "或在地图上点选位置；若照片带有定位，也可留空。", lat: "纬度", lon: "经度",
+    placeIs: "所选位置：", outside: "所选位置不在本市服务范围内。",
     address: "地址（没有定位时，按地址找位置，如：黄浦区人民大道200号）",
     whatLegend: "问题类别", description: "描述", chooseCategory: "请选择类别",
     contact: "联系方式（选填，仅用于通知您进展，不会公开）", submit: "提交", sending: "正在提交…",
@@ -25,6 +26,7 @@ const TEXT = {
     title: "Report it", reportHeading: "Report a street problem", photosLegend: "Photos (1 to 6)",
     choosePhotos: "Take or choose photos", whereLegend: "Where", useLocation: "Use my location",
     mapHint: "Or tap the map. If a photo carries its location, you may leave this empty.",
+    placeIs: "You chose: ", outside: "That place is outside the city's service area.",
     lat: "Latitude", lon: "Longitude", whatLegend: "What", description: "Description",
     address: "Address (without a location, the report is placed at this address)",
     chooseCategory: "Choose a category",
@@ -136,7 +138,7 @@ function renderPreviews() {
 }
 
 // ---- the map: the city's own districts and streets as SVG, a tap places the pin ---------------
-const map = { view: null, full: null, scale: 1000, cos: 1, bbox: null, pin: null };
+const map = { view: null, full: null, scale: 1000, cos: 1, bbox: null, pin: null, areas: [], labels: [], chosen: null };
 
 async function loadMap() {
   const answer = await fetch("/api/v1/map");
@@ -149,6 +151,7 @@ async function loadMap() {
   const ns = "http://www.w3.org/2000/svg";
   const streets = document.createElementNS(ns, "g");
   const districts = document.createElementNS(ns, "g");
+  const names = document.createElementNS(ns, "g");
   for (const area of city.areas) {
     const path = document.createElementNS(ns, "path");
     path.setAttribute("d", area.rings.map((ring) => "M" + ring.map(([x, y]) => project(x, y).join(" ")).join("L") + "Z").join(""));
@@ -157,8 +160,21 @@ async function loadMap() {
     title.textContent = area.name;
     path.append(title);
     (area.level === 1 ? districts : streets).append(path);
+    map.areas.push({ ...area, path });
+    if (area.label) {
+      // The area's name on the map: districts always, streets once zoomed in (showView).
+      const text = document.createElementNS(ns, "text");
+      const [x, y] = project(area.label[0], area.label[1]);
+      text.setAttribute("x", x);
+      text.setAttribute("y", y);
+      text.setAttribute("text-anchor", "middle");
+      text.setAttribute("class", area.level === 1 ? "district-label" : "street-label");
+      text.textContent = area.name;
+      names.append(text);
+      map.labels.push({ text, level: area.level });
+    }
   }
-  svg.append(streets, districts);
+  svg.append(streets, districts, names);
   const [x0, y0] = project(minx, maxy);
   const [x1, y1] = project(maxx, miny);
   map.full = [x0, y0, x1 - x0, y1 - y0];
@@ -174,7 +190,40 @@ function unproject(x, y) {
   return [map.bbox[0] + x / (map.cos * map.scale), map.bbox[3] - y / map.scale];
 }
 
-function showView() { $("map").setAttribute("viewBox", map.view.join(" ")); }
+function showView() {
+  $("map").setAttribute("viewBox", map.view.join(" "));
+  // Names keep a readable size on screen whatever the zoom: sizes are in the map's own units.
+  const width = map.view[2];
+  const zoomedIn = width < map.full[2] * 0.45;
+  for (const { text, level } of map.labels) {
+    const size = width / (level === 1 ? 22 : 34);
+    text.style.fontSize = `${size}px`;
+    text.style.strokeWidth = `${size / 5}px`;
+    text.style.display = level === 1 ? (zoomedIn ? "none" : "") : (zoomedIn ? "" : "none");
+  }
+}
+
+// Which street (and district) a point lies in: ray casting on the drawn outlines.
+function inside(lon, lat, rings) {
+  let hit = false;
+  for (const ring of rings) {
+    for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+      const [xi, yi] = ring[i], [xj, yj] = ring[j];
+      if ((yi > lat) !== (yj > lat) && lon < ((xj - xi) * (lat - yi)) / (yj - yi) + xi) hit = !hit;
+    }
+  }
+  return hit;
+}
+
+function nameTapped(lat, lon) {
+  const found = (level) => map.areas.find((a) => a.level === level && inside(lon, lat, a.rings));
+  const district = found(1), street = found(2);
+  if (map.chosen) map.chosen.classList.remove("chosen");
+  map.chosen = street ? street.path : null;
+  if (map.chosen) map.chosen.classList.add("chosen");
+  const words = [district, street].filter(Boolean).map((a) => a.name).join(" · ");
+  $("place").textContent = words ? `${t("placeIs")}${words}` : (map.areas.length ? t("outside") : "");
+}
 
 function zoom(factor) {
   if (!map.view) return;
@@ -225,6 +274,7 @@ function setLocation(lat, lon) {
   $("lon").value = lon.toFixed(6);
   $("crs").value = "wgs84";
   placePin(lat, lon);
+  nameTapped(lat, lon);
   showError("lat", "");
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +17,9 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.show import count, percent
 from intake.app import create_app
+from tests.staffing import auth, staff_token
 from urbangrid.columns import utcnow
+from urbangrid.db import make_engine
 from urbangrid.settings import Settings, get_settings
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
@@ -47,9 +50,23 @@ def dashboard_env(
     st.cache_data.clear()
 
 
+def sign_in(monkeypatch: pytest.MonkeyPatch, settings: Settings, role: str, scope: str) -> str:
+    """Open the pages as a staff member: the session cookie's token, as the browser would send.
+
+    AppTest cannot send cookies, so the one function that reads the cookie answers instead.
+    """
+    engine = make_engine(settings.effective_database_url)
+    token = staff_token(engine, role, scope)
+    engine.dispose()
+    monkeypatch.setattr("dashboard.viewer.cookie_token", lambda: token)
+    return token
+
+
 @pytest.fixture
-def api(dashboard_env: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(dashboard_env)) as client:
+def api(dashboard_env: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[TestClient]:
+    """The metrics API, and the pages, as a city administrator (every figure, unnarrowed)."""
+    token = sign_in(monkeypatch, dashboard_env, "admin", "city")
+    with TestClient(create_app(dashboard_env), headers=auth(token)) as client:
         yield client
 
 
@@ -111,11 +128,16 @@ def test_departments_page_matches_the_api_and_ranks_every_department(
     for key, row in expected.items():
         for measure in ("due", "closed", "closure_rate", "on_time_handling_rate", "score"):
             assert same(table.loc[key, measure], row[measure]), (key, measure)
-    ranking = frame(at, 1, "rank").set_index("key")
+    # The ranking, once, every department listed, in the API's order and one number format.
+    assert len(at.table) == 1
+    ranking = at.table[0].value
     quarter = rows(api, "ranking")
-    assert set(ranking.index) == set(quarter)  # every department, even without cases
-    for key, row in quarter.items():
-        assert same(ranking.loc[key, "rank"], row["rank"]), key
+    assert list(ranking["Name"]) == [row["name"] for row in quarter.values()]
+    assert list(ranking.index) == [
+        str(row["rank"]) if row.get("ranked", row["rank"] is not None) else "unranked"
+        for row in quarter.values()
+    ]
+    assert all(str(v).endswith("%") or v == "—" for v in ranking["Closure rate"])
     assert [b.label for b in at.get("download_button")] == [
         "Download CSV",
         "Download Excel",
@@ -123,7 +145,7 @@ def test_departments_page_matches_the_api_and_ranks_every_department(
         "Download Excel",
     ]
     # The evaluation per role: the same steps, counts and rates as /metrics/roles.
-    steps = frame(at, 2, "step_on_time_rate")
+    steps = frame(at, 1, "step_on_time_rate")
     answer = api.get("/api/v1/metrics/roles", params={"period": period, "lang": "en"})
     expected_steps = answer.json()["rows"]
     assert len(steps) == len(expected_steps) > 0
@@ -132,7 +154,7 @@ def test_departments_page_matches_the_api_and_ranks_every_department(
         assert shown["step_due"] == row["due"] and shown["step_done"] == row["done"]
         assert same(shown["step_on_time_rate"], row["on_time_rate"]), row
     assert "Supervisor" in set(steps["role"]) and "Dispatcher" in set(steps["role"])
-    staff = frame(at, 3, "actor")
+    staff = frame(at, 2, "actor")
     assert staff["step_due"].sum() == steps["step_due"].sum()
 
 
@@ -169,23 +191,35 @@ def test_categories_page_matches_the_api(api: TestClient, period: str) -> None:
     assert minors["received"].sum() == majors["received"].sum()
 
 
-def test_work_queue_reads_the_database_when_there_is_no_staff_api(api: TestClient) -> None:
+def test_a_department_sees_its_own_queue_worst_first_in_words(
+    api: TestClient, dashboard_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
     department = "enforcement"
-    at = open_page("queue", lang="en", dept=department)
+    sign_in(monkeypatch, dashboard_env, "department", f"department:{department}")
+    # The address asks for another department: the page keeps to the account's own.
+    at = open_page("queue", lang="en", dept="sanitation-310101")
     assert at.title[0].value.startswith("Work queue")
-    queue = frame(at, 0, "clock")
     now = rows(api, "open/departments")[department]
-    assert len(queue) == now["open"] and set(queue["department"]) == {department}
-    shown = {m.label: m.value for m in at.metric}
-    assert int(shown["overdue"]) == now["overdue"]
-    clocks = list(queue["clock"])
-    order = ["overdue", "at risk", "on track", "paused", "no deadline"]
-    assert clocks == sorted(clocks, key=order.index)  # the worst first
+    assert f"{min(now['open'], 30)} of {now['open']}, worst first" in [c.value for c in at.caption]
+    name = rows(api, "departments", lang="en")[department]["name"]
+    cards = [c for c in at.main.caption if name in c.value]
+    assert len(cards) == min(now["open"], 30)
+    text = " ".join(m.value for m in at.markdown)
+    assert f"Overdue {now['overdue']}" in text
+    marks = re.findall(
+        r":(red|orange|green|violet|gray)-badge\[(Overdue|At risk|On track|Paused|No deadline)\] ",
+        text,
+    )
+    order = ["Overdue", "At risk", "On track", "Paused", "No deadline"]
+    assert [m for _, m in marks] == sorted((m for _, m in marks), key=order.index)  # worst first
+    for state in ("IN_PROGRESS", "DISPATCHED", "None", "hours left"):
+        assert state not in text + " ".join(c.value for c in at.caption)
 
 
 def test_filters_live_in_the_url_and_survive_moving_between_pages(
-    dashboard_env: Settings, period: str
+    dashboard_env: Settings, period: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    sign_in(monkeypatch, dashboard_env, "shift_lead", "city")
     at = open_page(None, period=period, lang="zh", dept="enforcement", cat="E05")
     at.switch_page("views/departments.py").run()
     assert not at.exception
@@ -196,7 +230,60 @@ def test_filters_live_in_the_url_and_survive_moving_between_pages(
     assert at.title[0].value.startswith("部门考评")
 
 
-def test_a_bad_filter_in_the_url_is_refused_in_words(dashboard_env: Settings) -> None:
+def test_a_bad_filter_in_the_url_is_refused_in_words(
+    dashboard_env: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sign_in(monkeypatch, dashboard_env, "shift_lead", "city")
     at = open_page(None, period="2026-13", lang="en")
     assert at.sidebar.warning, "an impossible period is pointed out"
     assert not at.exception
+
+
+def shown_text(at: AppTest) -> str:
+    parts = [
+        e.value for kind in ("markdown", "caption", "title", "subheader") for e in at.get(kind)
+    ]
+    parts += [e.value for e in at.info]
+    parts += [str(m.label) + " " + str(m.value) for m in at.metric]
+    return " ".join(str(p) for p in parts)
+
+
+def test_without_sign_in_nothing_is_shown_when_the_city_publishes_nothing(
+    dashboard_env: Settings,
+) -> None:
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.query_params.update({"lang": "en", "dept": "enforcement"})
+    at.run()
+    assert not at.exception
+    assert not at.dataframe and not at.table and not at.metric
+    assert "Sign in as staff" in shown_text(at)
+    # No other page exists for this visitor: the queue is not there to switch to.
+    with pytest.raises(Exception):  # noqa: B017
+        at.switch_page("views/queue.py").run()
+
+
+def test_published_figures_are_the_ranking_and_city_totals_only(
+    dashboard_env: Settings, monkeypatch: pytest.MonkeyPatch, api: TestClient
+) -> None:
+    monkeypatch.setenv("URBANGRID_PUBLIC_DASHBOARD", "on")
+    monkeypatch.setattr("dashboard.viewer.cookie_token", lambda: None)
+    get_settings.cache_clear()
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.query_params.update({"lang": "en"})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.dataframe and len(at.table) == 1  # no case list, no table per person
+    quarter = rows(api, "ranking", lang="en")
+    assert list(at.table[0].value["Name"]) == [row["name"] for row in quarter.values()]
+    shown = {m.label: m.value for m in at.metric}
+    assert set(shown) == {
+        "Received",
+        "Closed",
+        "Closure rate",
+        "On-time closure rate",
+        "Satisfaction rate",
+        "Open now",
+        "Overdue now",
+        "At risk",
+    }
+    assert "Work queue" not in shown_text(at) and "Per member of staff" not in shown_text(at)

@@ -56,7 +56,7 @@ def staff_api(own_season: str, tmp_path: Path) -> Iterator[str]:
 
 
 @pytest.mark.slow
-def test_a_department_sees_its_scope_and_acts_through_the_staff_api(
+def test_a_department_acts_on_a_case_page_through_the_staff_api(
     own_season: str, staff_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     engine = make_engine(own_season)
@@ -64,37 +64,28 @@ def test_a_department_sees_its_scope_and_acts_through_the_staff_api(
     monkeypatch.setenv("URBANGRID_DATABASE_URL", own_season)
     monkeypatch.setenv("URBANGRID_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("URBANGRID_DASHBOARD_STAFF_API_URL", staff_api)
+    monkeypatch.setattr("dashboard.viewer.cookie_token", lambda: token)
     get_settings.cache_clear()
     st.cache_data.clear()
     try:
-        at = open_page("queue", lang="en")
-        at.text_input(key="queue_token").input(token).run()
-        assert not at.exception, [e.value for e in at.exception]
-        assert any(staff_api in c.value for c in at.caption), "the list came from the staff API"
-        queue = at.dataframe[0].value
-        assert len(queue) > 0 and set(queue["department"]) == {DEPARTMENT}  # the token's scope
         with Session(engine) as session:
-            open_cases = session.execute(
-                select(Case.id, Case.state).where(  # type: ignore[call-overload]
-                    Case.department_code == DEPARTMENT,
-                    # Every open state: the season is laid relative to now, so which open
-                    # states the department's cases are in depends on the hour of the run.
-                    Case.state.in_(sorted(OPEN_STATES)),  # type: ignore[attr-defined]
-                )
-            ).all()
-        states = dict(open_cases)
-        assert set(queue["id"]) <= set(states)
-        working = next(i for i in queue["id"] if states[int(i)] == "IN_PROGRESS")
-
-        at.selectbox(key="queue_case").select(working).run()
-        assert "request_extension" in at.selectbox(key="queue_action").options
-        # A form: its fields are taken together when it is submitted.
-        at.selectbox(key="queue_action").select("request_extension")
-        at.text_input(key="queue_by").input("1wd")
-        at.text_input(key="queue_reason").input("materials on order")
+            working = session.execute(
+                select(Case.id)  # type: ignore[call-overload]
+                .where(Case.department_code == DEPARTMENT, Case.state == "IN_PROGRESS")
+                .where(Case.pending_request.is_(None))  # type: ignore[union-attr]
+                .limit(1)
+            ).scalar_one()
+        at = open_page("case", lang="en", id=str(working))
+        assert at.title[0].value.startswith(f"#{working} · ")
+        action = at.radio(key=f"case_action_{working}")
+        assert "Ask for more time" in action.options  # the step in words, not its code
+        action.set_value("request_extension").run()
+        # The step's own fields: how long and why; a form takes them together when sent.
+        at.text_input(key="case_by").input("1wd")
+        at.text_area(key="case_reason").input("materials on order")
         at.button[0].click().run()
         assert not at.exception and not at.error, [e.value for e in at.error]
-        assert any("request_extension" in s.value for s in at.success)
+        assert any("Ask for more time" in s.value for s in at.success)
         with Session(engine) as session:
             step = session.execute(
                 select(CaseEvent)
@@ -105,29 +96,44 @@ def test_a_department_sees_its_scope_and_acts_through_the_staff_api(
             assert (step.action, step.actor) == ("request_extension", "dept-clerk")
             assert "materials on order" in step.note + step.detail
             assert session.get(Case, int(working)).pending_request == "extension"  # type: ignore[union-attr]
+
+        # Another department's case is not there for this account, not even its existence.
+        with Session(engine) as session:
+            other = session.execute(
+                select(Case.id)  # type: ignore[call-overload]
+                .where(Case.department_code != DEPARTMENT, Case.state.in_(sorted(OPEN_STATES)))  # type: ignore[attr-defined]
+                .limit(1)
+            ).scalar_one()
+        at = open_page("case", lang="en", id=str(other))
+        assert any("404" in e.value for e in at.error) and not at.get("form")
     finally:
         engine.dispose()
         get_settings.cache_clear()
         st.cache_data.clear()
 
 
-def test_without_a_staff_api_the_queue_reads_the_database(
+def test_without_a_staff_api_a_case_page_says_so_and_offers_nothing(
     season_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     nobody = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(OSError):
         urllib.request.urlopen(f"{nobody}/healthz", timeout=1)
+    engine = make_engine(season_url)
+    token = staff_token(engine, "department", f"department:{DEPARTMENT}")
+    engine.dispose()
     monkeypatch.setenv("URBANGRID_DATABASE_URL", season_url)
     monkeypatch.setenv("URBANGRID_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("URBANGRID_DASHBOARD_STAFF_API_URL", nobody)
+    monkeypatch.setattr("dashboard.viewer.cookie_token", lambda: token)
     get_settings.cache_clear()
     st.cache_data.clear()
     try:
-        at = open_page("queue", lang="en", dept=DEPARTMENT)
-        at.text_input(key="queue_token").input("any-token").run()
+        at = open_page("queue", lang="en")
+        assert at.main.caption, "the queue reads the database: it works without the API"
+        at = open_page("case", lang="en", id="1")
         assert not at.exception
         assert any("Read-only" in w.value for w in at.warning)
-        assert len(at.dataframe[0].value) > 0 and not at.get("form")
+        assert not at.get("form")
     finally:
         get_settings.cache_clear()
         st.cache_data.clear()

@@ -18,6 +18,7 @@ from sqlmodel import Session
 from intake.app import create_app
 from tests.processes import ROOT, service_env
 from tests.services import postgres_database
+from tests.staffing import auth, staff_token
 from urbangrid.db import make_engine
 from urbangrid.domain.workflow import replay
 from urbangrid.history.open311_csv import (
@@ -95,7 +96,8 @@ def test_on_time_closure_per_agency_matches_the_csv(
     assert f"imported {imported:,} cases" in report, report
 
     settings = Settings(database_url=database, var_dir=tmp_path / "var")
-    with TestClient(create_app(settings)) as client:
+    token = staff_token(make_engine(database), "admin", "city")
+    with TestClient(create_app(settings), headers=auth(token)) as client:
         answer = client.get(
             "/api/v1/metrics/departments",
             params={"period": "2014-01-01..2019-12-31", "lang": "en"},

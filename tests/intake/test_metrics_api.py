@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from intake.app import create_app
+from tests.staffing import auth, staff_token
 from urbangrid.columns import utcnow
 from urbangrid.db import make_engine
 from urbangrid.domain.metrics import parse_period
@@ -32,7 +33,10 @@ def period() -> str:
 @pytest.fixture
 def client(season_url: str, tmp_path: Path) -> Iterator[TestClient]:
     settings = Settings(database_url=season_url, var_dir=tmp_path / "var")
-    with TestClient(create_app(settings)) as test_client:
+    engine = make_engine(season_url)
+    token = staff_token(engine, "admin", "city")  # city scope: every figure, unnarrowed
+    engine.dispose()
+    with TestClient(create_app(settings), headers=auth(token)) as test_client:
         yield test_client
 
 
@@ -205,7 +209,10 @@ def test_the_ranking_floor_is_a_setting(season_url: str, tmp_path: Path) -> None
     rows = {}
     for floor in (0, 10**9):
         settings = Settings(
-            database_url=season_url, var_dir=tmp_path / "var", ranking_min_cases=floor
+            database_url=season_url,
+            var_dir=tmp_path / "var",
+            ranking_min_cases=floor,
+            public_dashboard=True,  # the ranking as the city publishes it, read without a token
         )
         with TestClient(create_app(settings)) as client:
             rows[floor] = client.get("/api/v1/metrics/ranking").json()["rows"]

@@ -213,9 +213,11 @@ def test_a_report_near_an_open_case_joins_it(
     child_log = events(sqlite_url, body["id"])
     assert [(e.action, e.to_state) for e in child_log] == [("submit", "REPORTED"), ("void", "VOID")]
     assert json.loads(child_log[1].detail) == {"duplicate_of": parent}
-    # The parent's own reporter does not see the joined resident's comment.
+    # The parent's own reporter hears that someone else reported it too, but does not see the
+    # joined resident's comment.
     parent_view = client.get(f"/api/v1/track/{first.json()['tracking_token']}").json()
-    assert [e["action"] for e in parent_view["timeline"]] == ["submit"]
+    assert [e["action"] for e in parent_view["timeline"]] == ["submit", "duplicate"]
+    assert parent_view["timeline"][1]["text_en"] == "Another resident reported the same problem"
 
 
 def test_contact_details_never_appear_in_public_views(

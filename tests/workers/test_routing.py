@@ -85,28 +85,32 @@ def test_relay_claims_unpublished_and_stale_reports_only(sqlite_url: str, demo_g
     engine = make_engine(sqlite_url)
     now = utcnow()
     with Session(engine) as session:
-        # Just stored: the API's publisher has it in hand, the relay must not send it too.
-        fresh = new_case(session, demo_grid, index=11)
+        fresh = new_case(session, demo_grid, index=11)  # its message is in the queue
+        lost = new_case(session, demo_grid, index=14)  # stored 100 s ago, never routed
         stale = new_case(session, demo_grid, index=12)
         recent = new_case(session, demo_grid, index=13)
-        forgotten = new_case(session, demo_grid, index=14)
-        for case_id, published, created in (
-            (stale, now - timedelta(seconds=100), now - timedelta(seconds=100)),
-            (recent, now - timedelta(seconds=1), now - timedelta(seconds=100)),
-            (forgotten, None, now - timedelta(seconds=100)),
+        behind = new_case(session, demo_grid, index=15)  # relayed 3 times: waits 120 s now
+        for case_id, created, published, attempts in (
+            (lost, now - timedelta(seconds=100), None, 0),
+            (stale, now - timedelta(seconds=200), now - timedelta(seconds=100), 1),
+            (recent, now - timedelta(seconds=200), now - timedelta(seconds=1), 1),
+            (behind, now - timedelta(seconds=900), now - timedelta(seconds=100), 3),
         ):
             case = session.get(Case, case_id)
             assert case is not None
-            case.published_at, case.created_at = published, created
+            case.created_at, case.published_at, case.publish_attempts = created, published, attempts
             session.add(case)
         session.commit()
         claimed = claim_unrouted(session, now=now, grace_s=30, batch=1000)
         again = claim_unrouted(session, now=now, grace_s=30, batch=1000)
         attempts = session.execute(
-            select(func.max(Case.publish_attempts)).where(Case.id == forgotten)  # type: ignore[arg-type]
+            select(func.max(Case.publish_attempts)).where(Case.id == lost)  # type: ignore[arg-type]
         ).scalar_one()
+        later = claim_unrouted(session, now=now + timedelta(seconds=35), grace_s=30, batch=1000)
     engine.dispose()
-    assert forgotten in claimed and stale in claimed
-    assert fresh not in claimed and recent not in claimed
-    assert forgotten not in again and stale not in again
+    assert lost in claimed and stale in claimed
+    assert fresh not in claimed and recent not in claimed and behind not in claimed
+    assert lost not in again and stale not in again
+    # Past 30 s after it was stored, the fresh report's message counts as lost.
+    assert fresh in later and behind in later
     assert attempts == 1

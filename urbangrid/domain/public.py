@@ -25,6 +25,11 @@ TRANSFERS = frozenset({"dispatch", "redispatch", "return", "reroute"})
 RESIDENT_STEPS = frozenset({"comment", "photo", "rate", "reopen_request"})
 # Standard words of a staff step that does not change the state but was given a public note.
 NOTE_TEXT = ("工作人员留言", "A note from the staff")
+# Steps that change no state but are public in themselves, in their standard words (their
+# notes stay internal: a duplicate's names the other report).
+PUBLIC_MARKS: dict[str, tuple[str, str]] = {
+    "duplicate": ("又有居民报告了同一问题", "Another resident reported the same problem"),
+}
 
 
 class EventLike(Protocol):
@@ -102,6 +107,11 @@ def public_step(event: EventLike) -> PublicStep | None:
     ...               to_state="IN_PROGRESS", role="system", note="80% of the limit",
     ...               detail="{}")) is None
     True
+    >>> joined = public_step(E(id=9, at=at, action="duplicate", from_state="DISPATCHED",
+    ...                      to_state="DISPATCHED", role="system", note="report 12 …",
+    ...                      detail='{"report": 12}'))
+    >>> joined.text_en, joined.public_note
+    ('Another resident reported the same problem', '')
     """
     detail = detail_dict(event.detail)
     changed = event.from_state != event.to_state
@@ -123,12 +133,13 @@ def public_step(event: EventLike) -> PublicStep | None:
             transfer_to=None,
             resident_report=int(report) if isinstance(report, int) else None,
         )
-    if not (changed or event.action == "submit" or public_note):
+    mark = PUBLIC_MARKS.get(event.action)
+    if not (changed or event.action == "submit" or public_note or mark):
         return None
     if changed or event.action == "submit":
         zh, en = status_text(event.to_state, "zh"), status_text(event.to_state, "en")
     else:
-        zh, en = NOTE_TEXT
+        zh, en = mark or NOTE_TEXT
     department = detail.get("department") if event.action in TRANSFERS else None
     return PublicStep(
         event_id=event.id or 0,
