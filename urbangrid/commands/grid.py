@@ -16,6 +16,7 @@ import numpy.typing as npt
 from sqlmodel import Session
 
 from geo.layer import LEVEL_NAMES, Grid
+from urbangrid.commands.progress import step
 from urbangrid.core.db import get_engine
 from urbangrid.core.settings import get_settings
 
@@ -88,9 +89,10 @@ def grid_import(
     from urbangrid.core.grids import save_grid
 
     try:
-        layer, report = read_layer(
-            file, level=level, code_field=code_field, name_field=name_field, crs=crs
-        )
+        with step(f"reading {file.name}"):
+            layer, report = read_layer(
+                file, level=level, code_field=code_field, name_field=name_field, crs=crs
+            )
     except GridImportError as exc:
         raise click.ClickException(str(exc)) from exc
     with Session(get_engine()) as session:
@@ -103,15 +105,17 @@ def grid_import(
         if level == 1:
             layer = fill_missing_codes(layer)
         else:
-            layer, discrepancies = link_parents(
-                layer, current[level - 1], tolerance_share=tolerance
-            )
+            with step("linking each area to its parent"):
+                layer, discrepancies = link_parents(
+                    layer, current[level - 1], tolerance_share=tolerance
+                )
         new_grid: Grid = {lvl: current[lvl] for lvl in range(1, level)}
         new_grid[level] = layer
         dropped = sorted(lvl for lvl in current if lvl > level)
         offices = _offices(session, new_grid) if create_offices else 0
-        version = save_grid(session, new_grid, label=label or f"L{level} from {file.name}")
-        index_file = _index_file(session, version)
+        with step("saving the grid version and its index"):
+            version = save_grid(session, new_grid, label=label or f"L{level} from {file.name}")
+            index_file = _index_file(session, version)
     for issue in report.issues:
         click.echo(f"{issue.kind}: feature {issue.feature} {issue.code or ''} {issue.detail}")
     for item in discrepancies:
@@ -148,18 +152,20 @@ def grid_generate(
             raise click.ClickException(f"the active grid has no level {level - 1} to subdivide")
         parent = current[level - 1]
         try:
-            layer = (
-                communities(parent, target_area_m2=community_area, seed=seed)
-                if level == 3
-                else base_cells(parent, cell_size_m=cell_size)
-            )
+            with step(f"generating level {level}"):
+                layer = (
+                    communities(parent, target_area_m2=community_area, seed=seed)
+                    if level == 3
+                    else base_cells(parent, cell_size_m=cell_size)
+                )
         except ValueError as exc:
             raise click.ClickException(str(exc)) from exc
         new_grid: Grid = {lvl: current[lvl] for lvl in range(1, level)}
         new_grid[level] = layer
         offices = _offices(session, new_grid) if create_offices else 0
-        version = save_grid(session, new_grid, label=f"L{level} generated")
-        index_file = _index_file(session, version)
+        with step("saving the grid version and its index"):
+            version = save_grid(session, new_grid, label=f"L{level} generated")
+            index_file = _index_file(session, version)
     click.echo(f"generated {len(layer)} level-{level} areas; grid version {version} is active")
     _say_offices_and_index(create_offices, offices, index_file)
 

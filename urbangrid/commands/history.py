@@ -26,14 +26,16 @@ def import_group() -> None:
 def open311_csv(file: Path, mapping_name: str) -> None:
     """Import the closed cases of an Open311-style CSV export (created, due, closed, agency,
     type, location); agencies become departments and types categories."""
+    from urbangrid.commands.progress import counted, step
     from urbangrid.core.grids import ActiveGrid
     from urbangrid.history.open311_csv import MappingError, import_rows, load_mapping, read_rows
 
     try:
         mapping = load_mapping(mapping_name)
-        rows, report = read_rows(file, mapping)
-        with Session(get_engine()) as session:
-            import_rows(session, rows, mapping, report, grid=ActiveGrid())
+        with step(f"reading {file.name}"):
+            rows, report = read_rows(file, mapping)
+        with Session(get_engine()) as session, counted("importing cases", len(rows)) as done:
+            import_rows(session, rows, mapping, report, grid=ActiveGrid(), progress=done)
     except MappingError as exc:
         raise click.ClickException(str(exc)) from exc
     for line in report.lines():

@@ -146,12 +146,14 @@ def metrics() -> None:
 def metrics_refresh(full: bool) -> None:
     """Fold the cases written since the last refresh into the rollups (the scheduler does
     this every URBANGRID_METRICS_REFRESH_INTERVAL_S)."""
+    from urbangrid.commands.progress import step
     from urbangrid.core.db import get_engine
     from urbangrid.core.settings import get_settings
     from urbangrid.evaluation.refresh import refresh
 
     settings = get_settings()
-    done = refresh(get_engine(settings), tz=settings.city_timezone, full=full)
+    with step("building the metrics' rollups" if full else "folding in the cases written"):
+        done = refresh(get_engine(settings), tz=settings.city_timezone, full=full)
     kind = "built from" if done.full else "folded in"
     click.echo(f"metrics: {kind} {done.cases:,} cases in {done.seconds:.2f} s")
 

@@ -9,6 +9,7 @@ import urllib.request
 import click
 from sqlmodel import Session
 
+from urbangrid.commands.progress import step
 from urbangrid.commands.supervisor import Supervisor
 from urbangrid.core.db import get_engine
 from urbangrid.core.settings import get_settings
@@ -35,8 +36,9 @@ def seed_demo(*, force: bool = False) -> None:
             click.echo("demo city already seeded")
             return
         started = time.perf_counter()
-        grid = demo_city()
-        version, taxonomy = seed_city(session, grid)
+        with step("the demo city's grid, categories, departments and rules"):
+            grid = demo_city()
+            version, taxonomy = seed_city(session, grid)
         counts = ", ".join(f"L{level} {len(grid[level])}" for level in sorted(grid))
         click.echo(
             f"seeded demo city as grid version {version} ({counts}) and "
@@ -44,7 +46,9 @@ def seed_demo(*, force: bool = False) -> None:
         )
         from urbangrid.history.store import seed_demo_history
 
-        click.echo(seed_demo_history(session, version))
+        with step("a season of history"):
+            said = seed_demo_history(session, version)
+        click.echo(said)
     rebuild_metrics()
 
 
@@ -53,7 +57,8 @@ def rebuild_metrics() -> None:
     from urbangrid.evaluation.refresh import refresh
 
     settings = get_settings()
-    done = refresh(get_engine(settings), tz=settings.city_timezone, full=True)
+    with step("building the metrics' rollups"):
+        done = refresh(get_engine(settings), tz=settings.city_timezone, full=True)
     click.echo(f"metrics built from {done.cases:,} cases in {done.seconds:.1f} s")
 
 

@@ -15,7 +15,7 @@ import json
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -312,10 +312,14 @@ def import_rows(
     *,
     grid: Any | None = None,
     batch: int = 20_000,
+    progress: Callable[[int], None] | None = None,
 ) -> ImportReport:
-    """Write the rows as cases, with their departments and categories, a batch per commit."""
+    """Write the rows as cases, with their departments and categories, a batch per commit;
+    ``progress`` is told how many rows each batch took."""
     for start in range(0, len(rows), batch):
         _import_batch(session, rows[start : start + batch], mapping, report, grid)
+        if progress is not None:
+            progress(len(rows[start : start + batch]))
     return report
 
 
