@@ -275,6 +275,13 @@ LABELS: dict[str, tuple[str, str]] = {
     "action_redact_photo": ("遮挡照片", "Redact a photo"),
     "action_overdue": ("超期", "Went overdue"),
     "action_warn": ("即将超期提醒", "At-risk warning"),
+    # events that annotate a case without moving it (urbangrid.lifecycle.NOTES)
+    "action_duplicate": ("同一问题再次被上报", "Reported again by another resident"),
+    "action_photo": ("市民补充照片", "Resident added photos"),
+    "action_reopen_request": ("市民申请重新处理", "Resident asked to reopen"),
+    "action_locate": ("已定位，待核实", "Located, waiting for verification"),
+    "action_flag": ("标记", "Flagged"),
+    "action_moderate": ("照片审核", "Photo moderated"),
     # stages
     "stage_file": ("立案", "Filing"),
     "stage_dispatch": ("派遣", "Dispatch"),

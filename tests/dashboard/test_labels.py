@@ -17,6 +17,7 @@ from dashboard.i18n import LABELS, t
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.steps import STAGE_NAMES
 from urbangrid.domain.workflow import TRANSITIONS, Role
+from urbangrid.lifecycle import NOTES
 from urbangrid.metrics import FLAT_COLUMNS
 
 VIEWS = Path(dashboard.__file__).parent / "views"
@@ -45,6 +46,8 @@ def test_every_state_action_stage_and_role_reads_in_both_languages() -> None:
     """Staff never meet a code: each state, step, stage and role has its words in both."""
     keys = [f"state_{s}" for s in CaseState]
     keys += [f"action_{a}" for a in TRANSITIONS]
+    # the events that annotate a case (a duplicate joining it, a moderation…) show in its timeline
+    keys += [f"action_{a}" for a in sorted(NOTES)]
     keys += [f"stage_{s}" for s in STAGE_NAMES]
     keys += [f"role_{r}" for r in Role]
     missing = [key for key in keys if key not in LABELS]
