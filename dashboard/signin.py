@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import html
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -92,6 +92,24 @@ def safe_next(value: Any) -> str:
     return text
 
 
+def in_language(next_url: str, lang: str) -> str:
+    """``next_url`` in the language the person signed in with, unless it names one itself.
+
+    The pages take their language from the address only, so without this someone who signed in
+    on the English form would land on Chinese pages.
+
+    >>> in_language("/", "en"), in_language("/queue?period=90d", "en")
+    ('/?lang=en', '/queue?period=90d&lang=en')
+    >>> in_language("/queue?lang=zh", "en"), in_language("/", "zh")
+    ('/queue?lang=zh', '/?lang=zh')
+    """
+    parts = urlsplit(next_url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key == "lang" for key, _ in query):
+        return next_url
+    return urlunsplit(parts._replace(query=urlencode([*query, ("lang", lang)])))
+
+
 def _page(lang: str, title: str, body: str, *, path: str, status: int = 200) -> HTMLResponse:
     other = "zh" if lang == "en" else "en"
     return HTMLResponse(
@@ -160,7 +178,7 @@ async def signin(request: Request) -> Response:
         return again(_word("wrong", lang), 401 if refused.status in (401, 422) else 400)
     except StaffApiUnavailable:
         return again(_word("away", lang), 503)
-    answer = RedirectResponse(next_url, status_code=303)
+    answer = RedirectResponse(in_language(next_url, lang), status_code=303)
     answer.set_cookie(
         COOKIE,
         token,
