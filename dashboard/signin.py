@@ -63,6 +63,10 @@ WORDS = {
         "工作人员接口暂不可用，请稍后再试。",
         "The staff API is not answering; try again soon.",
     ),
+    "throttled": (
+        "登录尝试次数过多，请 {wait} 秒后再试。",
+        "Too many sign-in attempts; try again in {wait} s.",
+    ),
     "back": ("返回仪表盘", "Back to the dashboard"),
     "foreign": ("请从本系统的登录页提交。", "Sign in from this dashboard's own page."),
 }
@@ -175,6 +179,12 @@ async def signin(request: Request) -> Response:
 
         token, ttl = await run_in_threadpool(login, settings.staff_api_url, name, password)
     except StaffApiRefused as refused:
+        if refused.status == 429:
+            # Throttled, not wrong: "wrong password" here would send them to try again at once.
+            wait = refused.retry_after or 60
+            throttled = again(_word("throttled", lang).format(wait=wait), 429)
+            throttled.headers["Retry-After"] = str(wait)
+            return throttled
         return again(_word("wrong", lang), 401 if refused.status in (401, 422) else 400)
     except StaffApiUnavailable:
         return again(_word("away", lang), 503)
