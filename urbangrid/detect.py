@@ -32,15 +32,15 @@ from urbangrid.blurring import Detection
 
 # Bump whenever a change could find different boxes: the reblur command re-runs every photo
 # whose stored detections name another version.
-VERSION = "centerface-768+plates-hsv-1"
+VERSION = "centerface-1024+plates-hsv-3"
 
-FACE_SIDE = 768  # the longest side CenterFace sees; a 2048-px photo's 16-px face is 6 px there
+FACE_SIDE = 1024  # the longest side CenterFace sees; a 2048-px photo's 40-px face is 20 px there
 
 # Pixels as OpenCV hands them back: height × width (× channels), uint8 in practice.
 Image = npt.NDArray[Any]
 
 
-def detect(rgb: Image, *, min_score: float = 0.5) -> list[Detection]:
+def detect(rgb: Image, *, min_score: float = 0.4) -> list[Detection]:
     """Faces and plates in an RGB photo (height × width × 3, uint8), best first per kind."""
     found = detect_faces(rgb, min_score=min_score) + detect_plates(rgb, min_score=min_score)
     return found
@@ -59,7 +59,7 @@ def _centerface() -> Any:
     return net
 
 
-def detect_faces(rgb: Image, *, min_score: float = 0.5, side: int = FACE_SIDE) -> list[Detection]:
+def detect_faces(rgb: Image, *, min_score: float = 0.4, side: int = FACE_SIDE) -> list[Detection]:
     """Faces by CenterFace on a copy whose longest side is ``side`` (rounded up to 32)."""
     height, width = rgb.shape[:2]
     scale = min(1.0, side / max(height, width))
@@ -95,19 +95,24 @@ def detect_faces(rgb: Image, *, min_score: float = 0.5, side: int = FACE_SIDE) -
 # blue plates carry white characters, yellow and green plates black ones.
 _PLATE_COLOURS: tuple[tuple[str, tuple[int, int, int], tuple[int, int, int], bool], ...] = (
     ("blue", (100, 90, 50), (128, 255, 255), True),
-    ("yellow", (12, 90, 90), (34, 255, 255), False),
+    ("yellow", (16, 130, 90), (34, 255, 255), False),
     ("green", (35, 40, 80), (90, 255, 255), False),
 )
 # Width over height of a plate seen from the front is 3.14 (3.43 new-energy); a plate seen at an
 # angle, or partly blurred by motion, reads between these bounds.
 _ASPECT = (2.2, 6.5)
 _MIN_PLATE_W = 24  # px in the photo; smaller plates carry no legible characters anyway
+# Below this width (px in the photo) a plate's characters are three or four pixels wide and
+# run together, so they cannot be counted; a box this small is also blurred a little wider
+# (_SMALL_PLATE_PAD of its width and height each side), as its found edges are a pixel or two off.
+_SMALL_PLATE_W = 90
+_SMALL_PLATE_PAD = 0.12
 # A plate filling more than this share of the photo's width is a photo of nothing but the plate;
 # a region that wide is a sky, a wall or a shopfront.
 _MAX_PLATE_SHARE = 0.6
 
 
-def detect_plates(rgb: Image, *, min_score: float = 0.5) -> list[Detection]:
+def detect_plates(rgb: Image, *, min_score: float = 0.4) -> list[Detection]:
     """China's blue, yellow and green plates by colour, shape and the characters inside.
 
     Two searches per colour: the plate's coloured panel (a plate on a car of another colour),
@@ -148,9 +153,33 @@ def detect_plates(rgb: Image, *, min_score: float = 0.5) -> list[Detection]:
                     if score > best:
                         best, best_rect = score, plate
                 if best_rect is not None and best >= min_score:
+                    if _name == "green":
+                        best_rect = _with_white_foot(best_rect)
+                    if best_rect[1][0] < _SMALL_PLATE_W:
+                        (cx, cy), (rw, rh), angle = best_rect
+                        pad = 1 + 2 * _SMALL_PLATE_PAD
+                        best_rect = ((cx, cy), (rw * pad, rh * pad + 4), angle)
                     box = _clip(_bounds(best_rect), width, height)
                     found.append(Detection("plate", box, best))
     return _suppress(sorted(found, key=lambda d: -d.score))
+
+
+# A new-energy plate's green fades to near white towards its bottom edge, where no colour mask
+# can follow it: the green found is the plate's upper part (about three quarters of it on the
+# rendered plates; real plates fade alike), so the blurred box runs on below it.
+_GREEN_FOOT = 0.35
+
+
+def _with_white_foot(rect: Any) -> Any:
+    """A green plate's rotated rectangle grown down across its pale lower edge."""
+    (cx, cy), (rw, rh), angle = rect
+    turn = np.radians(angle)
+    # "Down" on the plate, perpendicular to its long side, pointing down the photo.
+    dx, dy = -np.sin(turn), np.cos(turn)
+    if dy < 0:
+        dx, dy = -dx, -dy
+    grow = rh * _GREEN_FOOT
+    return ((cx + dx * grow / 2, cy + dy * grow / 2), (rw, rh + grow), angle)
 
 
 def _ink(hsv: Image, light_text: bool) -> Image:
@@ -203,14 +232,25 @@ def _plate_score(
         return 0.0
     # Ink is judged against this plate's own ground, so dusk and glare read alike and a plain
     # panel's sensor noise is not taken for strokes.
-    if light_text:  # white characters: far less saturated than the blue around them
-        ink = (level[..., 1] < 0.45 * float(np.median(level[..., 1][ground]))) & (
+    # White characters: less saturated than the blue around them (on a plate under ~70 px
+    # wide the strokes are a pixel or two, mixed with the blue, hence 0.6 of it and no lower).
+    if light_text:
+        ink = (level[..., 1] < 0.6 * float(np.median(level[..., 1][ground]))) & (
             level[..., 2] > float(np.median(level[..., 2][ground]))
         )
     else:  # black characters: far darker than the yellow or green around them
         ink = level[..., 2] < 0.6 * float(np.median(level[..., 2][ground]))
     inner = ink[4:44, 8:152]  # inside the frame
     share = float(inner.mean())
+    shape = 1.0 - min(1.0, abs(float(np.log(aspect / 3.3))) / 0.8)
+    if rw < _SMALL_PLATE_W:
+        # Too few pixels to count characters in, yet few enough that a person could still read
+        # one: a panel of the plate's colour and proportions with some ink on it is blurred,
+        # scored below any plate whose characters were seen. A false one costs a few hundred
+        # pixels of blur.
+        if not 0.02 <= share <= 0.6:
+            return 0.0
+        return float(0.25 + 0.15 * shape + 0.15 * min(1.0, solidity) + min(0.1, share))
     if not 0.08 <= share <= 0.6:
         return 0.0
     # Characters stand 90 of the plate's 140 mm: most rows of the middle carry strokes; a road
@@ -227,14 +267,14 @@ def _plate_score(
     # And they stand as separate glyphs of the plate's full character height, one beside the
     # other: a lattice, a window or a lamp's glare makes one or two such shapes, not five.
     _, _, stats, _ = cv2.connectedComponentsWithStats(inner.astype(np.uint8), connectivity=8)
-    glyphs = int(
-        np.count_nonzero(
-            (stats[1:, cv2.CC_STAT_HEIGHT] >= 14) & (stats[1:, cv2.CC_STAT_WIDTH] <= 30)
-        )
-    )
-    if not 3 <= glyphs <= 14:
+    # And they stand as separate glyphs of the plate's full character height, one beside the
+    # other: characters are 90 of the plate's 140 mm (about 31 of the levelled 48 px; a plate
+    # turned 30 degrees still shows 23), and a plate carries seven or eight of them. A lattice,
+    # a window, a lamp's glare or a lit girder makes two to four such shapes, often shorter.
+    glyph = (stats[1:, cv2.CC_STAT_HEIGHT] >= 18) & (stats[1:, cv2.CC_STAT_WIDTH] <= 30)
+    glyphs = int(np.count_nonzero(glyph))
+    if not 5 <= glyphs <= 14:
         return 0.0
-    shape = 1.0 - min(1.0, abs(float(np.log(aspect / 3.3))) / 0.8)
     return float(
         np.clip(
             0.3

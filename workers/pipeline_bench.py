@@ -80,12 +80,17 @@ def _worker(
     return _process(argv, env, os.path.join(var, f"{name}.log"))
 
 
-def _wait_for_workers(celery: Any, count: int, seconds: float = 120) -> None:
+def _wait_for_workers(
+    celery: Any, count: int, *children: subprocess.Popen[bytes], seconds: float = 120
+) -> None:
+    """Wait for ``count`` workers to answer a ping; stop at once if one of ``children`` died."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        if dead := [c for c in children if c.poll() is not None]:
+            raise RuntimeError(f"a benchmark worker exited with status {dead[0].returncode}")
         if len(celery.control.ping(timeout=1.0) or []) >= count:
             return
-    raise RuntimeError("the benchmark's workers did not start")
+    raise RuntimeError(f"the benchmark's workers did not answer in {seconds:.0f} s")
 
 
 def _api(env: dict[str, str], var: str) -> tuple[Any, str]:
@@ -98,17 +103,38 @@ def _api(env: dict[str, str], var: str) -> tuple[Any, str]:
     return _process(argv, env, os.path.join(var, "api.log")), f"http://127.0.0.1:{port}"
 
 
-def _wait_up(url: str, seconds: float = 300) -> None:
+def _wait_up(url: str, seconds: float = 300, server: subprocess.Popen[bytes] | None = None) -> None:
+    """Wait for ``url`` to answer; give up early when the API process it runs in has died."""
     import urllib.request
 
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
+        if server is not None and server.poll() is not None:
+            raise RuntimeError(f"the API at {url} exited with status {server.returncode}")
         try:
             with urllib.request.urlopen(f"{url}/healthz", timeout=1):
                 return
         except OSError:
             time.sleep(0.3)
-    raise RuntimeError(f"the API at {url} did not answer")
+    raise RuntimeError(f"the API at {url} did not answer in {seconds:.0f} s")
+
+
+def _report_failure(kind: type[BaseException] | None, var: str) -> bool:
+    if kind is not None:
+        print(f"the pipeline bench failed; its processes' logs:\n{_tails(var)}", file=sys.stderr)
+    return False
+
+
+def _tails(var: str, lines: int = 40) -> str:
+    """The last lines of every process log of the run: what a failed run leaves to read."""
+    parts = []
+    for name in sorted(os.listdir(var)):
+        if not name.endswith(".log"):
+            continue
+        with open(os.path.join(var, name), "rb") as log:
+            tail = log.read().decode("utf-8", "replace").splitlines()[-lines:]
+        parts.append(f"--- {name} (last {len(tail)} lines) ---\n" + "\n".join(tail))
+    return "\n".join(parts)
 
 
 # -- the database and the broker --------------------------------------------------------------
@@ -119,11 +145,8 @@ def _count(engine: Engine, sql: str, **params: Any) -> int:
         return int(conn.execute(text(sql), params).scalar_one())
 
 
-def _ready_messages(broker: str, queue: str) -> int:
-    from kombu.connection import Connection
-
-    with Connection(broker, connect_timeout=5) as conn:
-        return int(conn.default_channel.queue_declare(queue=queue, passive=True).message_count)
+def _ready_messages(conn: Any, queue: str) -> int:
+    return int(conn.default_channel.queue_declare(queue=queue, passive=True).message_count)
 
 
 def _wait(predicate: Any, seconds: float, interval: float = 0.05) -> float:
@@ -240,13 +263,25 @@ def _routable(engine: Engine) -> list[str]:
 
 
 def _bare(celery: Any, broker: str, count: int) -> float:
+    """No-op tasks per second, timed as ``_route`` times reports.
+
+    The same pause, the same clock start (just before the consumers resume, every message
+    already confirmed by the broker) and a poll as fine. The clock stops when the queue holds no
+    ready message, which may leave up to the prefetch (4 a process) still running: a flattering
+    error of a few milliseconds for the baseline, never for routing.
+    """
+    from kombu.connection import Connection
+
     celery.control.cancel_consumer("routing", reply=True, timeout=10, limit=1)
     with celery.producer_or_acquire() as producer:
         for _ in range(count):
             celery.send_task(NOOP_TASK, producer=producer, retry=False)
-    started = time.perf_counter()
-    celery.control.add_consumer("routing", reply=True, timeout=10, limit=1)
-    done = _wait(lambda: _ready_messages(broker, "routing") == 0, 600)
+    # One connection for the whole poll, so each look at the queue costs a round trip, not a
+    # connection set-up (tens of milliseconds on a loaded machine).
+    with Connection(broker, connect_timeout=5) as conn:
+        started = time.perf_counter()
+        celery.control.add_consumer("routing", reply=True, timeout=10, limit=1)
+        done = _wait(lambda: _ready_messages(conn, "routing") == 0, 600)
     return count / (done - started)
 
 
@@ -362,6 +397,9 @@ def run_pipeline_bench(
             scratch_vhost(broker_url) if scratch else nullcontext(broker_url)
         )
         var = stack.enter_context(tempfile.TemporaryDirectory(prefix="urbangrid-bench-"))
+        # Registered after the directory and before the processes: on failure the processes
+        # are stopped first, then their logs' tails printed, then the directory removed.
+        stack.push(lambda kind, *_: _report_failure(kind, var))
         points = _seed(url) if scratch else _points_of(url)
         engine = make_engine(url)
         stack.callback(engine.dispose)
@@ -386,12 +424,13 @@ def run_pipeline_bench(
 
         declare(celery)
         apis = list(api_urls)
+        own: subprocess.Popen[bytes] | None = None
         if not apis:
             server, api = _api(env, var)
-            stack.enter_context(server)
+            own = stack.enter_context(server)
             apis = [api]
         for api in apis:
-            _wait_up(api)
+            _wait_up(api, server=own)
         offset = 0
 
         def take(count: int) -> list[bytes]:
@@ -402,12 +441,12 @@ def run_pipeline_bench(
 
         runs: dict[str, Any] = {}
         for count in worker_counts:
-            with _worker(ROUTING_QUEUES, count, f"bench-routing-{count}", env, var):
-                _wait_for_workers(celery, 1)
+            with _worker(ROUTING_QUEUES, count, f"bench-routing-{count}", env, var) as router:
+                _wait_for_workers(celery, 1, router)
                 bare = _bare(celery, broker, reports)
                 routed = _route(celery, engine, apis, take(reports))
-            with _worker(HOUSEKEEPING_QUEUES, count, f"bench-sweep-{count}", env, var):
-                _wait_for_workers(celery, 1)
+            with _worker(HOUSEKEEPING_QUEUES, count, f"bench-sweep-{count}", env, var) as sweeper:
+                _wait_for_workers(celery, 1, sweeper)
                 swept = _sweep(celery, engine, routed["first_case"])
             runs[str(count)] = {
                 "bare_celery_per_s": round(bare, 1),
@@ -421,18 +460,20 @@ def run_pipeline_bench(
             }
         paced_reports = int(rate * seconds)
         top = max(worker_counts)
-        with _worker(ROUTING_QUEUES, top, "bench-paced", env, var):
-            _wait_for_workers(celery, 1)
+        with _worker(ROUTING_QUEUES, top, "bench-paced", env, var) as router:
+            _wait_for_workers(celery, 1, router)
             quiet = _paced(engine, apis, take(paced_reports), rate)
             # Deadlines falling due together while reports keep coming: the scheduler's sweep,
             # relay, notices and metrics refresh all have work to do.
             backlog = _age_clocks(engine, 1)
             beat = [sys.executable, "-m", "urbangrid.cli", "scheduler", "--loglevel", "WARNING"]
             with (
-                _worker(HOUSEKEEPING_QUEUES, 1, "bench-housekeeping", env, var, niceness=None),
-                _process(beat, env, os.path.join(var, "scheduler.log")),
+                _worker(
+                    HOUSEKEEPING_QUEUES, 1, "bench-housekeeping", env, var, niceness=None
+                ) as housekeeper,
+                _process(beat, env, os.path.join(var, "scheduler.log")) as scheduler,
             ):
-                _wait_for_workers(celery, 2)
+                _wait_for_workers(celery, 2, router, housekeeper, scheduler)
                 busy = _paced(engine, apis, take(paced_reports), rate)
                 busy["due_backlog_cases"] = backlog
     last = runs[str(top)]

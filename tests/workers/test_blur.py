@@ -22,7 +22,7 @@ from sqlmodel import Session
 from geo.layer import Grid
 from tests.workers.test_media import _case, _upload
 from urbangrid import photoset
-from urbangrid.blurring import Detection, find, reblur, stored_detections
+from urbangrid.blurring import Detection, cover, find, reblur, stored_detections
 from urbangrid.db import make_engine
 from urbangrid.detect import VERSION
 from urbangrid.photos import render_public
@@ -75,7 +75,23 @@ def test_the_public_copy_blurs_the_face_and_plate_and_the_stored_copy_keeps_them
     plate, face = sample.plates[0], sample.faces[0]
     assert _spread(stored, plate) > 40  # white characters on blue
     assert _spread(public, plate) < 0.3 * _spread(stored, plate)
-    assert _spread(public, face) < 0.6 * _spread(stored, face)
+    # The face: the blurred rectangle covers the labelled face as the evaluation set counts a
+    # face found, and inside it the face's features are smoothed away.
+    (face_cover,) = [
+        cover(d, width=2048, height=1536)
+        for d in stored_detections(photo.detections)
+        if d.kind == "face"
+    ]
+    assert photoset.score(
+        photoset.Sample("face", sample.rgb, faces=[face]), [face_cover]
+    ).faces_found
+    inner = (
+        max(face[0], face_cover[0]),
+        max(face[1], face_cover[1]),
+        min(face[2], face_cover[2]),
+        min(face[3], face_cover[3]),
+    )
+    assert _spread(public, inner) < 0.6 * _spread(stored, inner)
     # Outside the face and the plate the public copy is the photo (JPEG aside).
     sky = (1200, 50, 1800, 300)
     assert abs(_spread(public, sky) - _spread(stored, sky)) < 3
@@ -212,19 +228,20 @@ def test_an_ocr_reads_the_plate_but_not_once_it_is_blurred(kind: str, tmp_path: 
 @pytest.mark.slow
 def test_the_detectors_on_the_evaluation_set() -> None:
     """The figures ``urbangrid bench photos`` prints for its first 40 photos: never worse than
-    this detector's first measurement (faces 81 %, plates 82 %, 23 % of the blurred area
-    outside the labels, docs/benchmarks.md), and marked as falling short, with the figures,
-    while below the issue's bar: plates ≥ 95 %, faces ≥ 90 %, ≤ 5 % outside."""
+    this detector's latest measurement (faces 94 %, plates 94 %, 11 % of the blurred area
+    outside the labels, docs/benchmarks.md; the first was 81 %, 82 %, 23 %), and marked as
+    falling short, with the figures, while below the issue's bar: plates ≥ 95 %, faces ≥ 90 %,
+    ≤ 5 % outside."""
     from urbangrid.blurring import blurs
     from urbangrid.detect import detect
 
     total = photoset.Score(0, 0, 0, 0, 0, 0)
     for sample in photoset.build(count=40):
         found = blurs(
-            detect(sample.rgb, min_score=0.5),
+            detect(sample.rgb, min_score=0.4),
             width=photoset.WIDTH,
             height=photoset.HEIGHT,
-            min_score=0.5,
+            min_score=0.4,  # the setting's default
         )
         total = total + photoset.score(sample, [box for _, box in found])
     summary = json.dumps(
@@ -234,9 +251,9 @@ def test_the_detectors_on_the_evaluation_set() -> None:
             "outside_share": total.outside_share,
         }
     )
-    assert total.plate_recall >= 0.80, summary
-    assert total.face_recall >= 0.80, summary
-    assert total.outside_share <= 0.25, summary
+    assert total.plate_recall >= 0.93, summary
+    assert total.face_recall >= 0.90, summary
+    assert total.outside_share <= 0.12, summary
     bar = total.plate_recall >= 0.95 and total.face_recall >= 0.90 and total.outside_share <= 0.05
     if not bar:
         pytest.xfail(f"below the bar of issue 16 (plates 95 %, faces 90 %, 5 % outside): {summary}")
