@@ -192,6 +192,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "needs": ("请填写：", "Please fill in: "),
     "left": ("剩余 {t}", "{t} left"),
     "late_by": ("已超期 {t}", "overdue by {t}"),
+    "closed_late_by": ("超期 {t} 结案", "closed {t} late"),
     "due_at": ("时限 {at}", "due {at}"),
     "paused_since": ("挂账中，时钟暂停", "suspended: the clock is paused"),
     "days": ("{n}天", "{n} d"),
@@ -228,6 +229,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "clock_on_track": ("正常", "On track"),
     "clock_paused": ("暂停(挂账)", "Paused"),
     "clock_no_deadline": ("无时限", "No deadline"),
+    "clock_closed_on_time": ("按期结案", "Closed on time"),
+    "clock_closed_late": ("超期结案", "Closed late"),
     # case states
     "state_REPORTED": ("待受理", "Reported"),
     "state_VERIFYING": ("核实中", "Being verified"),
