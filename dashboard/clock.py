@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from dashboard.i18n import t
@@ -18,11 +18,13 @@ from urbangrid.domain.states import CaseState
 from urbangrid.evaluation.formulas import ClockStatus, clock_status
 
 S = CaseState
+# A closed case's clock stopped when it closed: judged then, never against the time now.
+Status = ClockStatus | Literal["closed_on_time", "closed_late"]
 
 
 @dataclass(frozen=True)
 class Clock:
-    status: ClockStatus
+    status: Status
     deadline: datetime | None
     seconds_left: float | None
 
@@ -42,8 +44,30 @@ def stage_clock(case: dict[str, Any], *, now: datetime, at_risk_share: float) ->
     >>> c = stage_clock(case, now=t0.replace(hour=12), at_risk_share=0.8)
     >>> c.status, c.seconds_left
     ('overdue', -3600.0)
+
+    A closed case is judged when it closed, against the whole case's deadline, however late
+    the page is read; a void one has no clock.
+
+    >>> closed = {"state": "CLOSED", "closed_at": "2026-03-04T01:00:00+00:00",
+    ...           "case_deadline_at": "2026-03-03T01:00:00+00:00", "deadline_at": None}
+    >>> c = stage_clock(closed, now=t0.replace(year=2027), at_risk_share=0.8)
+    >>> c.status, c.seconds_left
+    ('closed_late', -86400.0)
+    >>> stage_clock({"state": "VOID"}, now=t0, at_risk_share=0.8).status
+    'no_deadline'
     """
     state = str(case.get("state", ""))
+    if state == S.VOID:
+        return Clock("no_deadline", None, None)
+    if state == S.CLOSED:
+        closed = instant(case.get("closed_at"))
+        due = instant(case.get("case_deadline_at") or case.get("deadline_at"))
+        if closed is None or due is None:
+            return Clock("no_deadline", None, None)
+        late = closed > due
+        return Clock(
+            "closed_late" if late else "closed_on_time", due, (due - closed).total_seconds()
+        )
     deadline = instant(case.get("stage_deadline_at") or case.get("deadline_at"))
     milestone = {
         S.HANDLED: "handled_at",
@@ -100,6 +124,8 @@ COLOURS = {
     "on_track": "green",
     "paused": "violet",
     "no_deadline": "gray",
+    "closed_on_time": "green",
+    "closed_late": "red",
 }
 
 
@@ -123,12 +149,20 @@ def words(clock: Clock, lang: str, tz: str) -> str:
     '剩余 1天1小时 · 时限 03-02 17:00'
     >>> words(Clock("no_deadline", None, None), "en", "Asia/Shanghai")
     'No deadline'
+    >>> words(Clock("closed_late", due, -86400.0), "en", "Asia/Shanghai")
+    'closed 1 d late · due 03-02 17:00'
+    >>> words(Clock("closed_on_time", due, 3600.0), "zh", "Asia/Shanghai")
+    '时限 03-02 17:00'
     """
     if clock.status == "paused":
         return t("paused_since", lang)
     if clock.deadline is None or clock.seconds_left is None:
         return t("clock_no_deadline", lang)
-    if clock.status == "overdue":
+    if clock.status == "closed_late":
+        left = t("closed_late_by", lang).format(t=span(clock.seconds_left, lang))
+    elif clock.status == "closed_on_time":  # the mark says it all; only the deadline follows
+        return t("due_at", lang).format(at=local(clock.deadline, tz))
+    elif clock.status == "overdue":
         left = t("late_by", lang).format(t=span(clock.seconds_left, lang))
     else:
         left = t("left", lang).format(t=span(max(clock.seconds_left, 0), lang))

@@ -192,6 +192,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "needs": ("请填写：", "Please fill in: "),
     "left": ("剩余 {t}", "{t} left"),
     "late_by": ("已超期 {t}", "overdue by {t}"),
+    "closed_late_by": ("超期 {t} 结案", "closed {t} late"),
     "due_at": ("时限 {at}", "due {at}"),
     "paused_since": ("挂账中，时钟暂停", "suspended: the clock is paused"),
     "days": ("{n}天", "{n} d"),
@@ -228,6 +229,8 @@ LABELS: dict[str, tuple[str, str]] = {
     "clock_on_track": ("正常", "On track"),
     "clock_paused": ("暂停(挂账)", "Paused"),
     "clock_no_deadline": ("无时限", "No deadline"),
+    "clock_closed_on_time": ("按期结案", "Closed on time"),
+    "clock_closed_late": ("超期结案", "Closed late"),
     # case states
     "state_REPORTED": ("待受理", "Reported"),
     "state_VERIFYING": ("核实中", "Being verified"),
@@ -275,6 +278,13 @@ LABELS: dict[str, tuple[str, str]] = {
     "action_redact_photo": ("遮挡照片", "Redact a photo"),
     "action_overdue": ("超期", "Went overdue"),
     "action_warn": ("即将超期提醒", "At-risk warning"),
+    # events that annotate a case without moving it (urbangrid.cases.lifecycle.NOTES)
+    "action_duplicate": ("同一问题再次被上报", "Reported again by another resident"),
+    "action_photo": ("市民补充照片", "Resident added photos"),
+    "action_reopen_request": ("市民申请重新处理", "Resident asked to reopen"),
+    "action_locate": ("已定位，待核实", "Located, waiting for verification"),
+    "action_flag": ("标记", "Flagged"),
+    "action_moderate": ("照片审核", "Photo moderated"),
     # stages
     "stage_file": ("立案", "Filing"),
     "stage_dispatch": ("派遣", "Dispatch"),

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import html
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -63,6 +63,10 @@ WORDS = {
         "工作人员接口暂不可用，请稍后再试。",
         "The staff API is not answering; try again soon.",
     ),
+    "throttled": (
+        "登录尝试次数过多，请 {wait} 秒后再试。",
+        "Too many sign-in attempts; try again in {wait} s.",
+    ),
     "back": ("返回仪表盘", "Back to the dashboard"),
     "foreign": ("请从本系统的登录页提交。", "Sign in from this dashboard's own page."),
 }
@@ -90,6 +94,24 @@ def safe_next(value: Any) -> str:
     if not text.startswith("/") or text.startswith(("//", "/\\")) or parts.scheme or parts.netloc:
         return "/"
     return text
+
+
+def in_language(next_url: str, lang: str) -> str:
+    """``next_url`` in the language the person signed in with, unless it names one itself.
+
+    The pages take their language from the address only, so without this someone who signed in
+    on the English form would land on Chinese pages.
+
+    >>> in_language("/", "en"), in_language("/queue?period=90d", "en")
+    ('/?lang=en', '/queue?period=90d&lang=en')
+    >>> in_language("/queue?lang=zh", "en"), in_language("/", "zh")
+    ('/queue?lang=zh', '/?lang=zh')
+    """
+    parts = urlsplit(next_url)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    if any(key == "lang" for key, _ in query):
+        return next_url
+    return urlunsplit(parts._replace(query=urlencode([*query, ("lang", lang)])))
 
 
 def _page(lang: str, title: str, body: str, *, path: str, status: int = 200) -> HTMLResponse:
@@ -157,10 +179,16 @@ async def signin(request: Request) -> Response:
 
         token, ttl = await run_in_threadpool(login, settings.staff_api_url, name, password)
     except StaffApiRefused as refused:
+        if refused.status == 429:
+            # Throttled, not wrong: "wrong password" here would send them to try again at once.
+            wait = refused.retry_after or 60
+            throttled = again(_word("throttled", lang).format(wait=wait), 429)
+            throttled.headers["Retry-After"] = str(wait)
+            return throttled
         return again(_word("wrong", lang), 401 if refused.status in (401, 422) else 400)
     except StaffApiUnavailable:
         return again(_word("away", lang), 503)
-    answer = RedirectResponse(next_url, status_code=303)
+    answer = RedirectResponse(in_language(next_url, lang), status_code=303)
     answer.set_cookie(
         COOKIE,
         token,

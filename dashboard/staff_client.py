@@ -29,8 +29,10 @@ class StaffApiUnavailable(Exception):
 class StaffApiRefused(Exception):
     """The staff API answered no: a bad token, another scope, or an action not allowed now."""
 
-    def __init__(self, status: int, detail: Any) -> None:
+    def __init__(self, status: int, detail: Any, *, retry_after: int | None = None) -> None:
         self.status, self.detail = status, detail
+        # A throttled sign-in (429) says when to try again.
+        self.retry_after = retry_after
         super().__init__(f"{status}: {_words(detail)}")
 
 
@@ -215,7 +217,9 @@ def login(base_url: str, name: str, password: str, *, timeout: float = 10.0) -> 
         with urllib.request.urlopen(request, timeout=timeout) as answer:
             found = json.loads(answer.read())
     except urllib.error.HTTPError as error:
-        raise StaffApiRefused(error.code, _detail(error)) from None
+        wait = str(error.headers.get("Retry-After") or "")
+        retry_after = int(wait) if wait.isdigit() else None
+        raise StaffApiRefused(error.code, _detail(error), retry_after=retry_after) from None
     except (urllib.error.URLError, OSError, ValueError) as error:
         raise StaffApiUnavailable(f"{base_url}: {error}") from None
     return str(found["token"]), int(found.get("expires_in_s", 0))

@@ -43,6 +43,16 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "reroute": ("department",),
 }
 PHOTO_TYPES = ["jpg", "jpeg", "png", "webp", "heic", "heif"]
+# The keys of the step form's widgets, cleared once a step is taken.
+FORM_KEYS = (
+    "case_department",
+    "case_category",
+    "case_by",
+    "case_reason",
+    "case_photos",
+    "case_public_note",
+    "case_note",
+)
 
 filters = current()
 lang = filters.lang
@@ -275,4 +285,8 @@ if submitted:
         st.session_state["case_done"] = (
             f"{t('done', lang)}: {label('action', action, lang)} → {new_state}"
         )
+        # Every step's form shares these widgets: what was typed for this step must not wait in
+        # the next one (a handling note would otherwise be sent again as a comment).
+        for key in FORM_KEYS:
+            st.session_state.pop(key, None)
         st.rerun()

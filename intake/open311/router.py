@@ -523,7 +523,12 @@ def request_updates(
     page_size: PageSize = MAX_ROWS,
     locale: Lang = "zh",
 ) -> Response:
-    """Status changes of requests in a time window (default: the last day), oldest first."""
+    """Status changes of requests in a time window (default: the last day), oldest first.
+
+    A request that joined another case as its duplicate reads as that case does (as in
+    ``requests``): its own voiding is left out, since FixMyStreet reads ``closed`` as fixed, and
+    each move of the case it joined is listed for it too, from the moment it joined.
+    """
     _check(fmt, jurisdiction_id, intake.settings.open311_jurisdiction_id)
     end = _parse_when("end_date", end_date) or datetime.now(UTC)
     start = _parse_when("start_date", start_date) or end - timedelta(days=1)
@@ -534,6 +539,8 @@ def request_updates(
     events = list(
         session.exec(
             select(CaseEvent)
+            .join(Case, col(Case.id) == col(CaseEvent.case_id))
+            .where(col(Case.duplicate_of).is_(None))
             .where(col(CaseEvent.at) >= start)
             .where(col(CaseEvent.at) <= end)
             .where(col(CaseEvent.from_state) != col(CaseEvent.to_state))
@@ -543,11 +550,28 @@ def request_updates(
             .limit(page_size)
         )
     )
-    cases = list(session.exec(select(Case).where(col(Case.id).in_({e.case_id for e in events}))))
+    ids = {e.case_id for e in events}
+    cases = list(session.exec(select(Case).where(col(Case.id).in_(ids))))
+    followers: dict[int, list[Case]] = {}
+    for joined in session.exec(
+        select(Case).where(col(Case.duplicate_of).in_(ids)).order_by(col(Case.id))
+    ):
+        followers.setdefault(joined.duplicate_of or 0, []).append(joined)
     ctx = _context(request, session, intake, cases, lang=locale, extensions=False)
-    return document(
-        fmt, "service_request_updates", [views.update_doc(event, ctx) for event in events]
-    )
+    docs: list[dict[str, Any]] = []
+    for event in events:
+        doc = views.update_doc(event, ctx)
+        docs.append(doc)
+        for joined in followers.get(event.case_id, []):
+            if joined.created_at <= event.at:
+                docs.append(
+                    {
+                        **doc,
+                        "update_id": f"{event.id}-{joined.id}",
+                        "service_request_id": str(joined.id),
+                    }
+                )
+    return document(fmt, "service_request_updates", docs)
 
 
 class UpdateIn(BaseModel):

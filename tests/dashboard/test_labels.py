@@ -14,6 +14,7 @@ import dashboard.i18n
 import dashboard.show
 import dashboard.signin
 from dashboard.i18n import LABELS, t
+from urbangrid.cases.lifecycle import NOTES
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import TRANSITIONS, Role
 from urbangrid.evaluation.report import FLAT_COLUMNS
@@ -45,6 +46,8 @@ def test_every_state_action_stage_and_role_reads_in_both_languages() -> None:
     """Staff never meet a code: each state, step, stage and role has its words in both."""
     keys = [f"state_{s}" for s in CaseState]
     keys += [f"action_{a}" for a in TRANSITIONS]
+    # the events that annotate a case (a duplicate joining it, a moderation…) show in its timeline
+    keys += [f"action_{a}" for a in sorted(NOTES)]
     keys += [f"stage_{s}" for s in STAGE_NAMES]
     keys += [f"role_{r}" for r in Role]
     missing = [key for key in keys if key not in LABELS]

@@ -83,9 +83,12 @@ def test_a_department_acts_on_a_case_page_through_the_staff_api(
         # The step's own fields: how long and why; a form takes them together when sent.
         at.text_input(key="case_by").input("1wd")
         at.text_area(key="case_reason").input("materials on order")
+        at.text_area(key="case_note").input("crew 7 waits for a cover")
         at.button[0].click().run()
         assert not at.exception and not at.error, [e.value for e in at.error]
         assert any("Ask for more time" in s.value for s in at.success)
+        # The next step's form starts empty: the internal note is not offered again as a comment.
+        assert at.text_area(key="case_note").value == ""
         with Session(engine) as session:
             step = session.execute(
                 select(CaseEvent)

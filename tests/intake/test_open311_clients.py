@@ -243,9 +243,27 @@ def test_duplicates_read_as_their_case_and_closed_requests_keep_their_closing_ti
         "duplicate": True,
         "parent_service_request_id": parent,
     }
+
+    def updates(request_id: str) -> list[dict[str, Any]]:
+        data = client.get(f"{BASE}/servicerequestupdates.json").json()
+        xml = xml_data(client.get(f"{BASE}/servicerequestupdates.xml").content)[1]
+        assert as_text(data) == xml
+        return [u for u in data if u["service_request_id"] == request_id]
+
+    # Its updates say the same: no "closed" for being joined (FixMyStreet would mark it fixed).
+    assert [u["status"] for u in updates(child)] == []
     advance(sqlite_url, int(parent), CLOSING)
     closed_at = read(parent)["updated_datetime"]
     assert read(child)["status"] == "closed" and read(child)["updated_datetime"] == closed_at
+    # Each move of the case it joined reaches the duplicate's client, the closing last.
+    followed = updates(child)
+    moves = [(u["detailed_status"], u["updated_datetime"]) for u in updates(parent)]
+    assert [(u["detailed_status"], u["updated_datetime"]) for u in followed] == moves[
+        -len(followed) :
+    ]
+    assert followed and followed[-1]["status"] == "closed"
+    assert followed[-1]["updated_datetime"] == closed_at
+    assert len({u["update_id"] for u in followed + updates(parent)}) == len(followed) + len(moves)
     # A rating a day later changes the case, not the request's closing time.
     token = None
     engine = make_engine(sqlite_url)
