@@ -238,6 +238,9 @@ def test_fast_path_writes_what_the_general_path_writes(
     for row in (fast_row, general_row):
         row.pop("lat"), row.pop("lon"), row.pop("input_lat"), row.pop("input_lon")
         row.pop("location")
+    # Each path records its publish; the moment is the broker's confirmation of its own batch.
+    published = [row.pop("published_at") for row in (fast_row, general_row)]
+    assert [moment is None for moment in published] == [False, False], published
     assert fast_row == general_row
     assert fast_log == general_log and fast_log[0]["action"] == "submit"
 
