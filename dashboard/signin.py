@@ -177,7 +177,10 @@ async def signin(request: Request) -> Response:
         # The staff API checks the password (scrypt); a worker thread keeps the server free.
         from starlette.concurrency import run_in_threadpool
 
-        token, ttl = await run_in_threadpool(login, settings.staff_api_url, name, password)
+        browser = request.client.host if request.client else None
+        token, ttl = await run_in_threadpool(
+            lambda: login(settings.staff_api_url, name, password, client_address=browser)
+        )
     except StaffApiRefused as refused:
         if refused.status == 429:
             # Throttled, not wrong: "wrong password" here would send them to try again at once.

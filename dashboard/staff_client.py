@@ -201,17 +201,31 @@ def multipart(fields: dict[str, Any], files: list[Upload]) -> tuple[bytes, str]:
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
-def login(base_url: str, name: str, password: str, *, timeout: float = 10.0) -> tuple[str, int]:
+def login(
+    base_url: str,
+    name: str,
+    password: str,
+    *,
+    client_address: str | None = None,
+    timeout: float = 10.0,
+) -> tuple[str, int]:
     """Sign in at the staff API: a token and how many seconds it lasts.
+
+    ``client_address`` is the browser's address, passed on as ``X-Forwarded-For`` so that the
+    API's per-address sign-in limit counts each person, not the dashboard (the API trusts it
+    from the addresses in its ``--forwarded-allow-ips``, loopback by default).
 
     Raises :class:`StaffApiRefused` for a wrong name or password, :class:`StaffApiUnavailable`
     when no staff API answers.
     """
+    headers = {"Content-Type": "application/json", "Accept": "application/json"}
+    if client_address:
+        headers["X-Forwarded-For"] = client_address
     request = urllib.request.Request(
         base_url.rstrip("/") + "/api/v1/auth/login",
         method="POST",
         data=json.dumps({"name": name, "password": password}).encode(),
-        headers={"Content-Type": "application/json", "Accept": "application/json"},
+        headers=headers,
     )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:

@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import pytest
 from starlette.applications import Starlette
@@ -18,7 +19,10 @@ from urbangrid.core.settings import get_settings
 class _StaffApi(BaseHTTPRequestHandler):
     """A staff API that lets in ``correct horse 7`` and is past its limit for anything else."""
 
+    forwarded_for: ClassVar[list[str | None]] = []
+
     def do_POST(self) -> None:
+        _StaffApi.forwarded_for.append(self.headers.get("X-Forwarded-For"))
         sent = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         if sent["password"] == "correct horse 7":
             body = json.dumps({"token": "ugs_test", "expires_in_s": 600}).encode()
@@ -88,3 +92,16 @@ def test_signing_in_lands_in_the_language_of_the_form(
     assert answer.status_code == 303, answer.text
     assert answer.headers["location"] == lands_on
     assert "ugs_test" in answer.headers["set-cookie"]
+
+
+def test_the_staff_api_counts_the_browser_not_the_dashboard(staff_api: str) -> None:
+    """The API's per-address sign-in limit must count each person: were it to see only the
+    dashboard's own address, anyone reaching the form could lock every member of staff out."""
+    _StaffApi.forwarded_for.clear()
+    client = TestClient(Starlette(routes=ROUTES), client=("203.0.113.7", 50000))
+    client.post(
+        "/staff/signin",
+        data={"name": "li.wei", "password": "correct horse 7", "lang": "en", "next": "/"},
+        follow_redirects=False,
+    )
+    assert _StaffApi.forwarded_for == ["203.0.113.7"]
