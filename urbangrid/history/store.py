@@ -249,6 +249,10 @@ def _copy_value(name: str, row: dict[str, Any], version: int | None) -> Any:
         return shapely.to_wkb(point, hex=True, include_srid=True)
     if name == "grid_version_id":
         return version if row["l1_code"] else None
+    if name not in row:
+        # A column the history records do not carry (a flag decided at routing, such as
+        # near_boundary) stays empty; a required one then fails the COPY loudly.
+        return None
     return row[name]
 
 
