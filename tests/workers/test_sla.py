@@ -236,7 +236,9 @@ def test_real_sweeps_fire_each_mark_within_one_interval(
     engine = make_engine(pg_url)
     point = shapely.point_on_surface(demo_grid[max(demo_grid)].geoms[77])
     with (
-        urbangrid_process(["worker", "-Q", "routing,sla"], values, tmp_path / "worker.log"),
+        urbangrid_process(
+            ["worker", "-Q", "routing,sla,periodic"], values, tmp_path / "worker.log"
+        ),
         urbangrid_process(["scheduler"], values, tmp_path / "scheduler-1.log"),
         urbangrid_process(["scheduler"], second, tmp_path / "scheduler-2.log"),
     ):
