@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import multiprocessing as mp
 import os
+import queue as queue_module
 import resource
 import tempfile
 import time
@@ -75,11 +76,11 @@ def _consume(
             for name in QUEUES:
                 try:
                     message = channel.basic_get(name, no_ack=True)
+                    body = message.decode() if message is not None else None
                 except Exception as exc:  # what stopped kombu's worker for good
                     errors.append(f"{exc.__class__.__name__}: {exc}"[:120])
                     continue
-                if message is not None:
-                    body = message.decode()
+                if body is not None:
                     seen[(body["producer"], body["n"])] += 1
                     got, last = True, time.perf_counter()
             if not got:
@@ -136,7 +137,15 @@ def measure(
     for sender in senders:
         sender.join()
     published = time.perf_counter() - started
-    result = out.get(timeout=600)
+    # Wait for the consumer's figures while it lives: a consumer that died says so at once
+    # instead of leaving the caller waiting.
+    while True:
+        try:
+            result = out.get(timeout=1)
+            break
+        except queue_module.Empty:
+            if not consumer.is_alive():
+                raise RuntimeError(f"the consumer died (exit code {consumer.exitcode})") from None
     consumer.join(30)
     seen = Counter({(p, n): c for p, n, c in result["seen"]})
     delivered = sum(seen.values())
