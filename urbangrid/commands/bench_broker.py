@@ -135,7 +135,10 @@ def measure(
     for sender in senders:
         sender.start()
     for sender in senders:
-        sender.join()
+        sender.join(300)
+        if sender.exitcode is None:
+            sender.kill()
+            raise RuntimeError("a producer did not finish within 300 s")
     published = time.perf_counter() - started
     # Wait for the consumer's figures while it lives: a consumer that died says so at once
     # instead of leaving the caller waiting.
