@@ -217,7 +217,7 @@ def open_index(session: Session, version_id: int, folder: Path) -> GridIndex:
 
 
 # Mapped indexes, shared by every ActiveGrid of the process: one per (database, grid version).
-_indexes: dict[tuple[str, int], GridIndex] = {}
+_indexes: dict[tuple[str, int, str], GridIndex] = {}
 _streets: dict[tuple[str, int], StreetBoundaries] = {}
 _build_lock = threading.Lock()
 
@@ -265,7 +265,8 @@ class ActiveGrid:
         version = active_version_id(session)
         if version is None:
             raise LookupError("no grid version is active: import or seed a grid first")
-        key = (str(session.get_bind().engine.url), version)
+        # Per folder too: an index is mapped from the folder this grid was told to use.
+        key = (str(session.get_bind().engine.url), version, str(self.folder))
         index = _indexes.get(key)
         if index is None:
             with _build_lock:
