@@ -222,13 +222,16 @@ def _moderate(
     )
 
 
-@staff_router.post(
-    "/api/v1/cases/{case_id}/photos/{photo_id}/hide", response_model=Moderated, tags=["cases"]
-)
-def hide_photo(
-    case_id: CaseId, photo_id: PhotoId, body: HideBody, principal: StaffDep, session: SessionDep
+def _visibility(
+    session: Session,
+    principal: Principal,
+    case_id: int,
+    photo_id: int,
+    body: HideBody,
+    *,
+    hidden: bool,
 ) -> Moderated:
-    """Take a photo down from every public view (shift lead); staff in scope still see it."""
+    """Hide or show one photo: the same step both ways, told apart only by ``hidden``."""
     return _moderate(
         session,
         principal,
@@ -238,12 +241,22 @@ def hide_photo(
             session,
             case,
             photo,
-            hidden=True,
+            hidden=hidden,
             actor=principal.name,
             role=principal.role,
             reason=body.reason,
         ),
     )
+
+
+@staff_router.post(
+    "/api/v1/cases/{case_id}/photos/{photo_id}/hide", response_model=Moderated, tags=["cases"]
+)
+def hide_photo(
+    case_id: CaseId, photo_id: PhotoId, body: HideBody, principal: StaffDep, session: SessionDep
+) -> Moderated:
+    """Take a photo down from every public view (shift lead); staff in scope still see it."""
+    return _visibility(session, principal, case_id, photo_id, body, hidden=True)
 
 
 @staff_router.post(
@@ -253,21 +266,7 @@ def show_photo(
     case_id: CaseId, photo_id: PhotoId, body: HideBody, principal: StaffDep, session: SessionDep
 ) -> Moderated:
     """Publish a hidden photo again (shift lead)."""
-    return _moderate(
-        session,
-        principal,
-        case_id,
-        photo_id,
-        lambda case, photo: set_hidden(
-            session,
-            case,
-            photo,
-            hidden=False,
-            actor=principal.name,
-            role=principal.role,
-            reason=body.reason,
-        ),
-    )
+    return _visibility(session, principal, case_id, photo_id, body, hidden=False)
 
 
 @staff_router.post(
