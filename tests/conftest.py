@@ -60,7 +60,7 @@ def seed_database(url: str, grid: Grid) -> None:
 
 @pytest.fixture(scope="session")
 def sqlite_url(tmp_path_factory: pytest.TempPathFactory, demo_grid: Grid) -> str:
-    path = tmp_path_factory.mktemp("embedded") / "urbangrid.core.db"
+    path = tmp_path_factory.mktemp("embedded") / "urbangrid.db"
     url = f"sqlite:///{path}"
     seed_database(url, demo_grid)
     return url
@@ -88,7 +88,7 @@ def season_url(tmp_path_factory: pytest.TempPathFactory, demo_grid: Grid) -> str
     from urbangrid.core.settings import Settings
     from urbangrid.history.store import seed_season
 
-    url = f"sqlite:///{tmp_path_factory.mktemp('season') / 'urbangrid.core.db'}"
+    url = f"sqlite:///{tmp_path_factory.mktemp('season') / 'urbangrid.db'}"
     seed_database(url, demo_grid)
     engine = make_engine(url)
     try:

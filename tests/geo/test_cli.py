@@ -27,7 +27,7 @@ def urbangrid(var: Path, *args: str, stdin: str | None = None) -> subprocess.Com
 
 
 def table_counts(var: Path) -> tuple[int, int]:
-    with sqlite3.connect(var / "urbangrid.core.db") as db:
+    with sqlite3.connect(var / "urbangrid.db") as db:
         versions = db.execute("select count(*) from grid_version").fetchone()[0]
         areas = db.execute("select count(*) from grid_area").fetchone()[0]
     return int(versions), int(areas)
@@ -100,7 +100,7 @@ def test_shanghai_from_the_command_line(shared_data: Path, tmp_path: Path) -> No
     # 251 polygons, 14 names in two parts merged, 29 without a code given one.
     assert "imported 237 street areas" in streets.stdout
     assert "237 street offices" in streets.stdout
-    with sqlite3.connect(var / "urbangrid.core.db") as db:
+    with sqlite3.connect(var / "urbangrid.db") as db:
         offices = db.execute(
             "select d.code, d.name, a.name from department d join grid_area a"
             " on a.code = d.grid_code and a.level = 2 and a.version_id ="
@@ -141,7 +141,7 @@ def test_shanghai_from_the_command_line(shared_data: Path, tmp_path: Path) -> No
     out = list(csv.DictReader(io.StringIO(assigned.stdout)))
     assert len(out) == len(rows) + 1
     assert out[-1]["status"] == "outside" and out[-1]["l1_code"] == ""
-    with sqlite3.connect(var / "urbangrid.core.db") as db:
+    with sqlite3.connect(var / "urbangrid.db") as db:
         version = db.execute("select id from grid_version where is_active").fetchone()[0]
         names = dict(
             db.execute(

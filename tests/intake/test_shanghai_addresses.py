@@ -60,7 +60,7 @@ def shanghai_api(
     comms = communities(streets)
     grid = {1: districts, 2: streets, 3: comms, 4: base_cells(comms, cell_size_m=1000.0)}
     work = tmp_path_factory.mktemp("shanghai-api")
-    url = f"sqlite:///{work / 'urbangrid.core.db'}"
+    url = f"sqlite:///{work / 'urbangrid.db'}"
     seed_database(url, grid)
     with (folder / "sh_covid2022_addresses_geocoded.csv").open(encoding="utf-8") as f:
         rows = [r for r in csv.DictReader(f) if r["complete_address"]]

@@ -21,7 +21,7 @@ def test_every_setting_is_documented_in_the_example() -> None:
 
 def test_defaults_are_embedded(tmp_path: Path) -> None:
     settings = Settings(var_dir=tmp_path)
-    assert settings.effective_database_url == f"sqlite:///{tmp_path / 'urbangrid.core.db'}"
+    assert settings.effective_database_url == f"sqlite:///{tmp_path / 'urbangrid.db'}"
     assert settings.embedded_broker
     production = Settings(
         database_url="postgresql+psycopg://u@db/urbangrid", broker_url="amqp://u:p@mq//"

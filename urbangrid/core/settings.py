@@ -229,7 +229,7 @@ class Settings(BaseSettings):
     @property
     def effective_database_url(self) -> str:
         """The configured database, or the embedded SQLite file under ``var_dir``."""
-        return self.database_url or f"sqlite:///{self.var_dir / 'urbangrid.core.db'}"
+        return self.database_url or f"sqlite:///{self.var_dir / 'urbangrid.db'}"
 
     @property
     def effective_broker_url(self) -> str:
