@@ -65,7 +65,9 @@ class StreetBoundaries:
         dx = dy / max(float(np.cos(np.radians(lat))), 1e-6)
         window = shapely.box(lon - dx, lat - dy, lon + dx, lat + dy)
         best: tuple[float, str, str] | None = None
-        for position in self.tree.query(window):
+        # Only streets whose shape reaches into the window, not every street whose bounding
+        # box does: most reports lie well inside their street and meet no other one here.
+        for position in self.tree.query(window, predicate="intersects"):
             code = self.codes[int(position)]
             if code == own_code:
                 continue

@@ -17,12 +17,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, or_, text, update
+from sqlalchemy import or_, text, update
 from sqlmodel import Session, col, select
 
 from urbangrid.cases.casework import Policy, escalation_code
 from urbangrid.cases.clocks import to_clock
 from urbangrid.cases.lifecycle import record
+from urbangrid.core.bulk import insert_rows
 from urbangrid.core.tables import Case, CaseEvent, SlaClock
 from urbangrid.domain import sla
 from urbangrid.domain.states import CaseState
@@ -361,6 +362,5 @@ def _write_marks(session: Session, plans: list[_Advance]) -> bool:
         if len(done.all()) != len(touched):
             return False
     events = [e for p in plans for e in p.events]
-    if events:
-        session.execute(insert(CaseEvent.__table__), events)  # type: ignore[attr-defined]
+    insert_rows(session, CaseEvent.__table__, events)  # type: ignore[attr-defined]
     return True

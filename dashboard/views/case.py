@@ -14,6 +14,7 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.clock import badge, instant, local, span, stage_clock, words
+from dashboard.deck import names_layer
 from dashboard.filters import current
 from dashboard.i18n import label, t
 from dashboard.staff_client import StaffApiRefused, StaffApiUnavailable, StaffClient, Upload
@@ -160,17 +161,12 @@ st.pydeck_chart(
                 get_radius=12,
                 radius_min_pixels=7,
             ),
-            pdk.Layer(
-                "TextLayer",
-                data=[
-                    {"lon": lon, "lat": lat, "text": place[3] or place[2] or ""},
-                ],
-                get_position=["lon", "lat"],
-                get_text="text",
-                get_size=15,
-                get_pixel_offset=[0, -22],
-                character_set="auto",
-                font_family='"Noto Sans CJK SC", sans-serif',
+            names_layer(
+                [{"lon": lon, "lat": lat, "text": place[3] or place[2] or ""}],
+                layer_id="place",
+                size=15,
+                position=["lon", "lat"],
+                offset=(0, -22),
             ),
         ],
         initial_view_state=pdk.ViewState(longitude=lon, latitude=lat, zoom=15),

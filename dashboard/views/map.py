@@ -14,6 +14,7 @@ import pydeck as pdk
 import streamlit as st
 
 from dashboard import data
+from dashboard.deck import names_layer
 from dashboard.filters import current, drill
 from dashboard.i18n import t, title
 from dashboard.loaders import MAP_COLUMNS
@@ -103,20 +104,7 @@ deck = pdk.Deck(
             get_line_color=[90, 90, 90, 200],
             line_width_min_pixels=1,
         ),
-        pdk.Layer(
-            "TextLayer",
-            data=labels,
-            id="names",
-            get_position="position",
-            get_text="text",
-            get_size=13 if view.level == 1 else 11,
-            get_color=[20, 20, 20, 255],
-            outline_width=2,
-            outline_color=[255, 255, 255, 230],
-            font_settings={"sdf": True},
-            character_set="auto",  # every character the names use (Chinese ones included)
-            font_family='"Noto Sans CJK SC", "Noto Sans SC", sans-serif',
-        ),
+        names_layer(labels, layer_id="names", size=14 if view.level == 1 else 12),
     ],
     initial_view_state=pdk.ViewState(
         longitude=(minx + maxx) / 2,

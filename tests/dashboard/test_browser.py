@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
@@ -27,7 +27,8 @@ from tests.processes import ROOT, urbangrid_process, wait_until
 from tests.services import services_required
 from urbangrid.cases.staff import create_staff
 from urbangrid.core.db import make_engine
-from urbangrid.core.tables import Case, CaseEvent, Department, Photo
+from urbangrid.core.grids import active_version_id
+from urbangrid.core.tables import Case, CaseEvent, Department, GridArea, Photo
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
@@ -221,6 +222,32 @@ def case_in_progress(url: str) -> int:
     return int(found)
 
 
+def districts_of(url: str) -> list[str]:
+    """The districts of the active grid, the one with most streets first."""
+    engine = make_engine(url)
+    with Session(engine) as session:
+        version = active_version_id(session)
+        streets = session.execute(
+            select(GridArea.parent_code, func.count())  # type: ignore[call-overload]
+            .where(GridArea.version_id == version, GridArea.level == 2)
+            .group_by(GridArea.parent_code)
+            .order_by(func.count().desc(), GridArea.parent_code)
+        ).all()
+    engine.dispose()
+    return [str(code) for code, _ in streets]
+
+
+def written_pixels(page: Any) -> int:
+    """Pixels of the map drawn in the names' near-black: no area's fill or outline is as dark
+    (the darkest fill is a deep red, the outlines a translucent mid-grey, all lighter than
+    100 in some channel), so these are letters."""
+    from PIL import Image
+
+    chart = page.locator("[data-testid='stDeckGlJsonChart']").first
+    shot = Image.open(io.BytesIO(chart.screenshot())).convert("RGB")
+    return sum(1 for r, g, b in shot.get_flattened_data() if max(r, g, b) < 100)
+
+
 def check_words(text: str, where: str) -> None:
     """No raw code, no None, no negative hours; every clock's mark agrees with its time."""
     assert not RAW_CODES.search(text), (where, RAW_CODES.search(text), text[:2000])
@@ -346,6 +373,9 @@ def test_every_page_in_chromium(stack: Stack, browser: Any) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     outside: list[str] = []
     page = guarded(browser.new_page(viewport={"width": 1400, "height": 1000}), outside)
+    # deck.gl reports a layer it could not start (a text layer given bad props) only here.
+    deck_errors: list[str] = []
+    page.on("console", lambda m: deck_errors.append(m.text) if "deck:" in m.text else None)
     sign_in(page, base, "lead", next_path="/?lang=en")
     for path, heading in PAGES.items():
         page.goto(f"{base}/{path}?lang=en&period={past_period()}")
@@ -359,6 +389,20 @@ def test_every_page_in_chromium(stack: Stack, browser: Any) -> None:
         figures = [c for c in cells if re.fullmatch(r"[\d,.]+%?", c.strip())]
         assert department and figures, (path, cells)
         assert not page.locator("[data-testid='stException']").count(), path
+    # The areas' names are written on the map, districts and then one district's streets.
+    page.goto(f"{base}/map?lang=zh&period={past_period()}")
+    page.locator("[data-testid='stDeckGlJsonChart'] canvas").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(2500)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-map-zh.png"), full_page=True)
+    assert written_pixels(page) > 300, "no district names on the map"
+    district = str(districts_of(stack.database)[0])
+    page.goto(f"{base}/map?lang=zh&area={district}&period={past_period()}")
+    page.get_by_text("街道", exact=False).first.wait_for(timeout=60_000)
+    page.locator("[data-testid='stDeckGlJsonChart'] canvas").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(2500)
+    page.screenshot(path=str(ARTIFACTS / "dashboard-map-streets-zh.png"), full_page=True)
+    assert written_pixels(page) > 300, "no street names on the map"
+    assert not deck_errors, deck_errors[:3]
     # The same overview in Chinese, the labels most heads read (Noto CJK draws them).
     page.goto(f"{base}/?lang=zh&period={past_period()}")
     page.locator("h1", has_text="总览").first.wait_for(timeout=60_000)

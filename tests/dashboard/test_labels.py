@@ -10,6 +10,7 @@ from types import ModuleType
 import pytest
 
 import dashboard.clock
+import dashboard.deck
 import dashboard.i18n
 import dashboard.show
 import dashboard.signin
@@ -24,7 +25,7 @@ VIEWS = Path(dashboard.__file__).parent / "views"
 
 
 @pytest.mark.parametrize(
-    "module", [dashboard.i18n, dashboard.show, dashboard.clock, dashboard.signin]
+    "module", [dashboard.i18n, dashboard.show, dashboard.clock, dashboard.signin, dashboard.deck]
 )
 def test_examples_in_docstrings(module: ModuleType) -> None:
     assert doctest.testmod(module).failed == 0

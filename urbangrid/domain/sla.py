@@ -11,7 +11,7 @@ it; each overdue round escalates the case one grid level up, until the district.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from enum import StrEnum
 from typing import Literal
@@ -54,6 +54,9 @@ STAGE_OF_STATE: Mapping[CaseState, Stage] = {
 }
 
 
+_KNOWN_MAX = 50_000
+
+
 @dataclass(frozen=True)
 class ClockRules:
     """How clocks count: the calendar, the city's time zone and office windows, the warning
@@ -64,9 +67,23 @@ class ClockRules:
     windows: tuple[tuple[time, time], ...] = DEFAULT_WINDOWS
     warn_share: float = 0.8
     max_rounds: int = 2
+    # Deadlines already worked out with these rules. A batch of reports routed at one instant
+    # asks for the same few (start, limits) again and again, and each answer walks the office
+    # calendar; the rules never change once made, so an answer never goes stale.
+    _known: dict[tuple[datetime, Limits], datetime] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     def add(self, start: datetime, limits: Limits) -> datetime:
-        return add_limits(start, limits, calendar=self.calendar, tz=self.tz, windows=self.windows)
+        key = (start, limits)
+        found = self._known.get(key)
+        if found is None:
+            if len(self._known) >= _KNOWN_MAX:
+                self._known.clear()
+            found = self._known[key] = add_limits(
+                start, limits, calendar=self.calendar, tz=self.tz, windows=self.windows
+            )
+        return found
 
 
 @dataclass(frozen=True)
