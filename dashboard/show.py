@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import altair as alt
 import pandas as pd
 import streamlit as st
 
@@ -139,3 +140,80 @@ def ranking(frame: pd.DataFrame, lang: str) -> None:
         st.caption(t("empty", lang))
         return
     st.table(ranking_frame(frame, lang).set_index(t("rank", lang)))
+
+
+# A series keeps its colour in both languages: the colour follows the measure's key, only the
+# legend's words change. (Charts coloured by their translated names reorder with the alphabet:
+# "Closed" and 结案数 would swap colours when a head switches the language.)
+SERIES_COLOURS = {
+    "received": "#1f77b4",
+    "closed": "#2ca02c",
+    "overdue": "#d62728",
+    "closure_rate": "#9467bd",
+    "on_time_closure_rate": "#ff7f0e",
+}
+PALETTE = (
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#d62728",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#7f7f7f",
+    "#bcbd22",
+    "#17becf",
+)
+
+
+def series_colours(keys: Sequence[str]) -> list[str]:
+    """One colour per series key: the measure's own, else the palette's by the key's place.
+
+    >>> series_colours(["closed", "received"])
+    ['#2ca02c', '#1f77b4']
+    >>> series_colours(["E01", "E02"]) == list(PALETTE[:2])
+    True
+    """
+    return [SERIES_COLOURS.get(key, PALETTE[i % len(PALETTE)]) for i, key in enumerate(keys)]
+
+
+def trend_chart(
+    frame: pd.DataFrame, series: Mapping[str, str], *, x: str = "bucket", rate: bool = False
+) -> alt.Chart:
+    """A line per series over ``x``: ``series`` maps each column's key to the words shown.
+
+    The colour scale's domain is the words in the order of the keys and its range the keys'
+    colours, so each key has the same colour whatever the language.
+
+    >>> weeks = pd.DataFrame({"bucket": ["W1", "W2"], "received": [3, 4], "closed": [1, 2]})
+    >>> en = trend_chart(weeks, {"received": "Received", "closed": "Closed"}).to_dict()
+    >>> zh = trend_chart(weeks, {"received": "受理数", "closed": "结案数"}).to_dict()
+    >>> [en["encoding"]["color"]["scale"][k] for k in ("domain", "range")]
+    [['Received', 'Closed'], ['#1f77b4', '#2ca02c']]
+    >>> [zh["encoding"]["color"]["scale"][k] for k in ("domain", "range")]
+    [['受理数', '结案数'], ['#1f77b4', '#2ca02c']]
+    """
+    keys = list(series)
+    long = frame.melt(id_vars=[x], value_vars=keys, var_name="key", value_name="value")
+    long["series"] = long["key"].map(series)
+    axis = alt.Axis(format="%") if rate else alt.Axis(format=",d")
+    chart: alt.Chart = (
+        alt.Chart(long)
+        .mark_line(point=True)
+        .encode(
+            x=alt.X(f"{x}:O", title=None, sort="ascending"),
+            y=alt.Y("value:Q", title=None, axis=axis),
+            color=alt.Color(
+                "series:N",
+                title=None,
+                scale=alt.Scale(domain=[series[k] for k in keys], range=series_colours(keys)),
+                legend=alt.Legend(orient="bottom"),
+            ),
+            tooltip=[
+                alt.Tooltip(f"{x}:O", title=""),
+                alt.Tooltip("series:N", title=""),
+                alt.Tooltip("value:Q", title="", format=".1%" if rate else ",d"),
+            ],
+        )
+    )
+    return chart

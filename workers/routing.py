@@ -185,7 +185,8 @@ ORDER BY c.id FOR UPDATE OF c SKIP LOCKED
 """
 
 # One statement for the whole batch, still guarded on each case being unrouted: unnest turns the
-# columns' arrays into the rows of a VALUES list, with one prepared statement whatever the size.
+# columns' arrays into the rows of a VALUES list, with one prepared statement whatever the size;
+# ``id = ANY(…)`` beside the join makes it find the cases by primary key, never by a scan.
 _UPDATE_MANY = """
 UPDATE cases AS c SET
     state = v.state, updated_at = v.updated_at, routed_at = v.routed_at,
@@ -211,7 +212,8 @@ FROM unnest(
 ) AS v(id, state, updated_at, routed_at, grid_version_id, filed_at, dispatched_at, l1_code,
        l2_code, l3_code, l4_code, department_code, routing_rule_id, stage, stage_deadline_at,
        deadline_at, case_deadline_at, near_boundary)
-WHERE c.id = v.id AND c.state = 'REPORTED' AND c.routed_at IS NULL
+WHERE c.id = ANY(CAST(:id AS int[])) AND c.id = v.id
+  AND c.state = 'REPORTED' AND c.routed_at IS NULL
 RETURNING c.id
 """
 

@@ -11,7 +11,7 @@ import streamlit as st
 from dashboard import data
 from dashboard.filters import current
 from dashboard.i18n import t, title
-from dashboard.show import summary, table
+from dashboard.show import summary, table, trend_chart
 from urbangrid.evaluation.scope import UnknownFilter
 
 COLUMNS = [
@@ -55,9 +55,13 @@ with minors:
 
 st.subheader(t("weekly_by_major", lang))
 if not view.weekly.empty:
-    st.line_chart(
-        view.weekly.pivot_table(index="bucket", columns="major", values="received", fill_value=0)
-    )
+    wide = view.weekly.pivot_table(
+        index="bucket", columns="major", values="received", fill_value=0
+    ).reset_index()
+    # Each class's label starts with its code, so sorted labels keep one order (and one
+    # colour per class) in both languages.
+    classes = sorted(str(c) for c in wide.columns if c != "bucket")
+    st.altair_chart(trend_chart(wide, {c: c for c in classes}), width="stretch")
 
 st.subheader(t("top_per_area", lang))
 table(

@@ -7,7 +7,7 @@ import streamlit as st
 from dashboard import data
 from dashboard.filters import current
 from dashboard.i18n import t, title
-from dashboard.show import SUMMARY, count, percent, summary
+from dashboard.show import SUMMARY, count, percent, summary, trend_chart
 from urbangrid.evaluation.scope import UnknownFilter
 
 filters = current()
@@ -37,17 +37,12 @@ st.subheader(t("weekly_trend", lang))
 if view.weekly.empty:
     st.info(t("empty", lang))
 else:
-    weekly = view.weekly.set_index("bucket")
     left, right = st.columns(2)
-    left.line_chart(
-        weekly[["received", "closed", "overdue"]].rename(
-            columns={k: t(k, lang) for k in ("received", "closed", "overdue")}
-        )
-    )
-    right.line_chart(
-        weekly[["closure_rate", "on_time_closure_rate"]].rename(
-            columns={k: t(k, lang) for k in ("closure_rate", "on_time_closure_rate")}
-        )
+    counts = ("received", "closed", "overdue")
+    rates = ("closure_rate", "on_time_closure_rate")
+    left.altair_chart(trend_chart(view.weekly, {k: t(k, lang) for k in counts}), width="stretch")
+    right.altair_chart(
+        trend_chart(view.weekly, {k: t(k, lang) for k in rates}, rate=True), width="stretch"
     )
 
 st.subheader(t("top_departments", lang))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import timedelta
@@ -15,6 +16,7 @@ import streamlit as st
 from fastapi.testclient import TestClient
 from streamlit.testing.v1 import AppTest
 
+from dashboard.i18n import t
 from dashboard.show import count, percent
 from intake.app import create_app
 from tests.staffing import auth, staff_token
@@ -287,3 +289,29 @@ def test_published_figures_are_the_ranking_and_city_totals_only(
         "At risk",
     }
     assert "Work queue" not in shown_text(at) and "Per member of staff" not in shown_text(at)
+
+
+def chart_colours(at: AppTest) -> list[dict[str, str]]:
+    """Each chart's colour per series, as the browser is told to draw it (words → colour)."""
+    found = []
+    for chart in at.get("vega_lite_chart"):
+        spec = json.loads(chart.proto.spec)
+        scale = spec["encoding"]["color"]["scale"]
+        found.append(dict(zip(scale["domain"], scale["range"], strict=True)))
+    return found
+
+
+def test_trend_colours_follow_the_measure_not_the_language(
+    dashboard_env: Settings, period: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A head who switches the language must not find "closed" drawn in received's colour."""
+    sign_in(monkeypatch, dashboard_env, "shift_lead", "city")
+    charts = {
+        lang: chart_colours(open_page(None, period=period, lang=lang)) for lang in ("en", "zh")
+    }
+    series = [("received", "closed", "overdue"), ("closure_rate", "on_time_closure_rate")]
+    assert len(charts["en"]) == len(charts["zh"]) == len(series)
+    for keys, en, zh in zip(series, charts["en"], charts["zh"], strict=True):
+        colours = [en[t(key, "en")] for key in keys]
+        assert colours == [zh[t(key, "zh")] for key in keys], (en, zh)
+        assert len(set(colours)) == len(keys)  # and the lines are told apart
