@@ -170,13 +170,16 @@ def advance_case(session: Session, case_id: int, *, now: datetime, policy: Polic
 
 # -- many cases at once ------------------------------------------------------------------------
 
+# ``id = ANY(…)`` beside the join hands the planner the rows by primary key: joined to the
+# unnest alone, it may hash every running clock (every open case) to find the few hundred here.
 _MOVE_CLOCKS = """
 UPDATE sla_clock AS k SET step = v.step, next_at = v.next_at, leased_until = NULL
 FROM unnest(
     CAST(:id AS int[]), CAST(:old_step AS int[]), CAST(:deadline_at AS timestamptz[]),
     CAST(:step AS int[]), CAST(:next_at AS timestamptz[])
 ) AS v(id, old_step, deadline_at, step, next_at)
-WHERE k.id = v.id AND k.step = v.old_step AND k.deadline_at = v.deadline_at
+WHERE k.id = ANY(CAST(:id AS int[])) AND k.id = v.id
+  AND k.step = v.old_step AND k.deadline_at = v.deadline_at
   AND k.stopped_at IS NULL AND k.paused_at IS NULL
 RETURNING k.id
 """
@@ -190,7 +193,8 @@ FROM unnest(
     CAST(:updated_at AS timestamptz[]), CAST(:state AS text[]), CAST(:escalation_level AS int[]),
     CAST(:escalated AS boolean[]), CAST(:escalated_to AS text[])
 ) AS v(id, old_state, old_level, updated_at, state, escalation_level, escalated, escalated_to)
-WHERE c.id = v.id AND c.state = v.old_state AND c.escalation_level = v.old_level
+WHERE c.id = ANY(CAST(:id AS int[])) AND c.id = v.id
+  AND c.state = v.old_state AND c.escalation_level = v.old_level
 RETURNING c.id
 """
 
