@@ -41,7 +41,11 @@ def register(app: Celery) -> None:
         try:
             with Session(get_engine(settings), expire_on_commit=False) as session:
                 outcomes = route_batch(
-                    ids, session=session, grid=grid, reference=reference.get(session)
+                    ids,
+                    session=session,
+                    grid=grid,
+                    reference=reference.get(session),
+                    top_up=MAX_BATCH,
                 )
         except Exception as exc:  # left to the single task, which retries with backoff
             log.warning("routing a batch of %s failed, each sent alone: %s", len(ids), exc)

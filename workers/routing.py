@@ -184,6 +184,19 @@ WHERE c.id = ANY(CAST(:ids AS int[])) AND c.state = 'REPORTED' AND c.routed_at I
 ORDER BY c.id FOR UPDATE OF c SKIP LOCKED
 """
 
+# Other reports waiting to be routed, oldest first, that no other worker holds: a worker handed
+# a small batch (the API publishes what it stored in the last few milliseconds, often one or
+# two) routes these with it, so a surge is routed in full batches whatever the messages hold,
+# and their own messages then find nothing to do. Duplicates wait for their own step.
+_WAITING_CLAIM = """
+SELECT c.id, c.category_code, c.lat, c.lon, c.created_at,
+       EXISTS (SELECT 1 FROM sla_clock AS k WHERE k.case_id = c.id) AS started
+FROM cases AS c
+WHERE c.state = 'REPORTED' AND c.routed_at IS NULL AND c.duplicate_of IS NULL
+  AND c.published_at IS NOT NULL AND NOT (c.id = ANY(CAST(:ids AS int[])))
+ORDER BY c.id LIMIT :room FOR UPDATE OF c SKIP LOCKED
+"""
+
 # One statement for the whole batch, still guarded on each case being unrouted: unnest turns the
 # columns' arrays into the rows of a VALUES list, with one prepared statement whatever the size;
 # ``id = ANY(…)`` beside the join makes it find the cases by primary key, never by a scan.
@@ -251,8 +264,12 @@ def route_batch(
     grid: ActiveGrid,
     reference: Reference,
     now: datetime | None = None,
+    top_up: int = 0,
 ) -> list[RouteOutcome]:
     """Route many reported cases with a few statements; the same result as ``route_case`` each.
+
+    With ``top_up``, up to that many cases in all are routed: other waiting reports fill the
+    batch (on PostgreSQL; see ``_WAITING_CLAIM``). The outcomes are those of ``case_ids``.
 
     The waiting cases are claimed (on PostgreSQL with ``FOR UPDATE SKIP LOCKED``: a case another
     worker holds is that worker's), their cells found in one vectorised call, each one's
@@ -264,9 +281,17 @@ def route_batch(
     now = now or utcnow()
     ids = sorted({int(i) for i in case_ids})
     waiting = _claim(session, ids)
+    if top_up > len(waiting) and session.get_bind().dialect.name == "postgresql":
+        extra = session.execute(
+            text(_WAITING_CLAIM), {"ids": ids, "room": top_up - len(waiting)}
+        ).all()
+        waiting += [
+            _Waiting(int(r[0]), str(r[1]), float(r[2]), float(r[3]), r[4], bool(r[5]))
+            for r in extra
+        ]
     if not waiting:
         session.commit()
-        return [route_case(i, session=session, grid=grid, rules=reference.clock_rules) for i in ids]
+        return _the_rest(session, ids, {}, grid=grid, reference=reference, now=now)
     plain = [w for w in waiting if not w.started and w.category_code in reference.categories]
     version_id, index = grid.current(session)
     found = index.assign(
@@ -290,7 +315,31 @@ def route_batch(
     written = _write(session, plans)
     session.commit()
     outcomes = {p.outcome.case_id: p.outcome for p in plans if p.outcome.case_id in written}
-    # The rest one by one: each is a no-op if routed meanwhile, or routed fully as before.
+    return _the_rest(session, ids, outcomes, grid=grid, reference=reference, now=now)
+
+
+def _the_rest(
+    session: Session,
+    ids: list[int],
+    outcomes: dict[int, RouteOutcome],
+    *,
+    grid: ActiveGrid,
+    reference: Reference,
+    now: datetime,
+) -> list[RouteOutcome]:
+    """The outcomes of ``ids``: those routed in the batch, those already routed (read in one
+    query: a worker that topped up its batch routed them first), and the rest one by one, each
+    routed fully as before or a no-op if routed meanwhile."""
+    rest = [i for i in ids if i not in outcomes]
+    if rest:
+        for case_id, state, routed_at, department in session.execute(
+            select(Case.id, Case.state, Case.routed_at, Case.department_code).where(
+                col(Case.id).in_(rest)
+            )
+        ):
+            if routed_at is not None or state != CaseState.REPORTED:
+                outcomes[case_id] = RouteOutcome(case_id, False, state, department)
+        session.commit()
     for case_id in ids:
         if case_id not in outcomes:
             outcomes[case_id] = route_case(

@@ -190,3 +190,55 @@ def test_the_cached_reference_follows_a_changed_rule(engine: Engine) -> None:
         second = cache.get(session)
     assert second is not first and second.version != first.version
     assert any(r.priority == 99 for r in second.rules[rule.category_code])
+
+
+@pytest.mark.postgres
+def test_a_small_batch_is_filled_with_other_waiting_reports(
+    tmp_path: Path, demo_grid: Grid
+) -> None:
+    """A worker handed one report routes the other published ones waiting with it, leaves
+    duplicates and reports the API has not published yet alone, and the messages of the
+    reports it routed then find nothing to do."""
+    grid = ActiveGrid()
+    cache = ReferenceCache(lambda _: RULES)
+    with postgres_database() as url:
+        seed_database(url, demo_grid)
+        engine = make_engine(url)
+        try:
+            with Session(engine, expire_on_commit=False) as session:
+                codes = sorted(session.exec(select(Category.code)).all())
+                # One of each twin is left unpublished, as a report the API just stored.
+                ids = [b for _, b in _twins(session, demo_grid, codes, 30)]
+                given, waiting = ids[0], ids[1:20]
+                duplicate, unpublished = ids[20], ids[21]
+                now = utcnow()
+                session.execute(update(Case).where(col(Case.id).in_(ids)).values(published_at=now))
+                session.execute(
+                    update(Case).where(col(Case.id) == duplicate).values(duplicate_of=given)
+                )
+                session.execute(
+                    update(Case).where(col(Case.id) == unpublished).values(published_at=None)
+                )
+                session.commit()
+                outcomes = route_batch(
+                    [given], session=session, grid=grid, reference=cache.get(session), top_up=15
+                )
+                assert [o.case_id for o in outcomes] == [given] and outcomes[0].changed
+                routed = set(
+                    session.exec(select(Case.id).where(col(Case.routed_at).is_not(None))).all()
+                )
+                # Fifteen in all, the oldest waiting first.
+                assert routed == {given, *waiting[:14]}
+                before = _counts(session)
+                again = route_batch(
+                    waiting[:14], session=session, grid=grid, reference=cache.get(session)
+                )
+                assert not any(o.changed for o in again)
+                assert _counts(session) == before
+                # Filled up once more: the rest of the waiting, never the duplicate or the
+                # report whose publish the API has not confirmed.
+                route_batch([], session=session, grid=grid, reference=cache.get(session), top_up=50)
+                left = set(session.exec(select(Case.id).where(col(Case.routed_at).is_(None))).all())
+                assert left & set(ids) == {duplicate, unpublished}
+        finally:
+            engine.dispose()
