@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from dashboard.i18n import t
 from urbangrid.core.settings import Settings
+from urbangrid.core.tables.catalog import department_name
 from urbangrid.evaluation.formulas import Period, parse_period, quarter_of
 from urbangrid.evaluation.queue import open_now, work_queue
 from urbangrid.evaluation.report import (
@@ -468,9 +469,11 @@ class Options:
 
 def filter_options(session: Session, lang: str) -> Options:
     departments = {
-        str(code): str(name)
-        for code, name in session.execute(
-            select(DEPARTMENTS.code, DEPARTMENTS.name).order_by(DEPARTMENTS.code)
+        str(code): department_name(name, name_en, lang)
+        for code, name, name_en in session.execute(
+            select(DEPARTMENTS.code, DEPARTMENTS.name, DEPARTMENTS.name_en).order_by(
+                DEPARTMENTS.code
+            )
         )
     }
     version = _active_version(session)

@@ -18,7 +18,7 @@ from geo.crs import METRES_PER_DEGREE
 from geo.generate import base_cells, communities, subdivide
 from geo.layer import Grid, Layer
 
-__all__ = ["DEMO_CENTRE", "DEMO_DISTRICTS", "demo_city"]
+__all__ = ["DEMO_CENTRE", "DEMO_DISTRICTS", "demo_city", "english_name"]
 
 #: People's Square, Shanghai (lon, lat).
 DEMO_CENTRE = (121.47, 31.23)
@@ -44,12 +44,62 @@ DEMO_DISTRICTS: tuple[tuple[str, str], ...] = (
 )
 
 _SYLLABLES = "江浦新华安宁静虹桥泾湾塘港泉明兴平康和嘉松柳梅枫金银龙凤东西南北长乐福顺"
+# Pinyin of every character the demo's names are made of (one a character, in order), for
+# their English names.
+_SYLLABLES_PINYIN = (
+    "jiang pu xin hua an ning jing hong qiao jing wan tang gang quan ming xing ping kang he "
+    "jia song liu mei feng jin yin long feng dong xi nan bei chang le fu shun"
+)
+_PINYIN = dict(zip(_SYLLABLES, _SYLLABLES_PINYIN.split(), strict=True))
+_DISTRICTS_EN = {
+    "黄浦区": "Huangpu",
+    "徐汇区": "Xuhui",
+    "长宁区": "Changning",
+    "静安区": "Jing'an",
+    "普陀区": "Putuo",
+    "虹口区": "Hongkou",
+    "杨浦区": "Yangpu",
+    "闵行区": "Minhang",
+    "宝山区": "Baoshan",
+    "嘉定区": "Jiading",
+    "浦东新区": "Pudong",
+    "金山区": "Jinshan",
+    "松江区": "Songjiang",
+    "青浦区": "Qingpu",
+    "奉贤区": "Fengxian",
+    "崇明区": "Chongming",
+}
+_SUFFIXES_EN = {"新区": "New Area", "区": "District", "街道": "Subdistrict", "镇": "Town"}
 _RADIUS_M = 9_800.0
 _STREETS_PER_DISTRICT = 12
 _COMMUNITY_M2 = 100_000.0
 _CELL_M = 100.0
 # Streets this far from the centre are towns (镇), as in Shanghai's outer ring.
 _TOWN_FROM_M = 7_000.0
+
+
+def english_name(name: str) -> str | None:
+    """The English name of one of the demo's districts or streets; None for any other name.
+
+    Pinyin, a syllable starting with a vowel set apart by an apostrophe, then the kind of area.
+
+    >>> english_name("浦东新区"), english_name("梅桥街道"), english_name("新安镇")
+    ('Pudong New Area', 'Meiqiao Subdistrict', "Xin'an Town")
+    >>> english_name("外滩") is None
+    True
+    """
+    for suffix, kind in _SUFFIXES_EN.items():
+        if not name.endswith(suffix):
+            continue
+        stem = name.removesuffix(suffix)
+        if name in _DISTRICTS_EN:
+            return f"{_DISTRICTS_EN[name]} {kind}"
+        if not stem or any(c not in _PINYIN for c in stem):
+            return None
+        syllables = [_PINYIN[c] for c in stem]
+        joined = syllables[0] + "".join(("'" if s[0] in "aoe" else "") + s for s in syllables[1:])
+        return f"{joined.capitalize()} {kind}"
+    return None
 
 
 def _outline(rng: np.random.Generator) -> BaseGeometry:

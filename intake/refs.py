@@ -36,7 +36,9 @@ def case_refs(session: Session, case: Case) -> CaseRefs:
         street=street,
         community=community,
         cell=cell,
-        department=DepartmentRef(code=department.code, name=department.name)
+        department=DepartmentRef(
+            code=department.code, name=department.name, name_en=department.named("en")
+        )
         if department
         else None,
     )

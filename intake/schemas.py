@@ -85,6 +85,7 @@ class AreaRef(BaseModel):
 class DepartmentRef(BaseModel):
     code: str
     name: str
+    name_en: str = Field(description="In English; the Chinese name when it has no other")
 
 
 class EventPublic(BaseModel):

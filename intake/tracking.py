@@ -86,6 +86,7 @@ class TrackingView(BaseModel):
     lat: float
     lon: float
     department: str | None
+    department_en: str | None = Field(description="In English; the Chinese name when no other")
     deadline: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -210,6 +211,7 @@ def build_view(session: Session, own: Case, followed: Case, *, reopen_days: floa
         lat=followed.lat,
         lon=followed.lon,
         department=department.name if department else None,
+        department_en=department.named("en") if department else None,
         deadline=followed.deadline_at,
         created_at=followed.created_at,
         updated_at=followed.updated_at,

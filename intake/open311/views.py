@@ -118,7 +118,7 @@ def load_context(
     ids = [c.id for c in cases if c.id is not None]
     categories = {c.code: c for c in session.exec(select(Category))}
     departments = {
-        d.code: d.name
+        d.code: d.named(lang)
         for d in session.exec(
             select(Department).where(
                 col(Department.code).in_(

@@ -425,7 +425,8 @@ function renderTrack({ token, view }) {
   duplicate.textContent = view.duplicate_of === null ? "" : `${t("duplicate")}#${view.duplicate_of}. ${t("yourReport")}#${view.id}.`;
   $("t-status").textContent = lang === "en" ? view.status_en : view.status_zh;
   $("t-category").textContent = lang === "en" ? view.category.name_en : view.category.name_zh;
-  $("t-department").textContent = view.department || t("pending");
+  const department = lang === "en" ? view.department_en : view.department;
+  $("t-department").textContent = department || t("pending");
   $("t-deadline").textContent = when(view.deadline);
   $("t-created").textContent = when(view.created_at);
   const photos = $("t-photos");

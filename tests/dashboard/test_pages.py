@@ -133,8 +133,9 @@ def test_departments_page_matches_the_api_and_ranks_every_department(
     # The ranking, once, every department listed, in the API's order and one number format.
     assert len(at.table) == 1
     ranking = at.table[0].value
-    quarter = rows(api, "ranking")
+    quarter = rows(api, "ranking", lang="en")
     assert list(ranking["Name"]) == [row["name"] for row in quarter.values()]
+    assert "City management enforcement" in set(ranking["Name"])  # English, not 城管执法
     assert list(ranking.index) == [
         str(row["rank"]) if row.get("ranked", row["rank"] is not None) else "unranked"
         for row in quarter.values()

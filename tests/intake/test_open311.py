@@ -154,7 +154,7 @@ def test_a_client_submits_and_reads_back_in_both_formats(
     validate(data, "requests.json")
     assert as_text(data) == xml, (data, xml)
     request = data[0]
-    assert request["agency_responsible"] == "管线权属单位 Owning utility"
+    assert request["agency_responsible"] == "管线权属单位"  # the Chinese name: no locale asked
     requested = datetime.fromisoformat(request["requested_datetime"])
     assert requested.utcoffset() == timedelta(hours=8)
     expected = datetime.fromisoformat(request["expected_datetime"])
@@ -169,7 +169,10 @@ def test_a_client_submits_and_reads_back_in_both_formats(
     )
     assert extended["duplicate"] is False and "parent_service_request_id" not in extended
     assert [n["type"] for n in request["notes"]] == ["status", "status", "transfer"]
-    assert "Owning utility" in request["notes"][-1]["summary"]
+    assert "管线权属单位" in request["notes"][-1]["summary"]
+    english = client.get(f"{BASE}/requests/{request_id}.json?extensions=true&locale=en").json()
+    assert english[0]["agency_responsible"] == "Owning utility"
+    assert "Owning utility" in english[0]["notes"][-1]["summary"]
     for page in (str(data), str(xml)):
         assert "resident@example.cn" not in page and "13800000000" not in page
 

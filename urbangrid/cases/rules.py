@@ -27,7 +27,12 @@ def load_rules(session: Session, book: RuleBook) -> int:
     """
     for department in book.departments:
         upsert_department(
-            session, department.code, department.name, department.kind, department.grid_code
+            session,
+            department.code,
+            department.name,
+            department.kind,
+            department.grid_code,
+            name_en=department.name_en,
         )
     session.flush()
     session.execute(delete(RoutingRule))

@@ -83,11 +83,32 @@ def retire_missing_categories(session: Session, taxonomy: Taxonomy) -> list[str]
 
 
 def upsert_department(
-    session: Session, code: str, name: str, kind: str, grid_code: str | None = None
+    session: Session,
+    code: str,
+    name: str,
+    kind: str,
+    grid_code: str | None = None,
+    *,
+    name_en: str | None = None,
 ) -> None:
+    """Insert or update a department; ``name_en`` None keeps the English name it has."""
     row = session.get(Department, code) or Department(code=code, name=name, kind=kind)
     row.name, row.kind, row.grid_code = name, kind, grid_code
+    if name_en is not None:
+        row.name_en = name_en or None
     session.add(row)
+
+
+def english_office_name(area: str, office: str) -> str:
+    """An area's office in English, after the area's English name when it has one.
+
+    >>> english_office_name("梅桥街道", "Office"), english_office_name("外滩", "Office")
+    ('Meiqiao Subdistrict Office', '')
+    """
+    from geo.demo import english_name
+
+    english = english_name(area)
+    return f"{english} {office}" if english else ""
 
 
 def create_street_offices(session: Session, streets: Iterable[tuple[str, str]]) -> int:
@@ -99,7 +120,14 @@ def create_street_offices(session: Session, streets: Iterable[tuple[str, str]]) 
     """
     count = 0
     for code, name in streets:
-        upsert_department(session, street_office_code(code), f"{name}办事处", STREET_OFFICE, code)
+        upsert_department(
+            session,
+            street_office_code(code),
+            f"{name}办事处",
+            STREET_OFFICE,
+            code,
+            name_en=english_office_name(name, "Office"),
+        )
         count += 1
     session.flush()
     return count
@@ -120,11 +148,18 @@ def seed_departments_and_rules(
     """
     for kind, names in taxonomy.department_kinds.items():
         if kind != STREET_OFFICE:
-            upsert_department(session, kind, f"{names['zh']} {names['en']}", kind)
+            upsert_department(session, kind, names["zh"], kind, name_en=names["en"])
     create_street_offices(session, streets)
     district_list = list(districts)
     for code, name in district_list:
-        upsert_department(session, f"sanitation-{code}", f"{name}绿化市容局", "sanitation", None)
+        upsert_department(
+            session,
+            f"sanitation-{code}",
+            f"{name}绿化市容局",
+            "sanitation",
+            None,
+            name_en=english_office_name(name, "Landscaping and City Appearance Bureau"),
+        )
     session.flush()
     session.execute(delete(RoutingRule))
     for spec in taxonomy.categories:

@@ -89,6 +89,7 @@ class DepartmentSpec:
     name: str
     kind: str
     grid_code: str | None = None
+    name_en: str | None = None  # shown to English readers; the Chinese name when absent
 
 
 @dataclass(frozen=True)
@@ -112,9 +113,9 @@ def parse_rules(
     """Check a rules document against the known categories and departments.
 
     The document lists ``rules`` (category, scope, department, priority) and may declare
-    ``departments`` (code, name, kind, grid_code) that the rules use. Errors name the entry and
-    the field. Two rules for the same category, scope and priority would leave the choice to
-    chance, so they are refused.
+    ``departments`` (code, name, kind, grid_code, name_en) that the rules use. Errors name the
+    entry and the field. Two rules for the same category, scope and priority would leave the
+    choice to chance, so they are refused.
 
     >>> book = parse_rules({"rules": [
     ...     {"category": "E0102", "department": "sanitation"},
@@ -146,7 +147,10 @@ def parse_rules(
         grid = entry.get("grid_code")
         if grid is not None and not (_SCOPE.match(str(grid)) and str(grid)):
             raise ValueError(f"{where}.grid_code: {grid!r} is not a grid code")
-        declared.append(DepartmentSpec(code, name, kind, str(grid) if grid is not None else None))
+        name_en = str(entry.get("name_en") or "").strip() or None
+        declared.append(
+            DepartmentSpec(code, name, kind, str(grid) if grid is not None else None, name_en)
+        )
         known.add(code)
     rules: list[RuleSpec] = []
     seen: dict[tuple[str, str, int], int] = {}

@@ -18,6 +18,7 @@ from sqlalchemy import (
 )
 from sqlmodel import Session
 
+from urbangrid.core.tables.catalog import department_name
 from urbangrid.domain.scoring import DEFAULT_POLICY, ScorePolicy
 from urbangrid.domain.sla import Stage
 from urbangrid.evaluation.days import period_days
@@ -73,9 +74,11 @@ def group_names(
         names[TOTAL_KEY] = "全市" if lang == "zh" else "City"
     elif by == Dimension.DEPARTMENTS and wanted:
         rows = session.execute(
-            select(DEPARTMENTS.code, DEPARTMENTS.name).where(DEPARTMENTS.code.in_(wanted))
+            select(DEPARTMENTS.code, DEPARTMENTS.name, DEPARTMENTS.name_en).where(
+                DEPARTMENTS.code.in_(wanted)
+            )
         )
-        names.update({code: name for code, name in rows})
+        names.update({code: department_name(zh, en, lang) for code, zh, en in rows})
     elif by in LEVEL_OF and wanted:
         # Cases keep the codes they were given; the newest version that has a code names it.
         rows = session.execute(

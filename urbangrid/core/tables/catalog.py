@@ -16,6 +16,23 @@ class Department(SQLModel, table=True):
     kind: str = Field(max_length=64, index=True)
     # For a street/town office: the level-2 grid code it answers for (属地管理).
     grid_code: str | None = Field(default=None, max_length=32, index=True)
+    # The name English readers see; without one they see ``name``.
+    name_en: str | None = Field(default=None, max_length=200)
+
+    def named(self, lang: str) -> str:
+        """The department's name in ``lang`` ("zh" or "en"), the Chinese one when no other."""
+        return department_name(self.name, self.name_en, lang)
+
+
+def department_name(name: str, name_en: str | None, lang: str) -> str:
+    """A department's name in ``lang``: the English one for "en" when it has one.
+
+    >>> department_name("环卫", "Sanitation", "en"), department_name("环卫", None, "en")
+    ('Sanitation', '环卫')
+    >>> department_name("环卫", "Sanitation", "zh")
+    '环卫'
+    """
+    return name_en if lang == "en" and name_en else name
 
 
 class Category(SQLModel, table=True):
