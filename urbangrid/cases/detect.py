@@ -35,7 +35,7 @@ from urbangrid.cases.blurring import Detection
 
 # Bump whenever a change could find different boxes: the reblur command re-runs every photo
 # whose stored detections name another version.
-VERSION = "centerface-1024-ort+plates-hsv-5"
+VERSION = "centerface-1024-ort+plates-hsv-6"
 
 FACE_SIDE = 1024  # the longest side CenterFace sees; a 2048-px photo's 40-px face is 20 px there
 
@@ -122,10 +122,12 @@ def detect_faces(rgb: Image, *, min_score: float = 0.4, side: int = FACE_SIDE) -
 # --- plates ------------------------------------------------------------------------------------
 
 # HSV ranges (OpenCV's hue runs 0-179) of the three plate colours, with the characters' colour:
-# blue plates carry white characters, yellow and green plates black ones.
+# blue plates carry white characters, yellow and green plates black ones. Yellow starts at a
+# saturation of 150: a brown car body (hue 15, saturation 128-134 with sensor noise) ran into
+# a yellow plate's panel at 130 and cut its box short; the plates themselves stay above 200.
 _PLATE_COLOURS: tuple[tuple[str, tuple[int, int, int], tuple[int, int, int], bool], ...] = (
     ("blue", (100, 90, 50), (128, 255, 255), True),
-    ("yellow", (16, 130, 90), (34, 255, 255), False),
+    ("yellow", (16, 150, 90), (34, 255, 255), False),
     ("green", (35, 40, 80), (90, 255, 255), False),
 )
 # The share of a candidate's rows, top to bottom, that must carry the plate's colour: a row of
@@ -143,6 +145,7 @@ _MIN_PLATE_W = 24  # px in the photo; smaller plates carry no legible characters
 # 12 % each side, blurred as much again around such plates as the plates themselves.)
 _SMALL_PLATE_W = 90
 _SMALL_PLATE_PAD = 2
+_SMALL_DARK = 0.8
 # A plate filling more than this share of the photo's width is a photo of nothing but the plate;
 # a region that wide is a sky, a wall or a shopfront.
 _MAX_PLATE_SHARE = 0.6
@@ -281,7 +284,10 @@ def _plate_score(
             level[..., 2] > float(np.median(level[..., 2][ground]))
         )
     else:  # black characters: far darker than the yellow or green around them
-        ink = level[..., 2] < 0.6 * float(np.median(level[..., 2][ground]))
+        # (on a plate under _SMALL_PLATE_W, a few pixels tall, the photo's own softness greys
+        # them towards the ground: a 48-px green plate's darkest strokes were 0.75 of it)
+        dark = _SMALL_DARK if rw < _SMALL_PLATE_W else 0.6
+        ink = level[..., 2] < dark * float(np.median(level[..., 2][ground]))
     inner = ink[4:44, 8:152]  # inside the frame
     share = float(inner.mean())
     shape = 1.0 - min(1.0, abs(float(np.log(aspect / 3.3))) / 0.8)
