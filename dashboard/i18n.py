@@ -210,6 +210,7 @@ LABELS: dict[str, tuple[str, str]] = {
         "case to {street}.",
     ),
     "queue_near_boundary": ("靠近边界", "Near a boundary"),
+    "photo_joined": ("来自并入本案的报告 #{id}", "From report #{id}, which joined this case"),
     "escalated": ("已督办 {n} 级", "escalated {n}"),
     # signing in
     "signin": ("工作人员登录", "Staff sign-in"),

@@ -128,10 +128,15 @@ for column, kind, heading in ((left, "before", "before_photos"), (right, "after"
     if not mine:
         column.caption(t("no_photos", lang))
     for photo in mine:
+        joined = (
+            t("photo_joined", lang).format(id=photo.report) if photo.report != case_id else None
+        )
         if photo.ready and photo.digest:
-            column.image(f"{base}/api/v1/photos/{photo.digest}.jpg", width="stretch")
+            column.image(
+                f"{base}/api/v1/photos/{photo.digest}.jpg", caption=joined, width="stretch"
+            )
         else:
-            column.caption(t("photo_pending", lang))
+            column.caption(t("photo_pending", lang) + (f" · {joined}" if joined else ""))
 
 # ---- its place on the map ---------------------------------------------------------------------
 codes = tuple(

@@ -6,6 +6,7 @@ under AppTest: the dashboard itself never writes to the database.
 
 from __future__ import annotations
 
+import io
 import json
 import sqlite3
 import urllib.request
@@ -163,10 +164,14 @@ def flag_near_boundary(url: str) -> tuple[int, str, str]:
             ).all()
         )
         own = streets[case.l2_code]
-        neighbour = next(
-            code
-            for code, shape in sorted(streets.items())
-            if code != case.l2_code and shape.touches(own)
+        # A neighbour in the same district first: a district's dispatcher keeps the case in view.
+        neighbour = min(
+            (
+                code
+                for code, shape in streets.items()
+                if code != case.l2_code and shape.touches(own)
+            ),
+            key=lambda code: (code[:6] != case.l2_code[:6], code),  # type: ignore[index]
         )
         case.near_boundary = neighbour
         session.add(case)
@@ -244,5 +249,70 @@ def test_a_dispatcher_sees_a_boundary_report_and_moves_it_to_the_neighbour(
         )
     finally:
         engine.dispose()
+        get_settings.cache_clear()
+        st.cache_data.clear()
+
+
+def join_with_a_photo(api: str, url: str, *, within: str = "") -> tuple[int, int]:
+    """A resident's photo report of the same problem next to a recent open case (in the area
+    ``within``), sent to the running API, which joins it to that case: (the case, the report
+    that joined it)."""
+    import httpx
+    from PIL import Image
+
+    engine = make_engine(url)
+    with Session(engine) as session:
+        case = session.execute(
+            select(Case)
+            .where(col(Case.l2_code).startswith(within))
+            .where(
+                col(Case.state).in_(["DISPATCHED", "IN_PROGRESS"]), col(Case.duplicate_of).is_(None)
+            )
+            .order_by(col(Case.created_at).desc())
+            .limit(1)
+        ).scalar_one()
+        target, category, lat, lon = int(case.id or 0), case.category_code, case.lat, case.lon
+    buffer = io.BytesIO()
+    Image.new("RGB", (640, 480), (200, 120, 40)).save(buffer, "JPEG")
+    answer = httpx.post(
+        f"{api}/api/v1/reports",
+        data={
+            "category": category,
+            "lat": str(lat + 0.0001),
+            "lon": str(lon),
+            "description": "还在",
+        },
+        files=[("photos", ("same.jpg", buffer.getvalue(), "image/jpeg"))],
+        timeout=30,
+    )
+    assert answer.status_code == 201, answer.text
+    joined = answer.json()
+    assert joined["duplicate_of"] == target, joined
+    engine.dispose()
+    return target, int(joined["id"])
+
+
+@pytest.mark.slow
+def test_a_case_page_shows_the_photos_of_the_reports_that_joined_it(
+    own_season: str, staff_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case_id, report = join_with_a_photo(staff_api, own_season)
+    engine = make_engine(own_season)
+    token = staff_token(engine, "shift_lead", "city")
+    engine.dispose()
+    monkeypatch.setenv("URBANGRID_DATABASE_URL", own_season)
+    monkeypatch.setenv("URBANGRID_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("URBANGRID_DASHBOARD_STAFF_API_URL", staff_api)
+    monkeypatch.setattr("dashboard.viewer.cookie_token", lambda: token)
+    get_settings.cache_clear()
+    st.cache_data.clear()
+    try:
+        at = open_page("case", lang="en", id=str(case_id))
+        assert at.title[0].value.startswith(f"#{case_id} · ")
+        # No worker runs here: the photo waits to be processed, and says whose it is.
+        assert f"photo being processed · From report #{report}, which joined this case" in [
+            c.value for c in at.main.caption
+        ]
+    finally:
         get_settings.cache_clear()
         st.cache_data.clear()
