@@ -26,14 +26,20 @@ reader = viewers.reader(viewer)
 st.session_state["viewer"] = viewer
 st.session_state["reader"] = reader
 
+# The addresses of the staff's pages (the overview is the dashboard's own address).
+STAFF_PATHS = ("departments", "map", "categories", "queue", "case")
+
 if not reader.signed_in:
     # Nobody signed in: the published figures when the city publishes them, else only the door.
-    only = (
-        st.Page(VIEWS / "published.py", title=t("published", lang), url_path="published")
-        if reader.published
-        else st.Page(VIEWS / "signin.py", title=t("signin", lang), url_path="signin")
-    )
-    page = st.navigation([only], position="hidden")
+    # Either stands at every staff page's address too, so a link to a case (/case?id=…) keeps
+    # its address, and signing in from there leads back to it.
+    door, name = ("published.py", "published") if reader.published else ("signin.py", "signin")
+    doors = [st.Page(VIEWS / door, title=t(name, lang), url_path=name, default=True)]
+    doors += [
+        st.Page(VIEWS / door, title=t(name, lang), url_path=path, visibility="hidden")
+        for path in STAFF_PATHS
+    ]
+    page = st.navigation(doors, position="hidden")
     account(None, lang)
     page.run()
     st.stop()

@@ -6,7 +6,9 @@ change back, so a view can be bookmarked or sent to a colleague as it is.
 
 from __future__ import annotations
 
+import html
 from datetime import date, timedelta
+from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import streamlit as st
@@ -63,7 +65,20 @@ def _valid_period(label: str) -> bool:
 
 def link(href: str, text: str) -> None:
     """A link that opens in this tab (the sign-in and sign-out pages are this dashboard's)."""
-    st.html(f'<a href="{href}" target="_self" style="font-weight:600">{text}</a>')
+    address = html.escape(href, quote=True)
+    st.html(f'<a href="{address}" target="_self" style="font-weight:600">{html.escape(text)}</a>')
+
+
+def here() -> str:
+    """This page's address on the dashboard, with its query: where signing in leads back to."""
+    path = urlsplit(st.context.url or "").path or "/"
+    query = urlencode(list(st.query_params.to_dict().items()))
+    return path + (f"?{query}" if query else "")
+
+
+def signin_address(lang: str) -> str:
+    """The sign-in form, told to come back to this page (a case link survives signing in)."""
+    return f"/staff/signin?{urlencode({'lang': lang, 'next': here()})}"
 
 
 def scope_name(viewer: Viewer, lang: str) -> str:
@@ -84,7 +99,7 @@ def account(viewer: Viewer | None, lang: str) -> None:
     """Who is signed in, and the way in or out, at the top of the sidebar."""
     with st.sidebar:
         if viewer is None:
-            link(f"/staff/signin?lang={lang}", t("signin", lang))
+            link(signin_address(lang), t("signin", lang))
             return
         role = t(f"role_{viewer.role}", lang)
         st.caption(

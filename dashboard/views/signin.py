@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard.filters import language, link
+from dashboard.filters import language, link, signin_address
 from dashboard.i18n import t, title
 
 lang = language()
 st.title(title("app", lang))
 st.info(t("signin_needed", lang))
-link(f"/staff/signin?lang={lang}", t("signin", lang) + " →")
+link(signin_address(lang), t("signin", lang) + " →")
