@@ -200,6 +200,16 @@ LABELS: dict[str, tuple[str, str]] = {
     "minutes": ("{n}分钟", "{n} min"),
     "case_due": ("全案结案时限 {at}", "Whole case due {at}"),
     "near_boundary": ("靠近街道边界", "near a street boundary"),
+    "near_boundary_of": (
+        "靠近街道边界：可能属于{street}",
+        "Near a street boundary: may belong to {street}",
+    ),
+    "near_boundary_page": (
+        "上报位置靠近{own}与{street}的边界：请确认所属街道，或移交{street}。",
+        "Reported near the boundary of {own} and {street}: confirm the street, or move the "
+        "case to {street}.",
+    ),
+    "queue_near_boundary": ("靠近边界", "Near a boundary"),
     "escalated": ("已督办 {n} 级", "escalated {n}"),
     # signing in
     "signin": ("工作人员登录", "Staff sign-in"),

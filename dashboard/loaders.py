@@ -70,6 +70,7 @@ QUEUE_COLUMNS = [
     "escalation_level",
     "seconds_left",
     "areas",
+    "near_boundary",
 ]
 
 
@@ -450,6 +451,7 @@ def queue_data(
                 "escalation_level": i.escalation_level,
                 "seconds_left": i.seconds_left,
                 "areas": i.area_codes,
+                "near_boundary": i.near_boundary,
             }
             for i in items
         ],

@@ -44,7 +44,7 @@ def register(app: Celery) -> None:
                     ids,
                     session=session,
                     grid=grid,
-                    reference=reference.get(session),
+                    reference=lambda: reference.get(session),
                     top_up=MAX_BATCH,
                 )
         except Exception as exc:  # left to the single task, which retries with backoff

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -171,30 +171,39 @@ def _boundary_detail(located: dict[str, object]) -> dict[str, object]:
 
 # -- many cases at once ------------------------------------------------------------------------
 
-# The claim also says which cases already have clocks (those go the long way), and turns off
-# waiting for the commit's flush to disk for this transaction only: should the database crash
-# in the next few milliseconds and lose a batch's routing, those cases are unrouted again, and
-# the relay publishes them once their lease runs out; the reports themselves were stored with a
-# full commit by intake. Every statement saved here is a round trip each batch no longer waits.
-_UNROUTED_CLAIM = """
-SELECT c.id, c.category_code, c.lat, c.lon, c.created_at,
-       EXISTS (SELECT 1 FROM sla_clock AS k WHERE k.case_id = c.id) AS started
-FROM cases AS c, (SELECT set_config('synchronous_commit', 'off', true)) AS quick_commit
-WHERE c.id = ANY(CAST(:ids AS int[])) AND c.state = 'REPORTED' AND c.routed_at IS NULL
-ORDER BY c.id FOR UPDATE OF c SKIP LOCKED
-"""
-
-# Other reports waiting to be routed, oldest first, that no other worker holds: a worker handed
-# a small batch (the API publishes what it stored in the last few milliseconds, often one or
-# two) routes these with it, so a surge is routed in full batches whatever the messages hold,
-# and their own messages then find nothing to do. Duplicates wait for their own step.
-_WAITING_CLAIM = """
-SELECT c.id, c.category_code, c.lat, c.lon, c.created_at,
-       EXISTS (SELECT 1 FROM sla_clock AS k WHERE k.case_id = c.id) AS started
-FROM cases AS c
-WHERE c.state = 'REPORTED' AND c.routed_at IS NULL AND c.duplicate_of IS NULL
-  AND c.published_at IS NOT NULL AND NOT (c.id = ANY(CAST(:ids AS int[])))
-ORDER BY c.id LIMIT :room FOR UPDATE OF c SKIP LOCKED
+# The claim, in one round trip on PostgreSQL: the given cases still waiting (locked, skipping
+# any another worker holds), other published reports waiting to fill the batch, oldest first,
+# and what became of the given cases that are not waiting. A worker handed a small batch (the API
+# publishes what it stored in the last few milliseconds, often one or two reports) thus routes a
+# surge in full batches whatever the messages hold, and the messages of the reports it routed
+# find their answer in the same read. Duplicates wait for their own step; a report whose publish
+# the API has not confirmed is still the API's. Each row says whether a case has clocks already
+# (those go the long way). The transaction does not wait for its commit to reach the disk: should
+# the database crash in those milliseconds and lose a batch's routing, its cases are unrouted
+# again and the relay publishes them once their lease runs out; intake stored the reports
+# themselves with a full commit.
+_CLAIM = """
+WITH given AS (
+    SELECT c.id, c.category_code, c.lat, c.lon, c.created_at,
+           EXISTS (SELECT 1 FROM sla_clock AS k WHERE k.case_id = c.id) AS started
+    FROM cases AS c, (SELECT set_config('synchronous_commit', 'off', true)) AS quick_commit
+    WHERE c.id = ANY(CAST(:ids AS int[])) AND c.state = 'REPORTED' AND c.routed_at IS NULL
+    ORDER BY c.id FOR UPDATE OF c SKIP LOCKED
+), more AS (
+    SELECT c.id, c.category_code, c.lat, c.lon, c.created_at,
+           EXISTS (SELECT 1 FROM sla_clock AS k WHERE k.case_id = c.id) AS started
+    FROM cases AS c
+    WHERE c.state = 'REPORTED' AND c.routed_at IS NULL AND c.duplicate_of IS NULL
+      AND c.published_at IS NOT NULL AND NOT (c.id = ANY(CAST(:ids AS int[])))
+    ORDER BY c.published_at LIMIT :room FOR UPDATE OF c SKIP LOCKED
+)
+SELECT id, category_code, lat, lon, created_at, started, true, false, NULL, NULL FROM given
+UNION ALL
+SELECT id, category_code, lat, lon, created_at, started, true, false, NULL, NULL FROM more
+UNION ALL
+SELECT id, category_code, lat, lon, created_at, false, false, routed_at IS NOT NULL, state,
+       department_code
+FROM cases WHERE id = ANY(CAST(:ids AS int[])) AND id NOT IN (SELECT id FROM given)
 """
 
 # One statement for the whole batch, still guarded on each case being unrouted: unnest turns the
@@ -262,14 +271,15 @@ def route_batch(
     *,
     session: Session,
     grid: ActiveGrid,
-    reference: Reference,
+    reference: Reference | Callable[[], Reference],
     now: datetime | None = None,
     top_up: int = 0,
 ) -> list[RouteOutcome]:
     """Route many reported cases with a few statements; the same result as ``route_case`` each.
 
     With ``top_up``, up to that many cases in all are routed: other waiting reports fill the
-    batch (on PostgreSQL; see ``_WAITING_CLAIM``). The outcomes are those of ``case_ids``.
+    batch (on PostgreSQL; see ``_CLAIM``). The outcomes are those of ``case_ids``. ``reference``
+    may be a function giving it, called only when there is something to route.
 
     The waiting cases are claimed (on PostgreSQL with ``FOR UPDATE SKIP LOCKED``: a case another
     worker holds is that worker's), their cells found in one vectorised call, each one's
@@ -280,18 +290,12 @@ def route_batch(
     """
     now = now or utcnow()
     ids = sorted({int(i) for i in case_ids})
-    waiting = _claim(session, ids)
-    if top_up > len(waiting) and session.get_bind().dialect.name == "postgresql":
-        extra = session.execute(
-            text(_WAITING_CLAIM), {"ids": ids, "room": top_up - len(waiting)}
-        ).all()
-        waiting += [
-            _Waiting(int(r[0]), str(r[1]), float(r[2]), float(r[3]), r[4], bool(r[5]))
-            for r in extra
-        ]
+    waiting, settled = _claim(session, ids, room=max(top_up - len(ids), 0))
     if not waiting:
         session.commit()
-        return _the_rest(session, ids, {}, grid=grid, reference=reference, now=now)
+        return _the_rest(session, ids, settled, grid=grid, reference=reference, now=now)
+    if callable(reference):
+        reference = reference()
     plain = [w for w in waiting if not w.started and w.category_code in reference.categories]
     version_id, index = grid.current(session)
     found = index.assign(
@@ -314,7 +318,9 @@ def route_batch(
     ]
     written = _write(session, plans)
     session.commit()
-    outcomes = {p.outcome.case_id: p.outcome for p in plans if p.outcome.case_id in written}
+    outcomes = settled | {
+        p.outcome.case_id: p.outcome for p in plans if p.outcome.case_id in written
+    }
     return _the_rest(session, ids, outcomes, grid=grid, reference=reference, now=now)
 
 
@@ -324,7 +330,7 @@ def _the_rest(
     outcomes: dict[int, RouteOutcome],
     *,
     grid: ActiveGrid,
-    reference: Reference,
+    reference: Reference | Callable[[], Reference],
     now: datetime,
 ) -> list[RouteOutcome]:
     """The outcomes of ``ids``: those routed in the batch, those already routed (read in one
@@ -342,20 +348,37 @@ def _the_rest(
         session.commit()
     for case_id in ids:
         if case_id not in outcomes:
+            if callable(reference):
+                reference = reference()
             outcomes[case_id] = route_case(
                 case_id, session=session, grid=grid, rules=reference.clock_rules, now=now
             )
     return [outcomes[i] for i in ids]
 
 
-def _claim(session: Session, ids: list[int]) -> list[_Waiting]:
-    if not ids:
-        return []
+def _claim(
+    session: Session, ids: list[int], *, room: int
+) -> tuple[list[_Waiting], dict[int, RouteOutcome]]:
+    """The cases to route now, and the outcomes of given cases no longer waiting.
+
+    On PostgreSQL one statement (``_CLAIM``), filling the batch with up to ``room`` more; on
+    SQLite (one worker, no row locks) the given cases only.
+    """
     if session.get_bind().dialect.name == "postgresql":
-        rows = session.execute(text(_UNROUTED_CLAIM), {"ids": ids}).all()
-        return [
-            _Waiting(int(r[0]), str(r[1]), float(r[2]), float(r[3]), r[4], bool(r[5])) for r in rows
-        ]
+        rows = session.execute(text(_CLAIM), {"ids": ids, "room": room}).all()
+        waiting: list[_Waiting] = []
+        settled: dict[int, RouteOutcome] = {}
+        for case_id, category, lat, lon, created, started, claimed, routed, state, dept in rows:
+            if claimed:
+                waiting.append(
+                    _Waiting(int(case_id), str(category), float(lat), float(lon), created, started)
+                )
+            elif routed or state != CaseState.REPORTED:
+                settled[int(case_id)] = RouteOutcome(int(case_id), False, str(state), dept)
+        # Another worker holds the rest (or they wait for another step): ``route_case`` each.
+        return waiting, settled
+    if not ids:
+        return [], {}
     found = session.exec(
         select(Case)
         .where(col(Case.id).in_(ids))
@@ -364,10 +387,11 @@ def _claim(session: Session, ids: list[int]) -> list[_Waiting]:
         .order_by(col(Case.id))
     ).all()
     started = set(session.exec(select(SlaClock.case_id).where(col(SlaClock.case_id).in_(ids))))
-    return [
+    waiting = [
         _Waiting(c.id or 0, c.category_code, c.lat, c.lon, c.created_at, c.id in started)
         for c in found
     ]
+    return waiting, {}
 
 
 def _event(

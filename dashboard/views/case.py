@@ -112,8 +112,9 @@ facts = [" › ".join(p for p in place if p) or "—"]
 if department:
     facts.append(department)
 st.caption(" · ".join(facts))
-if case.get("flag"):
-    st.warning(t("near_boundary", lang) if case["flag"] == "near_boundary" else str(case["flag"]))
+neighbour = area_name(case.get("neighbour_street")) if case.get("near_boundary") else None
+if neighbour:
+    st.warning(t("near_boundary_page", lang).format(own=place[1] or "—", street=neighbour))
 if case.get("description"):
     st.markdown(f"**{t('description', lang)}**: {case['description']}")
 
@@ -201,10 +202,19 @@ allowed = [str(a) for a in case.get("allowed_actions", [])]
 if not allowed:
     st.caption(t("no_actions", lang))
     st.stop()
+# The boundary steps name the street each would leave the case in.
+streets = {"confirm_street": place[1], "move_to_neighbour": neighbour}
+
+
+def step_words(action: str) -> str:
+    street = streets.get(action)
+    return label("action", action, lang) + (f" ({street})" if street else "")
+
+
 action = st.radio(
     t("action", lang),
     allowed,
-    format_func=lambda a: label("action", a, lang),
+    format_func=step_words,
     horizontal=True,
     key=f"case_action_{case_id}",
 )
@@ -252,9 +262,7 @@ with st.form(f"case_form_{case_id}_{action}", clear_on_submit=True):
             t("public_note", lang), key="case_public_note", max_chars=2000
         )
     given["note"] = st.text_area(t("note", lang), key="case_note", max_chars=4000)
-    submitted = st.form_submit_button(
-        label("action", action, lang), type="primary", width="stretch"
-    )
+    submitted = st.form_submit_button(step_words(action), type="primary", width="stretch")
 
 if submitted:
     body = {k: v.strip() if isinstance(v, str) else v for k, v in given.items()}

@@ -33,14 +33,21 @@ names = data.names(lang)
 counts = frame["clock"].value_counts()
 st.markdown(" ".join(badge(clock, lang, f" {int(counts.get(clock, 0))}") for clock in CLOCKS))
 
+flagged = frame["near_boundary"].notna()
+# Reports near a street's boundary wait for a dispatcher to confirm the street or move them.
+views = ["all", "overdue", "at_risk", *(["near_boundary"] if flagged.any() else [])]
+words_of = {"all": t("all", lang), "near_boundary": t("queue_near_boundary", lang)}
 wanted = st.radio(
     t("queue_show", lang),
-    ["all", "overdue", "at_risk"],
-    format_func=lambda k: t("all", lang) if k == "all" else t(f"clock_{k}", lang),
+    views,
+    format_func=lambda k: words_of.get(k) or t(f"clock_{k}", lang),
     horizontal=True,
     key="queue_clock",
 )
-shown = frame if wanted == "all" else frame[frame["clock"] == wanted]
+if wanted == "near_boundary":
+    shown = frame[flagged]
+else:
+    shown = frame if wanted == "all" else frame[frame["clock"] == wanted]
 if shown.empty:
     st.info(t("no_cases", lang))
     st.stop()
@@ -68,6 +75,10 @@ def card(case: pd.Series) -> None:
         if int(case["escalation_level"] or 0) > 0:
             facts.append(t("escalated", lang).format(n=int(case["escalation_level"])))
         st.caption(" · ".join(facts))
+        neighbour = case["near_boundary"]
+        if isinstance(neighbour, str) and neighbour:
+            street = names.areas.get(neighbour, neighbour)
+            st.markdown(f":orange-badge[{t('near_boundary_of', lang).format(street=street)}]")
         st.page_link(
             "views/case.py",
             label=t("open_case", lang) + " →",

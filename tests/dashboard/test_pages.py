@@ -316,3 +316,60 @@ def test_trend_colours_follow_the_measure_not_the_language(
         colours = [en[t(key, "en")] for key in keys]
         assert colours == [zh[t(key, "zh")] for key in keys], (en, zh)
         assert len(set(colours)) == len(keys)  # and the lines are told apart
+
+
+def busiest_area(settings: Settings, level: int) -> tuple[str, dict[int, str | None]]:
+    """The level-``level`` area with most open cases, and every open case's code there."""
+    from sqlalchemy import func, select
+    from sqlmodel import Session
+
+    from urbangrid.core.tables import Case
+    from urbangrid.domain.states import OPEN_STATES
+
+    column = (Case.l1_code, Case.l2_code, Case.l3_code)[level - 1]
+    engine = make_engine(settings.effective_database_url)
+    with Session(engine) as session:
+        area = session.execute(
+            select(column)
+            .where(Case.state.in_(sorted(OPEN_STATES)))  # type: ignore[attr-defined]
+            .group_by(column)
+            .order_by(func.count().desc(), column)
+            .limit(1)
+        ).scalar_one()
+        codes = dict(
+            session.execute(
+                select(Case.id, column).where(Case.state.in_(sorted(OPEN_STATES)))  # type: ignore[attr-defined,call-overload]
+            ).all()
+        )
+    engine.dispose()
+    return str(area), codes
+
+
+@pytest.mark.parametrize("level", [2, 3])
+def test_grid_staff_see_the_cases_of_their_area_only(
+    dashboard_env: Settings, monkeypatch: pytest.MonkeyPatch, level: int
+) -> None:
+    """A street's (or a community's) supervisor: its own cases in the API and the work queue,
+    whatever area the address asks for; another area's case is not there, not even by id."""
+    area, codes = busiest_area(dashboard_env, level)
+    inside = {case for case, code in codes.items() if code == area}
+    outside = min(case for case, code in codes.items() if code != area)
+    token = sign_in(monkeypatch, dashboard_env, "supervisor", f"grid:{area}")
+    from urbangrid.domain.states import OPEN_STATES
+
+    states = [("state", str(s)) for s in sorted(OPEN_STATES)]
+    with TestClient(create_app(dashboard_env), headers=auth(token)) as api:
+        listed = api.get("/api/v1/cases", params=[*states, ("limit", "500")]).json()
+        assert {item["id"] for item in listed["items"]} == inside and listed["total"] == len(inside)
+        assert api.get(f"/api/v1/cases/{outside}").status_code == 404
+        assert api.get(f"/api/v1/cases/{min(inside)}").status_code == 200
+        now = api.get("/api/v1/metrics/open/total").json()["rows"][0]
+        assert now["open"] == len(inside)
+    if level == 3:
+        return  # the page below is the same for a community
+    # The address asks for the whole city: the queue keeps to the account's street.
+    at = open_page("queue", lang="en", area=area[:6])
+    assert f"{min(len(inside), 30)} of {len(inside)}, worst first" in [c.value for c in at.caption]
+    cards = [m.value for m in at.markdown if m.value.startswith("**#")]
+    shown = {int(re.match(r"\*\*#(\d+)", card).group(1)) for card in cards}  # type: ignore[union-attr]
+    assert shown and shown <= inside

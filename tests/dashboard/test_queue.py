@@ -6,6 +6,7 @@ under AppTest: the dashboard itself never writes to the database.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import urllib.request
 from collections.abc import Iterator
@@ -15,15 +16,16 @@ import pytest
 import streamlit as st
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from tests.dashboard.test_browser import answers, free_port
 from tests.dashboard.test_pages import open_page
 from tests.processes import urbangrid_process, wait_until
-from tests.staffing import staff_token
+from tests.staffing import case_row, staff_token
 from urbangrid.core.db import make_engine
+from urbangrid.core.grids import area_names
 from urbangrid.core.settings import get_settings
-from urbangrid.core.tables import Case, CaseEvent
+from urbangrid.core.tables import Case, CaseEvent, GridArea
 from urbangrid.domain.states import OPEN_STATES
 
 DEPARTMENT = "enforcement"
@@ -138,5 +140,109 @@ def test_without_a_staff_api_a_case_page_says_so_and_offers_nothing(
         assert any("Read-only" in w.value for w in at.warning)
         assert not at.get("form")
     finally:
+        get_settings.cache_clear()
+        st.cache_data.clear()
+
+
+def flag_near_boundary(url: str) -> tuple[int, str, str]:
+    """A case a street office is handling, flagged as the router flags a report near its
+    street's boundary: (case id, its street, the neighbouring street it names)."""
+    engine = make_engine(url)
+    with Session(engine) as session:
+        case = session.execute(
+            select(Case)
+            .where(Case.state == "IN_PROGRESS", col(Case.department_code).startswith("so-"))
+            .order_by(Case.id)  # type: ignore[arg-type]
+            .limit(1)
+        ).scalar_one()
+        streets = dict(
+            session.execute(
+                select(GridArea.code, GridArea.geom).where(  # type: ignore[call-overload]
+                    GridArea.version_id == case.grid_version_id, GridArea.level == 2
+                )
+            ).all()
+        )
+        own = streets[case.l2_code]
+        neighbour = next(
+            code
+            for code, shape in sorted(streets.items())
+            if code != case.l2_code and shape.touches(own)
+        )
+        case.near_boundary = neighbour
+        session.add(case)
+        session.commit()
+        found = (int(case.id), str(case.l2_code), str(neighbour))  # type: ignore[arg-type]
+    engine.dispose()
+    return found
+
+
+@pytest.mark.slow
+def test_a_dispatcher_sees_a_boundary_report_and_moves_it_to_the_neighbour(
+    own_season: str, staff_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case_id, street, neighbour = flag_near_boundary(own_season)
+    engine = make_engine(own_season)
+    token = staff_token(engine, "dispatcher", "city", name="dispatcher-7")
+    monkeypatch.setenv("URBANGRID_DATABASE_URL", own_season)
+    monkeypatch.setenv("URBANGRID_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("URBANGRID_DASHBOARD_STAFF_API_URL", staff_api)
+    monkeypatch.setattr("dashboard.viewer.cookie_token", lambda: token)
+    get_settings.cache_clear()
+    st.cache_data.clear()
+    try:
+        with Session(engine) as session:
+            names = area_names(
+                session, case_row(engine, case_id).grid_version_id or 0, [street, neighbour]
+            )
+        # The queue: the flagged reports on their own, each card naming the neighbour.
+        at = open_page("queue", lang="en")
+        shown = at.radio(key="queue_clock")
+        assert "Near a boundary" in shown.options
+        shown.set_value("near_boundary").run()
+        text = " ".join(m.value for m in at.markdown)
+        assert f"#{case_id} ·" in text
+        assert f"Near a street boundary: may belong to {names[neighbour]}" in text
+
+        # The case page: the warning names both streets; the two steps name where each leaves it.
+        at = open_page("case", lang="en", id=str(case_id))
+        assert any(names[neighbour] in w.value and names[street] in w.value for w in at.warning)
+        action = at.radio(key=f"case_action_{case_id}")
+        assert {
+            f"Confirm the street ({names[street]})",
+            f"Move to the neighbouring street ({names[neighbour]})",
+        } <= set(action.options)
+        action.set_value("move_to_neighbour").run()
+        assert f"Move to the neighbouring street ({names[neighbour]})" in [
+            b.label for b in at.get("form_submit_button")
+        ]
+        at.text_area(key="case_note").input("the pothole is on the far kerb")
+        at.get("form_submit_button")[0].click().run()
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        assert any("Move to the neighbouring street" in s.value for s in at.success)
+
+        moved = case_row(engine, case_id)
+        assert (moved.l2_code, moved.near_boundary) == (neighbour, None)
+        assert moved.department_code == f"so-{neighbour}"  # re-routed to the neighbour's office
+        with Session(engine) as session:
+            steps = (
+                session.execute(
+                    select(CaseEvent)
+                    .where(CaseEvent.case_id == case_id)  # type: ignore[arg-type]
+                    .order_by(CaseEvent.id.desc())  # type: ignore[union-attr]
+                    .limit(2)
+                )
+                .scalars()
+                .all()
+            )
+        reroute, move = steps
+        assert (move.action, move.actor) == ("move_to_neighbour", "dispatcher-7")
+        assert json.loads(move.detail)["neighbour"] == neighbour
+        assert "the pothole is on the far kerb" in move.note
+        assert (
+            reroute.action == "reroute"
+            and json.loads(reroute.detail)["because"] == "move_to_neighbour"
+        )
+    finally:
+        engine.dispose()
         get_settings.cache_clear()
         st.cache_data.clear()

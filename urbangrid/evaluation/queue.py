@@ -97,6 +97,9 @@ class QueueItem:
     escalation_level: int
     clock: ClockStatus
     seconds_left: float | None
+    # The neighbouring street (L2 code) of a report near its street's boundary, until a
+    # dispatcher confirms the street or moves the case there.
+    near_boundary: str | None = None
 
 
 def work_queue(
@@ -130,6 +133,7 @@ def work_queue(
             deadline,
             c.case_deadline_at,
             c.escalation_level,
+            c.near_boundary,
         )
         .where(c.state.in_(sorted(OPEN_STATES)), *filters)
         # Nearest deadlines first: the overdue and at-risk cases are among them.
@@ -159,6 +163,7 @@ def work_queue(
                     at_risk_share=at_risk_share,
                 ),
                 seconds_left=(deadline_at - now).total_seconds() if deadline_at else None,
+                near_boundary=row["near_boundary"],
             )
         )
     return sorted(
