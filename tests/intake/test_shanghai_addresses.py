@@ -15,7 +15,8 @@ from fastapi.testclient import TestClient
 from sqlmodel import Session
 
 from geo.generate import base_cells, communities
-from geo.importers import link_parents, read_layer
+from geo.importers import read_layer
+from geo.linking import link_parents
 from intake.apikeys import create_key
 from intake.app import create_app
 from tests.conftest import seed_database
