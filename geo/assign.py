@@ -12,44 +12,33 @@ The rule, which every caller relies on:
   Nothing is guessed (no nearest area). The service area is the union of the leaves.
 - Points must be WGS84 longitude/latitude: convert first with `geo.crs.to_wgs84`.
 
-How it is fast: at build time the leaves are rasterised onto a grid of small square tiles (about a
-tenth of a cell, enlarged for large extents so the raster stays bounded). A tile no leaf boundary
-touches is "pure": every point in it has the same answer, read from the raster. Tiles a boundary
-touches are "impure": their points go through an exact `covers` test against the few leaves that
-can cover that tile, in code order. Purity is decided conservatively (every tile an edge's
-bounding box touches, with a margin), so the raster only ever speeds up, never changes, an answer.
+How it is fast: a raster of small tiles (`geo.raster`) answers every point in a tile no leaf
+boundary touches; the points of the other tiles go through the exact `covers` test here, against
+the few leaves that can cover their tile, in code order.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import numpy.typing as npt
 import shapely
 
-from geo.crs import METRES_PER_DEGREE
 from geo.layer import Grid, Layer, leaf_level
+from geo.raster import (
+    MAX_TILES,
+    OUTSIDE,
+    FloatArray,
+    GeomArray,
+    IntArray,
+    Raster,
+    rasterise,
+    unique,
+)
 
 __all__ = ["Assignment", "GridIndex", "loop_assign"]
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
-GeomArray = npt.NDArray[np.object_]
-
-#: Default upper bound on raster tiles (int32 each): 16M tiles = 64 MB.
-MAX_TILES = 16_000_000
-# Tiles the automatic tile size aims at when leaves are large (4M tiles = 16 MB).
-_TILE_BUDGET = 4_000_000
-# Tiles along the side of a typical leaf: more tiles, fewer points need the exact test.
-_TILES_PER_SIDE = 14.0
-# Raster footprint (tiles) of the leaves processed together while building.
-_CHUNK_TILES = 2_000_000
-# Margin, in degrees (~0.1 mm), added around each edge when marking impure tiles, so rounding in
-# the interpolated sub-segments can never leave an edge's tile unmarked.
-_EDGE_MARGIN_DEG = 1e-9
-_OUTSIDE = -1
 
 
 @dataclass
@@ -77,51 +66,10 @@ def _check_xy(x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[FloatArray, FloatArra
     return xs, ys
 
 
-def _expand(counts: IntArray) -> tuple[IntArray, IntArray]:
-    """For counts [2, 0, 3]: owner [0, 0, 2, 2, 2] and position [0, 1, 0, 1, 2]."""
-    counts = np.maximum(counts, 0)
-    owner = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
-    starts = np.cumsum(counts) - counts
-    pos = np.arange(int(counts.sum()), dtype=np.int64) - starts[owner]
-    return owner, pos
-
-
-def _unique(keys: IntArray) -> IntArray:
-    """Sorted distinct values (np.unique is far slower than a sort for large int arrays here)."""
-    out = np.sort(keys)
-    return out[np.r_[True, out[1:] != out[:-1]]] if len(out) else out
-
-
-def _chunks(weights: FloatArray, limit: float) -> list[slice]:
-    """Consecutive slices whose weights sum to about `limit` (one item at least)."""
-    total = np.cumsum(weights)
-    out: list[slice] = []
-    start = 0
-    while start < len(weights):
-        base = total[start - 1] if start else 0.0
-        stop = int(np.searchsorted(total, base + limit, side="right"))
-        stop = max(stop, start + 1)
-        out.append(slice(start, stop))
-        start = stop
-    return out
-
-
-def _edges(
-    geoms: GeomArray, offset: int = 0
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, IntArray]:
-    """Every ring edge of every area: x1, y1, x2, y2 and the area's index (plus `offset`)."""
-    parts, part_owner = shapely.get_parts(geoms, return_index=True)
-    rings, ring_part = shapely.get_rings(parts, return_index=True)
-    coords, ring_of = shapely.get_coordinates(rings, return_index=True)
-    same = ring_of[:-1] == ring_of[1:]
-    start = np.flatnonzero(same)
-    owner = part_owner[ring_part[ring_of[start]]].astype(np.int64) + offset
-    return coords[start, 0], coords[start, 1], coords[start + 1, 0], coords[start + 1, 1], owner
-
-
 @dataclass
-class GridIndex:
-    """A grid prepared for fast point assignment (see the module docstring for the rule).
+class GridIndex(Raster):
+    """A grid prepared for fast point assignment (see the module docstring for the rule): the
+    tile raster of its leaves, with their codes, names, parent chains and shapes.
 
     >>> from geo.layer import Layer
     >>> west = shapely.box(121.40, 31.20, 121.41, 31.21)
@@ -141,22 +89,12 @@ class GridIndex:
     level_codes: dict[int, npt.NDArray[np.str_]]
     level_names: dict[int, npt.NDArray[np.str_]]
     ancestors: dict[int, IntArray]
-    x0: float
-    y0: float
-    dx: float
-    dy: float
-    nx: int
-    ny: int
-    raster: npt.NDArray[np.int32]
-    cand_offsets: IntArray
-    candidates: npt.NDArray[np.int32]
     leaf_rect: npt.NDArray[np.bool_]
     leaf_bounds: FloatArray
     #: WKB of each leaf that is not a plain rectangle (empty for rectangles, whose bounds are
     #: their exact test), concatenated; leaf i is ``leaf_wkb[leaf_wkb_offsets[i]:…[i + 1]]``.
     leaf_wkb: npt.NDArray[np.uint8]
     leaf_wkb_offsets: IntArray
-    tile_m: float
     # The leaves as geometries when the index was built in this process; a mapped index
     # decodes the few a boundary tile needs from `leaf_wkb` instead of holding a million.
     _geoms: GeomArray | None = field(default=None, repr=False)
@@ -197,90 +135,20 @@ class GridIndex:
         level_codes, level_names, ancestors = _chains(grid, leaf, levels)
         shapely.prepare(geoms)
 
-        xmin, ymin, xmax, ymax = leaf.bounds()
-        coslat = float(np.cos(np.radians((ymin + ymax) / 2.0)))
-        width_m = (xmax - xmin) * METRES_PER_DEGREE * coslat
-        height_m = (ymax - ymin) * METRES_PER_DEGREE
-        if tile_m is None:
-            # Degrees² to m² by the scale at the centre latitude: plenty for choosing a size.
-            m2_per_deg2 = METRES_PER_DEGREE**2 * coslat
-            side = float(np.sqrt(np.median(shapely.area(geoms)) * m2_per_deg2))
-            # A fourteenth of a typical leaf keeps most tiles pure; where the extent allows finer
-            # tiles within the default budget, take them: large leaves have long, detailed
-            # boundaries, and finer tiles send fewer points to the exact test.
-            tile_m = max(
-                min(side / _TILES_PER_SIDE, float(np.sqrt(width_m * height_m / _TILE_BUDGET))), 2.0
-            )
-        if tile_m <= 0:
-            raise ValueError(f"tile_m must be positive, got {tile_m}")
-        while (width_m / tile_m + 2) * (height_m / tile_m + 2) > max_tiles:
-            tile_m *= 1.25
-        dy = tile_m / METRES_PER_DEGREE
-        dx = dy / coslat
-        x0 = xmin - dx / 2.0
-        y0 = ymin - dy / 2.0
-        nx = int(np.floor((xmax - x0) / dx)) + 2
-        ny = int(np.floor((ymax - y0) / dy)) + 2
-
-        n_tiles = nx * ny
-        n_leaf = len(geoms)
-        # Leaves are processed in chunks of bounded raster footprint, so memory stays near the
-        # raster's own size however many leaves there are.
-        b = shapely.bounds(geoms)
-        footprint = ((b[:, 2] - b[:, 0]) / dx + 2) * ((b[:, 3] - b[:, 1]) / dy + 2)
-        chunks = _chunks(footprint, _CHUNK_TILES)
-        edges = [_edges(geoms[sl], sl.start) for sl in chunks]
-
-        # Impure tiles: touched by some edge. Their candidates are the leaves whose edge touches
-        # the tile plus the leaves filling its centre: a leaf covering any point of the tile is
-        # one or the other.
-        impure = np.zeros(n_tiles, dtype=bool)
-        keys: list[IntArray] = []
-        for x1, y1, x2, y2, owner in edges:
-            tile, who = _edge_tiles(x1, y1, x2, y2, owner, x0, y0, dx, dy, nx, ny)
-            impure[tile] = True
-            keys.append(_unique(tile * n_leaf + who))
-        big = np.iinfo(np.int32).max
-        raster = np.full(n_tiles, big, dtype=np.int32)
-        for x1, y1, x2, y2, owner in edges:
-            tile, who = _scanline_fill(x1, y1, x2, y2, owner, x0, y0, dx, dy, nx, ny)
-            # Where leaves overlap, a tile centre is filled twice: the lowest code (index) wins.
-            np.minimum.at(raster, tile, who.astype(np.int32))
-            hit = impure[tile]
-            keys.append(_unique(tile[hit] * n_leaf + who[hit]))
-        raster[raster == big] = _OUTSIDE
-
-        key = _unique(np.concatenate(keys))
-        del keys
-        cand_tile = key // n_leaf
-        candidates = (key % n_leaf).astype(np.int32)
-        first = np.r_[True, cand_tile[1:] != cand_tile[:-1]]
-        tiles = cand_tile[first]
-        cand_offsets = np.r_[np.flatnonzero(first), len(key)].astype(np.int64)
-        raster[tiles] = (-2 - np.arange(len(tiles))).astype(np.int32)
-
+        tiles = rasterise(geoms, leaf.bounds(), tile_m=tile_m, max_tiles=max_tiles)
         rect = _is_rectangle(geoms)
         wkb, wkb_offsets = _pack_wkb(geoms, rect)
         return cls(
+            **{f.name: getattr(tiles, f.name) for f in fields(Raster)},
             levels=levels,
             leaf_codes=codes,
             level_codes=level_codes,
             level_names=level_names,
             ancestors=ancestors,
-            x0=x0,
-            y0=y0,
-            dx=dx,
-            dy=dy,
-            nx=nx,
-            ny=ny,
-            raster=raster,
-            cand_offsets=cand_offsets,
-            candidates=candidates,
             leaf_rect=rect,
             leaf_bounds=shapely.bounds(geoms),
             leaf_wkb=wkb,
             leaf_wkb_offsets=wkb_offsets,
-            tile_m=tile_m,
             _geoms=geoms,
         )
 
@@ -289,11 +157,6 @@ class GridIndex:
     @property
     def leaf_level(self) -> int:
         return self.levels[-1]
-
-    @property
-    def impure_share(self) -> float:
-        """Share of raster tiles that need the exact test (a build-quality figure)."""
-        return float((self.raster <= -2).mean())
 
     def assign(self, x: npt.ArrayLike, y: npt.ArrayLike) -> Assignment:
         """Codes at every level for WGS84 points (x = longitude, y = latitude).
@@ -314,8 +177,8 @@ class GridIndex:
         ok = (col >= 0) & (col < self.nx) & (row >= 0) & (row < self.ny)
         flat = np.zeros(len(xs), dtype=np.int64)
         flat[ok] = row[ok].astype(np.int64) * self.nx + col[ok].astype(np.int64)
-        value = np.where(ok, self.raster[flat], _OUTSIDE).astype(np.int64)
-        leaf = np.where(value >= 0, value, _OUTSIDE)
+        value = np.where(ok, self.raster[flat], OUTSIDE).astype(np.int64)
+        leaf = np.where(value >= 0, value, OUTSIDE)
         todo = np.flatnonzero(value <= -2)
         # Leaves decoded for this call, so one that several rounds test is decoded once.
         decoded: GeomArray | None = None
@@ -348,7 +211,7 @@ class GridIndex:
                     else:
                         if decoded is None:
                             decoded = np.empty(len(self.leaf_codes), dtype=object)
-                        need = _unique(cand[other].astype(np.int64))
+                        need = unique(cand[other].astype(np.int64))
                         need = need[shapely.is_missing(decoded[need])]
                         decoded[need] = self.leaf_geometries(need)
                         shapes = decoded[cand[other]]
@@ -367,13 +230,13 @@ class GridIndex:
         [0, 0, -1]
         """
         if not (math.isfinite(x) and math.isfinite(y)):
-            return _OUTSIDE
+            return OUTSIDE
         col = math.floor((x - self.x0) / self.dx)
         row = math.floor((y - self.y0) / self.dy)
         if not (0 <= col < self.nx and 0 <= row < self.ny):
-            return _OUTSIDE
+            return OUTSIDE
         value = int(self.raster[row * self.nx + col])
-        if value >= 0 or value == _OUTSIDE:
+        if value >= 0 or value == OUTSIDE:
             return value
         tile = -2 - value
         for k in range(int(self.cand_offsets[tile]), int(self.cand_offsets[tile + 1])):
@@ -384,7 +247,7 @@ class GridIndex:
                     return cand
             elif shapely.intersects_xy(self.leaf_geometries([cand])[0], x, y):
                 return cand
-        return _OUTSIDE
+        return OUTSIDE
 
     def covers(self, x: float, y: float) -> bool:
         """Whether a WGS84 point lies in the service area (in some base cell)."""
@@ -531,86 +394,6 @@ def _chains(
     return level_codes, level_names, ancestors
 
 
-def _scanline_fill(
-    x1: FloatArray,
-    y1: FloatArray,
-    x2: FloatArray,
-    y2: FloatArray,
-    owner: IntArray,
-    x0: float,
-    y0: float,
-    dx: float,
-    dy: float,
-    nx: int,
-    ny: int,
-) -> tuple[IntArray, IntArray]:
-    """(tile, leaf) for every tile whose centre lies inside a leaf (even-odd over its rings).
-
-    Rows are taken half-open (an edge spans the row centres in [low y, high y)), computed from
-    each vertex's y alone, so two edges meeting at a vertex never both or neither count a row
-    they share: the crossing count per row is exact and even for every closed ring.
-    """
-    ylo = np.minimum(y1, y2)
-    yhi = np.maximum(y1, y2)
-    r0 = np.clip(np.ceil((ylo - y0) / dy - 0.5), 0, ny).astype(np.int64)
-    r1 = np.clip(np.ceil((yhi - y0) / dy - 0.5), 0, ny).astype(np.int64)
-    edge, k = _expand(r1 - r0)
-    row = r0[edge] + k
-    yc = y0 + (row + 0.5) * dy
-    t = (yc - y1[edge]) / (y2[edge] - y1[edge])
-    xc = x1[edge] + t * (x2[edge] - x1[edge])
-    who = owner[edge]
-    order = np.lexsort((xc, row, who))
-    xs = xc[order]
-    rows = row[order]
-    whos = who[order]
-    # Pair crossings (1st-2nd, 3rd-4th, ...) within each (leaf, row): spans of inside centres.
-    xa, xb = xs[0::2], xs[1::2]
-    span_row, span_leaf = rows[0::2], whos[0::2]
-    c0 = np.clip(np.ceil((xa - x0) / dx - 0.5), 0, nx).astype(np.int64)
-    c1 = np.clip(np.ceil((xb - x0) / dx - 0.5), 0, nx).astype(np.int64)
-    span, j = _expand(c1 - c0)
-    tile = span_row[span] * nx + c0[span] + j
-    return tile, span_leaf[span]
-
-
-def _edge_tiles(
-    x1: FloatArray,
-    y1: FloatArray,
-    x2: FloatArray,
-    y2: FloatArray,
-    owner: IntArray,
-    x0: float,
-    y0: float,
-    dx: float,
-    dy: float,
-    nx: int,
-    ny: int,
-) -> tuple[IntArray, IntArray]:
-    """(tile, leaf) for every tile an edge may touch: each edge is cut into pieces no longer
-    than a tile, and every tile each piece's bounding box (plus a margin) touches is marked."""
-    steps = np.maximum(np.ceil(np.maximum(np.abs(x2 - x1) / dx, np.abs(y2 - y1) / dy)), 1)
-    # An axis-parallel edge is its own bounding box (lattice cells are made of them): no need
-    # to cut it into pieces.
-    steps[(x1 == x2) | (y1 == y2)] = 1
-    edge, k = _expand(steps.astype(np.int64))
-    f0 = k / steps[edge]
-    f1 = (k + 1) / steps[edge]
-    ax = x1[edge] + f0 * (x2[edge] - x1[edge])
-    bx = x1[edge] + f1 * (x2[edge] - x1[edge])
-    ay = y1[edge] + f0 * (y2[edge] - y1[edge])
-    by = y1[edge] + f1 * (y2[edge] - y1[edge])
-    m = _EDGE_MARGIN_DEG
-    c0 = np.clip(np.floor((np.minimum(ax, bx) - m - x0) / dx), 0, nx - 1).astype(np.int64)
-    c1 = np.clip(np.floor((np.maximum(ax, bx) + m - x0) / dx), 0, nx - 1).astype(np.int64)
-    r0 = np.clip(np.floor((np.minimum(ay, by) - m - y0) / dy), 0, ny - 1).astype(np.int64)
-    r1 = np.clip(np.floor((np.maximum(ay, by) + m - y0) / dy), 0, ny - 1).astype(np.int64)
-    w = c1 - c0 + 1
-    piece, j = _expand(w * (r1 - r0 + 1))
-    tile = (r0[piece] + j // w[piece]) * nx + c0[piece] + j % w[piece]
-    return tile, owner[edge[piece]]
-
-
 def loop_assign(grid_or_index: Grid | GridIndex, x: npt.ArrayLike, y: npt.ArrayLike) -> Assignment:
     """The per-point baseline: one `STRtree.query(point, predicate="intersects")` per point.
 
@@ -625,7 +408,7 @@ def loop_assign(grid_or_index: Grid | GridIndex, x: npt.ArrayLike, y: npt.ArrayL
     )
     xs, ys = _check_xy(x, y)
     tree = index.tree
-    leaf = np.full(len(xs), _OUTSIDE, dtype=np.int64)
+    leaf = np.full(len(xs), OUTSIDE, dtype=np.int64)
     for i in range(len(xs)):
         hits = tree.query(shapely.Point(xs[i], ys[i]), predicate="intersects")
         if len(hits):

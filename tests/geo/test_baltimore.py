@@ -10,7 +10,7 @@ Routing, storage and the Open311 extensions then work unchanged, and the GEOIDs 
 
 Nesting. Block groups nest exactly in tracts (Census), but the CSAs were built from 2010 tracts
 and these are 2020 tracts, so tracts straddle CSAs. That is reported, not fixed: each tract goes to
-the CSA it overlaps most and keeps its shape (see geo.importers).
+the CSA it overlaps most and keeps its shape (see geo.linking).
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ import pytest
 import shapely
 
 from geo.assign import GridIndex
-from geo.importers import Discrepancy, ImportReport, fill_missing_codes, link_parents, read_layer
+from geo.importers import ImportReport, read_layer
 from geo.layer import Grid
+from geo.linking import Discrepancy, fill_missing_codes, link_parents
 from geo.validate import Problem, validate_grid
 
 pytestmark = pytest.mark.slow

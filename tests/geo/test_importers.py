@@ -7,14 +7,10 @@ import pytest
 import shapely
 
 from geo.crs import to_wgs84
-from geo.importers import (
-    GridImportError,
-    ImportReport,
-    fill_missing_codes,
-    link_parents,
-    read_layer,
-)
+from geo.formats import GridImportError
+from geo.importers import ImportReport, read_layer
 from geo.layer import Layer
+from geo.linking import fill_missing_codes, link_parents
 from tests.geo.conftest import WriteFC, feature, layer
 
 SQ = shapely.box(121.40, 31.20, 121.41, 31.21)

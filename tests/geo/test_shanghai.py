@@ -15,8 +15,9 @@ import pytest
 from geo.assign import Assignment, GridIndex
 from geo.crs import to_wgs84
 from geo.generate import base_cells, communities
-from geo.importers import Discrepancy, ImportReport, link_parents, read_layer
+from geo.importers import ImportReport, read_layer
 from geo.layer import Grid
+from geo.linking import Discrepancy, link_parents
 from geo.validate import validate_grid
 
 pytestmark = pytest.mark.slow

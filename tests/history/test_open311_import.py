@@ -24,14 +24,9 @@ from urbangrid.core.migrate import upgrade
 from urbangrid.core.settings import Settings
 from urbangrid.core.tables import Case, CaseEvent, Department
 from urbangrid.domain.workflow import replay
-from urbangrid.history.open311_csv import (
-    MappingError,
-    Row,
-    load_mapping,
-    loop_events,
-    parse_mapping,
-    read_rows,
-)
+from urbangrid.history.open311.cases import loop_events
+from urbangrid.history.open311.mapping import MappingError, load_mapping, parse_mapping
+from urbangrid.history.open311.rows import Row, read_rows
 
 FORMAT = "%m/%d/%Y %I:%M:%S %p"
 # Coordinates the export writes for "no location", as its SOURCE note says: filtered out.

@@ -30,9 +30,10 @@ from urbangrid.evaluation.formulas import parse_period
 from urbangrid.evaluation.queue import open_now
 from urbangrid.evaluation.read import count_cases
 from urbangrid.evaluation.scope import Dimension
+from urbangrid.history.city import Kind, Place
 from urbangrid.history.records import CaseRecord
 from urbangrid.history.store import insert_cases
-from urbangrid.history.synthetic import Kind, Place, Season
+from urbangrid.history.synthetic import Season
 
 TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 6, 30, 4, tzinfo=UTC)

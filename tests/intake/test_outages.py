@@ -44,6 +44,10 @@ def test_database_away_answers_503_then_reports_are_stored_again(
             "URBANGRID_VAR_DIR": str(tmp_path / "var"),
             "URBANGRID_RATE_LIMIT_PER_MINUTE": "0",
             "URBANGRID_DUPLICATE_RADIUS_M": "0",
+            # One connection: one chain of reconnection tries, as a pool whose connections all
+            # died at once has.
+            "URBANGRID_API_POOL_SIZE": "1",
+            "URBANGRID_API_WRITERS": "1",
         }
     )
     points = iter(inside_points(demo_grid, 200, seed=77))
@@ -62,6 +66,7 @@ def test_database_away_answers_503_then_reports_are_stored_again(
         with TestClient(create_app(settings), raise_server_exceptions=False) as client:
             assert submit(client, "before-1")[0] == 201
             proxy.stop()
+            cut = time.monotonic()
             away = [submit(client, f"away-{n}") for n in range(6)]
             print("while away:", [(status, round(s, 2)) for status, _, s in away])
             assert [status for status, _, _ in away] == [503] * 6
@@ -73,10 +78,16 @@ def test_database_away_answers_503_then_reports_are_stored_again(
             staff = client.get("/api/v1/cases", headers={"authorization": "Bearer x" * 3})
             assert staff.status_code == 503
 
+            # Away long enough that a pool doubling its wait between reconnections would next
+            # try well after the return (tries at 1, 3, 7, 15 and 31 s).
+            while time.monotonic() - cut < 20:
+                assert submit(client, f"away-{time.monotonic()}")[0] == 503
+                time.sleep(1)
             proxy.start()
             back = time.monotonic()
             assert wait_until(lambda: submit(client, f"back-{time.monotonic()}")[0] == 201, 30)
             print(f"first report stored {time.monotonic() - back:.2f} s after the return")
+            assert time.monotonic() - back < 10
             after = [submit(client, f"after-{n}")[0] for n in range(30)]
             assert after == [201] * 30  # no 500 from a pooled connection the cut left dead
     finally:

@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import shapely
 from sqlalchemy import func, insert, select, update
 from sqlmodel import Session, col
 
 from geo.crs import to_wgs84
 from geo.gazetteer import AddressPoint, Gazetteer, normalise
+from geo.layer import Grid
 from urbangrid.core.columns import utcnow
 from urbangrid.core.tables import Address
 
@@ -53,14 +55,21 @@ class ImportResult:
     repeated: int  # rows of the file whose address an earlier row already gave
 
 
-def read_file(path: Path, crs: str = "wgs84") -> tuple[list[Row], int, list[int]]:
+def read_file(
+    path: Path, crs: str = "wgs84", names: dict[str, str] | None = None
+) -> tuple[list[Row], int, list[int]]:
     """The file's points (converted to WGS84), how many rows repeated an earlier address (the
     first row of an address wins) and the lines without an address (left out); raises
-    :class:`AddressFileError` naming the line of a bad point."""
+    :class:`AddressFileError` naming the line of a bad point.
+
+    ``names`` gives the file's own names of the ``address``, ``lon`` and ``lat`` columns, for
+    an address library exported as, say, ``complete_address, wgs84_lng, wgs84_lat``.
+    """
+    column = {c: (names or {}).get(c) or c for c in REQUIRED}
     with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
         columns = [c.strip() for c in reader.fieldnames or []]
-        missing = [c for c in REQUIRED if c not in columns]
+        missing = [column[c] for c in REQUIRED if column[c] not in columns]
         if missing:
             raise AddressFileError(f"{path.name}: missing column(s) {', '.join(missing)}")
         id_column = next((c for c in ID_COLUMNS if c in columns), None)
@@ -71,7 +80,7 @@ def read_file(path: Path, crs: str = "wgs84") -> tuple[list[Row], int, list[int]
         repeated = 0
         for line, record in enumerate(reader, start=2):
             values = {(k or "").strip(): (v or "").strip() for k, v in record.items()}
-            address = values["address"]
+            address = values[column["address"]]
             key = normalise(address)
             if not key:  # nothing to find it by: left out and counted, not fatal
                 blank.append(line)
@@ -79,7 +88,7 @@ def read_file(path: Path, crs: str = "wgs84") -> tuple[list[Row], int, list[int]
             if len(address) > 500:
                 raise AddressFileError(f"line {line}: address is longer than 500 characters")
             try:
-                lon, lat = float(values["lon"]), float(values["lat"])
+                lon, lat = float(values[column["lon"]]), float(values[column["lat"]])
             except ValueError as exc:
                 raise AddressFileError(f"line {line}: lon/lat are not numbers") from exc
             if not (math.isfinite(lon) and math.isfinite(lat)) or abs(lat) > 90 or abs(lon) > 180:
@@ -94,7 +103,9 @@ def read_file(path: Path, crs: str = "wgs84") -> tuple[list[Row], int, list[int]
             if ref and ref in refs:
                 raise AddressFileError(f"line {line}: {id_column} {ref!r} names an earlier address")
             refs.add(ref)
-            extra = {k: v for k, v in values.items() if k not in (*REQUIRED, id_column) and k}
+            extra = {
+                k: v for k, v in values.items() if k not in (*column.values(), id_column) and k
+            }
             raw.append((ref or _derived_ref(key), address, lon, lat, extra))
     if not raw:
         return [], repeated, blank
@@ -104,6 +115,33 @@ def read_file(path: Path, crs: str = "wgs84") -> tuple[list[Row], int, list[int]
         for (ref, address, _, _, extra), lon, lat in zip(raw, x, y, strict=True)
     ]
     return rows, repeated, blank
+
+
+def demo_addresses(grid: Grid) -> list[Row]:
+    """An address list for a grid that came without one (the demo city): one door per
+    community, on a road named after its street, numbered along it, at a point inside the
+    community, so a resident of the demo can place a report by address as in a real city.
+
+    >>> from geo.demo import demo_city
+    >>> rows = demo_addresses(demo_city())
+    >>> rows[0].address, len(rows) == len(demo_city()[3])
+    ('黄浦区梅桥路1号', True)
+    """
+    districts = dict(zip(grid[1].codes, grid[1].names, strict=True))
+    streets = dict(zip(grid[2].codes, grid[2].names, strict=True))
+    communities = grid[3]
+    points = shapely.point_on_surface(np.asarray(communities.geoms, dtype=object))
+    numbers: dict[str, int] = {}
+    rows = []
+    for code, parent, point in zip(communities.codes, communities.parents, points, strict=True):
+        street = parent or code[:9]
+        numbers[street] = numbers.get(street, -1) + 1
+        road = streets.get(street, "").removesuffix("街道").removesuffix("镇") + "路"
+        address = f"{districts.get(street[:6], '')}{road}{numbers[street] * 10 + 1}号"
+        lon, lat = float(shapely.get_x(point)), float(shapely.get_y(point))
+        key = normalise(address)
+        rows.append(Row(f"demo-{code}", address, key, lon, lat, "wgs84", {"community": code}))
+    return rows
 
 
 def _derived_ref(key: str) -> str:

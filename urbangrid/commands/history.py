@@ -28,7 +28,9 @@ def open311_csv(file: Path, mapping_name: str) -> None:
     type, location); agencies become departments and types categories."""
     from urbangrid.commands.progress import counted, step
     from urbangrid.core.grids import ActiveGrid
-    from urbangrid.history.open311_csv import MappingError, import_rows, load_mapping, read_rows
+    from urbangrid.history.open311.cases import import_rows
+    from urbangrid.history.open311.mapping import MappingError, load_mapping
+    from urbangrid.history.open311.rows import read_rows
 
     try:
         mapping = load_mapping(mapping_name)

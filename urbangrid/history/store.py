@@ -31,8 +31,9 @@ from urbangrid.core.tables import (
 )
 from urbangrid.domain.routing import Rule
 from urbangrid.domain.sla import Clock, ClockRules
+from urbangrid.history.city import Kind, Place
 from urbangrid.history.records import CaseRecord
-from urbangrid.history.synthetic import Kind, Place, Season
+from urbangrid.history.synthetic import Season
 
 CASES = Case.__table__  # type: ignore[attr-defined]
 EVENTS = CaseEvent.__table__  # type: ignore[attr-defined]

@@ -1,219 +1,24 @@
-"""A city's past cases from an Open311-style CSV export, so it starts with its history.
-
-A mapping file (YAML) names the export's columns, its time zone and date format, which final
-statuses count as closed, and how agencies and request types become departments and categories.
-Each closed row becomes a CLOSED case with the steps of the closed loop at the times the export
-knows (reported, filed and dispatched when created; handled, checked and closed when closed),
-its due date as the deadline; rows still open in the source are left to the live system.
-Importing the same file twice adds nothing: each row's tracking token is its source id.
-"""
+"""The rows of an Open311 CSV export as closed cases, with their departments and categories."""
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
+from collections.abc import Callable, Iterable, Mapping
 from statistics import median
-from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any
 
 import numpy as np
-import yaml
 from sqlalchemy import select
 from sqlmodel import Session, col
 
 from urbangrid.core.tables import Case, Category, Department
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import Role, apply
+from urbangrid.history.open311.mapping import ImportMapping, MappingError
+from urbangrid.history.open311.rows import ImportReport, Row
 from urbangrid.history.records import CaseRecord
-
-BUILT_IN = Path(__file__).resolve().parent.parent / "data"
-REQUIRED_COLUMNS = ("id", "type", "agency", "status", "created", "closed", "latitude", "longitude")
-OPTIONAL_COLUMNS = ("due", "address")
-Outcome = Literal["closed", "void"]
-
-
-class MappingError(ValueError):
-    """The mapping file is wrong; the message names the key."""
-
-
-@dataclass(frozen=True)
-class ImportMapping:
-    source: str
-    timezone: ZoneInfo
-    datetime_format: str
-    columns: Mapping[str, str]
-    statuses: Mapping[str, Outcome]
-    placeholder_locations: frozenset[tuple[float, float]] = frozenset()
-    department_prefix: str = "imported-"
-    department_kind: str = "imported"
-    departments: Mapping[str, str] = field(default_factory=dict)
-    category_letter: str = "H"
-    categories: Mapping[str, str] = field(default_factory=dict)
-
-
-def parse_mapping(document: Mapping[str, Any]) -> ImportMapping:
-    """Check and read a mapping document; errors name the key at fault.
-
-    >>> m = parse_mapping({"source": "x", "timezone": "UTC", "datetime_format": "%Y-%m-%d %H:%M",
-    ...     "columns": {k: k for k in REQUIRED_COLUMNS}, "statuses": {"Closed": "closed"}})
-    >>> m.statuses["Closed"], m.category_letter
-    ('closed', 'H')
-    >>> parse_mapping({"source": "x"})
-    Traceback (most recent call last):
-    ...
-    urbangrid.history.open311_csv.MappingError: mapping: timezone is missing
-    """
-    for key in ("source", "timezone", "datetime_format", "columns", "statuses"):
-        if key not in document:
-            raise MappingError(f"mapping: {key} is missing")
-    source = str(document["source"])
-    if not re.fullmatch(r"[a-z0-9_-]{1,20}", source):
-        raise MappingError(f"mapping: source {source!r} must be 1-20 of a-z, 0-9, _ or -")
-    try:
-        tz = ZoneInfo(str(document["timezone"]))
-    except (ZoneInfoNotFoundError, ValueError):
-        raise MappingError(f"mapping: timezone {document['timezone']!r} is unknown") from None
-    columns = {str(k): str(v) for k, v in dict(document["columns"]).items()}
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    if missing:
-        raise MappingError(f"mapping: columns.{missing[0]} is missing")
-    unknown = sorted(set(columns) - {*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS})
-    if unknown:
-        # A misspelt key (deu for due) would otherwise be ignored, and its facts lost unseen.
-        raise MappingError(
-            f"mapping: columns.{unknown[0]} is not one of "
-            + ", ".join((*REQUIRED_COLUMNS, *OPTIONAL_COLUMNS))
-        )
-    statuses: dict[str, Outcome] = {}
-    for status, outcome in dict(document["statuses"]).items():
-        if outcome not in ("closed", "void"):
-            raise MappingError(
-                f"mapping: statuses.{status} must be closed or void, not {outcome!r}"
-            )
-        statuses[str(status)] = outcome
-    places = frozenset(
-        (float(lat), float(lon)) for lat, lon in document.get("placeholder_locations") or []
-    )
-    departments = dict(document.get("departments") or {})
-    categories = dict(document.get("categories") or {})
-    letter = str(categories.get("letter", "H"))
-    if not re.fullmatch(r"[ABDF-Z]", letter):
-        raise MappingError("mapping: categories.letter must be one capital letter other than C/E")
-    return ImportMapping(
-        source=source,
-        timezone=tz,
-        datetime_format=str(document["datetime_format"]),
-        columns=columns,
-        statuses=statuses,
-        placeholder_locations=places,
-        department_prefix=str(departments.get("prefix", f"{source}-")),
-        department_kind=str(departments.get("kind", "imported")),
-        departments={str(k): str(v) for k, v in dict(departments.get("codes") or {}).items()},
-        category_letter=letter,
-        categories={str(k): str(v) for k, v in dict(categories.get("codes") or {}).items()},
-    )
-
-
-def load_mapping(name_or_path: str) -> ImportMapping:
-    """A mapping file, or a built-in one by name (``baltimore``)."""
-    path = Path(name_or_path)
-    if not path.exists():
-        built_in = BUILT_IN / f"open311-{name_or_path}.yaml"
-        if not built_in.exists():
-            raise MappingError(f"mapping {name_or_path!r}: no such file or built-in mapping")
-        path = built_in
-    with path.open(encoding="utf-8") as handle:
-        return parse_mapping(yaml.safe_load(handle) or {})
-
-
-@dataclass(frozen=True)
-class Row:
-    """One usable row of the export, in UTC."""
-
-    source_id: str
-    kind: str
-    agency: str
-    outcome: Outcome
-    created: datetime
-    due: datetime | None
-    closed: datetime
-    lat: float
-    lon: float
-    address: str
-
-
-def parse_row(raw: Mapping[str, str], mapping: ImportMapping) -> Row | str:
-    """The row, or the reason it is skipped.
-
-    >>> m = parse_mapping({"source": "x", "timezone": "America/New_York",
-    ...     "datetime_format": "%m/%d/%Y %I:%M:%S %p", "columns": {k: k for k in REQUIRED_COLUMNS},
-    ...     "statuses": {"Closed": "closed"}, "placeholder_locations": [[39, -77]]})
-    >>> raw = {"id": "1", "type": "SW-Dirty Alley", "agency": "Solid Waste", "status": "Closed",
-    ...        "created": "04/16/2018 05:30:13 AM", "closed": "04/20/2018 06:25:33 AM",
-    ...        "latitude": "39.29", "longitude": "-76.61"}
-    >>> parse_row(raw, m).closed.isoformat()
-    '2018-04-20T10:25:33+00:00'
-    >>> parse_row({**raw, "latitude": "39", "longitude": "-77"}, m)
-    'no usable location'
-    >>> parse_row({**raw, "status": "Open"}, m)
-    'still open in the source'
-    """
-    columns = mapping.columns
-
-    def value(name: str) -> str:
-        column = columns.get(name)
-        return (raw.get(column) or "").strip() if column else ""
-
-    outcome = mapping.statuses.get(value("status"))
-    if outcome is None:
-        return "still open in the source"
-    source_id, kind, agency = value("id"), value("type"), value("agency")
-    if not source_id or not kind or not agency:
-        return "no id, type or agency"
-    try:
-        lat, lon = float(value("latitude")), float(value("longitude"))
-    except ValueError:
-        return "no usable location"
-    if (
-        not (math.isfinite(lat) and math.isfinite(lon))
-        or not (-90 <= lat <= 90 and -180 <= lon <= 180)
-        or (lat, lon) in mapping.placeholder_locations
-    ):
-        return "no usable location"
-    try:
-        created = _instant(value("created"), mapping)
-        closed = _instant(value("closed"), mapping)
-        due = _instant(value("due"), mapping) if value("due") else None
-    except ValueError:
-        return "a date the mapping's format does not read"
-    if closed < created:
-        return "closed before it was created"
-    return Row(
-        source_id=source_id,
-        kind=kind,
-        agency=agency,
-        outcome=outcome,
-        created=created,
-        due=due,
-        closed=closed,
-        lat=lat,
-        lon=lon,
-        address=value("address"),
-    )
-
-
-def _instant(text: str, mapping: ImportMapping) -> datetime:
-    local = datetime.strptime(text, mapping.datetime_format)
-    if local.tzinfo is None:
-        local = local.replace(tzinfo=mapping.timezone)
-    return local.astimezone(UTC)
 
 
 def slug(text: str) -> str:
@@ -263,45 +68,6 @@ def loop_events(row: Row, department: str, actor: str) -> list[dict[str, Any]]:
                 }
             )
     return events
-
-
-@dataclass
-class ImportReport:
-    read: int = 0
-    imported: int = 0
-    already: int = 0
-    skipped: Counter[str] = field(default_factory=Counter)
-    departments: int = 0
-    categories: int = 0
-
-    def lines(self) -> Iterator[str]:
-        yield f"read {self.read:,} rows; imported {self.imported:,} cases"
-        if self.already:
-            yield f"{self.already:,} rows were imported before and are left as they are"
-        for reason, count in self.skipped.most_common():
-            yield f"skipped {count:,}: {reason}"
-        yield f"new departments: {self.departments}, new categories: {self.categories}"
-
-
-def read_rows(path: Path, mapping: ImportMapping) -> tuple[list[Row], ImportReport]:
-    report = ImportReport()
-    rows: list[Row] = []
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        header = set(reader.fieldnames or [])
-        # Every column the mapping names must be there, the optional ones too: a misspelt due
-        # column would otherwise import every case without its deadline, silently.
-        for name, column in mapping.columns.items():
-            if column not in header:
-                raise MappingError(f"{path.name} has no column {column!r} (columns.{name})")
-        for raw in reader:
-            report.read += 1
-            parsed = parse_row(raw, mapping)
-            if isinstance(parsed, str):
-                report.skipped[parsed] += 1
-            else:
-                rows.append(parsed)
-    return rows, report
 
 
 def import_rows(
