@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import shapely
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from dashboard.loaders.figures import active_version
@@ -20,20 +20,29 @@ class CasePhoto:
     kind: str  # before | after
     ready: bool
     digest: str | None
+    report: int  # the case it was sent with: this one, or a report that joined it
 
 
 def case_photos(session: Session, case_id: int) -> list[CasePhoto]:
-    """A case's photos that may be shown to staff: processed or on their way, none rejected."""
-    from urbangrid.core.tables import Photo
+    """A case's photos that may be shown to staff, with those of the reports that joined it
+    (all the evidence of the case): processed or on their way, none rejected."""
+    from urbangrid.core.tables import Case, Photo
 
+    joined = select(Case.id).where(Case.duplicate_of == case_id)  # type: ignore[call-overload]
+    # The copy the page can load without a token is the public one (faces blurred, parts
+    # covered); the stored original answers only to a staff token.
+    shown = func.coalesce(Photo.public_digest, Photo.digest)
     rows = session.execute(
-        select(Photo.id, Photo.kind, Photo.state, Photo.digest)  # type: ignore[call-overload]
-        .where(Photo.case_id == case_id, Photo.state != "rejected")
+        select(Photo.id, Photo.kind, Photo.state, shown, Photo.case_id)  # type: ignore[call-overload]
+        .where(
+            (Photo.case_id == case_id) | Photo.case_id.in_(joined),  # type: ignore[attr-defined]
+            Photo.state != "rejected",
+        )
         .order_by(Photo.id)
     ).all()
     return [
-        CasePhoto(int(i), str(kind), state == "ready" and digest is not None, digest)
-        for i, kind, state, digest in rows
+        CasePhoto(int(i), str(kind), state == "ready" and digest is not None, digest, int(report))
+        for i, kind, state, digest, report in rows
     ]
 
 
