@@ -12,18 +12,16 @@ import pandas as pd
 import streamlit as st
 from sqlmodel import Session
 
-from dashboard import loaders
-from dashboard.loaders import (
-    CasePhoto,
-    CategoriesData,
-    DepartmentsData,
-    Filters,
-    MapData,
-    Names,
-    Options,
-    OverviewData,
-    PublishedData,
-)
+from dashboard.loaders import case, lookups
+from dashboard.loaders.case import CasePhoto
+from dashboard.loaders.categories import CategoriesData, categories_data
+from dashboard.loaders.departments import DepartmentsData, departments_data
+from dashboard.loaders.figures import Filters
+from dashboard.loaders.lookups import Names, Options
+from dashboard.loaders.map import MapData, map_data
+from dashboard.loaders.overview import OverviewData, overview_data
+from dashboard.loaders.published import PublishedData, published_data
+from dashboard.loaders.queue import queue_data
 from urbangrid.core.columns import utcnow
 from urbangrid.core.db import get_engine
 from urbangrid.core.settings import Settings, get_settings
@@ -46,69 +44,69 @@ def _now() -> datetime:
 @st.cache_data(ttl=TTL, show_spinner=False)
 def overview(filters: Filters) -> OverviewData:
     with _session() as session:
-        return loaders.overview_data(session, get_settings(), filters, _now())
+        return overview_data(session, get_settings(), filters, _now())
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def departments(filters: Filters) -> DepartmentsData:
     with _session() as session:
-        return loaders.departments_data(session, get_settings(), filters, _now())
+        return departments_data(session, get_settings(), filters, _now())
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def area_map(filters: Filters) -> MapData:
     with _session() as session:
-        return loaders.map_data(session, get_settings(), filters, _now())
+        return map_data(session, get_settings(), filters, _now())
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def categories(filters: Filters) -> CategoriesData:
     with _session() as session:
-        return loaders.categories_data(session, get_settings(), filters, _now())
+        return categories_data(session, get_settings(), filters, _now())
 
 
 def queue(filters: Filters) -> pd.DataFrame:
     """Not cached: someone working the queue must see a case leave it as soon as it moves."""
     with _session() as session:
-        return loaders.queue_data(session, get_settings(), filters, _now())
+        return queue_data(session, get_settings(), filters, _now())
 
 
 @st.cache_data(ttl=TTL, show_spinner=False)
 def published(quarter: str, lang: str) -> PublishedData:
     with _session() as session:
-        return loaders.published_data(session, get_settings(), quarter, lang, _now())
+        return published_data(session, get_settings(), quarter, lang, _now())
 
 
 @st.cache_data(ttl=max(TTL, 300), show_spinner=False)
 def names(lang: str) -> Names:
     with _session() as session:
-        return loaders.names(session, lang)
+        return lookups.names(session, lang)
 
 
 def case_photos(case_id: int) -> list[CasePhoto]:
     with _session() as session:
-        return loaders.case_photos(session, case_id)
+        return case.case_photos(session, case_id)
 
 
 @st.cache_data(ttl=max(TTL, 300), show_spinner=False)
 def place_shapes(codes: tuple[str, ...]) -> dict[str, object]:
     with _session() as session:
-        return loaders.place_shapes(session, list(codes))
+        return case.place_shapes(session, list(codes))
 
 
 @st.cache_data(ttl=max(TTL, 300), show_spinner=False)
 def options(lang: str) -> Options:
     with _session() as session:
-        return loaders.filter_options(session, lang)
+        return lookups.filter_options(session, lang)
 
 
 @st.cache_data(ttl=max(TTL, 300), show_spinner=False)
 def cells_of(community: str) -> dict[str, str]:
     with _session() as session:
-        return loaders.cells_of(session, community)
+        return lookups.cells_of(session, community)
 
 
 @st.cache_data(ttl=max(TTL, 300), show_spinner=False)
 def parent_of(area: str) -> str | None:
     with _session() as session:
-        return loaders.parent_of(session, area)
+        return lookups.parent_of(session, area)

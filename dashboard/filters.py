@@ -13,7 +13,8 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.i18n import LANGS, t
-from dashboard.loaders import Filters, Options
+from dashboard.loaders.figures import Filters
+from dashboard.loaders.lookups import Options
 from dashboard.viewer import Viewer
 from urbangrid.core.columns import utcnow
 from urbangrid.domain.access import ScopeKind

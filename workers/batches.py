@@ -21,8 +21,8 @@ from urbangrid.cases.workdays import clock_rules
 from urbangrid.core.db import get_engine
 from urbangrid.core.messages import RELAY_BATCH, ROUTE_CASES
 from urbangrid.core.settings import Settings
+from workers.batch_routing import route_batch
 from workers.publish import publish_route
-from workers.routing import route_batch
 from workers.tasks import _grid as grid
 
 log = logging.getLogger(__name__)

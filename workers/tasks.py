@@ -28,6 +28,7 @@ from urbangrid.core.messages import (
     SLA_SWEEP,
 )
 from urbangrid.core.settings import Settings
+from workers.giveway import give_way
 from workers.publish import publish_routes
 from workers.routing import route_case
 from workers.sla import advance_batch, advance_case, claim_due
@@ -99,6 +100,7 @@ def register(app: Celery) -> None:
 
     @app.task(name=SLA_ADVANCE_MANY, **RETRY)
     def sla_advance_many_task(self: Any, case_ids: list[int]) -> int:
+        give_way(app)  # reports waiting for routing go first
         with Session(get_engine(settings), expire_on_commit=False) as session:
             fired = advance_batch(
                 session,

@@ -17,7 +17,7 @@ from dashboard import data
 from dashboard.deck import names_layer
 from dashboard.filters import current, drill
 from dashboard.i18n import t, title
-from dashboard.loaders import MAP_COLUMNS
+from dashboard.loaders.map import MAP_COLUMNS
 from dashboard.show import count, percent, summary, table
 from urbangrid.evaluation.scope import UnknownFilter
 

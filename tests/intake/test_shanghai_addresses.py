@@ -64,25 +64,18 @@ def shanghai_api(
     url = f"sqlite:///{work / 'urbangrid.db'}"
     seed_database(url, grid)
     with (folder / "sh_covid2022_addresses_geocoded.csv").open(encoding="utf-8") as f:
-        rows = [r for r in csv.DictReader(f) if r["complete_address"]]
-    # The city's list in the importer's shape, written beside the test database only.
-    listed = work / "addresses.csv"
-    with listed.open("w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(["address", "lon", "lat", "district", "street_level"])
-        for r in rows:
-            writer.writerow(
-                [
-                    r["complete_address"],
-                    r["wgs84_lng"],
-                    r["wgs84_lat"],
-                    r["district"],
-                    r["street_level"],
-                ]
-            )
+        all_rows = list(csv.DictReader(f))
+    rows = [r for r in all_rows if r["complete_address"]]
     engine = make_engine(url)
     with Session(engine) as session:
-        points, _, _ = read_file(listed)
+        # The list as published, its columns named as `urbangrid address import
+        # --address-column complete_address --lon-column wgs84_lng --lat-column wgs84_lat` does.
+        points, _, blank = read_file(
+            folder / "sh_covid2022_addresses_geocoded.csv",
+            names={"address": "complete_address", "lon": "wgs84_lng", "lat": "wgs84_lat"},
+        )
+        # Every row without a complete address is left out and counted, none other.
+        assert len(blank) == len(all_rows) - len(rows)
         import_rows(session, points)
         session.commit()
         key = create_key(session, f"shanghai-{datetime.now(UTC).timestamp()}")

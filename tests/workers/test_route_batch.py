@@ -26,7 +26,8 @@ from urbangrid.core.grids import ActiveGrid
 from urbangrid.core.tables import Case, CaseEvent, Category, RoutingRule, SlaClock
 from urbangrid.domain.calendar import OfficialCalendar
 from urbangrid.domain.sla import ClockRules
-from workers.routing import route_batch, route_case
+from workers.batch_routing import route_batch
+from workers.routing import route_case
 
 TZ = ZoneInfo("Asia/Shanghai")
 RULES = ClockRules(OfficialCalendar(), TZ)

@@ -21,7 +21,7 @@ from urbangrid.cases.reference import ReferenceCache
 from urbangrid.core.columns import utcnow
 from urbangrid.core.db import make_engine
 from urbangrid.core.grids import ActiveGrid
-from workers.routing import route_batch
+from workers.batch_routing import route_batch
 from workers.sla import advance_batch, advance_case, claim_due
 
 POLICY = Policy(rules=RULES)

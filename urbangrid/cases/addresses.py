@@ -53,14 +53,21 @@ class ImportResult:
     repeated: int  # rows of the file whose address an earlier row already gave
 
 
-def read_file(path: Path, crs: str = "wgs84") -> tuple[list[Row], int, list[int]]:
+def read_file(
+    path: Path, crs: str = "wgs84", names: dict[str, str] | None = None
+) -> tuple[list[Row], int, list[int]]:
     """The file's points (converted to WGS84), how many rows repeated an earlier address (the
     first row of an address wins) and the lines without an address (left out); raises
-    :class:`AddressFileError` naming the line of a bad point."""
+    :class:`AddressFileError` naming the line of a bad point.
+
+    ``names`` gives the file's own names of the ``address``, ``lon`` and ``lat`` columns, for
+    an address library exported as, say, ``complete_address, wgs84_lng, wgs84_lat``.
+    """
+    column = {c: (names or {}).get(c) or c for c in REQUIRED}
     with path.open(encoding="utf-8-sig", newline="") as f:
         reader = csv.DictReader(f)
         columns = [c.strip() for c in reader.fieldnames or []]
-        missing = [c for c in REQUIRED if c not in columns]
+        missing = [column[c] for c in REQUIRED if column[c] not in columns]
         if missing:
             raise AddressFileError(f"{path.name}: missing column(s) {', '.join(missing)}")
         id_column = next((c for c in ID_COLUMNS if c in columns), None)
@@ -71,7 +78,7 @@ def read_file(path: Path, crs: str = "wgs84") -> tuple[list[Row], int, list[int]
         repeated = 0
         for line, record in enumerate(reader, start=2):
             values = {(k or "").strip(): (v or "").strip() for k, v in record.items()}
-            address = values["address"]
+            address = values[column["address"]]
             key = normalise(address)
             if not key:  # nothing to find it by: left out and counted, not fatal
                 blank.append(line)
@@ -79,7 +86,7 @@ def read_file(path: Path, crs: str = "wgs84") -> tuple[list[Row], int, list[int]
             if len(address) > 500:
                 raise AddressFileError(f"line {line}: address is longer than 500 characters")
             try:
-                lon, lat = float(values["lon"]), float(values["lat"])
+                lon, lat = float(values[column["lon"]]), float(values[column["lat"]])
             except ValueError as exc:
                 raise AddressFileError(f"line {line}: lon/lat are not numbers") from exc
             if not (math.isfinite(lon) and math.isfinite(lat)) or abs(lat) > 90 or abs(lon) > 180:
@@ -94,7 +101,9 @@ def read_file(path: Path, crs: str = "wgs84") -> tuple[list[Row], int, list[int]
             if ref and ref in refs:
                 raise AddressFileError(f"line {line}: {id_column} {ref!r} names an earlier address")
             refs.add(ref)
-            extra = {k: v for k, v in values.items() if k not in (*REQUIRED, id_column) and k}
+            extra = {
+                k: v for k, v in values.items() if k not in (*column.values(), id_column) and k
+            }
             raw.append((ref or _derived_ref(key), address, lon, lat, extra))
     if not raw:
         return [], repeated, blank

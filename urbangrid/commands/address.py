@@ -21,9 +21,15 @@ def address() -> None:
     show_default=True,
     help="Coordinate system of the file's lon/lat (gcj02 for Amap or Tencent, bd09 for Baidu).",
 )
-def address_import(file: Path, crs: str) -> None:
-    """Load a CSV of address points: columns address, lon, lat (any order), an optional
-    address_id, and any others, which are kept. Importing again updates what moved."""
+@click.option("--address-column", default="address", show_default=True, help="The address.")
+@click.option("--lon-column", default="lon", show_default=True, help="The longitude.")
+@click.option("--lat-column", default="lat", show_default=True, help="The latitude.")
+def address_import(
+    file: Path, crs: str, address_column: str, lon_column: str, lat_column: str
+) -> None:
+    """Load a CSV of address points: columns address, lon, lat (any order, or named with the
+    options), an optional address_id, and any others, which are kept. Importing again updates
+    what moved."""
     from sqlalchemy.exc import IntegrityError
     from sqlmodel import Session
 
@@ -32,7 +38,8 @@ def address_import(file: Path, crs: str) -> None:
     from urbangrid.core.settings import get_settings
 
     try:
-        rows, repeated, blank = read_file(file, crs)
+        names = {"address": address_column, "lon": lon_column, "lat": lat_column}
+        rows, repeated, blank = read_file(file, crs, names)
     except AddressFileError as exc:
         raise click.ClickException(str(exc)) from exc
     with Session(get_engine(get_settings())) as session:

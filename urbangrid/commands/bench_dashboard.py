@@ -24,8 +24,13 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from dashboard import loaders
-from dashboard.loaders import Filters
+from dashboard.loaders.categories import categories_data
+from dashboard.loaders.departments import departments_data
+from dashboard.loaders.figures import Filters, period_of
+from dashboard.loaders.lookups import filter_options
+from dashboard.loaders.map import map_data
+from dashboard.loaders.overview import overview_data
+from dashboard.loaders.queue import queue_data
 from urbangrid.core.columns import utcnow
 from urbangrid.core.db import make_engine
 from urbangrid.core.settings import Settings
@@ -162,7 +167,7 @@ def time_refreshes(url: str, settings: Settings, *, now: datetime) -> list[Timin
             )
         tz = ZoneInfo(settings.city_timezone)
         quarter = quarter_of((now - timedelta(days=45)).astimezone(tz).date())
-        period = loaders.period_of(settings, quarter, now)
+        period = period_of(settings, quarter, now)
         with Session(engine) as session:
             timings.append(
                 Timing(
@@ -251,7 +256,7 @@ def measure(url: str, settings: Settings, *, now: datetime, repeat: int) -> list
     timings: list[Timing] = []
     try:
         with Session(engine) as session:
-            period = loaders.period_of(settings, quarter, now)
+            period = period_of(settings, quarter, now)
 
             def bare() -> None:
                 session.execute(text(BARE)).all()
@@ -284,7 +289,7 @@ def measure(url: str, settings: Settings, *, now: datetime, repeat: int) -> list
                 timings.append(timed("metric", f"every measure per {dimension} ({quarter})", per))
             # The Map's default period (a rolling window) and a custom range: the summaries
             # serve the first; the second is counted from the per-case facts.
-            window = loaders.period_of(settings, "90d", now)
+            window = period_of(settings, "90d", now)
             timings.append(
                 timed(
                     "metric",
@@ -294,7 +299,7 @@ def measure(url: str, settings: Settings, *, now: datetime, repeat: int) -> list
             )
             local = now.astimezone(tz).date()
             custom = f"{local - timedelta(days=75)}..{local - timedelta(days=5)}"
-            ranged = loaders.period_of(settings, custom, now)
+            ranged = period_of(settings, custom, now)
             timings.append(
                 timed(
                     "metric",
@@ -302,7 +307,7 @@ def measure(url: str, settings: Settings, *, now: datetime, repeat: int) -> list
                     lambda: count_cases(session, period=ranged, by=Dimension.CELLS, now=now),
                 )
             )
-            year = loaders.period_of(settings, "365d", now)
+            year = period_of(settings, "365d", now)
             timings.append(
                 timed(
                     "metric",
@@ -366,21 +371,21 @@ def measure(url: str, settings: Settings, *, now: datetime, repeat: int) -> list
                 timings.append(timed("metric", name, run))
             filters = Filters(period=quarter, lang="zh")
             pages: list[tuple[str, Callable[[], Any]]] = [
-                ("Overview", lambda: loaders.overview_data(session, settings, filters, now)),
+                ("Overview", lambda: overview_data(session, settings, filters, now)),
                 (
                     "Departments (table + quarterly ranking)",
-                    lambda: loaders.departments_data(session, settings, filters, now),
+                    lambda: departments_data(session, settings, filters, now),
                 ),
-                ("Map: districts", lambda: loaders.map_data(session, settings, filters, now)),
+                ("Map: districts", lambda: map_data(session, settings, filters, now)),
                 (
                     f"Map: streets of {some_area}",
-                    lambda: loaders.map_data(
+                    lambda: map_data(
                         session, settings, Filters(period=quarter, area=some_area), now
                     ),
                 ),
-                ("Categories", lambda: loaders.categories_data(session, settings, filters, now)),
-                ("Work queue (city)", lambda: loaders.queue_data(session, settings, filters, now)),
-                ("Filter options", lambda: loaders.filter_options(session, "zh")),
+                ("Categories", lambda: categories_data(session, settings, filters, now)),
+                ("Work queue (city)", lambda: queue_data(session, settings, filters, now)),
+                ("Filter options", lambda: filter_options(session, "zh")),
             ]
             for name, run in pages:
                 timings.append(timed("page", name, run))

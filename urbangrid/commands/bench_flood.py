@@ -26,16 +26,13 @@ import time
 from dataclasses import asdict
 from typing import Any
 
+from urbangrid.commands.bench_http import exchange, free_port, raw_request, wait_up
 from urbangrid.commands.bench_intake import (
     Phase,
-    _free_port,
     _measure,
     _merge,
     _open_loop,
-    _raw,
-    _request,
     _seed,
-    _wait_up,
     scratch_database,
     scratch_vhost,
 )
@@ -59,7 +56,7 @@ def run_flood_bench(
         tempfile.TemporaryDirectory() as var,
     ):
         points = _seed(url)
-        port = _free_port()
+        port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("URBANGRID_")}
         env.update(
             URBANGRID_DATABASE_URL=url,
@@ -80,7 +77,7 @@ def run_flood_bench(
             env=env,
         )  # fmt: skip
         try:
-            _wait_up(port, 60)
+            wait_up(f"http://127.0.0.1:{port}", 60)
             phases, flood = asyncio.run(
                 _rounds(
                     server.pid, port, points, seconds, rate, clients, flooders, flood_rate, rounds
@@ -116,7 +113,7 @@ async def _flood(
                     f"X-Forwarded-For: 10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}\r\n"
                     f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
                 ).encode() + body
-                status = await _request(reader, writer, raw)
+                status, _ = await exchange(reader, writer, raw)
                 tally[str(status)] = tally.get(str(status), 0) + 1
         finally:
             writer.close()
@@ -151,13 +148,14 @@ async def _rounds(
     flood_rate: float,
     rounds: int,
 ) -> tuple[list[Phase], dict[str, int]]:
+    host = f"127.0.0.1:{port}"
     reports = [
-        _raw(
+        raw_request(
             "POST",
             "/api/v1/reports",
             json.dumps({"category": "E0102", "lat": lat, "lon": lon}).encode(),
             "application/json",
-            port,
+            host,
         )
         for lon, lat in points[:20_000]
     ]

@@ -19,15 +19,12 @@ import asyncio
 import io
 import json
 import os
-import re
 import secrets
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -38,7 +35,7 @@ import numpy as np
 import shapely
 from fastapi import FastAPI
 
-_LENGTH = re.compile(rb"content-length:\s*(\d+)", re.IGNORECASE)
+from urbangrid.commands.bench_http import exchange, free_port, raw_request, wait_up
 
 
 @dataclass(frozen=True)
@@ -73,22 +70,6 @@ def bench_app() -> FastAPI:
 # -- the load generator: raw HTTP/1.1 keep-alive, so the client costs little CPU -------------
 
 
-async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes) -> int:
-    writer.write(raw)
-    head = await reader.readuntil(b"\r\n\r\n")
-    found = _LENGTH.search(head)
-    if found and int(found.group(1)):
-        await reader.readexactly(int(found.group(1)))
-    return int(head[9:12])
-
-
-def _raw(method: str, path: str, body: bytes, content_type: str, port: int) -> bytes:
-    return (
-        f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-
-
 async def _closed_loop(
     port: int, payloads: list[bytes], clients: int, seconds: float
 ) -> tuple[list[float], int, int, float]:
@@ -104,7 +85,7 @@ async def _closed_loop(
             while time.perf_counter() < deadline:
                 raw = payloads[next(cursor) % len(payloads)]
                 started = time.perf_counter()
-                status = await _request(reader, writer, raw)
+                status, _ = await exchange(reader, writer, raw)
                 latencies.append(time.perf_counter() - started)
                 counts[0] += 1
                 counts[1] += status < 300
@@ -131,7 +112,7 @@ async def _open_loop(
         try:
             while (item := await queue.get()) is not None:
                 index, due = item
-                status = await _request(reader, writer, payloads[index % len(payloads)])
+                status, _ = await exchange(reader, writer, payloads[index % len(payloads)])
                 latencies.append(time.perf_counter() - due)
                 counts[0] += 1
                 counts[1] += status < 300
@@ -282,23 +263,6 @@ def _multipart(fields: dict[str, str], photo: bytes) -> tuple[bytes, str]:
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_up(port: int, seconds: float) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("the benchmark's API did not start")
-
-
 def _published(broker_url: str) -> int | None:
     if not broker_url.startswith("amqp"):
         return None
@@ -344,7 +308,7 @@ def run_intake_bench(
         tempfile.TemporaryDirectory() as var,
     ):
         points = _seed(url)
-        port = _free_port()
+        port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("URBANGRID_")}
         env.update(
             URBANGRID_DATABASE_URL=url,
@@ -366,7 +330,7 @@ def run_intake_bench(
             env=env,
         )  # fmt: skip
         try:
-            _wait_up(port, 60)
+            wait_up(f"http://127.0.0.1:{port}", 60)
             phases = asyncio.run(
                 _phases(server.pid, port, points, seconds, clients, photo_clients, rounds)
             )
@@ -430,16 +394,17 @@ async def _phases(
     from urbangrid.domain.taxonomy import load_taxonomy
 
     codes = [c.code for c in load_taxonomy().categories]
-    noop = [_raw("POST", "/bench/noop", b"{}", "application/json", port)]
+    host = f"127.0.0.1:{port}"
+    noop = [raw_request("POST", "/bench/noop", b"{}", "application/json", host)]
     reports = [
-        _raw(
+        raw_request(
             "POST",
             "/api/v1/reports",
             json.dumps(
                 {"category": codes[i % len(codes)], "lat": lat, "lon": lon, "description": "bench"}
             ).encode(),
             "application/json",
-            port,
+            host,
         )
         for i, (lon, lat) in enumerate(points[:40_000])
     ]
@@ -449,7 +414,7 @@ async def _phases(
         body, content_type = _multipart(
             {"category": codes[i % len(codes)], "lat": str(lat), "lon": str(lon)}, photo
         )
-        multipart.append(_raw("POST", "/api/v1/reports", body, content_type, port))
+        multipart.append(raw_request("POST", "/api/v1/reports", body, content_type, host))
 
     # Warm up every path measured below (prepared statements on each pooled connection,
     # compiled queries, the duplicate path with its worker thread, the photo path), so that the

@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 import numpy as np
 from sqlalchemy import Engine, text
 
+from urbangrid.commands.bench_http import exchange, raw_request, wait_up
 from urbangrid.core.db import make_engine
 from urbangrid.core.messages import HOUSEKEEPING_QUEUES, NOOP, ROUTING_QUEUES, SLA_SWEEP
 
@@ -103,22 +104,6 @@ def _api(env: dict[str, str], var: str) -> tuple[Any, str]:
     return _process(argv, env, os.path.join(var, "api.log")), f"http://127.0.0.1:{port}"
 
 
-def _wait_up(url: str, seconds: float = 300, server: subprocess.Popen[bytes] | None = None) -> None:
-    """Wait for ``url`` to answer; give up early when the API process it runs in has died."""
-    import urllib.request
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if server is not None and server.poll() is not None:
-            raise RuntimeError(f"the API at {url} exited with status {server.returncode}")
-        try:
-            with urllib.request.urlopen(f"{url}/healthz", timeout=1):
-                return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"the API at {url} did not answer in {seconds:.0f} s")
-
-
 def _report_failure(kind: type[BaseException] | None, var: str) -> bool:
     if kind is not None:
         print(f"the pipeline bench failed; its processes' logs:\n{_tails(var)}", file=sys.stderr)
@@ -179,27 +164,6 @@ def _age_clocks(engine: Engine, first_case: int) -> int:
 # -- posting reports --------------------------------------------------------------------------
 
 
-def _request(path: str, body: bytes, host: str) -> bytes:
-    return (
-        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode() + body
-
-
-async def _send(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes) -> int:
-    """POST one report on a keep-alive connection; the new case's id (0 when refused)."""
-    writer.write(raw)
-    head = await reader.readuntil(b"\r\n\r\n")
-    length = 0
-    for line in head.split(b"\r\n"):
-        if line.lower().startswith(b"content-length:"):
-            length = int(line.split(b":", 1)[1])
-    body = await reader.readexactly(length) if length else b""
-    if not head.startswith(b"HTTP/1.1 201"):
-        return 0
-    return int(json.loads(body)["id"])
-
-
 async def _post(
     apis: Sequence[str], payloads: Sequence[bytes], *, rate: float | None, clients: int
 ) -> list[tuple[float, int]]:
@@ -218,8 +182,12 @@ async def _post(
         try:
             while (item := await queue.get()) is not None:
                 index, due = item
-                raw = _request("/api/v1/reports", payloads[index], f"{host}:{port}")
-                results.append((due, await _send(reader, writer, raw)))
+                raw = raw_request(
+                    "POST", "/api/v1/reports", payloads[index], "application/json", f"{host}:{port}"
+                )
+                status, body = await exchange(reader, writer, raw)
+                # The new case's id; 0 when refused.
+                results.append((due, int(json.loads(body)["id"]) if status == 201 else 0))
         finally:
             writer.close()
 
@@ -430,7 +398,7 @@ def run_pipeline_bench(
             own = stack.enter_context(server)
             apis = [api]
         for api in apis:
-            _wait_up(api, server=own)
+            wait_up(api, server=own)
         offset = 0
 
         def take(count: int) -> list[bytes]:
