@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import shapely
 from sqlalchemy import func, insert, select, update
 from sqlmodel import Session, col
 
 from geo.crs import to_wgs84
 from geo.gazetteer import AddressPoint, Gazetteer, normalise
+from geo.layer import Grid
 from urbangrid.core.columns import utcnow
 from urbangrid.core.tables import Address
 
@@ -113,6 +115,33 @@ def read_file(
         for (ref, address, _, _, extra), lon, lat in zip(raw, x, y, strict=True)
     ]
     return rows, repeated, blank
+
+
+def demo_addresses(grid: Grid) -> list[Row]:
+    """An address list for a grid that came without one (the demo city): one door per
+    community, on a road named after its street, numbered along it, at a point inside the
+    community, so a resident of the demo can place a report by address as in a real city.
+
+    >>> from geo.demo import demo_city
+    >>> rows = demo_addresses(demo_city())
+    >>> rows[0].address, len(rows) == len(demo_city()[3])
+    ('黄浦区梅桥路1号', True)
+    """
+    districts = dict(zip(grid[1].codes, grid[1].names, strict=True))
+    streets = dict(zip(grid[2].codes, grid[2].names, strict=True))
+    communities = grid[3]
+    points = shapely.point_on_surface(np.asarray(communities.geoms, dtype=object))
+    numbers: dict[str, int] = {}
+    rows = []
+    for code, parent, point in zip(communities.codes, communities.parents, points, strict=True):
+        street = parent or code[:9]
+        numbers[street] = numbers.get(street, -1) + 1
+        road = streets.get(street, "").removesuffix("街道").removesuffix("镇") + "路"
+        address = f"{districts.get(street[:6], '')}{road}{numbers[street] * 10 + 1}号"
+        lon, lat = float(shapely.get_x(point)), float(shapely.get_y(point))
+        key = normalise(address)
+        rows.append(Row(f"demo-{code}", address, key, lon, lat, "wgs84", {"community": code}))
+    return rows
 
 
 def _derived_ref(key: str) -> str:

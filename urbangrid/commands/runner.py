@@ -44,6 +44,12 @@ def seed_demo(*, force: bool = False) -> None:
             f"seeded demo city as grid version {version} ({counts}) and "
             f"{len(taxonomy.categories)} categories in {time.perf_counter() - started:.1f} s"
         )
+        from urbangrid.cases.addresses import demo_addresses, import_rows
+
+        with step("an address list, one door per community"):
+            added = import_rows(session, demo_addresses(grid)).added
+            session.commit()
+        click.echo(f"{added:,} demo addresses, e.g. 黄浦区梅桥路1号, for reports placed by address")
         from urbangrid.history.store import seed_demo_history
 
         with step("a season of history"):
