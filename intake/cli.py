@@ -15,12 +15,20 @@ from urbangrid.core.settings import get_settings
 @click.option("--port", default=None, type=int, help="Port (default from settings).")
 @click.option("--workers", default=1, show_default=True, help="uvicorn worker processes.")
 @click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    help="uvicorn's log level; below info it leaves out the line per request.",
+)
+@click.option(
     "--healthcheck-timeout",
     default=60,
     show_default=True,
     help="Seconds a worker process may not answer uvicorn's ping before it is killed.",
 )
-def api(host: str | None, port: int | None, workers: int, healthcheck_timeout: int) -> None:
+def api(
+    host: str | None, port: int | None, workers: int, log_level: str, healthcheck_timeout: int
+) -> None:
     """Serve the intake API (uvicorn)."""
     import uvicorn
 
@@ -30,7 +38,7 @@ def api(host: str | None, port: int | None, workers: int, healthcheck_timeout: i
         host=host or settings.api_host,
         port=port or settings.api_port,
         workers=workers,
-        log_level="info",
+        log_level=log_level.lower(),
         # uvicorn pings each worker process and kills one that does not answer in time. Its
         # default of 5 s killed 3 of 6 children while they loaded the grid on a busy 2-core
         # machine (the answering thread waits for the GIL): only a process hung for a

@@ -28,7 +28,7 @@ from urbangrid.core.grids import ActiveGrid
 from urbangrid.core.tables import Case, CaseEvent, SlaClock
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import Role
-from workers.routing import SYSTEM_ACTOR, RouteOutcome, boundary_detail, route_case
+from workers.routing import SYSTEM_ACTOR, RouteOutcome, boundary_detail, placed, route_case
 
 log = logging.getLogger(__name__)
 
@@ -307,15 +307,7 @@ def _plan(
     }
     values |= dict.fromkeys(_CASE_COLUMNS[5:], None)
     if inside:
-        # As route_case: a report near its street's boundary names the neighbouring street.
-        near = grid.near_boundary(session, version_id, waiting.lon, waiting.lat, cells[1])
-        values |= {
-            "l1_code": cells[0],
-            "l2_code": cells[1],
-            "l3_code": cells[2] or None,
-            "l4_code": cells[3] or None,
-            "near_boundary": near.code if near else None,
-        }
+        values |= placed(session, grid, version_id, waiting.lon, waiting.lat, cells)
     boundary = boundary_detail(values)
     by = (SYSTEM_ACTOR, str(Role.SYSTEM))
     latest, clocks = clocks_move(

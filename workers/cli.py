@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import warnings
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -76,7 +78,8 @@ def worker(
     argv.append(f"--hostname={hostname or f'urbangrid-{os.getpid()}@%h'}")
     if settings.embedded_broker:
         argv += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
-    app.worker_main(argv)
+    _quiet_noise(settings.embedded_broker, loglevel)
+    app.worker_main([*_banner(loglevel), *argv])
 
 
 @click.command()
@@ -88,12 +91,35 @@ def scheduler(loglevel: str) -> None:
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     app.start(
         [
+            *_banner(loglevel),
             "beat",
             f"--loglevel={loglevel}",
             "--scheduler=workers.beat:Scheduler",
             f"--schedule={settings.var_dir / 'celerybeat-schedule'}",
         ]
     )
+
+
+def _quiet_noise(embedded_broker: bool, loglevel: str) -> None:
+    """Leave out two warnings that tell the operator nothing to act on: kombu's "no hostname"
+    (the embedded broker has none) and, in a quiet log, Celery's eight lines on running as
+    root (``urbangrid run`` says it once, in a line of its own)."""
+    if embedded_broker:
+        logging.getLogger("kombu.connection").addFilter(
+            lambda record: not record.getMessage().startswith("No hostname was supplied")
+        )
+    if _banner(loglevel):
+        from celery.exceptions import SecurityWarning
+
+        warnings.filterwarnings(
+            "ignore", message="You're running the worker with superuser", category=SecurityWarning
+        )
+
+
+def _banner(loglevel: str) -> list[str]:
+    """Celery's start-up banner is information: below info (``urbangrid run``'s quiet log) it
+    is left out, as the per-task lines are."""
+    return [] if loglevel.upper() in ("DEBUG", "INFO") else ["--quiet"]
 
 
 @click.group()

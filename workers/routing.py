@@ -73,16 +73,7 @@ def route_case(
     )
     located = {"grid_version_id": version_id, "routed_at": now}
     if inside:
-        # Routed as usual, but a report within the margin of its street's boundary names the
-        # neighbouring street for the dispatcher to confirm or move it to.
-        near = grid.near_boundary(session, version_id, case.lon, case.lat, cells[1])
-        located |= {
-            "l1_code": cells[0],
-            "l2_code": cells[1],
-            "l3_code": cells[2] or None,
-            "l4_code": cells[3] or None,
-            "near_boundary": near.code if near else None,
-        }
+        located |= placed(session, grid, version_id, case.lon, case.lat, cells)
     try:
         if not inside or category.needs_verification:
             # Outside the active grid (it changed under the report): a dispatcher places it by
@@ -156,6 +147,22 @@ def route_case(
         log.warning("case %s: no rule and no street office; left FILED for a dispatcher", case_id)
     session.commit()
     return RouteOutcome(case_id, True, case.state, case.department_code)
+
+
+def placed(
+    session: Session, grid: ActiveGrid, version_id: int, lon: float, lat: float, cells: list[str]
+) -> dict[str, str | None]:
+    """The case's columns for the four cells it lies in. Routed as usual, but a report within
+    the margin of its street's boundary names the neighbouring street for the dispatcher to
+    confirm or move it to."""
+    near = grid.near_boundary(session, version_id, lon, lat, cells[1])
+    return {
+        "l1_code": cells[0],
+        "l2_code": cells[1],
+        "l3_code": cells[2] or None,
+        "l4_code": cells[3] or None,
+        "near_boundary": near.code if near else None,
+    }
 
 
 def boundary_detail(located: dict[str, object]) -> dict[str, object]:

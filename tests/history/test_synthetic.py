@@ -15,7 +15,7 @@ import pytest
 from sqlmodel import Session
 
 from tests.services import postgres_database
-from tests.urbangrid.test_metrics import AREA1, AREA2, seed_small_city
+from tests.urbangrid.small_city import AREA1, AREA2, seed_small_city
 from urbangrid.cases.lifecycle import record
 from urbangrid.cases.seed import upsert_department
 from urbangrid.core.db import make_engine

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import socket
 from collections.abc import Iterator, Mapping
@@ -11,9 +12,12 @@ from pathlib import Path
 import numpy as np
 import shapely
 from PIL import Image
+from sqlmodel import Session
 
 from geo.layer import Grid
 from tests.processes import urbangrid_process, wait_until
+from urbangrid.cases.addresses import import_rows, read_file
+from urbangrid.core.db import make_engine
 
 
 def jpeg(
@@ -120,3 +124,19 @@ def api_process(values: Mapping[str, str], log: Path) -> Iterator[str]:
         up = wait_until(lambda: answers(f"{base}/healthz") or process.poll() is not None, 90, 0.2)
         assert up and process.poll() is None, log.read_text()[-3000:]
         yield base
+
+
+def load_addresses(url: str, tmp_path: Path, points: list[tuple[str, float, float]]) -> None:
+    """The city's address list, imported as ``urbangrid address import`` does."""
+    path = tmp_path / "addresses.csv"
+    with path.open("w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["address", "lon", "lat", "address_id", "building"])
+        for n, (address, lon, lat) in enumerate(points):
+            writer.writerow([address, lon, lat, f"{address}-id", f"楼{n}"])
+    rows, _, _ = read_file(path)
+    engine = make_engine(url)
+    with Session(engine) as session:
+        import_rows(session, rows)
+        session.commit()
+    engine.dispose()

@@ -10,222 +10,41 @@ trend, must equal :func:`count_cases_live`, the reference, on SQLite and on Post
 
 from __future__ import annotations
 
-import json
 import random
 import threading
-from collections.abc import Iterator
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo
+from datetime import UTC, date, datetime
 
-import pytest
 from sqlalchemy import Engine, delete, insert, select, update
 from sqlmodel import Session
 
-from tests.services import postgres_database
-from tests.urbangrid.test_metrics import AREA1, AREA2, seed_small_city
-from urbangrid.core.db import make_engine
-from urbangrid.core.tables import Case, CaseEvent
+from tests.urbangrid.random_city import (  # engine: the fixture
+    CASES,
+    EVENTS,
+    LATER_NOW,
+    RUNNING_NOW,
+    TZ,
+    TZ_NAME,
+    _same,
+    assert_exact,
+    load,
+    random_cases,
+    random_events,
+    rollup_tables,
+)
+from tests.urbangrid.small_city import AREA1
 from urbangrid.domain.daynumbers import day_number
-from urbangrid.domain.states import CaseState
 from urbangrid.evaluation.days import period_days
-from urbangrid.evaluation.formulas import Counts, Period, buckets, parse_period
+from urbangrid.evaluation.formulas import Period, buckets, parse_period
 from urbangrid.evaluation.live import count_cases_live
 from urbangrid.evaluation.read import count_cases
 from urbangrid.evaluation.refresh import refresh
 from urbangrid.evaluation.report import trend
-from urbangrid.evaluation.role_counts import count_steps, count_steps_live
 from urbangrid.evaluation.rollup_tables import (
-    CLOCK_FACTS,
-    CLOCKS,
     DIRTY,
-    EVENT_FACTS,
-    FACTS,
-    ROLLUPS,
-    STEP_ROLLUPS,
     SUMMARIES,
     SUMMARY_PERIODS,
 )
 from urbangrid.evaluation.scope import Dimension, Scope
-
-TZ_NAME = "Asia/Shanghai"
-TZ = ZoneInfo(TZ_NAME)
-CASES = Case.__table__  # type: ignore[attr-defined]
-EVENTS = CaseEvent.__table__  # type: ignore[attr-defined]
-DEPARTMENTS = ("dept-a", "dept-b", None)
-CATEGORIES = ("E0199", "E0599", "E0102")
-ACTIONS = ("dispatch", "redispatch", "return", "rate", "rate", "comment")
-START = datetime(2026, 1, 1, tzinfo=TZ)
-# Judged while Q2 runs (14:30 on 20 April), and after everything.
-RUNNING_NOW = datetime(2026, 4, 20, 14, 30, tzinfo=TZ)
-LATER_NOW = datetime(2026, 8, 1, 12, tzinfo=TZ)
-
-
-def _moment(rng: random.Random, now: datetime) -> datetime:
-    """Mostly anywhere in the first half of 2026; often on the day judged, or at midnight."""
-    pick = rng.random()
-    if pick < 0.15:
-        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        return day + timedelta(minutes=rng.choice([0, 1, 600, 869, 870, 871, 1439]))
-    if pick < 0.25:
-        day = START + timedelta(days=rng.randrange(0, 180))
-        return day + timedelta(microseconds=rng.choice([0, -1, 1]))
-    return START + timedelta(minutes=rng.randrange(0, 180 * 24 * 60))
-
-
-def _maybe(rng: random.Random, now: datetime, chance: float = 0.7) -> datetime | None:
-    return _moment(rng, now) if rng.random() < chance else None
-
-
-def random_cases(
-    rng: random.Random, count: int, now: datetime = RUNNING_NOW
-) -> list[dict[str, Any]]:
-    rows = []
-    for _ in range(count):
-        area = rng.choice((AREA1, AREA2, (None, None, None, None)))
-        created = _moment(rng, now)
-        rows.append(
-            {
-                "tracking_token": f"t{rng.getrandbits(64):x}",
-                "category_code": rng.choice(CATEGORIES),
-                "input_crs": "wgs84",
-                "input_lat": 31.2,
-                "input_lon": 121.4,
-                "lat": 31.2,
-                "lon": 121.4,
-                "state": rng.choice(list(CaseState)).value,
-                "l1_code": area[0],
-                "l2_code": area[1],
-                "l3_code": area[2],
-                "l4_code": area[3],
-                "department_code": rng.choice(DEPARTMENTS),
-                "created_at": created,
-                "updated_at": created,
-                "filed_at": _maybe(rng, now, 0.85),
-                "dispatched_at": _maybe(rng, now),
-                "handled_at": _maybe(rng, now),
-                "closed_at": _maybe(rng, now),
-                "deadline_at": _maybe(rng, now, 0.8),
-                "case_deadline_at": _maybe(rng, now, 0.6),
-                "extension_count": rng.choice((0, 0, 1, 2)),
-                "rework_count": rng.choice((0, 0, 1)),
-                "reopen_count": rng.choice((0, 0, 1)),
-            }
-        )
-    return rows
-
-
-def random_events(
-    rng: random.Random, case_ids: list[int], count: int, now: datetime = RUNNING_NOW
-) -> list[dict[str, Any]]:
-    rows = []
-    for _ in range(count):
-        action = rng.choice(ACTIONS)
-        detail: dict[str, Any] = {}
-        if action == "rate" and rng.random() < 0.9:
-            detail["score"] = rng.choice((1, 2, 3, 3.5, 4, 5))
-        rows.append(
-            {
-                "case_id": rng.choice(case_ids),
-                "at": _moment(rng, now),
-                "action": action,
-                "to_state": "CLOSED",
-                "actor": "test",
-                "role": "system",
-                "detail": json.dumps(detail),
-                "department_code": rng.choice(DEPARTMENTS),
-            }
-        )
-    return rows
-
-
-def load(engine: Engine, rng: random.Random, cases: int, events: int) -> list[int]:
-    with engine.begin() as conn:
-        conn.execute(insert(CASES), random_cases(rng, cases))
-        ids = [int(i) for i in conn.execute(select(CASES.c.id)).scalars()]
-        if events:
-            conn.execute(insert(EVENTS), random_events(rng, ids, events))
-    return ids
-
-
-PERIODS = ("2026-Q1", "2026-Q2", "2026-03", "2026-04", "2026-02-03..2026-04-20", "7d", "30d")
-SCOPES = (
-    Scope(),
-    Scope(department="dept-a"),
-    Scope(area=AREA1[0]),
-    Scope(area=AREA2[1]),
-    Scope(area=AREA1[3]),
-    Scope(category="E01"),
-    Scope(category="E0599"),
-    Scope(department="dept-b", area=AREA1[0], category="E05"),
-)
-
-
-def _same(found: dict[str | None, Counts], expected: dict[str | None, Counts], what: str) -> None:
-    assert found.keys() == expected.keys(), what
-    for key, counts in expected.items():
-        got = found[key]
-        assert got.handling_seconds == pytest.approx(counts.handling_seconds), (what, key)
-        assert got._asdict() | {"handling_seconds": 0} == counts._asdict() | {
-            "handling_seconds": 0
-        }, (what, key)
-
-
-def assert_exact(engine: Engine, now: datetime, *, periods: tuple[str, ...] = PERIODS) -> None:
-    with Session(engine) as session:
-        for label in periods:
-            period = parse_period(label, tz=TZ, today=now.astimezone(TZ).date())
-            for by in Dimension:
-                for scope in SCOPES:
-                    what = f"{label} by {by} {scope} at {now.isoformat()}"
-                    _same(
-                        count_cases(session, period=period, by=by, scope=scope, now=now),
-                        count_cases_live(session, period=period, by=by, scope=scope, now=now),
-                        what,
-                    )
-
-
-def _database(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    if kind == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('rollups') / 'rollups.db'}"
-        seed_small_city(url)
-        yield url
-    else:
-        with postgres_database() as url:
-            seed_small_city(url)
-            yield url
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def engine(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Engine]:
-    for url in _database(request.param, tmp_path_factory):
-        made = make_engine(url)
-        yield made
-        made.dispose()
-
-
-def rollup_tables(engine: Engine) -> tuple[Any, ...]:
-    """Everything the refresher keeps, in a stable order, to compare two states."""
-    with engine.connect() as conn:
-        return tuple(
-            sorted(
-                tuple(
-                    None if v is None else (round(v, 6) if isinstance(v, float) else v) for v in row
-                )
-                for row in conn.execute(select(*(c for c in table.c if c.name != "id")))
-            )
-            for table in (
-                FACTS,
-                EVENT_FACTS,
-                ROLLUPS,
-                SUMMARIES,
-                SUMMARY_PERIODS,
-                CLOCK_FACTS,
-                STEP_ROLLUPS,
-            )
-        )
 
 
 def test_rollups_equal_live_counts_for_every_grouping_filter_and_period(engine: Engine) -> None:
@@ -457,124 +276,3 @@ def test_tables_of_base_cells_and_departments_read_the_summaries_of_kept_periods
 
 # ---------------------------------------------------------------------------------------------
 # The evaluation per role from the step rollups
-
-STAGES = ("file", "dispatch", "handle", "check", "case", "case")
-STOPPERS = (("shift_lead", "lead1"), ("dispatcher", "disp1"), ("department", None), (None, None))
-
-
-def random_clocks(
-    rng: random.Random, case_ids: list[int], count: int, now: datetime = RUNNING_NOW
-) -> list[dict[str, Any]]:
-    rows = []
-    for _ in range(count):
-        started = _moment(rng, now)
-        stopped = _maybe(rng, now, 0.6)
-        role, actor = rng.choice(STOPPERS)
-        deadline = _moment(rng, now)
-        rows.append(
-            {
-                "case_id": rng.choice(case_ids),
-                "stage": rng.choice(STAGES),
-                "started_at": started,
-                "limit": "1wh",
-                "extended": "",
-                "paused_s": 0.0,
-                "paused_at": started if rng.random() < 0.1 else None,
-                "stopped_at": stopped,
-                "stopped_by": actor if stopped else None,
-                "stopped_role": role if stopped else None,
-                "step": 0,
-                "deadline_at": deadline,
-                "warn_at": deadline,
-            }
-        )
-    return rows
-
-
-STEP_SCOPES = (Scope(), Scope(department="dept-a"), Scope(department="dept-b"))
-
-
-def assert_steps_exact(
-    engine: Engine, now: datetime, *, periods: tuple[str, ...] = PERIODS
-) -> None:
-    with Session(engine) as session:
-        for label in periods:
-            period = parse_period(label, tz=TZ, today=now.astimezone(TZ).date())
-            for scope in STEP_SCOPES:
-                for by_actor in (False, True):
-                    what = f"{label} {scope} by_actor={by_actor} at {now.isoformat()}"
-                    found = count_steps(
-                        session, period=period, scope=scope, now=now, by_actor=by_actor
-                    )
-                    live = count_steps_live(
-                        session, period=period, scope=scope, now=now, by_actor=by_actor
-                    )
-                    assert found.keys() == live.keys(), what
-                    for key, counts in live.items():
-                        assert found[key][:4] == counts[:4], (what, key)
-                        assert found[key].seconds == pytest.approx(counts.seconds), (what, key)
-
-
-def test_step_rollups_equal_live_counts_before_and_after_changes(engine: Engine) -> None:
-    rng = random.Random(29)
-    ids = load(engine, rng, 200, 0)
-    with engine.begin() as conn:
-        conn.execute(insert(CLOCKS), random_clocks(rng, ids, 900))
-    refresh(engine, tz=TZ_NAME, now=RUNNING_NOW)
-    with engine.connect() as conn:
-        assert conn.execute(select(STEP_ROLLUPS.c.id)).first() is not None
-    for now in (RUNNING_NOW, LATER_NOW):
-        assert_steps_exact(engine, now)
-    # Proof that the rollups are read: a sum changed by hand shows, and is then put back.
-    q1 = parse_period("2026-Q1", tz=TZ, today=LATER_NOW.date())
-    with Session(engine) as session:
-        before = count_steps(session, period=q1, now=LATER_NOW)
-        with engine.begin() as conn:
-            days = period_days(q1, TZ)
-            assert days is not None
-            row = conn.execute(
-                select(STEP_ROLLUPS.c.id)
-                .where(STEP_ROLLUPS.c.day1 >= days[0], STEP_ROLLUPS.c.day1 < days[1])
-                .limit(1)
-            ).scalar_one()
-            conn.execute(
-                update(STEP_ROLLUPS)
-                .where(STEP_ROLLUPS.c.id == row)
-                .values(n=STEP_ROLLUPS.c.n + 100)
-            )
-        after = count_steps(session, period=q1, now=LATER_NOW)
-        assert sum(c.due for c in after.values()) == sum(c.due for c in before.values()) + 100
-        with engine.begin() as conn:
-            conn.execute(
-                update(STEP_ROLLUPS)
-                .where(STEP_ROLLUPS.c.id == row)
-                .values(n=STEP_ROLLUPS.c.n - 100)
-            )
-    # Clocks stop, pause, resume and move department with their case; new clocks start; a
-    # case goes with its clocks. Each marks its case, and the readers overlay it at once.
-    with engine.begin() as conn:
-        clock_ids = [int(i) for i in conn.execute(select(CLOCKS.c.id)).scalars()]
-        for clock_id in rng.sample(clock_ids, 80):
-            conn.execute(
-                update(CLOCKS)
-                .where(CLOCKS.c.id == clock_id)
-                .values(
-                    stopped_at=_maybe(rng, RUNNING_NOW, 0.8),
-                    stopped_by=rng.choice(("lead2", None)),
-                    stopped_role="shift_lead",
-                    paused_at=rng.choice((None, None, RUNNING_NOW)),
-                    deadline_at=_moment(rng, RUNNING_NOW),
-                )
-            )
-        conn.execute(update(CASES).where(CASES.c.id == ids[0]).values(department_code="dept-b"))
-        conn.execute(insert(CLOCKS), random_clocks(rng, ids[1:30], 40))
-        conn.execute(delete(CASES).where(CASES.c.id == ids[-1]))
-    periods = ("2026-Q1", "2026-Q2", "2026-04", "30d")
-    assert_steps_exact(engine, RUNNING_NOW, periods=periods)
-    done = refresh(engine, tz=TZ_NAME, now=RUNNING_NOW)
-    assert not done.full and done.cases > 0
-    assert_steps_exact(engine, RUNNING_NOW, periods=periods)
-    assert_steps_exact(engine, LATER_NOW, periods=periods)
-    incremental = rollup_tables(engine)
-    refresh(engine, tz=TZ_NAME, full=True, now=RUNNING_NOW)
-    assert rollup_tables(engine) == incremental

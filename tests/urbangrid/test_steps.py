@@ -14,7 +14,7 @@ from datetime import date
 import pytest
 from sqlmodel import Session
 
-from tests.urbangrid.test_metrics import NOW, Q1, TZ, Story, T, city_told, step
+from tests.urbangrid.small_city import NOW, Q1, TZ, Story, T, city_told, step
 from urbangrid.domain.workflow import Role
 from urbangrid.evaluation.formulas import parse_period
 from urbangrid.evaluation.role_counts import count_steps

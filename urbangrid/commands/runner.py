@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import urllib.request
@@ -68,14 +69,34 @@ def rebuild_metrics() -> None:
     click.echo(f"metrics built from {done.cases:,} cases in {done.seconds:.1f} s")
 
 
+# How much each child logs: quiet (the default) is warnings and errors, which still include a
+# child's crash ("Unrecoverable error", tracebacks) that ``urbangrid soak`` counts; verbose is
+# every request, every task received and succeeded, and each of the scheduler's ticks.
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
 @click.command()
 @click.option("--no-dashboard", is_flag=True, help="Leave the dashboard out.")
 @click.option("--api-workers", default=1, show_default=True, help="uvicorn worker processes.")
-def run(no_dashboard: bool, api_workers: int) -> None:
+@click.option(
+    "--verbose",
+    is_flag=True,
+    help="Log every request, task and scheduler tick (same as --log-level info).",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(LOG_LEVELS, case_sensitive=False),
+    default="warning",
+    show_default=True,
+    envvar="URBANGRID_LOG_LEVEL",
+    help="What the API, workers, scheduler and dashboard log.",
+)
+def run(no_dashboard: bool, api_workers: int, verbose: bool, log_level: str) -> None:
     """Run API, worker, scheduler and dashboard together on this machine, restarting any that
     dies; SIGTERM or Ctrl-C stops them all."""
     from urbangrid.core.migrate import upgrade
 
+    level = "info" if verbose and log_level.lower() != "debug" else log_level.lower()
     settings = get_settings()
     settings.var_dir.mkdir(parents=True, exist_ok=True)
     upgrade(settings.effective_database_url)
@@ -86,32 +107,88 @@ def run(no_dashboard: bool, api_workers: int) -> None:
     if not seeded:
         seed_demo()
 
+    supervisor = Supervisor(
+        child_commands(api_workers=api_workers, dashboard=not no_dashboard, level=level),
+        say=lambda line: click.echo(line, err=True),
+        pid_dir=settings.var_dir / "run",
+    )
+    supervisor.start_all()
+    started = ", ".join(
+        f"{name} (pid {child.process.pid})"
+        for name, child in supervisor.children.items()
+        if child.process is not None
+    )
+    click.echo(f"urbangrid run: started {started}", err=True)
+    if level in ("warning", "error") and os.geteuid() == 0:
+        click.echo(
+            "urbangrid run: warning: running as root; give the stack a user of its own", err=True
+        )
+    api_url = f"http://{settings.api_host}:{settings.api_port}"
+    if _wait_for(f"{api_url}/healthz", 120, supervisor):
+        dashboard = f"http://{settings.dashboard_host}:{settings.dashboard_port}"
+        for line in addresses(api_url, None if no_dashboard else dashboard, level=level):
+            click.echo(line)
+    stopped_by = supervisor.run()
+    click.echo(f"urbangrid run: stopped by {stopped_by}", err=True)
+
+
+def child_commands(*, api_workers: int, dashboard: bool, level: str) -> dict[str, list[str]]:
+    """The processes ``urbangrid run`` keeps alive, each logging at ``level``."""
     # -P: the children import the code this command runs, not a checkout that happens to be
     # the working directory (python -m would put it first on the path).
     me = [sys.executable, "-P", "-m", "urbangrid.commands.main"]
     from urbangrid.core.messages import HOUSEKEEPING_QUEUES, ROUTING_QUEUES
 
+    celery_level = level.upper()
     commands = {
-        "api": [*me, "api", "--workers", str(api_workers)],
+        "api": [*me, "api", "--workers", str(api_workers), "--log-level", level],
         # Routing on workers of its own: housekeeping never delays a report (workers/app.py).
-        "worker": [*me, "worker", "-Q", ",".join(ROUTING_QUEUES)],
-        "housekeeping": [*me, "worker", "-Q", ",".join(HOUSEKEEPING_QUEUES), "-c", "1"],
-        "scheduler": [*me, "scheduler"],
+        "worker": [*me, "worker", "-Q", ",".join(ROUTING_QUEUES), "--loglevel", celery_level],
+        "housekeeping": [
+            *me,
+            "worker",
+            "-Q",
+            ",".join(HOUSEKEEPING_QUEUES),
+            "-c",
+            "1",
+            "--loglevel",
+            celery_level,
+        ],
+        "scheduler": [*me, "scheduler", "--loglevel", celery_level],
     }
-    if not no_dashboard:
-        commands["dashboard"] = [*me, "dashboard"]
-    supervisor = Supervisor(
-        commands, say=lambda line: click.echo(line, err=True), pid_dir=settings.var_dir / "run"
-    )
-    supervisor.start_all()
-    api_url = f"http://{settings.api_host}:{settings.api_port}"
-    if _wait_for(f"{api_url}/healthz", 120, supervisor):
-        click.echo(f"urbangrid is running: API {api_url}/docs")
-        if not no_dashboard:
-            click.echo(f"dashboard http://{settings.dashboard_host}:{settings.dashboard_port}")
-        click.echo("Ctrl-C stops everything.")
-    stopped_by = supervisor.run()
-    click.echo(f"urbangrid run: stopped by {stopped_by}", err=True)
+    if dashboard:
+        commands["dashboard"] = [*me, "dashboard", "--log-level", level]
+    return commands
+
+
+def addresses(api_url: str, dashboard_url: str | None, *, level: str) -> list[str]:
+    """The block that ends start-up: where to go, and how to see more.
+
+    >>> block = addresses("http://127.0.0.1:8000", "http://127.0.0.1:8501", level="warning")
+    >>> print("\\n".join(block))
+    urbangrid is running:
+      residents' page  http://127.0.0.1:8000/
+      API docs         http://127.0.0.1:8000/docs
+      Open311          http://127.0.0.1:8000/open311/v2/discovery.json
+      dashboard        http://127.0.0.1:8501
+    Ctrl-C stops everything. The log shows warnings and errors; --verbose shows every request.
+    """
+    lines = [
+        "urbangrid is running:",
+        f"  residents' page  {api_url}/",
+        f"  API docs         {api_url}/docs",
+        f"  Open311          {api_url}/open311/v2/discovery.json",
+    ]
+    if dashboard_url:
+        lines.append(f"  dashboard        {dashboard_url}")
+    if level in ("warning", "error"):
+        lines.append(
+            "Ctrl-C stops everything. The log shows warnings and errors; "
+            "--verbose shows every request."
+        )
+    else:
+        lines.append("Ctrl-C stops everything.")
+    return lines
 
 
 def _wait_for(url: str, seconds: float, supervisor: Supervisor) -> bool:

@@ -131,6 +131,8 @@ class Supervisor:
         """SIGTERM to each child, then SIGKILL to whatever of its group is left at the deadline."""
         self.stopping = True
         running = [c.process for c in self.children.values() if c.process is not None]
+        if running:
+            self.say(f"urbangrid run: stopping {', '.join(self.children)}")
         for process in running:
             if process.poll() is None:
                 with suppress(ProcessLookupError):
