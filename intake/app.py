@@ -29,7 +29,7 @@ from intake.ratelimit import Limiter
 from intake.reports import router as reports_router
 from intake.signin import SignInGuard
 from intake.staff_auth import router as staff_auth_router
-from intake.submission import Intake
+from intake.steps import Intake
 from intake.tracking import router as tracking_router
 from intake.web import router as web_router
 from urbangrid.cases.relay import mark_published

@@ -34,10 +34,10 @@ from intake.errors import FieldError as BadField
 from intake.errors import body_errors
 from intake.multipart import PartRule, read_multipart
 from intake.refs import case_refs
+from intake.rows import store_photo_rows
 from intake.schemas import AreaRef
 from intake.staff_auth import StaffDep
-from intake.submission import Upload, store_photo_rows
-from intake.uploads import PHOTOS, check_photos
+from intake.uploads import PHOTOS, Upload, check_photos
 from urbangrid.cases.casework import (
     ActionInput,
     FieldError,

@@ -9,7 +9,7 @@ from celery import Celery
 from fastapi import Depends, Request
 from sqlmodel import Session
 
-from intake.submission import Intake
+from intake.steps import Intake
 from urbangrid.core.db import get_engine
 from urbangrid.core.grids import ActiveGrid
 from urbangrid.core.settings import Settings

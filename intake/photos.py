@@ -19,8 +19,8 @@ from intake.bounds import CaseId
 from intake.cases import visible_case
 from intake.deps import IntakeDep, SessionDep, SettingsDep
 from intake.errors import FieldError
+from intake.rows import store_photo_rows
 from intake.staff_auth import StaffDep
-from intake.submission import store_photo_rows
 from intake.uploads import multipart_body, read_form
 from urbangrid.cases.lifecycle import ConcurrentChange
 from urbangrid.cases.moderation import MODERATORS, NotReady, redact, set_hidden

@@ -21,8 +21,8 @@ from intake.schemas import (
     ReportForm,
     ReportPublic,
 )
-from intake.submission import Submission, Upload
-from intake.uploads import photo_form, read_form
+from intake.submission import Submission
+from intake.uploads import Upload, photo_form, read_form
 from urbangrid.cases.public import case_timeline
 from urbangrid.core.tables import Case
 

@@ -21,7 +21,7 @@ from intake.bounds import Text
 from intake.deps import IntakeDep, SessionDep
 from intake.errors import FieldError
 from intake.ratelimit import limit_writes
-from intake.submission import store_photo_rows
+from intake.rows import store_photo_rows
 from intake.uploads import multipart_body, read_form
 from urbangrid.cases.lifecycle import ConcurrentChange, record
 from urbangrid.cases.public import photo_url, public_photos, public_url_digest

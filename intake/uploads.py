@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -11,12 +14,24 @@ from starlette.concurrency import run_in_threadpool
 
 from intake.errors import FieldError, body_errors
 from intake.multipart import Part, PartRule, read_multipart
-from intake.submission import Upload
-from urbangrid.cases.photos import PhotoRejected, inspect
+from urbangrid.cases.photos import PhotoInfo, PhotoRejected, inspect
 from urbangrid.core.settings import Settings
 
 PHOTOS = "photos"
 M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A photo as received: its bytes and what :func:`urbangrid.cases.photos.inspect` read."""
+
+    field: str
+    data: bytes
+    info: PhotoInfo
+
+    @cached_property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.data).hexdigest()
 
 
 def photo_form(fields: Mapping[str, Any], required: tuple[str, ...] = ()) -> dict[str, Any]:

@@ -14,8 +14,7 @@ from intake.apikeys import client_for
 from intake.errors import FieldError
 from intake.multipart import PartRule, read_multipart
 from intake.ratelimit import admit_or_pass, burst, per_minute, too_many
-from intake.submission import Upload
-from intake.uploads import check_photos
+from intake.uploads import Upload, check_photos
 
 # The Helsinki/Bloomington extension: one photo as a multipart part of this name.
 MEDIA = "media"

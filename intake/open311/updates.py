@@ -31,7 +31,8 @@ from intake.open311.route import (
     context,
     request_id,
 )
-from intake.submission import Upload, store_photo_rows
+from intake.rows import store_photo_rows
+from intake.uploads import Upload
 from urbangrid.cases.photos import PhotoRejected, inspect
 from urbangrid.core.columns import utcnow
 from urbangrid.core.tables import Case, CaseEvent
