@@ -16,7 +16,7 @@ from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from intake.bounds import CaseId
-from intake.cases import visible_case
+from intake.case_detail import visible_case
 from intake.deps import IntakeDep, SessionDep, SettingsDep
 from intake.errors import FieldError
 from intake.rows import store_photo_rows
