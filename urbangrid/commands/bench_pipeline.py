@@ -254,7 +254,7 @@ def _bare(celery: Any, broker: str, count: int) -> float:
 
 
 def _route(
-    celery: Any, engine: Engine, apis: Sequence[str], payloads: Sequence[bytes]
+    celery: Any, engine: Engine, apis: Sequence[str], payloads: Sequence[bytes], broker: str
 ) -> dict[str, Any]:
     celery.control.cancel_consumer("routing", reply=True, timeout=10, limit=1)
     posted = asyncio.run(_post(apis, payloads, rate=None, clients=8))
@@ -272,6 +272,14 @@ def _route(
         "SELECT count(*) FROM cases WHERE id BETWEEN :first AND :last AND routed_at IS NOT NULL"
     )
     done = _wait(lambda: _count(engine, routed, **span) >= len(ids), 900, 0.1)
+    # The clock stops once every report is routed. Workers that filled their batches from the
+    # database leave the messages of the reports they routed on the queue, each now a quick
+    # no-op: they are drained before the next phase, so it starts on an empty queue (the sweep
+    # gives way to reports waiting on it).
+    from kombu.connection import Connection
+
+    with Connection(broker, connect_timeout=5) as conn:
+        _wait(lambda: _ready_messages(conn, "routing") == 0, 600)
     return {"first_case": first, "reports": len(ids), "routed_per_s": len(ids) / (done - started)}
 
 
@@ -412,7 +420,7 @@ def run_pipeline_bench(
             with _worker(ROUTING_QUEUES, count, f"bench-routing-{count}", env, var) as router:
                 _wait_for_workers(celery, 1, router)
                 bare = _bare(celery, broker, reports)
-                routed = _route(celery, engine, apis, take(reports))
+                routed = _route(celery, engine, apis, take(reports), broker)
             with _worker(HOUSEKEEPING_QUEUES, count, f"bench-sweep-{count}", env, var) as sweeper:
                 _wait_for_workers(celery, 1, sweeper)
                 swept = _sweep(celery, engine, routed["first_case"])
