@@ -25,16 +25,16 @@ LONGEST_S = 5.0
 
 
 def routing_backlog(app: Celery) -> int:
-    """Messages ready on the routing queues; 0 when the broker cannot say (or is away)."""
+    """Messages ready on the routing queues that a running router will take; 0 when the broker
+    cannot say (or is away). A queue nobody consumes (routing stopped, between deployments)
+    is no reason to hold deadlines back: nothing would drain it."""
     if not str(app.conf.broker_url or "").startswith("amqp"):
         return 0
     try:
         with app.pool.acquire(block=True, timeout=1) as conn:
             channel = conn.default_channel
-            return sum(
-                int(channel.queue_declare(queue=name, passive=True).message_count)
-                for name in ROUTING_QUEUES
-            )
+            found = [channel.queue_declare(queue=name, passive=True) for name in ROUTING_QUEUES]
+            return sum(int(q.message_count) for q in found if int(q.consumer_count) > 0)
     except Exception as exc:  # a broker that cannot answer is no reason to hold the sweep
         log.debug("routing queues not read: %s", exc)
         return 0

@@ -22,12 +22,20 @@ def test_the_sweep_waits_while_reports_wait_for_routing(amqp_url: str, tmp_path:
             queue.bind(conn.default_channel).declare()
     assert routing_backlog(app) == 0
     assert give_way(app, longest_s=2) < 0.5  # nothing waits: no pause
-    # Three batches of reports published, no router running yet.
-    for _ in range(3):
+    # Four batches of reports published; no router running: nothing to give way to.
+    for _ in range(4):
         app.send_task("urbangrid.route_cases", args=[[1, 2]])
-    assert routing_backlog(app) == 3
-    waited = give_way(app, longest_s=1)
-    assert 1 <= waited < 2  # paused for as long as it may, then goes on
+    assert routing_backlog(app) == 0
+    # A router that is behind: it holds one message (prefetch 1, not yet acknowledged).
+    with app.connection_for_write() as held:
+        channel = held.channel()
+        channel.basic_qos(0, 1, False)
+        channel.basic_consume("routing", no_ack=False, callback=lambda message: None)
+        held.drain_events(timeout=2)
+        assert routing_backlog(app) == 3
+        waited = give_way(app, longest_s=1)
+        assert 1 <= waited < 2  # paused for as long as it may, then goes on
+        channel.close()
     with app.connection_for_write() as conn:
         conn.default_channel.queue_purge("routing")
     assert routing_backlog(app) == 0
