@@ -130,6 +130,8 @@ def test_a_case_link_grid_staff_and_a_boundary_report_in_chromium(
     sign_in(page, base, "street-supervisor", next_path="/queue?lang=zh", lang="zh")
     page.locator("h1", has_text="工作队列").wait_for(timeout=60_000)
     settle(page)
+    # The cards come after the heading; on a loaded machine, seconds after it.
+    page.get_by_text(re.compile(r"#\d+ ·")).first.wait_for(timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "queue-street-supervisor-zh.png"))
     shown = {int(found) for found in re.findall(r"#(\d+) ·", main_text(page))}
     assert shown and shown <= in_street, (shown - in_street, names[street])
