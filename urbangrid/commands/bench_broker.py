@@ -16,6 +16,7 @@ import queue as queue_module
 import resource
 import tempfile
 import time
+import traceback
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -61,6 +62,16 @@ def _produce(url: str, options: dict[str, Any], producer: int, count: int, size:
 def _consume(
     url: str, options: dict[str, Any], expected: int, idle_s: float, out: mp.Queue[Any]
 ) -> None:
+    # A consumer that fails sends its traceback back: the benchmark (and the test built on it)
+    # then says why, where an exit code alone said nothing.
+    try:
+        out.put(_drain(url, options, expected, idle_s))
+    except BaseException:
+        out.put({"failed": traceback.format_exc()})
+        raise
+
+
+def _drain(url: str, options: dict[str, Any], expected: int, idle_s: float) -> dict[str, Any]:
     embedded_broker.register()
     seen: Counter[tuple[int, int]] = Counter()
     errors: list[str] = []
@@ -95,14 +106,12 @@ def _consume(
             time.sleep(0.1)
         after = resource.getrusage(resource.RUSAGE_SELF)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    out.put(
-        {
-            "seen": [[p, n, c] for (p, n), c in seen.items()],
-            "errors": errors,
-            "drained_s": drained,
-            "idle_cpu_share": cpu / idle_s,
-        }
-    )
+    return {
+        "seen": [[p, n, c] for (p, n), c in seen.items()],
+        "errors": errors,
+        "drained_s": drained,
+        "idle_cpu_share": cpu / idle_s,
+    }
 
 
 def measure(
@@ -150,6 +159,8 @@ def measure(
             if not consumer.is_alive():
                 raise RuntimeError(f"the consumer died (exit code {consumer.exitcode})") from None
     consumer.join(30)
+    if "failed" in result:
+        raise RuntimeError(f"the consumer failed:\n{result['failed']}")
     seen = Counter({(p, n): c for p, n, c in result["seen"]})
     delivered = sum(seen.values())
     return {
