@@ -34,7 +34,7 @@ from dashboard.loaders.queue import queue_data
 from urbangrid.core.columns import utcnow
 from urbangrid.core.db import make_engine
 from urbangrid.core.settings import Settings
-from urbangrid.evaluation.formulas import quarter_of
+from urbangrid.evaluation.formulas import Period, quarter_of
 from urbangrid.evaluation.queue import open_now, work_queue
 from urbangrid.evaluation.read import count_cases
 from urbangrid.evaluation.refresh import refresh
@@ -122,28 +122,32 @@ def seed(
 # The evaluation per role reads the stage clocks, which COPY does not write: one per stage a
 # case reached, from the cases' own times (the deadlines are the cases' where they keep them,
 # else the stage's usual limit). Who stopped them is left unnamed: the count costs the same.
-STAGE_CLOCKS = """
-INSERT INTO sla_clock (case_id, stage, started_at, "limit", extended, paused_s, stopped_at, step,
-                       deadline_at, warn_at)
-SELECT id, 'file', created_at, '1wh', '', 0, filed_at, 0,
-       created_at + interval '2 hours', created_at + interval '96 minutes' FROM cases
-UNION ALL
-SELECT id, 'dispatch', filed_at, '1wh', '', 0, dispatched_at, 0,
-       filed_at + interval '1 hour', filed_at + interval '48 minutes'
-  FROM cases WHERE filed_at IS NOT NULL
-UNION ALL
-SELECT id, 'handle', dispatched_at, '1wd', '', 0, handled_at, 0,
-       coalesce(deadline_at, dispatched_at + interval '1 day'), dispatched_at + interval '19 hours'
-  FROM cases WHERE dispatched_at IS NOT NULL
-UNION ALL
-SELECT id, 'check', handled_at, '1wd', '', 0, closed_at, 0,
-       handled_at + interval '1 day', handled_at + interval '19 hours'
-  FROM cases WHERE handled_at IS NOT NULL
-UNION ALL
-SELECT id, 'case', created_at, '3wd', '', 0, closed_at, 0,
-       coalesce(case_deadline_at, created_at + interval '3 days'), created_at + interval '2 days'
-  FROM cases
-"""
+# Per stage: the case's times that start and stop its clock, its limit, and its deadline and
+# warning in SQL.
+_STAGES = (
+    ("file", "created_at", "filed_at", "1wh",
+     "created_at + interval '2 hours'", "created_at + interval '96 minutes'"),
+    ("dispatch", "filed_at", "dispatched_at", "1wh",
+     "filed_at + interval '1 hour'", "filed_at + interval '48 minutes'"),
+    ("handle", "dispatched_at", "handled_at", "1wd",
+     "coalesce(deadline_at, dispatched_at + interval '1 day')",
+     "dispatched_at + interval '19 hours'"),
+    ("check", "handled_at", "closed_at", "1wd",
+     "handled_at + interval '1 day'", "handled_at + interval '19 hours'"),
+    ("case", "created_at", "closed_at", "3wd",
+     "coalesce(case_deadline_at, created_at + interval '3 days')",
+     "created_at + interval '2 days'"),
+)  # fmt: skip
+
+STAGE_CLOCKS = (
+    'INSERT INTO sla_clock (case_id, stage, started_at, "limit", extended, paused_s, stopped_at, '
+    "step, deadline_at, warn_at)\n"
+    + "\nUNION ALL\n".join(
+        f"SELECT id, '{stage}', {started}, '{limit}', '', 0, {stopped}, 0, {deadline}, {warning}"
+        f" FROM cases WHERE {started} IS NOT NULL"
+        for stage, started, stopped, limit, deadline, warning in _STAGES
+    )
+)
 
 CHANGED = 1_000
 
@@ -281,55 +285,32 @@ def measure(url: str, settings: Settings, *, now: datetime, repeat: int) -> list
                 )
             )
 
+            def metric(name: str, asked: Period, by: Dimension, scope: Scope = Scope()) -> None:
+                def run() -> object:
+                    return count_cases(session, period=asked, by=by, scope=scope, now=now)
+
+                timings.append(timed("metric", name, run))
+
             for dimension in Dimension:
-
-                def per(by: Dimension = dimension) -> object:
-                    return count_cases(session, period=period, by=by, now=now)
-
-                timings.append(timed("metric", f"every measure per {dimension} ({quarter})", per))
+                metric(f"every measure per {dimension} ({quarter})", period, dimension)
             # The Map's default period (a rolling window) and a custom range: the summaries
             # serve the first; the second is counted from the per-case facts.
             window = period_of(settings, "90d", now)
-            timings.append(
-                timed(
-                    "metric",
-                    "every measure per cells (last 90 days)",
-                    lambda: count_cases(session, period=window, by=Dimension.CELLS, now=now),
-                )
-            )
+            metric("every measure per cells (last 90 days)", window, Dimension.CELLS)
             local = now.astimezone(tz).date()
             custom = f"{local - timedelta(days=75)}..{local - timedelta(days=5)}"
             ranged = period_of(settings, custom, now)
-            timings.append(
-                timed(
-                    "metric",
-                    f"every measure per cells ({custom}, not summarized)",
-                    lambda: count_cases(session, period=ranged, by=Dimension.CELLS, now=now),
-                )
-            )
+            metric(f"every measure per cells ({custom}, not summarized)", ranged, Dimension.CELLS)
             year = period_of(settings, "365d", now)
-            timings.append(
-                timed(
-                    "metric",
-                    "every measure per department (last 365 days)",
-                    lambda: count_cases(session, period=year, by=Dimension.DEPARTMENTS, now=now),
-                )
-            )
+            metric("every measure per department (last 365 days)", year, Dimension.DEPARTMENTS)
             some_area = session.execute(
                 text("SELECT l1_code FROM cases WHERE l1_code IS NOT NULL LIMIT 1")
             ).scalar_one()
-            timings.append(
-                timed(
-                    "metric",
-                    f"every measure per street of district {some_area} ({quarter})",
-                    lambda: count_cases(
-                        session,
-                        period=period,
-                        by=Dimension.STREETS,
-                        scope=Scope(area=some_area),
-                        now=now,
-                    ),
-                )
+            metric(
+                f"every measure per street of district {some_area} ({quarter})",
+                period,
+                Dimension.STREETS,
+                Scope(area=some_area),
             )
             others: list[tuple[str, Callable[[], Any]]] = [
                 (

@@ -18,74 +18,46 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import tempfile
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from urbangrid.commands.bench_http import exchange, free_port, raw_request, wait_up
+from urbangrid.commands.bench_http import exchange, raw_request
 from urbangrid.commands.bench_intake import (
     Phase,
     _measure,
     _merge,
     _open_loop,
     _seed,
+    bench_api,
     scratch_database,
     scratch_vhost,
 )
 
 
-def run_flood_bench(
-    server_url: str,
-    broker_url: str,
-    *,
-    seconds: float,
-    rate: float,
-    clients: int,
-    flooders: int,
-    flood_rate: float,
-    rounds: int = 2,
-) -> dict[str, Any]:
-    """Alternate quiet and flooded rounds of ``seconds`` each; return the figures."""
+@dataclass(frozen=True)
+class Load:
+    """What one run sends: residents' reports and the sign-in flood, in quiet and flooded rounds."""
+
+    seconds: float  # each round's length
+    rate: float  # residents' reports per second
+    clients: int  # connections for the reports
+    flooders: int  # connections signing in
+    flood_rate: float  # sign-ins per second
+    rounds: int = 2  # quiet and flooded rounds each
+
+
+def run_flood_bench(server_url: str, broker_url: str, load: Load) -> dict[str, Any]:
+    """Alternate quiet and flooded rounds of ``load.seconds`` each; return the figures."""
     with (
         scratch_database(server_url) as url,
         scratch_vhost(broker_url) as broker,
         tempfile.TemporaryDirectory() as var,
     ):
         points = _seed(url)
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("URBANGRID_")}
-        env.update(
-            URBANGRID_DATABASE_URL=url,
-            URBANGRID_BROKER_URL=broker,
-            URBANGRID_VAR_DIR=var,
-            URBANGRID_RATE_LIMIT_PER_MINUTE="0",
-        )
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "urbangrid.commands.bench_intake:bench_app",
-                "--factory",
-                "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-                "--log-level", "warning",
-            ],
-            env=env,
-        )  # fmt: skip
-        try:
-            wait_up(f"http://127.0.0.1:{port}", 60)
-            phases, flood = asyncio.run(
-                _rounds(
-                    server.pid, port, points, seconds, rate, clients, flooders, flood_rate, rounds
-                )
-            )
-        finally:
-            server.terminate()
-            server.wait(20)
+        with bench_api(url, broker, var) as (pid, port):
+            phases, flood = asyncio.run(_rounds(pid, port, points, load))
     quiet, flooded = phases
     ratio = flooded.p99_ms / quiet.p99_ms if quiet.p99_ms else 0.0
     return {
@@ -138,15 +110,7 @@ def _next_attempt() -> int:
 
 
 async def _rounds(
-    pid: int,
-    port: int,
-    points: list[tuple[float, float]],
-    seconds: float,
-    rate: float,
-    clients: int,
-    flooders: int,
-    flood_rate: float,
-    rounds: int,
+    pid: int, port: int, points: list[tuple[float, float]], load: Load
 ) -> tuple[list[Phase], dict[str, int]]:
     host = f"127.0.0.1:{port}"
     reports = [
@@ -159,12 +123,13 @@ async def _rounds(
         )
         for lon, lat in points[:20_000]
     ]
+    rate, seconds, clients = load.rate, load.seconds, load.clients
     tally: dict[str, int] = {}
     await _open_loop(port, reports[-500:], rate, 3, clients)  # warm up the pool and queries
-    await _flood(port, flooders, flood_rate, 2, {})
+    await _flood(port, load.flooders, load.flood_rate, 2, {})
     quiet, flooded = [], []
     offset = 0
-    for _ in range(rounds):
+    for _ in range(load.rounds):
         batch = reports[offset:] + reports[:offset]
         quiet.append(
             await _measure(pid, _open_loop(port, batch, rate, seconds, clients), "quiet", clients)
@@ -175,6 +140,6 @@ async def _rounds(
         measured = asyncio.ensure_future(
             _measure(pid, _open_loop(port, batch, rate, seconds, clients), "flood", clients)
         )
-        await asyncio.gather(measured, _flood(port, flooders, flood_rate, seconds, tally))
+        await asyncio.gather(measured, _flood(port, load.flooders, load.flood_rate, seconds, tally))
         flooded.append(measured.result())
     return [_merge("reports_quiet", quiet), _merge("reports_under_flood", flooded)], tally

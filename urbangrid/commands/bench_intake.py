@@ -211,23 +211,66 @@ def scratch_vhost(broker_url: str) -> Iterator[str]:
 
 
 def _seed(url: str) -> list[tuple[float, float]]:
-    """Migrate and seed the scratch database; return points inside distinct demo cells."""
+    """Migrate the database and seed the demo city unless it has a grid already (a given
+    database, for a run across hosts); return points inside distinct demo cells."""
     from sqlmodel import Session
 
     from geo.demo import demo_city
     from urbangrid.cases.seed import seed_city
     from urbangrid.core.db import make_engine
+    from urbangrid.core.grids import active_version_id
     from urbangrid.core.migrate import upgrade
 
     upgrade(url)
     grid = demo_city()
     engine = make_engine(url)
     with Session(engine) as session:
-        seed_city(session, grid)
+        if active_version_id(session) is None:
+            seed_city(session, grid)
     engine.dispose()
     cells = grid[max(grid)].geoms
     points = shapely.point_on_surface(cells[np.random.default_rng(3).permutation(len(cells))])
     return [(p.x, p.y) for p in points]
+
+
+def bench_env(url: str, broker: str, var: str, **settings: str) -> dict[str, str]:
+    """The environment of a benchmark's processes: this one's, without its own ``URBANGRID_``
+    settings, on the scratch database, broker and directory, with no rate limit (the load
+    comes from one address), plus ``settings``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("URBANGRID_")}
+    env.update(
+        URBANGRID_DATABASE_URL=url,
+        URBANGRID_BROKER_URL=broker,
+        URBANGRID_VAR_DIR=var,
+        URBANGRID_RATE_LIMIT_PER_MINUTE="0",
+        **settings,
+    )
+    return env
+
+
+@contextmanager
+def bench_api(url: str, broker: str, var: str, **settings: str) -> Iterator[tuple[int, int]]:
+    """:func:`bench_app` served by one uvicorn process on a free loopback port, stopped when
+    the block ends; (its pid, its port) once it answers."""
+    port = free_port()
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "urbangrid.commands.bench_intake:bench_app",
+            "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
+            "--log-level", "warning",
+        ],
+        env=bench_env(url, broker, var, **settings),
+    )  # fmt: skip
+    try:
+        wait_up(f"http://127.0.0.1:{port}", 60)
+        yield server.pid, port
+    finally:
+        server.terminate()
+        server.wait(20)
 
 
 PHOTO_BYTES = 1_000_000
@@ -308,35 +351,11 @@ def run_intake_bench(
         tempfile.TemporaryDirectory() as var,
     ):
         points = _seed(url)
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if not k.startswith("URBANGRID_")}
-        env.update(
-            URBANGRID_DATABASE_URL=url,
-            URBANGRID_BROKER_URL=broker,
-            URBANGRID_VAR_DIR=var,
-            URBANGRID_RATE_LIMIT_PER_MINUTE="0",
-            URBANGRID_API_POOL_SIZE=str(min(clients, 20)),
-        )
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "urbangrid.commands.bench_intake:bench_app",
-                "--factory",
-                "--host", "127.0.0.1", "--port", str(port), "--no-access-log",
-                "--log-level", "warning",
-            ],
-            env=env,
-        )  # fmt: skip
-        try:
-            wait_up(f"http://127.0.0.1:{port}", 60)
+        pool = str(min(clients, 20))
+        with bench_api(url, broker, var, URBANGRID_API_POOL_SIZE=pool) as (pid, port):
             phases = asyncio.run(
-                _phases(server.pid, port, points, seconds, clients, photo_clients, rounds)
+                _phases(pid, port, points, seconds, clients, photo_clients, rounds)
             )
-        finally:
-            server.terminate()
-            server.wait(20)
         stored, duplicates, commits = _stored(url)
         published = _published(broker)
     noop, intake, half = phases[0], phases[1], phases[2]

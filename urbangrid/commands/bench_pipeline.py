@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,7 +36,7 @@ from urllib.parse import urlsplit
 import numpy as np
 from sqlalchemy import Engine, text
 
-from urbangrid.commands.bench_http import exchange, raw_request, wait_up
+from urbangrid.commands.bench_http import exchange, free_port, raw_request, wait_up
 from urbangrid.core.db import make_engine
 from urbangrid.core.messages import HOUSEKEEPING_QUEUES, NOOP, ROUTING_QUEUES, SLA_SWEEP
 
@@ -95,9 +94,7 @@ def _wait_for_workers(
 
 
 def _api(env: dict[str, str], var: str) -> tuple[Any, str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
+    port = free_port()
     argv = [sys.executable, "-m", "uvicorn", "intake.app:create_app", "--factory"]
     argv += ["--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
     argv += ["--log-level", "warning"]
@@ -361,7 +358,7 @@ def run_pipeline_bench(
     scratch: bool = True,
 ) -> dict[str, Any]:
     """Run every phase (see the module's docstring) and return the figures."""
-    from urbangrid.commands.bench_intake import _seed, scratch_database, scratch_vhost
+    from urbangrid.commands.bench_intake import _seed, bench_env, scratch_database, scratch_vhost
     from urbangrid.core.settings import Settings
     from workers.app import make_celery
 
@@ -376,16 +373,14 @@ def run_pipeline_bench(
         # Registered after the directory and before the processes: on failure the processes
         # are stopped first, then their logs' tails printed, then the directory removed.
         stack.push(lambda kind, *_: _report_failure(kind, var))
-        points = _seed(url) if scratch else _points_of(url)
+        points = _seed(url)
         engine = make_engine(url)
         stack.callback(engine.dispose)
         codes = _routable(engine)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("URBANGRID_")}
-        env.update(
-            URBANGRID_DATABASE_URL=url,
-            URBANGRID_BROKER_URL=broker,
-            URBANGRID_VAR_DIR=var,
-            URBANGRID_RATE_LIMIT_PER_MINUTE="0",
+        env = bench_env(
+            url,
+            broker,
+            var,
             URBANGRID_DUPLICATE_RADIUS_M="0",
             # One sweep claims the whole backlog; the scheduler ticks often enough to be felt.
             URBANGRID_SLA_SWEEP_BATCH=str(4 * reports),
@@ -471,28 +466,3 @@ def run_pipeline_bench(
         "p99_post_to_dispatched_s": busy["p99_s"],
         "p99_without_scheduler_s": quiet["p99_s"],
     }
-
-
-def _points_of(url: str) -> list[tuple[float, float]]:
-    """A given database: migrated, and seeded with the demo city unless it has a grid already.
-
-    The points are inside the demo city's cells: run across hosts on the demo city.
-    """
-    import shapely
-    from sqlmodel import Session
-
-    from geo.demo import demo_city
-    from urbangrid.cases.seed import seed_city
-    from urbangrid.core.grids import active_version_id
-    from urbangrid.core.migrate import upgrade
-
-    upgrade(url)
-    grid = demo_city()
-    engine = make_engine(url)
-    with Session(engine) as session:
-        if active_version_id(session) is None:
-            seed_city(session, grid)
-    engine.dispose()
-    cells = grid[max(grid)].geoms
-    points = shapely.point_on_surface(cells[np.random.default_rng(3).permutation(len(cells))])
-    return [(p.x, p.y) for p in points]

@@ -3,9 +3,37 @@ the measuring code stays in its own module, imported only when the command runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import click
 
 from urbangrid.core.settings import get_settings
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def scratch_services(command: F) -> F:
+    """``--database-url`` and ``--broker-url``: where a bench that runs the API makes its scratch
+    database and vhost (see :func:`scratch_urls`)."""
+    command = click.option(
+        "--broker-url", default=None, help="RabbitMQ (default: the configured broker)."
+    )(command)
+    return click.option(
+        "--database-url",
+        default=None,
+        help="A PostgreSQL server to make a scratch database on (default: the configured one).",
+    )(command)
+
+
+def scratch_urls(database_url: str | None, broker_url: str | None) -> tuple[str, str]:
+    """The PostgreSQL server and the broker given, else the configured ones; refuses any
+    database but PostgreSQL."""
+    settings = get_settings()
+    url = database_url or settings.database_url
+    if not url.startswith("postgresql"):
+        raise click.ClickException("give --database-url postgresql+psycopg://… (PostgreSQL)")
+    return url, broker_url or settings.effective_broker_url
 
 
 @click.command("dashboard")
@@ -44,12 +72,7 @@ def bench_dashboard(cases: int, days: int, repeat: int, admin_url: str | None) -
 @click.option("--seconds", default=10.0, show_default=True, help="Length of each phase.")
 @click.option("--clients", default=32, show_default=True, help="Concurrent connections.")
 @click.option("--photo-clients", default=8, show_default=True)
-@click.option(
-    "--database-url",
-    default=None,
-    help="A PostgreSQL server to make a scratch database on (default: the configured one).",
-)
-@click.option("--broker-url", default=None, help="RabbitMQ (default: the configured broker).")
+@scratch_services
 def bench_intake(
     seconds: float,
     clients: int,
@@ -62,13 +85,8 @@ def bench_intake(
 
     from urbangrid.commands.bench_intake import run_intake_bench
 
-    settings = get_settings()
-    url = database_url or settings.database_url
-    if not url.startswith("postgresql"):
-        raise click.ClickException("give --database-url postgresql+psycopg://… (PostgreSQL)")
     result = run_intake_bench(
-        url,
-        broker_url or settings.effective_broker_url,
+        *scratch_urls(database_url, broker_url),
         seconds=seconds,
         clients=clients,
         photo_clients=photo_clients,
@@ -97,8 +115,7 @@ def bench_intake(
 @click.option("--flooders", default=16, show_default=True, help="Connections signing in.")
 @click.option("--flood-rate", default=10.0, show_default=True, help="Sign-ins per second.")
 @click.option("--rounds", default=2, show_default=True, help="Quiet and flooded rounds each.")
-@click.option("--database-url", default=None, help="A PostgreSQL server for a scratch database.")
-@click.option("--broker-url", default=None, help="RabbitMQ (default: the configured broker).")
+@scratch_services
 def bench_login_flood(
     seconds: float,
     rate: float,
@@ -112,22 +129,10 @@ def bench_login_flood(
     """Report p50/p99 quiet and under a flood of sign-ins, and their ratio (target: ≤ 2x)."""
     import json
 
-    from urbangrid.commands.bench_flood import run_flood_bench
+    from urbangrid.commands.bench_flood import Load, run_flood_bench
 
-    settings = get_settings()
-    url = database_url or settings.database_url
-    if not url.startswith("postgresql"):
-        raise click.ClickException("give --database-url postgresql+psycopg://… (PostgreSQL)")
-    result = run_flood_bench(
-        url,
-        broker_url or settings.effective_broker_url,
-        seconds=seconds,
-        rate=rate,
-        clients=clients,
-        flooders=flooders,
-        flood_rate=flood_rate,
-        rounds=rounds,
-    )
+    load = Load(seconds, rate, clients, flooders, flood_rate, rounds)
+    result = run_flood_bench(*scratch_urls(database_url, broker_url), load)
     for phase in result["phases"]:
         click.echo(
             f"{phase['name']:>20}: {phase['rate']:>7.1f} req/s  p50 {phase['p50_ms']:>8.2f} ms  "
