@@ -21,7 +21,8 @@ from sqlmodel import Session
 from geo.assign import GridIndex
 from geo.layer import Grid
 from intake.app import create_app
-from tests.processes import TcpProxy, urbangrid_process, wait_until
+from tests.processes import urbangrid_process, wait_until
+from urbangrid.commands.soak.proxy import TcpProxy
 from urbangrid.core.db import make_engine
 from urbangrid.core.settings import Settings
 from urbangrid.core.tables import Case, CaseEvent
