@@ -6,7 +6,9 @@ from alembic import context
 from sqlalchemy import Connection
 from sqlmodel import SQLModel
 
-import urbangrid.core.tables  # noqa: F401  (registers every table on the metadata)
+# Every table on the metadata: the core's, and the summaries, whose columns are the counts.
+import urbangrid.core.tables
+import urbangrid.evaluation.rollup_tables  # noqa: F401
 from urbangrid.core.db import get_engine, make_engine
 
 config = context.config

@@ -3,7 +3,8 @@
 A case carries its explicit state, the grid codes it was given (kept even when a new grid version
 is activated), its department and its deadline in indexed columns; what happened to it is the
 append-only ``case_events`` log. One module per concept; importing this package registers every
-table on the metadata.
+table on the metadata but ``metric_summaries``, whose columns are the evaluation's counts
+(``urbangrid.evaluation.rollup_tables``).
 """
 
 from urbangrid.core.tables.addresses import Address
@@ -23,7 +24,6 @@ from urbangrid.core.tables.rollups import (
     MetricRollup,
     MetricRollupState,
     MetricStepRollup,
-    MetricSummary,
     MetricSummaryPeriod,
 )
 from urbangrid.core.tables.sla import SlaClock
@@ -50,7 +50,6 @@ __all__ = [
     "MetricRollup",
     "MetricRollupState",
     "MetricStepRollup",
-    "MetricSummary",
     "MetricSummaryPeriod",
     "Notification",
     "Photo",

@@ -132,47 +132,6 @@ class MetricRollupState(SQLModel, table=True):
     refreshed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
-class MetricSummary(SQLModel, table=True):
-    """Every count of one base cell or department in one month, quarter, year or rolling
-    window, kept by the refresher.
-
-    The city-wide table of base cells (tens of thousands of groups) and a department's year
-    read these rows instead of counting the facts or rollups of every case the period touches.
-    Overdue counts every deadline of the period as passed; a reader of a period still running
-    takes back those not yet passed. Ratings of at least each score from 1 to 5 are kept, so
-    any whole configured threshold of satisfaction reads its own column.
-    """
-
-    __tablename__ = "metric_summaries"
-
-    first_day: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    end_day: int = Field(primary_key=True, sa_column_kwargs={"autoincrement": False})
-    grouping: str = Field(primary_key=True, max_length=16)  # "cells" or "departments"
-    key: str = Field(primary_key=True, max_length=64)  # "" for cases with none
-    received: int = 0
-    filed: int = 0
-    extended: int = 0
-    due: int = 0
-    closed: int = 0
-    closed_on_time: int = 0
-    overdue: int = 0
-    handling_due: int = 0
-    handled_on_time: int = 0
-    handled: int = 0
-    reworked: int = 0
-    reopened: int = 0
-    handling_timed: int = 0
-    handling_seconds: float = 0.0
-    dispatches: int = 0
-    returns: int = 0
-    ratings: int = 0
-    satisfied_1: int = 0
-    satisfied_2: int = 0
-    satisfied_3: int = 0
-    satisfied_4: int = 0
-    satisfied_5: int = 0
-
-
 class MetricSummaryPeriod(SQLModel, table=True):
     """A month, quarter, year or rolling window whose summaries are built and kept up to date."""
 
