@@ -37,6 +37,7 @@ from urbangrid.evaluation.scope import (
     EVENTS,
     HANDLING_STANDS,
     Dimension,
+    Question,
     S,
     Scope,
     _case_filters,
@@ -62,8 +63,16 @@ def count_cases_live(
     Slow at a million cases (every comparison on the wide row of every case the period
     touches); the rollups are tested against it.
     """
+    question = Question(by, scope, satisfied_score, with_events)
+    return count_question_live(session, period, question, now=now)
+
+
+def count_question_live(
+    session: Session, period: Period, question: Question, *, now: datetime
+) -> dict[str | None, Counts]:
+    """:func:`count_cases_live` of a :class:`~urbangrid.evaluation.scope.Question`."""
     planner_for_metrics(session)
-    filters = _case_filters(session, scope)
+    filters = _case_filters(session, question.scope)
     end = _instant(period.end)
     c = CASES
     counted = and_(c.filed_at.isnot(None), c.state.notin_(COUNTED_OUT))
@@ -87,7 +96,7 @@ def count_cases_live(
     # in every aggregate, which is most of the cost at a million cases.
     facts = (
         select(
-            _case_group(by).label("key"),
+            _case_group(question.by).label("key"),
             _within(c.created_at, period).label("received"),
             counted.label("counted"),
             _within(closure_deadline, period).label("deadline_in"),
@@ -153,18 +162,17 @@ def count_cases_live(
     }
     query = select(f.key, *(value.label(name) for name, value in columns.items())).group_by(f.key)
     found = _groups(session.execute(query).all())
-    if with_events:
-        for key, values in _count_events(
-            session, period=period, by=by, scope=scope, satisfied_score=satisfied_score
-        ).items():
+    if question.with_events:
+        for key, values in _count_events(session, period, question).items():
             add_events(found, [(key, *(values.get(name, 0) for name in EVENT_NAMES))])
     return finish(found)
 
 
 def _count_events(
-    session: Session, *, period: Period, by: Dimension, scope: Scope, satisfied_score: float
+    session: Session, period: Period, question: Question
 ) -> dict[str | None, dict[str, int]]:
     e = EVENTS
+    by, scope = question.by, question.scope
     needs_cases = by not in (Dimension.TOTAL, Dimension.DEPARTMENTS) or bool(
         scope.area or scope.category
     )
@@ -193,7 +201,7 @@ def _count_events(
             ("rate",),
             {
                 "ratings": _count(score.isnot(None)),
-                "satisfied": _count(score >= satisfied_score),
+                "satisfied": _count(score >= question.satisfied_score),
             },
         ),
     ]

@@ -36,10 +36,9 @@ from urbangrid.evaluation.formulas import (
     rates,
     standings,
 )
-from urbangrid.evaluation.read import count_cases
+from urbangrid.evaluation.read import count_cases, count_question
 from urbangrid.evaluation.role_counts import count_steps
 from urbangrid.evaluation.roles import STAGE_NAMES, step_rates
-from urbangrid.evaluation.rollup_tables import DIRTY
 from urbangrid.evaluation.scope import (
     AREAS,
     CASES,
@@ -49,12 +48,13 @@ from urbangrid.evaluation.scope import (
     MAJOR_CLASSES,
     TOTAL_KEY,
     Dimension,
+    Question,
     Scope,
     _case_filters,
     _case_group,
     _within,
 )
-from urbangrid.evaluation.sources import _Reading, rollup_zone
+from urbangrid.evaluation.sources import reading_of, rollup_zone
 from urbangrid.evaluation.sums import count_rollups
 from urbangrid.evaluation.tally import finish
 from urbangrid.evaluation.tuning import no_cycle_collection, planner_for_metrics
@@ -244,6 +244,7 @@ def trend(
     :func:`count_cases`).
     """
     found = buckets(period, unit, tz=tz)
+    question = Question(by, scope, satisfied_score, with_events)
     if by in (Dimension.TOTAL, Dimension.DEPARTMENTS) and not (scope.area or scope.category):
         zone = rollup_zone(session)
         maybe = [
@@ -254,23 +255,9 @@ def trend(
         if zone and found and len(spans) == len(found):
             with no_cycle_collection():
                 planner_for_metrics(session)
-                reading = _Reading(
-                    period=period,
-                    days=(spans[0][0], spans[-1][1]),
-                    tz=ZoneInfo(zone),
-                    zone=zone,
-                    now=now,
-                    pending=session.execute(select(DIRTY.c.id).limit(1)).first() is not None,
-                )
-                per_span = count_rollups(
-                    session,
-                    reading,
-                    by=by,
-                    scope=scope,
-                    satisfied_score=satisfied_score,
-                    with_events=with_events,
-                    spans=spans,
-                )
+                days = (spans[0][0], spans[-1][1])
+                reading = reading_of(session, period=period, days=days, zone=zone, now=now)
+                per_span = count_rollups(session, reading, question, spans)
             points = []
             for index, bucket in enumerate(found):
                 for key, counts in sorted(
@@ -285,15 +272,7 @@ def trend(
     points = []
     for bucket in found:
         sub = Period(bucket.start, bucket.end, bucket.label)
-        counted = count_cases(
-            session,
-            period=sub,
-            by=by,
-            scope=scope,
-            now=now,
-            satisfied_score=satisfied_score,
-            with_events=with_events,
-        )
+        counted = count_question(session, sub, question, now=now)
         for key, counts in sorted(counted.items(), key=lambda kv: str(kv[0])):
             points.append(
                 TrendPoint(bucket.label, bucket.start, bucket.end, key, counts, rates(counts))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
     String,
@@ -28,15 +27,15 @@ from urbangrid.core.portable_sql import SecondsBetween
 from urbangrid.domain.daynumbers import day_start
 from urbangrid.domain.workflow import Role
 from urbangrid.evaluation.contributions import clock_facts_select, dirty_cases, step_contributions
-from urbangrid.evaluation.days import NO_DAY, period_days
+from urbangrid.evaluation.days import NO_DAY
 from urbangrid.evaluation.facts import count_of as _count
 from urbangrid.evaluation.facts import days_within as _days_within
 from urbangrid.evaluation.facts import instant as _instant
 from urbangrid.evaluation.formulas import Period
 from urbangrid.evaluation.roles import STAGE_OWNER, StepCounts
-from urbangrid.evaluation.rollup_tables import CLOCK_FACTS, DIRTY, STEP_KEY, STEP_ROLLUPS
+from urbangrid.evaluation.rollup_tables import CLOCK_FACTS, STEP_KEY, STEP_ROLLUPS
 from urbangrid.evaluation.scope import CASE_TABLE, CASES, SLA, Scope, _case_filters
-from urbangrid.evaluation.sources import _Reading, rollup_zone
+from urbangrid.evaluation.sources import _Reading, whole_days_reading
 from urbangrid.evaluation.tuning import planner_for_metrics
 
 StepKey = tuple[str, str, str | None]  # stage, role, member of staff (None: not broken down)
@@ -57,22 +56,14 @@ def count_steps(
     figures as :func:`count_steps_live`, which counts filters by area or category, periods not
     made of whole days, and everything before the rollups are first built.
     """
-    zone = rollup_zone(session)
-    days = period_days(period, ZoneInfo(zone)) if zone else None
-    if zone is None or days is None or scope.area or scope.category:
+    reading = None if scope.area or scope.category else whole_days_reading(session, period, now)
+    if reading is None:
         return count_steps_live(session, period=period, scope=scope, now=now, by_actor=by_actor)
     planner_for_metrics(session)
     filters = _case_filters(session, scope)  # names an unknown department
-    reading = _Reading(
-        period=period,
-        days=days,
-        tz=ZoneInfo(zone),
-        zone=zone,
-        now=now,
-        pending=session.execute(select(DIRTY.c.id).limit(1)).first() is not None,
-    )
     source = _step_source(reading)
     r = source.c
+    days = reading.days
     first, end = days
     today = reading.today
     # A clock not stopped by the period's end is late once its deadline has passed: before

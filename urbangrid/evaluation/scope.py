@@ -1,7 +1,8 @@
 """What a figure is counted over: the tables read, the groupings, the filters.
 
 A :class:`Scope` names a period and optional department, area and category; a
-:class:`Dimension` names the grouping. Both the rollup readers and the live reference counts
+:class:`Dimension` names the grouping; a :class:`Question` takes both, with what counts as
+satisfied. Both the rollup readers and the live reference counts
 build their ``WHERE`` and ``GROUP BY`` from here, so they can never disagree on what is counted.
 """
 
@@ -112,6 +113,17 @@ class Scope:
     department: str | None = None
     area: str | None = None
     category: str | None = None
+
+
+@dataclass(frozen=True)
+class Question:
+    """What a table of counts is asked: its grouping, its filters, the least rating that counts
+    as satisfied, and whether dispatches, returns and ratings are counted at all."""
+
+    by: Dimension = Dimension.TOTAL
+    scope: Scope = Scope()
+    satisfied_score: float = 4
+    with_events: bool = True
 
 
 # ---------------------------------------------------------------------------------------------

@@ -43,7 +43,7 @@ from urbangrid.evaluation.rollup_tables import (
 from urbangrid.evaluation.scope import (
     TOTAL_KEY,
     Dimension,
-    Scope,
+    Question,
     UnknownFilter,
     columns_of,
     filters_on,
@@ -58,20 +58,18 @@ SUMMARIZED: dict[Dimension, str] = {Dimension.CELLS: "cells", Dimension.DEPARTME
 
 
 def count_summaries(
-    session: Session,
-    reading: _Reading,
-    *,
-    grouping: str,
-    satisfied_score: float,
-    with_events: bool,
+    session: Session, reading: _Reading, question: Question
 ) -> dict[str | None, Counts] | None:
-    """The city-wide table of base cells or of departments from the refresher's summaries,
-    when the period is one it keeps (a month, quarter, year or rolling window); else None.
+    """The city-wide table of base cells or of departments (``question.by``, one of
+    :data:`SUMMARIZED`) from the refresher's summaries, when the period is one it keeps (a
+    month, quarter, year or rolling window); else None.
 
     One statement, so one snapshot: the summary rows, what the cases written since the last
     refresh add and take (as the facts' overlay does), and, while the period runs, the open
     cases whose deadline is still ahead, which the summaries count as overdue.
     """
+    grouping = SUMMARIZED[question.by]
+    satisfied_score, with_events = question.satisfied_score, question.with_events
     if satisfied_score not in SATISFIED_SCORES:
         return None
     first, end = reading.days
@@ -174,11 +172,7 @@ def _summed_groups(rows: Iterable[Sequence[Any]]) -> dict[str | None, Counts]:
 def count_rollups(
     session: Session,
     reading: _Reading,
-    *,
-    by: Dimension,
-    scope: Scope,
-    satisfied_score: float,
-    with_events: bool,
+    question: Question,
     spans: Sequence[tuple[int, int]] = (),
 ) -> dict[int, _Groups]:
     """Totals and departments from the per-department-day rollups, events included.
@@ -186,6 +180,7 @@ def count_rollups(
     Per span of days (the period itself, or each bucket of a trend), in one query: each row is
     joined to the spans it touches, so a trend's thirteen weeks are one scan, not thirteen.
     """
+    by, scope = question.by, question.scope
     spans = list(spans) or [reading.days]
     source = rollups_source(reading)
     r = source.c
@@ -255,9 +250,11 @@ def count_rollups(
         "dispatches": total(and_(kind == int(RollupKind.DISPATCH), event)),
         "returns": total(and_(kind == int(RollupKind.RETURN), event)),
         "ratings": total(and_(kind == int(RollupKind.RATING), event)),
-        "satisfied": total(and_(kind == int(RollupKind.RATING), event, r.score >= satisfied_score)),
+        "satisfied": total(
+            and_(kind == int(RollupKind.RATING), event, r.score >= question.satisfied_score)
+        ),
     }
-    if not with_events:
+    if not question.with_events:
         for name in EVENT_NAMES:
             del columns[name]
     department = case((r.department_code == "", None), else_=r.department_code)
@@ -279,28 +276,28 @@ def count_rollups(
         found[index] = _groups(row[1:] for row in rows if row[0] == index)
     for index, (first, end) in enumerate(spans):
         if first <= today < end and reading.now < day_start(end, reading.tz):
-            late = _overdue_today(session, reading, by=by, scope=scope, end=end)
+            late = _overdue_today(session, reading, question, end=end)
             for key_value, count in late.items():
                 found[index].setdefault(key_value, [0] * len(COUNT_NAMES))[OVERDUE] += count
     return found
 
 
 def _overdue_today(
-    session: Session, reading: _Reading, *, by: Dimension, scope: Scope, end: int
+    session: Session, reading: _Reading, question: Question, *, end: int
 ) -> dict[str | None, int]:
     """Cases due in the running period whose deadline passed today, before now, still open at
     the period's end: the part of ``overdue`` that day numbers alone cannot decide."""
     source = facts_source(reading)
     f = source.c
     columns = columns_of(f)
-    key = group_on(by, columns).label("key")
+    key = group_on(question.by, columns).label("key")
     query = (
         select(key, func.count().label("late"))
         .where(
             f.deadline_day == reading.today,
             f.deadline_at < _instant(reading.now),
             or_(f.closed_day.is_(None), f.closed_day >= end),
-            *filters_on(session, scope, columns),
+            *filters_on(session, question.scope, columns),
         )
         .group_by(key)
     )
