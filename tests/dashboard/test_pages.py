@@ -332,6 +332,7 @@ def busiest_area(settings: Settings, level: int) -> tuple[str, dict[int, str | N
         area = session.execute(
             select(column)
             .where(Case.state.in_(sorted(OPEN_STATES)))  # type: ignore[attr-defined]
+            .where(column.is_not(None))  # type: ignore[union-attr]  # reports not yet placed
             .group_by(column)
             .order_by(func.count().desc(), column)
             .limit(1)
