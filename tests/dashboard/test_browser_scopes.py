@@ -41,8 +41,8 @@ def test_a_case_link_grid_staff_and_a_boundary_report_in_chromium(
 ) -> None:
     """A dispatcher of a district opens a case link before signing in and lands on the case
     after; finds a report near a street's boundary in the queue and moves it to the neighbour;
-    sees the photo of a report that joined another case on that case's page. A street's
-    supervisor sees only the street's cases."""
+    sees the photo of a report that joined another case on that case's page. The neighbouring
+    street's supervisor sees the moved report and only that street's cases."""
     base = stack.dashboard
     ARTIFACTS.mkdir(exist_ok=True)
     outside: list[str] = []
@@ -56,18 +56,12 @@ def test_a_case_link_grid_staff_and_a_boundary_report_in_chromium(
         create_staff(
             session, "district-dispatcher", "dispatcher", f"grid:{street[:6]}", password=PASSWORD
         )
+        # The supervisor of the street the report moves to: it holds at least that report (the
+        # report's own street may hold no other open case).
         create_staff(
-            session, "street-supervisor", "supervisor", f"grid:{street}", password=PASSWORD
+            session, "street-supervisor", "supervisor", f"grid:{neighbour}", password=PASSWORD
         )
         session.commit()
-        in_street = set(
-            session.execute(
-                select(Case.id).where(  # type: ignore[call-overload]
-                    Case.l2_code == street,
-                    Case.state.in_(sorted(OPEN_STATES)),  # type: ignore[attr-defined]
-                )
-            ).scalars()
-        )
     page = guarded(browser.new_page(viewport=PHONE), outside)
 
     # A case link opened before signing in: the door, then the form, then the case itself.
@@ -109,6 +103,14 @@ def test_a_case_link_grid_staff_and_a_boundary_report_in_chromium(
         moved = session.get(Case, case_id)
         assert moved is not None and (moved.l2_code, moved.near_boundary) == (neighbour, None)
         assert moved.department_code == f"so-{neighbour}"
+        in_street = set(
+            session.execute(
+                select(Case.id).where(  # type: ignore[call-overload]
+                    Case.l2_code == neighbour,
+                    Case.state.in_(sorted(OPEN_STATES)),  # type: ignore[attr-defined]
+                )
+            ).scalars()
+        )
 
     # The case a resident's report joined shows that report's photo, once processed.
     page.goto(f"{base}/case?id={joined_case}&lang=en")
@@ -134,7 +136,7 @@ def test_a_case_link_grid_staff_and_a_boundary_report_in_chromium(
     page.get_by_text(re.compile(r"#\d+ ·")).first.wait_for(timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "queue-street-supervisor-zh.png"))
     shown = {int(found) for found in re.findall(r"#(\d+) ·", main_text(page))}
-    assert shown and shown <= in_street, (shown - in_street, names[street])
-    assert names[street] in main_text(page)
+    assert case_id in shown and shown <= in_street, (shown - in_street, names[neighbour])
+    assert names[neighbour] in main_text(page)
     engine.dispose()
     assert not outside, f"the dashboard reached outside this machine: {outside[:5]}"
