@@ -165,6 +165,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "after_photos": ("处置后照片", "After"),
     "no_photos": ("暂无照片", "No photo yet"),
     "photo_pending": ("照片处理中", "photo being processed"),
+    "photo_hidden": ("已对公众隐藏", "hidden from the public"),
     "timeline": ("办理过程", "Timeline"),
     "when": ("时间", "When"),
     "who": ("办理人", "By"),

@@ -19,8 +19,9 @@ class CasePhoto:
     id: int
     kind: str  # before | after
     ready: bool
-    digest: str | None
+    digest: str | None  # the public copy's (faces blurred, parts covered)
     report: int  # the case it was sent with: this one, or a report that joined it
+    hidden: bool = False  # hidden from the public by a shift lead; staff still see it
 
 
 def case_photos(session: Session, case_id: int) -> list[CasePhoto]:
@@ -29,11 +30,11 @@ def case_photos(session: Session, case_id: int) -> list[CasePhoto]:
     from urbangrid.core.tables import Case, Photo
 
     joined = select(Case.id).where(Case.duplicate_of == case_id)  # type: ignore[call-overload]
-    # The copy the page can load without a token is the public one (faces blurred, parts
-    # covered); the stored original answers only to a staff token.
+    # The copy a browser can load without a token is the public one (faces blurred, parts
+    # covered); the page fetches the stored original with the staff member's token.
     shown = func.coalesce(Photo.public_digest, Photo.digest)
     rows = session.execute(
-        select(Photo.id, Photo.kind, Photo.state, shown, Photo.case_id)  # type: ignore[call-overload]
+        select(Photo.id, Photo.kind, Photo.state, shown, Photo.case_id, Photo.hidden)  # type: ignore[call-overload]
         .where(
             (Photo.case_id == case_id) | Photo.case_id.in_(joined),  # type: ignore[attr-defined]
             Photo.state != "rejected",
@@ -41,8 +42,15 @@ def case_photos(session: Session, case_id: int) -> list[CasePhoto]:
         .order_by(Photo.id)
     ).all()
     return [
-        CasePhoto(int(i), str(kind), state == "ready" and digest is not None, digest, int(report))
-        for i, kind, state, digest, report in rows
+        CasePhoto(
+            int(i),
+            str(kind),
+            state == "ready" and digest is not None,
+            digest,
+            int(report),
+            bool(hidden),
+        )
+        for i, kind, state, digest, report, hidden in rows
     ]
 
 

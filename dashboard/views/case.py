@@ -128,15 +128,23 @@ for column, kind, heading in ((left, "before", "before_photos"), (right, "after"
     if not mine:
         column.caption(t("no_photos", lang))
     for photo in mine:
-        joined = (
-            t("photo_joined", lang).format(id=photo.report) if photo.report != case_id else None
-        )
-        if photo.ready and photo.digest:
-            column.image(
-                f"{base}/api/v1/photos/{photo.digest}.jpg", caption=joined, width="stretch"
-            )
-        else:
-            column.caption(t("photo_pending", lang) + (f" · {joined}" if joined else ""))
+        notes = [t("photo_joined", lang).format(id=photo.report)] if photo.report != case_id else []
+        if photo.hidden:
+            notes.append(t("photo_hidden", lang))
+        caption = " · ".join(notes) or None
+        if not (photo.ready and photo.digest):
+            column.caption(" · ".join([t("photo_pending", lang), *notes]))
+            continue
+        # Staff judge a report by the photo as taken: the original, with the staff token.
+        try:
+            column.image(client.photo(photo.report, photo.id), caption=caption, width="stretch")
+        except (StaffApiRefused, StaffApiUnavailable):
+            if photo.hidden:
+                column.caption(caption or "")
+            else:  # the public copy, which needs no token
+                column.image(
+                    f"{base}/api/v1/photos/{photo.digest}.jpg", caption=caption, width="stretch"
+                )
 
 # ---- its place on the map ---------------------------------------------------------------------
 codes = tuple(

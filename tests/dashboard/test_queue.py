@@ -316,3 +316,65 @@ def test_a_case_page_shows_the_photos_of_the_reports_that_joined_it(
     finally:
         get_settings.cache_clear()
         st.cache_data.clear()
+
+
+@pytest.mark.slow
+def test_staff_see_the_original_of_a_hidden_photo_on_the_case_page(
+    own_season: str, staff_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A shift lead hid a resident's photo from the public; the department working the case
+    still sees it, as taken (the stored original, fetched with the staff token), marked hidden."""
+    import hashlib
+
+    from PIL import Image
+
+    from urbangrid.core.storage import object_key, open_storage
+    from urbangrid.core.tables import Photo
+
+    engine = make_engine(own_season)
+    token = staff_token(engine, "department", f"department:{DEPARTMENT}", name="dept-viewer")
+    monkeypatch.setenv("URBANGRID_DATABASE_URL", own_season)
+    monkeypatch.setenv("URBANGRID_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("URBANGRID_DASHBOARD_STAFF_API_URL", staff_api)
+    monkeypatch.setattr("dashboard.viewer.cookie_token", lambda: token)
+    get_settings.cache_clear()
+    st.cache_data.clear()
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(buffer, "JPEG")
+    original = buffer.getvalue()
+    digest = hashlib.sha256(original).hexdigest()
+    storage = open_storage("", var_dir=tmp_path / "var")  # the API's, as the fixture sets it
+    storage.put(object_key("photos", digest, ".jpg"), original, "image/jpeg")
+    try:
+        with Session(engine) as session:
+            working = session.execute(
+                select(Case.id)  # type: ignore[call-overload]
+                .where(Case.department_code == DEPARTMENT, Case.state == "IN_PROGRESS")
+                .limit(1)
+            ).scalar_one()
+            session.add(
+                Photo(
+                    case_id=int(working),
+                    state="ready",
+                    raw_sha256=digest,
+                    raw_format="jpeg",
+                    raw_bytes=len(original),
+                    digest=digest,
+                    width=64,
+                    height=48,
+                    hidden=True,
+                )
+            )
+            session.commit()
+        at = open_page("case", lang="en", id=str(working))
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        images = [e for e in at.main if type(e).__name__ == "Image"]
+        hidden = [i for i in images if "hidden from the public" in str(i.proto)]
+        assert hidden, ("the hidden photo is not on the case page", [str(i.proto) for i in images])
+        # Shown through Streamlit's media store (the bytes the API gave the token's holder),
+        # not by a public URL, which answers 404 for a hidden photo.
+        assert "/api/v1/photos/" not in str(hidden[0].proto), str(hidden[0].proto)
+    finally:
+        engine.dispose()
+        get_settings.cache_clear()
+        st.cache_data.clear()
