@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
-from typing import Literal, Protocol
+from typing import Literal, NotRequired, Protocol, TypedDict, Unpack
 from zoneinfo import ZoneInfo
 
 Unit = Literal["min", "h", "wh", "wd"]
@@ -140,17 +140,19 @@ class WeekendCalendar:
         return day.weekday() < 5
 
 
-def add_limit(
-    start: datetime,
-    limit: TimeLimit,
-    *,
-    calendar: WorkCalendar,
-    tz: ZoneInfo,
-    windows: Sequence[tuple[time, time]] = DEFAULT_WINDOWS,
-) -> datetime:
+class OfficeTime(TypedDict):
+    """How a city counts working time, passed by keyword to every function that counts it: its
+    calendar of working days, its time zone, and a working day's office windows (by default
+    ``DEFAULT_WINDOWS``)."""
+
+    calendar: WorkCalendar
+    tz: ZoneInfo
+    windows: NotRequired[Sequence[tuple[time, time]]]
+
+
+def add_limit(start: datetime, limit: TimeLimit, **office: Unpack[OfficeTime]) -> datetime:
     """The deadline ``limit`` after ``start`` (an aware instant), in the city's time zone.
 
-    >>> from zoneinfo import ZoneInfo
     >>> tz = ZoneInfo("Asia/Shanghai")
     >>> friday = datetime(2026, 3, 6, 16, 0, tzinfo=tz)
     >>> add_limit(friday, parse_limit("6h"), calendar=WeekendCalendar(), tz=tz).isoformat()
@@ -162,54 +164,39 @@ def add_limit(
     """
     if start.tzinfo is None:
         raise ValueError("start must be an aware datetime")
-    local = start.astimezone(tz)
+    local = start.astimezone(office["tz"])
     if limit.unit == "min":
         return local + timedelta(minutes=limit.value)
     if limit.unit == "h":
         return local + timedelta(hours=limit.value)
     if limit.unit == "wh":
-        return _add_working_time(local, timedelta(hours=limit.value), calendar, tz, windows)
-    return _add_working_days(local, limit.value, calendar, tz, windows)
+        return _add_working_time(local, timedelta(hours=limit.value), office)
+    return _add_working_days(local, limit.value, office)
 
 
-def add_limits(
-    start: datetime,
-    limits: Limits,
-    *,
-    calendar: WorkCalendar,
-    tz: ZoneInfo,
-    windows: Sequence[tuple[time, time]] = DEFAULT_WINDOWS,
-) -> datetime:
+def add_limits(start: datetime, limits: Limits, **office: Unpack[OfficeTime]) -> datetime:
     """The deadline of a chain of limits, each counted from where the one before ended.
 
-    >>> from zoneinfo import ZoneInfo
-    >>> tz = ZoneInfo("Asia/Shanghai")
-    >>> friday = datetime(2026, 3, 6, 16, 0, tzinfo=tz)
-    >>> add_limits(friday, parse_limits("1h+1wh"), calendar=WeekendCalendar(), tz=tz).isoformat()
+    >>> office = OfficeTime(calendar=WeekendCalendar(), tz=ZoneInfo("Asia/Shanghai"))
+    >>> friday = datetime(2026, 3, 6, 16, 0, tzinfo=office["tz"])
+    >>> add_limits(friday, parse_limits("1h+1wh"), **office).isoformat()
     '2026-03-09T09:30:00+08:00'
     """
-    deadline = start.astimezone(tz)
+    deadline = start.astimezone(office["tz"])
     for limit in limits:
-        deadline = add_limit(deadline, limit, calendar=calendar, tz=tz, windows=windows)
+        deadline = add_limit(deadline, limit, **office)
     return deadline
 
 
 def working_time_between(
-    start: datetime,
-    end: datetime,
-    *,
-    natural: bool,
-    calendar: WorkCalendar,
-    tz: ZoneInfo,
-    windows: Sequence[tuple[time, time]] = DEFAULT_WINDOWS,
+    start: datetime, end: datetime, *, natural: bool, **office: Unpack[OfficeTime]
 ) -> timedelta:
     """Time from ``start`` to ``end`` as a clock counts it: wall time, or office time only.
 
-    >>> from zoneinfo import ZoneInfo
-    >>> tz = ZoneInfo("Asia/Shanghai")
-    >>> friday = datetime(2026, 3, 6, 16, 0, tzinfo=tz)
-    >>> monday = datetime(2026, 3, 9, 10, 0, tzinfo=tz)
-    >>> working_time_between(friday, monday, natural=False, calendar=WeekendCalendar(), tz=tz)
+    >>> office = OfficeTime(calendar=WeekendCalendar(), tz=ZoneInfo("Asia/Shanghai"))
+    >>> friday = datetime(2026, 3, 6, 16, 0, tzinfo=office["tz"])
+    >>> monday = datetime(2026, 3, 9, 10, 0, tzinfo=office["tz"])
+    >>> working_time_between(friday, monday, natural=False, **office)
     datetime.timedelta(seconds=9000)
     """
     if end <= start:
@@ -217,7 +204,7 @@ def working_time_between(
     if natural:
         return end - start
     total = timedelta()
-    for begin, finish in _office_spans(start.astimezone(tz), calendar, tz, windows):
+    for begin, finish in _office_spans(start.astimezone(office["tz"]), office):
         if begin >= end:
             return total
         total += min(finish, end) - begin
@@ -225,52 +212,32 @@ def working_time_between(
 
 
 def push(
-    deadline: datetime,
-    paused: timedelta,
-    *,
-    natural: bool,
-    calendar: WorkCalendar,
-    tz: ZoneInfo,
-    windows: Sequence[tuple[time, time]] = DEFAULT_WINDOWS,
+    deadline: datetime, paused: timedelta, *, natural: bool, **office: Unpack[OfficeTime]
 ) -> datetime:
     """``deadline`` moved later by ``paused``, counted the way the clock counts time.
 
-    >>> from zoneinfo import ZoneInfo
-    >>> tz = ZoneInfo("Asia/Shanghai")
-    >>> friday = datetime(2026, 3, 6, 16, 0, tzinfo=tz)
-    >>> moved = push(friday, timedelta(hours=2), natural=False, calendar=WeekendCalendar(), tz=tz)
-    >>> moved.isoformat()
+    >>> office = OfficeTime(calendar=WeekendCalendar(), tz=ZoneInfo("Asia/Shanghai"))
+    >>> friday = datetime(2026, 3, 6, 16, 0, tzinfo=office["tz"])
+    >>> push(friday, timedelta(hours=2), natural=False, **office).isoformat()
     '2026-03-09T09:30:00+08:00'
     """
-    local = deadline.astimezone(tz)
+    local = deadline.astimezone(office["tz"])
     if paused <= timedelta():
         return local
     if natural:
         return local + paused
-    return _add_working_time(local, paused, calendar, tz, windows)
+    return _add_working_time(local, paused, office)
 
 
-def _add_working_time(
-    local: datetime,
-    remaining: timedelta,
-    calendar: WorkCalendar,
-    tz: ZoneInfo,
-    windows: Sequence[tuple[time, time]],
-) -> datetime:
-    for begin, end in _office_spans(local, calendar, tz, windows):
+def _add_working_time(local: datetime, remaining: timedelta, office: OfficeTime) -> datetime:
+    for begin, end in _office_spans(local, office):
         if begin + remaining <= end:
             return begin + remaining
         remaining -= end - begin
     raise AssertionError("unreachable: the spans end by raising")
 
 
-def _add_working_days(
-    local: datetime,
-    days: float,
-    calendar: WorkCalendar,
-    tz: ZoneInfo,
-    windows: Sequence[tuple[time, time]],
-) -> datetime:
+def _add_working_days(local: datetime, days: float, office: OfficeTime) -> datetime:
     """Whole working days land at the same clock time on the n-th working day after the start.
 
     A report made outside office hours starts its clock at the next opening, as staff count it.
@@ -278,40 +245,38 @@ def _add_working_days(
     """
     whole = int(days)
     fraction = days - whole
-    start = _next_working_instant(local, calendar, tz, windows)
+    start = next(_office_spans(local, office))[0]
     day = start.date()
     counted = 0
     for _ in range(3660):
         if counted == whole:
             break
         day += timedelta(days=1)
-        if calendar.is_workday(day):
+        if office["calendar"].is_workday(day):
             counted += 1
     else:
         raise ValueError("no working day found within ten years; check the calendar overrides")
-    deadline = datetime.combine(day, start.timetz().replace(tzinfo=None), tz)
+    deadline = datetime.combine(day, start.timetz().replace(tzinfo=None), office["tz"])
     if fraction:
         office_day = sum(
-            (datetime.combine(day, c) - datetime.combine(day, o) for o, c in windows), timedelta()
+            (
+                datetime.combine(day, c) - datetime.combine(day, o)
+                for o, c in office.get("windows", DEFAULT_WINDOWS)
+            ),
+            timedelta(),
         )
-        deadline = _add_working_time(deadline, office_day * fraction, calendar, tz, windows)
+        deadline = _add_working_time(deadline, office_day * fraction, office)
     return deadline
 
 
-def _next_working_instant(
-    local: datetime, calendar: WorkCalendar, tz: ZoneInfo, windows: Sequence[tuple[time, time]]
-) -> datetime:
-    return next(_office_spans(local, calendar, tz, windows))[0]
-
-
-def _office_spans(
-    since: datetime, calendar: WorkCalendar, tz: ZoneInfo, windows: Sequence[tuple[time, time]]
-) -> Iterator[tuple[datetime, datetime]]:
+def _office_spans(since: datetime, office: OfficeTime) -> Iterator[tuple[datetime, datetime]]:
     """Office time from ``since`` on, one (begin, end) per window of each working day.
 
     Bounded at ten years of days, a bound and not a limit anyone reaches: a calendar with no
     working day in that long is a mistake in its overrides, said so rather than looped on.
     """
+    calendar, tz = office["calendar"], office["tz"]
+    windows = office.get("windows", DEFAULT_WINDOWS)
     day = since.date()
     cursor = since
     for _ in range(3660):
