@@ -21,7 +21,7 @@ from urbangrid.core.columns import utcnow
 from urbangrid.core.tables import Case, CaseEvent
 from urbangrid.domain.sla import CLOCK_PLAN, ClockRules
 from urbangrid.domain.states import CaseState
-from urbangrid.domain.workflow import TRANSITIONS, IllegalAction, Role, apply
+from urbangrid.domain.workflow import COUNTS, STAMPS, TRANSITIONS, IllegalAction, Role, apply
 
 # Events that annotate a case without changing its state (docs/domain.md §4, §5, §8).
 NOTES = frozenset(
@@ -38,22 +38,6 @@ NOTES = frozenset(
         "moderate",
     }
 )
-
-# Columns an action stamps or counts, so that queues and metrics need no replay.
-_STAMPS = {
-    "file": "filed_at",
-    "dispatch": "dispatched_at",
-    "redispatch": "dispatched_at",
-    "handle": "handled_at",
-    "close": "closed_at",
-}
-_COUNTS = {
-    "check_fail": "rework_count",
-    "return": "return_count",
-    "extend": "extension_count",
-    "reopen": "reopen_count",
-    "escalate": "escalation_level",
-}
 
 
 class ConcurrentChange(Exception):
@@ -99,11 +83,9 @@ def record(
     changes: dict[str, Any] = {"updated_at": at, **(values or {})}
     if after != before:
         changes["state"] = after
-    stamp = _STAMPS.get(action)
-    if stamp:
+    if stamp := STAMPS.get(action):
         changes[stamp] = at
-    counter = _COUNTS.get(action)
-    if counter:
+    if counter := COUNTS.get(action):
         changes[counter] = getattr(Case, counter) + 1
     result = session.execute(
         update(Case)

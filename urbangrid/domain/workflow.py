@@ -95,6 +95,23 @@ TRANSITIONS: dict[str, Transition] = {
     )
 }
 
+# The milestone column each action stamps with its time, and the counter each one adds to, so
+# that queues and metrics need no replay. The case store and the history walk both keep them.
+STAMPS: dict[str, str] = {
+    "file": "filed_at",
+    "dispatch": "dispatched_at",
+    "redispatch": "dispatched_at",
+    "handle": "handled_at",
+    "close": "closed_at",
+}
+COUNTS: dict[str, str] = {
+    "check_fail": "rework_count",
+    "return": "return_count",
+    "extend": "extension_count",
+    "reopen": "reopen_count",
+    "escalate": "escalation_level",
+}
+
 # What an action must carry besides the actor; the API names the missing field.
 REQUIRED_FIELDS: dict[str, tuple[str, ...]] = {
     "void": ("reason",),

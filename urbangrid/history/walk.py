@@ -12,15 +12,23 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from urbangrid.domain import sla
 from urbangrid.domain.sla import CLOCK_PLAN, Clock, ClockRules, Stage
 from urbangrid.domain.states import OPEN_STATES, CaseState
 from urbangrid.domain.timelimits import Limits, parse_limits
-from urbangrid.domain.workflow import TRANSITIONS, Role, apply
+from urbangrid.domain.workflow import COUNTS, STAMPS, TRANSITIONS, Role, apply
 
 SLA_ACTOR = "system:sla"
+
+
+class Said(TypedDict, total=False):
+    """What a step says besides who took it and when: its note, its detail, further columns."""
+
+    note: str
+    detail: Mapping[str, Any] | None
+    values: Mapping[str, Any] | None
 
 
 @dataclass
@@ -37,17 +45,7 @@ class Walk:
     state: CaseState | None = None
     stopped: bool = False
 
-    def step(
-        self,
-        action: str,
-        at: datetime,
-        role: Role,
-        actor: str,
-        *,
-        note: str = "",
-        detail: Mapping[str, Any] | None = None,
-        values: Mapping[str, Any] | None = None,
-    ) -> bool:
+    def step(self, action: str, at: datetime, role: Role, actor: str, **said: Unpack[Said]) -> bool:
         """Take a step unless it lies in the future; False once the walk has reached now."""
         if self.stopped:
             return False
@@ -55,7 +53,7 @@ class Walk:
         if at > self.now:
             self.stopped = True
             return False
-        return self._record(action, at, role, actor, note=note, detail=detail, values=values)
+        return self._record(action, at, role, actor, **said)
 
     def _record(
         self,
@@ -76,11 +74,9 @@ class Walk:
         self.case.update(changes)
         self.case["state"] = after
         self.case["updated_at"] = at
-        stamp = _STAMPS.get(action)
-        if stamp:
+        if stamp := STAMPS.get(action):
             self.case[stamp] = at
-        counter = _COUNTS.get(action)
-        if counter:
+        if counter := COUNTS.get(action):
             self.case[counter] += 1
         self.events.append(
             {
@@ -190,24 +186,6 @@ class Walk:
         self.case["stage_deadline_at"] = _deadline(current, self.rules) if current else None
         self.case["deadline_at"] = _deadline(handle, self.rules) if handle else None
         self.case["case_deadline_at"] = _deadline(whole, self.rules) if whole else None
-
-
-# The milestone columns and counters ``urbangrid.cases.lifecycle.record`` keeps; a test replays
-# synthetic logs through ``record`` and checks the columns come out the same.
-_STAMPS = {
-    "file": "filed_at",
-    "dispatch": "dispatched_at",
-    "redispatch": "dispatched_at",
-    "handle": "handled_at",
-    "close": "closed_at",
-}
-_COUNTS = {
-    "check_fail": "rework_count",
-    "return": "return_count",
-    "extend": "extension_count",
-    "reopen": "reopen_count",
-    "escalate": "escalation_level",
-}
 
 
 # A clock's deadline and next sweep time only change when the clock does, and a season asks
