@@ -15,14 +15,13 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from urbangrid.domain.routing import Rule, choose_department
 from urbangrid.domain.sla import ClockRules
 from urbangrid.domain.timelimits import WorkCalendar
 from urbangrid.domain.workflow import Role
 from urbangrid.history.city import Kind, Place, Profile
-from urbangrid.history.records import CaseRecord
+from urbangrid.history.records import CaseRecord, case_columns
 from urbangrid.history.story import supervisor, tell
 from urbangrid.history.walk import Walk
 
@@ -107,53 +106,20 @@ class Season:
         place = rng.choice(self.places)
         citizen = rng.random() < 0.6
         department = self._department(kind.code, place.codes)
-        case: dict[str, Any] = {
-            "id": case_id,
-            "tracking_token": f"synthetic-{self.seed}-{case_id}",
-            "category_code": kind.code,
-            "description": _DESCRIPTIONS[0 if citizen else 1],
-            "input_crs": "wgs84",
-            "input_lat": place.lat,
-            "input_lon": place.lon,
-            "lat": place.lat,
-            "lon": place.lon,
-            "state": None,
-            "grid_version_id": None,
-            "l1_code": None,
-            "l2_code": None,
-            "l3_code": None,
-            "l4_code": None,
-            "department_code": None,
-            "routing_rule_id": None,
-            "created_at": created,
-            "updated_at": created,
-            "deadline_at": None,
-            "routed_at": None,
-            "published_at": None,
-            "publish_attempts": 0,
-            "filed_at": None,
-            "dispatched_at": None,
-            "handled_at": None,
-            "closed_at": None,
-            "rework_count": 0,
-            "return_count": 0,
-            "extension_count": 0,
-            "reopen_count": 0,
-            "escalation_level": 0,
-            "stage": None,
-            "stage_deadline_at": None,
-            "case_deadline_at": None,
-            "escalated_to": None,
-            "flag": None,
-            "pending_request": None,
-            # Intake's columns (migration 0003_intake): the channel, and no contact or link.
-            "channel": "api",
-            "client_id": None,
-            "contact": None,
-            "address": None,
-            "media_url": None,
-            "duplicate_of": None,
-        }
+        case = case_columns(
+            id=case_id,
+            tracking_token=f"synthetic-{self.seed}-{case_id}",
+            category_code=kind.code,
+            description=_DESCRIPTIONS[0 if citizen else 1],
+            input_lat=place.lat,
+            input_lon=place.lon,
+            lat=place.lat,
+            lon=place.lon,
+            state=None,
+            created_at=created,
+            updated_at=created,
+            channel="api",
+        )
         walk = Walk(case, now, self.clock_rules, kind.limits, self.home_level)
         reporter = (Role.CITIZEN, "citizen") if citizen else (Role.SUPERVISOR, supervisor(place))
         tell(

@@ -18,7 +18,7 @@ from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import Role, apply
 from urbangrid.history.open311.mapping import ImportMapping, MappingError
 from urbangrid.history.open311.rows import ImportReport, Row
-from urbangrid.history.records import CaseRecord
+from urbangrid.history.records import CaseRecord, case_columns
 
 
 def slug(text: str) -> str:
@@ -118,55 +118,34 @@ def _import_batch(
         l1, l2, l3, l4 = codes[number]
         state = CaseState.CLOSED if row.outcome == "closed" else CaseState.VOID
         closed = row.outcome == "closed"
-        case = {
-            "id": first + number,
-            "tracking_token": f"{mapping.source}:{row.source_id}"[:64],
-            "category_code": categories[row.kind],
-            "description": " · ".join(x for x in (row.kind, row.address) if x)[:4000],
-            "input_crs": "wgs84",
-            "input_lat": row.lat,
-            "input_lon": row.lon,
-            "lat": row.lat,
-            "lon": row.lon,
-            "state": state,
-            "grid_version_id": None,
-            "l1_code": l1,
-            "l2_code": l2,
-            "l3_code": l3,
-            "l4_code": l4,
-            "department_code": department if closed else None,
-            "routing_rule_id": None,
-            "created_at": row.created,
-            "updated_at": row.closed,
-            "deadline_at": row.due if closed else None,
-            "routed_at": row.created,
-            "published_at": None,
-            "publish_attempts": 0,
-            "filed_at": row.created if closed else None,
-            "dispatched_at": row.created if closed else None,
-            "handled_at": row.closed if closed else None,
-            "closed_at": row.closed if closed else None,
-            "rework_count": 0,
-            "return_count": 0,
-            "extension_count": 0,
-            "reopen_count": 0,
-            "escalation_level": 0,
+        case = case_columns(
+            id=first + number,
+            tracking_token=f"{mapping.source}:{row.source_id}"[:64],
+            category_code=categories[row.kind],
+            description=" · ".join(x for x in (row.kind, row.address) if x)[:4000],
+            input_lat=row.lat,
+            input_lon=row.lon,
+            lat=row.lat,
+            lon=row.lon,
+            state=state,
+            l1_code=l1,
+            l2_code=l2,
+            l3_code=l3,
+            l4_code=l4,
+            department_code=department if closed else None,
+            created_at=row.created,
+            updated_at=row.closed,
+            deadline_at=row.due if closed else None,
+            routed_at=row.created,
+            filed_at=row.created if closed else None,
+            dispatched_at=row.created if closed else None,
+            handled_at=row.closed if closed else None,
+            closed_at=row.closed if closed else None,
             # The export's due date is the whole case's deadline, and the handling deadline
             # too: it knows no stages.
-            "stage": None,
-            "stage_deadline_at": None,
-            "case_deadline_at": row.due if closed else None,
-            "escalated_to": None,
-            "flag": None,
-            "pending_request": None,
-            # Intake's columns (migration 0003_intake): the channel, and no contact or link.
-            "channel": "open311",
-            "client_id": None,
-            "contact": None,
-            "address": None,
-            "media_url": None,
-            "duplicate_of": None,
-        }
+            case_deadline_at=row.due if closed else None,
+            channel="open311",
+        )
         events = [{**event, "case_id": case["id"]} for event in loop_events(row, department, actor)]
         cases.append(CaseRecord(case, events))
     written, _ = insert_cases(connection, cases, grid_version_id=codes.version)
