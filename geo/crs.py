@@ -62,8 +62,12 @@ def _check_crs(crs: str) -> str:
     return name
 
 
-def _as_float(x: npt.ArrayLike) -> FloatArray:
-    return np.asarray(x, dtype=np.float64)
+def _lon_lat(x: npt.ArrayLike, y: npt.ArrayLike) -> tuple[FloatArray, FloatArray]:
+    lon = np.asarray(x, dtype=np.float64)
+    lat = np.asarray(y, dtype=np.float64)
+    if lon.shape != lat.shape:
+        raise ValueError(f"x and y differ in shape: {lon.shape} vs {lat.shape}")
+    return lon, lat
 
 
 def _outside_china(lon: FloatArray, lat: FloatArray) -> npt.NDArray[np.bool_]:
@@ -148,10 +152,7 @@ def to_wgs84(x: npt.ArrayLike, y: npt.ArrayLike, crs: str) -> tuple[FloatArray, 
     ValueError: unknown coordinate system 'utm'; expected one of wgs84, gcj02, bd09
     """
     name = _check_crs(crs)
-    lon = _as_float(x)
-    lat = _as_float(y)
-    if lon.shape != lat.shape:
-        raise ValueError(f"x and y differ in shape: {lon.shape} vs {lat.shape}")
+    lon, lat = _lon_lat(x, y)
     if name == "wgs84":
         return lon.copy(), lat.copy()
     if name == "bd09":
@@ -168,10 +169,7 @@ def from_wgs84(x: npt.ArrayLike, y: npt.ArrayLike, crs: str) -> tuple[FloatArray
     116.41024450 39.91640428
     """
     name = _check_crs(crs)
-    lon = _as_float(x)
-    lat = _as_float(y)
-    if lon.shape != lat.shape:
-        raise ValueError(f"x and y differ in shape: {lon.shape} vs {lat.shape}")
+    lon, lat = _lon_lat(x, y)
     if name == "wgs84":
         return lon.copy(), lat.copy()
     lon, lat = _wgs84_to_gcj02(lon, lat)

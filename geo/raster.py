@@ -12,6 +12,7 @@ margin), so the raster only ever speeds up, never changes, an answer.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -37,14 +38,19 @@ _EDGE_MARGIN_DEG = 1e-9
 OUTSIDE = -1
 
 
-@dataclass
-class Raster:
-    """Leaves rasterised onto tiles of ``dx`` × ``dy`` degrees from (``x0``, ``y0``).
+class _Edges(NamedTuple):
+    """Ring edges, one per position: from (x1, y1) to (x2, y2), and the leaf each bounds."""
 
-    ``raster`` holds, per tile (row-major, ``nx`` per row), the leaf filling it (its position in
-    code order), ``OUTSIDE`` (-1), or ``-2 - k`` for the k-th impure tile, whose candidate
-    leaves are ``candidates[cand_offsets[k]:cand_offsets[k + 1]]`` in code order.
-    """
+    x1: FloatArray
+    y1: FloatArray
+    x2: FloatArray
+    y2: FloatArray
+    owner: IntArray
+
+
+@dataclass
+class Lattice:
+    """Tiles of ``dx`` × ``dy`` degrees from (``x0``, ``y0``): ``nx`` per row, ``ny`` rows."""
 
     x0: float
     y0: float
@@ -52,6 +58,17 @@ class Raster:
     dy: float
     nx: int
     ny: int
+
+
+@dataclass
+class Raster(Lattice):
+    """Leaves rasterised onto tiles of ``dx`` × ``dy`` degrees from (``x0``, ``y0``).
+
+    ``raster`` holds, per tile (row-major, ``nx`` per row), the leaf filling it (its position in
+    code order), ``OUTSIDE`` (-1), or ``-2 - k`` for the k-th impure tile, whose candidate
+    leaves are ``candidates[cand_offsets[k]:cand_offsets[k + 1]]`` in code order.
+    """
+
     tile_m: float
     raster: npt.NDArray[np.int32]
     cand_offsets: IntArray
@@ -109,6 +126,7 @@ def rasterise(
     nx = int(np.floor((xmax - x0) / dx)) + 2
     ny = int(np.floor((ymax - y0) / dy)) + 2
 
+    lattice = Lattice(x0, y0, dx, dy, nx, ny)
     n_tiles = nx * ny
     n_leaf = len(geoms)
     # Leaves are processed in chunks of bounded raster footprint, so memory stays near the
@@ -123,14 +141,14 @@ def rasterise(
     # one or the other.
     impure = np.zeros(n_tiles, dtype=bool)
     keys: list[IntArray] = []
-    for x1, y1, x2, y2, owner in edges:
-        tile, who = _edge_tiles(x1, y1, x2, y2, owner, x0, y0, dx, dy, nx, ny)
+    for part in edges:
+        tile, who = _edge_tiles(part, lattice)
         impure[tile] = True
         keys.append(unique(tile * n_leaf + who))
     big = np.iinfo(np.int32).max
     raster = np.full(n_tiles, big, dtype=np.int32)
-    for x1, y1, x2, y2, owner in edges:
-        tile, who = _scanline_fill(x1, y1, x2, y2, owner, x0, y0, dx, dy, nx, ny)
+    for part in edges:
+        tile, who = _scanline_fill(part, lattice)
         # Where leaves overlap, a tile centre is filled twice: the lowest code (index) wins.
         np.minimum.at(raster, tile, who.astype(np.int32))
         hit = impure[tile]
@@ -188,9 +206,7 @@ def _chunks(weights: FloatArray, limit: float) -> list[slice]:
     return out
 
 
-def _edges(
-    geoms: GeomArray, offset: int = 0
-) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, IntArray]:
+def _edges(geoms: GeomArray, offset: int = 0) -> _Edges:
     """Every ring edge of every area: x1, y1, x2, y2 and the area's index (plus `offset`)."""
     parts, part_owner = shapely.get_parts(geoms, return_index=True)
     rings, ring_part = shapely.get_rings(parts, return_index=True)
@@ -198,28 +214,21 @@ def _edges(
     same = ring_of[:-1] == ring_of[1:]
     start = np.flatnonzero(same)
     owner = part_owner[ring_part[ring_of[start]]].astype(np.int64) + offset
-    return coords[start, 0], coords[start, 1], coords[start + 1, 0], coords[start + 1, 1], owner
+    return _Edges(
+        coords[start, 0], coords[start, 1], coords[start + 1, 0], coords[start + 1, 1], owner
+    )
 
 
-def _scanline_fill(
-    x1: FloatArray,
-    y1: FloatArray,
-    x2: FloatArray,
-    y2: FloatArray,
-    owner: IntArray,
-    x0: float,
-    y0: float,
-    dx: float,
-    dy: float,
-    nx: int,
-    ny: int,
-) -> tuple[IntArray, IntArray]:
+def _scanline_fill(edges: _Edges, lattice: Lattice) -> tuple[IntArray, IntArray]:
     """(tile, leaf) for every tile whose centre lies inside a leaf (even-odd over its rings).
 
     Rows are taken half-open (an edge spans the row centres in [low y, high y)), computed from
     each vertex's y alone, so two edges meeting at a vertex never both or neither count a row
     they share: the crossing count per row is exact and even for every closed ring.
     """
+    x1, y1, x2, y2, owner = edges
+    x0, y0, dx, dy = lattice.x0, lattice.y0, lattice.dx, lattice.dy
+    nx, ny = lattice.nx, lattice.ny
     ylo = np.minimum(y1, y2)
     yhi = np.maximum(y1, y2)
     r0 = np.clip(np.ceil((ylo - y0) / dy - 0.5), 0, ny).astype(np.int64)
@@ -244,21 +253,12 @@ def _scanline_fill(
     return tile, span_leaf[span]
 
 
-def _edge_tiles(
-    x1: FloatArray,
-    y1: FloatArray,
-    x2: FloatArray,
-    y2: FloatArray,
-    owner: IntArray,
-    x0: float,
-    y0: float,
-    dx: float,
-    dy: float,
-    nx: int,
-    ny: int,
-) -> tuple[IntArray, IntArray]:
+def _edge_tiles(edges: _Edges, lattice: Lattice) -> tuple[IntArray, IntArray]:
     """(tile, leaf) for every tile an edge may touch: each edge is cut into pieces no longer
     than a tile, and every tile each piece's bounding box (plus a margin) touches is marked."""
+    x1, y1, x2, y2, owner = edges
+    x0, y0, dx, dy = lattice.x0, lattice.y0, lattice.dx, lattice.dy
+    nx, ny = lattice.nx, lattice.ny
     steps = np.maximum(np.ceil(np.maximum(np.abs(x2 - x1) / dx, np.abs(y2 - y1) / dy)), 1)
     # An axis-parallel edge is its own bounding box (lattice cells are made of them): no need
     # to cut it into pieces.
