@@ -19,12 +19,11 @@ from intake.open311.render import document
 from intake.open311.route import (
     MAX_ROWS,
     MAX_SPAN,
+    SERVED_HERE,
     Fmt,
-    Jurisdiction,
     Lang,
     Open311Route,
     PageSize,
-    check_jurisdiction,
     check_window,
     context,
     request_id,
@@ -43,12 +42,11 @@ def _ids(name: str, text: str | None, limit: int = MAX_ROWS) -> list[str]:
     return items
 
 
-@router.get("/requests.{fmt}")
+@router.get("/requests.{fmt}", dependencies=[SERVED_HERE])
 def list_requests(
     fmt: Fmt,
     session: SessionDep,
     intake: IntakeDep,
-    jurisdiction_id: Jurisdiction = None,
     service_request_id: Annotated[str | None, Query(max_length=20_000)] = None,
     service_code: Annotated[str | None, Query(max_length=2_000)] = None,
     start_date: Annotated[str | None, Query(max_length=40)] = None,
@@ -60,7 +58,6 @@ def list_requests(
     locale: Lang = "zh",
 ) -> Response:
     """Service requests, newest first: by id, or by service, time window and status."""
-    check_jurisdiction(jurisdiction_id, intake.settings.open311_jurisdiction_id)
     query = select(Case)
     wanted = bounds.case_ids("service_request_id", service_request_id, limit=MAX_ROWS)
     if wanted:
@@ -94,18 +91,16 @@ def list_requests(
     return _requests(fmt, session, intake, rows, extensions=extensions, lang=locale)
 
 
-@router.get("/requests/{service_request_id}.{fmt}")
+@router.get("/requests/{service_request_id}.{fmt}", dependencies=[SERVED_HERE])
 def get_request(
     fmt: Fmt,
     service_request_id: Annotated[str, Path(max_length=20)],
     session: SessionDep,
     intake: IntakeDep,
-    jurisdiction_id: Jurisdiction = None,
     extensions: bool = False,
     locale: Lang = "zh",
 ) -> Response:
     """One service request."""
-    check_jurisdiction(jurisdiction_id, intake.settings.open311_jurisdiction_id)
     # Ids are database integers: anything else (², ①, 4,301 digits) names no request.
     known = request_id(service_request_id)
     case = session.get(Case, known) if known is not None else None
@@ -131,16 +126,13 @@ def _requests(
     )
 
 
-@router.get("/tokens/{token}.{fmt}")
+@router.get("/tokens/{token}.{fmt}", dependencies=[SERVED_HERE])
 def token(
     fmt: Fmt,
     token: Annotated[str, Path(max_length=64, pattern=r"^[A-Za-z0-9_-]+$")],
     session: SessionDep,
-    intake: IntakeDep,
-    jurisdiction_id: Jurisdiction = None,
 ) -> Response:
     """The service request a token stands for."""
-    check_jurisdiction(jurisdiction_id, intake.settings.open311_jurisdiction_id)
     case_id = session.exec(select(Case.id).where(col(Case.tracking_token) == token)).first()
     if case_id is None:
         raise HTTPException(404, "token not found")

@@ -13,12 +13,13 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from fastapi import HTTPException, Path, Query, Request
+from fastapi import Depends, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from sqlmodel import Session
 from starlette.responses import Response
 
+from intake.deps import IntakeDep
 from intake.errors import FieldError
 from intake.open311 import views
 from intake.open311.edges import format_of
@@ -67,6 +68,14 @@ def check_jurisdiction(given: str | None, served: str) -> None:
     """404 for a ``jurisdiction_id`` other than the one this endpoint serves (any, when unset)."""
     if served and given and given != served:
         raise HTTPException(404, f"jurisdiction_id {given!r} is not served here")
+
+
+def _served_here(intake: IntakeDep, jurisdiction_id: Jurisdiction = None) -> None:
+    check_jurisdiction(jurisdiction_id, intake.settings.open311_jurisdiction_id)
+
+
+# The ``jurisdiction_id`` query parameter of every GET route, checked before the route runs.
+SERVED_HERE = Depends(_served_here)
 
 
 def request_id(text: str) -> int | None:

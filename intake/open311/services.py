@@ -12,7 +12,7 @@ from starlette.responses import Response
 from intake.deps import IntakeDep, SessionDep
 from intake.open311 import views
 from intake.open311.render import document
-from intake.open311.route import Fmt, Jurisdiction, Lang, Open311Route, check_jurisdiction
+from intake.open311.route import SERVED_HERE, Fmt, Lang, Open311Route
 from urbangrid.core.tables import Category, MajorClass
 
 router = APIRouter(route_class=Open311Route)
@@ -43,16 +43,9 @@ def discovery(request: Request, fmt: Fmt, intake: IntakeDep) -> Response:
     )
 
 
-@router.get("/services.{fmt}")
-def services(
-    fmt: Fmt,
-    session: SessionDep,
-    intake: IntakeDep,
-    jurisdiction_id: Jurisdiction = None,
-    locale: Lang = "zh",
-) -> Response:
+@router.get("/services.{fmt}", dependencies=[SERVED_HERE])
+def services(fmt: Fmt, session: SessionDep, locale: Lang = "zh") -> Response:
     """The categories on offer, as Open311 services."""
-    check_jurisdiction(jurisdiction_id, intake.settings.open311_jurisdiction_id)
     majors = {(m.family, m.major): m for m in session.exec(select(MajorClass))}
     rows = session.exec(
         select(Category).where(col(Category.active).is_(True)).order_by(col(Category.code))
@@ -64,17 +57,14 @@ def services(
     )
 
 
-@router.get("/services/{service_code}.{fmt}")
+@router.get("/services/{service_code}.{fmt}", dependencies=[SERVED_HERE])
 def service_definition(
     fmt: Fmt,
     service_code: Annotated[str, Path(max_length=16, pattern=r"^[A-Za-z0-9_-]+$")],
     session: SessionDep,
-    intake: IntakeDep,
-    jurisdiction_id: Jurisdiction = None,
     locale: Lang = "zh",
 ) -> Response:
     """A service's attributes."""
-    check_jurisdiction(jurisdiction_id, intake.settings.open311_jurisdiction_id)
     category = session.get(Category, service_code)
     if category is None or not category.active:
         raise HTTPException(404, f"service_code {service_code!r} not found")

@@ -21,8 +21,8 @@ from intake.open311.forms import authorise, form_body, read_form
 from intake.open311.render import document
 from intake.open311.route import (
     MAX_ROWS,
+    SERVED_HERE,
     Fmt,
-    Jurisdiction,
     Lang,
     Open311Route,
     PageSize,
@@ -41,12 +41,11 @@ from urbangrid.domain.residents import NOTIFY_ACTIONS
 router = APIRouter(route_class=Open311Route)
 
 
-@router.get("/servicerequestupdates.{fmt}")
+@router.get("/servicerequestupdates.{fmt}", dependencies=[SERVED_HERE])
 def request_updates(
     fmt: Fmt,
     session: SessionDep,
     intake: IntakeDep,
-    jurisdiction_id: Jurisdiction = None,
     start_date: Annotated[str | None, Query(max_length=40)] = None,
     end_date: Annotated[str | None, Query(max_length=40)] = None,
     page: Page = 1,
@@ -59,7 +58,6 @@ def request_updates(
     ``requests``): its own voiding is left out, since FixMyStreet reads ``closed`` as fixed, and
     each move of the case it joined is listed for it too, from the moment it joined.
     """
-    check_jurisdiction(jurisdiction_id, intake.settings.open311_jurisdiction_id)
     end = bounds.instant("end_date", end_date) or datetime.now(UTC)
     start = bounds.instant("start_date", start_date) or end - timedelta(days=1)
     check_window(start, end)
