@@ -21,7 +21,7 @@ from intake.deps import IntakeDep, SessionDep, SettingsDep
 from intake.errors import FieldError
 from intake.rows import store_photo_rows
 from intake.staff_auth import StaffDep
-from intake.uploads import multipart_body, read_form
+from intake.uploads import multipart_body, read_form, require_multipart
 from urbangrid.cases.lifecycle import ConcurrentChange
 from urbangrid.cases.moderation import MODERATORS, NotReady, redact, set_hidden
 from urbangrid.cases.public import photo_url, public_url_digest, served_photo
@@ -109,15 +109,7 @@ async def upload_case_photos(
 ) -> StaffPhotos:
     """Staff photos of a case (the department's after-photo, a supervisor's check): checked
     and processed like residents' photos; name the returned refs in the step they prove."""
-    content_type = request.headers.get("content-type", "").lower()
-    if not content_type.startswith("multipart/form-data"):
-        raise FieldError(
-            "content-type",
-            "send multipart/form-data",
-            status=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            where="header",
-            kind="unsupported_media_type",
-        )
+    require_multipart(request)
 
     def visible() -> None:
         with Session(intake.engine) as session:

@@ -7,7 +7,6 @@ with the resident's own report.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -19,15 +18,15 @@ from starlette.concurrency import run_in_threadpool
 
 from intake.bounds import Text
 from intake.deps import IntakeDep, SessionDep
-from intake.errors import FieldError
 from intake.ratelimit import limit_writes
 from intake.rows import store_photo_rows
-from intake.uploads import multipart_body, read_form
+from intake.uploads import multipart_body, read_form, require_multipart
 from urbangrid.cases.lifecycle import ConcurrentChange, record
 from urbangrid.cases.public import photo_url, public_photos, public_url_digest
 from urbangrid.core.columns import utcnow
+from urbangrid.core.settings import Settings
 from urbangrid.core.tables import Case, CaseEvent, Category, Department
-from urbangrid.domain.public import public_timeline
+from urbangrid.domain.public import detail_dict, public_timeline
 from urbangrid.domain.residents import (
     ResidentView,
     open311_status,
@@ -127,17 +126,9 @@ def _own_and_followed(session: Session, token: str) -> tuple[Case, Case]:
     return own, followed
 
 
-def _detail(event: CaseEvent) -> dict[str, Any]:
-    try:
-        found = json.loads(event.detail or "{}")
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
-
-
 def _by(event: CaseEvent, own: Case) -> bool:
     return event.role == Role.CITIZEN and (
-        _detail(event).get("report") == own.id
+        detail_dict(event.detail).get("report") == own.id
         or (event.action == "submit" and event.case_id == own.id)
     )
 
@@ -185,7 +176,7 @@ def build_view(session: Session, own: Case, followed: Case, *, reopen_days: floa
     )
     rating = next(
         (
-            int(_detail(e).get("score", 0))
+            int(detail_dict(e.detail).get("score", 0))
             for e in reversed(events)
             if e.action == "rate"
             and _by(e, own)
@@ -240,12 +231,13 @@ def _act(
     action: str,
     *,
     note: str,
-    detail: dict[str, Any],
-    reopen_days: float,
+    settings: Settings,
+    detail: dict[str, Any] | None = None,
     then: Callable[[Case, CaseEvent], None] | None = None,
 ) -> TrackingView:
     """Record one of the resident's steps on the followed case, if it is open to them now;
     ``then`` adds what belongs to the same step (photo rows) before the one commit."""
+    reopen_days = settings.reopen_window_days
     own, followed = _own_and_followed(session, token)
     events = list(session.exec(select(CaseEvent).where(col(CaseEvent.case_id) == followed.id)))
     allowed = resident_actions(
@@ -268,7 +260,7 @@ def _act(
             actor=f"citizen:{own.id}",
             role=Role.CITIZEN,
             note=note,
-            detail={"report": own.id, **detail},
+            detail={"report": own.id, **(detail or {})},
         )
     except ConcurrentChange as exc:
         session.rollback()
@@ -289,40 +281,20 @@ def track(token: Token, session: SessionDep, intake: IntakeDep) -> TrackingView:
 @router.post("/{token}/comments", response_model=TrackingView, dependencies=[Depends(limit_writes)])
 def comment(token: Token, body: CommentIn, session: SessionDep, intake: IntakeDep) -> TrackingView:
     """Add a comment while the case is open."""
-    return _act(
-        session,
-        token,
-        "comment",
-        note=body.text,
-        detail={},
-        reopen_days=intake.settings.reopen_window_days,
-    )
+    return _act(session, token, "comment", note=body.text, settings=intake.settings)
 
 
 @router.post("/{token}/rating", response_model=TrackingView, dependencies=[Depends(limit_writes)])
 def rate(token: Token, body: RatingIn, session: SessionDep, intake: IntakeDep) -> TrackingView:
     """Rate the result once the case is closed: 1 to 5, with a comment."""
-    return _act(
-        session,
-        token,
-        "rate",
-        note=body.comment,
-        detail={"score": body.score},
-        reopen_days=intake.settings.reopen_window_days,
-    )
+    score = {"score": body.score}
+    return _act(session, token, "rate", note=body.comment, settings=intake.settings, detail=score)
 
 
 @router.post("/{token}/reopen", response_model=TrackingView, dependencies=[Depends(limit_writes)])
 def reopen(token: Token, body: ReopenIn, session: SessionDep, intake: IntakeDep) -> TrackingView:
     """Ask for the case to be reopened, within the window after closure, when it is not fixed."""
-    return _act(
-        session,
-        token,
-        "reopen_request",
-        note=body.reason,
-        detail={},
-        reopen_days=intake.settings.reopen_window_days,
-    )
+    return _act(session, token, "reopen_request", note=body.reason, settings=intake.settings)
 
 
 _PHOTO_BODY = multipart_body({"note": {"type": "string", "maxLength": 2000}})
@@ -336,14 +308,7 @@ _PHOTO_BODY = multipart_body({"note": {"type": "string", "maxLength": 2000}})
 )
 async def add_photos(token: Token, request: Request, intake: IntakeDep) -> TrackingView:
     """Add one to six photos while the case is open."""
-    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
-        raise FieldError(
-            "content-type",
-            "send multipart/form-data",
-            status=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
-            where="header",
-            kind="unsupported_media_type",
-        )
+    require_multipart(request)
     form, uploads = await read_form(request, PhotoForm, intake.settings, {"note": 8000})
     await run_in_threadpool(intake.store_raw, uploads)
     stored: list[int] = []
@@ -367,8 +332,8 @@ async def add_photos(token: Token, request: Request, intake: IntakeDep) -> Track
             token,
             "photo",
             note=form.note,
+            settings=intake.settings,
             detail={"photos": len(uploads)},
-            reopen_days=intake.settings.reopen_window_days,
             then=add_rows,
         )
     intake.publish_photos(tuple(stored))

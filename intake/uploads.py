@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, TypeVar
 
-from fastapi import Request
+from fastapi import Request, status
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
@@ -67,6 +67,18 @@ def photo_rule(settings: Settings) -> PartRule:
     return PartRule(
         max_bytes=settings.photo_max_bytes, max_count=settings.photos_per_report, is_file=True
     )
+
+
+def require_multipart(request: Request) -> None:
+    """415 unless the body is multipart/form-data, before anything else is read or checked."""
+    if not request.headers.get("content-type", "").lower().startswith("multipart/form-data"):
+        raise FieldError(
+            "content-type",
+            "send multipart/form-data",
+            status=status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            where="header",
+            kind="unsupported_media_type",
+        )
 
 
 async def read_form(

@@ -10,7 +10,6 @@ reopen it, within the same window a resident has.
 
 from __future__ import annotations
 
-import json
 import urllib.request
 from dataclasses import dataclass
 from datetime import timedelta
@@ -23,6 +22,7 @@ from intake.errors import FieldError
 from urbangrid.cases.lifecycle import ConcurrentChange, record
 from urbangrid.core.columns import utcnow
 from urbangrid.core.tables import Case, CaseEvent
+from urbangrid.domain.public import detail_dict
 from urbangrid.domain.residents import ResidentView, resident_actions
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import Role
@@ -96,7 +96,7 @@ def record_update(
             .where(col(CaseEvent.actor) == actor)
             .where(col(CaseEvent.action).in_(_ACTIONS))
         ):
-            if _detail(event).get("update_id") == update.update_id:
+            if detail_dict(event.detail).get("update_id") == update.update_id:
                 return Recorded(event.id or 0, followed.id, replayed=True)
     view = ResidentView(CaseState(followed.state), followed.closed_at, False, False)
     allowed = resident_actions(view, now=utcnow(), reopen_window=timedelta(days=reopen_days))
@@ -133,11 +133,3 @@ def record_update(
         raise FieldError("service_request_id", "the request just changed; send again") from exc
     assert event.id is not None
     return Recorded(event.id, followed.id, replayed=False)
-
-
-def _detail(event: CaseEvent) -> dict[str, Any]:
-    try:
-        found = json.loads(event.detail or "{}")
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}

@@ -5,7 +5,6 @@ Contact details never appear here: an Open311 request is public.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +15,7 @@ from sqlmodel import Session, col, select
 
 from urbangrid.cases.public import photo_url, public_photos, public_url_digest
 from urbangrid.core.tables import Case, CaseEvent, Category, Department, GridArea, MajorClass, Photo
-from urbangrid.domain.public import TRANSFERS, public_step, public_timeline
+from urbangrid.domain.public import TRANSFERS, detail_dict, public_step, public_timeline
 from urbangrid.domain.residents import describe_limit, open311_status, status_text
 from urbangrid.domain.states import OPEN_STATES
 
@@ -154,7 +153,7 @@ def load_context(
         .where(col(CaseEvent.action) == "submit")
         .where(col(CaseEvent.detail).contains("address_match"))
     ):
-        found = _parse(detail).get("address_match")
+        found = detail_dict(detail).get("address_match")
         if isinstance(found, dict):
             matches[case_id] = found
     return Context(
@@ -311,18 +310,6 @@ def _grid_address(case: Case, ctx: Context) -> str | None:
 
 def _local(value: datetime | None, tz: ZoneInfo) -> datetime | None:
     return value.astimezone(tz) if value is not None else None
-
-
-def _detail(event: CaseEvent) -> dict[str, Any]:
-    return _parse(event.detail)
-
-
-def _parse(detail: str | None) -> dict[str, Any]:
-    try:
-        found = json.loads(detail or "{}")
-    except ValueError:
-        return {}
-    return found if isinstance(found, dict) else {}
 
 
 def update_doc(event: CaseEvent, ctx: Context) -> dict[str, Any]:
