@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -103,6 +103,52 @@ def advance_case(session: Session, case_id: int, *, now: datetime, policy: Polic
         pending += [(row, mark) for mark in marks]
     pending.sort(key=lambda item: item[1].due_at)
     fired: list[str] = []
+    for entry in _entries(case, pending, lambda: case.escalation_level, policy=policy):
+        escalation: dict[str, Any] = {}
+        if entry.level is not None:
+            escalation = {
+                "values": {"escalated_to": entry.escalated_to},
+                "guards": [col(Case.escalation_level) == case.escalation_level],
+                "rules": rules,
+            }
+        record(
+            session,
+            case,
+            entry.action,
+            actor=SLA_ACTOR,
+            role=Role.SYSTEM,
+            at=now,
+            note=entry.note,
+            detail=entry.detail,
+            **escalation,
+        )
+        fired.append(entry.fired)
+    session.commit()
+    return fired
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One event the sweep records for a mark: a warning, an overdue mark or an escalation."""
+
+    action: str
+    note: str
+    detail: dict[str, Any]
+    fired: str  # what the sweep reports it did
+    level: int | None = None  # an escalation's level, and the grid code it goes to
+    escalated_to: str | None = None
+
+
+def _entries(
+    case: Case,
+    pending: list[tuple[SlaClock, sla.Mark]],
+    level: Callable[[], int],
+    *,
+    policy: Policy,
+) -> Iterator[_Entry]:
+    """The events the ``pending`` marks make, in order: each overdue round escalates the case one
+    grid level up from its home level, to the district. ``level`` reads the case's escalation
+    level as it stands when the next event is decided (the caller records each one first)."""
     for row, mark in pending:
         detail = {
             "clock": row.stage,
@@ -111,61 +157,33 @@ def advance_case(session: Session, case_id: int, *, now: datetime, policy: Polic
             "limit": row.limit,
         }
         if mark.kind == "warn":
-            share = round(rules.warn_share * 100)
+            share = round(policy.rules.warn_share * 100)
             note = f"{row.stage} clock at {share}% of its limit: at risk"
-            record(
-                session,
-                case,
-                "warn",
-                actor=SLA_ACTOR,
-                role=Role.SYSTEM,
-                at=now,
-                note=note,
-                detail=detail,
-            )
-            fired.append(f"warn:{row.stage}")
+            yield _Entry("warn", note, detail, f"warn:{row.stage}")
             continue
         if mark.round == 1:
             note = f"{row.stage} clock overdue since {mark.due_at.isoformat()}"
-            record(
-                session,
-                case,
-                "overdue",
-                actor=SLA_ACTOR,
-                role=Role.SYSTEM,
-                at=now,
-                note=note,
-                detail=detail,
-            )
-            fired.append(f"overdue:{row.stage}")
+            yield _Entry("overdue", note, detail, f"overdue:{row.stage}")
         target = sla.escalation_level_for(mark.round, policy.max_escalations)
-        while case.escalation_level < target:
-            level = case.escalation_level + 1
-            code = escalation_code(case, level, policy.home_level)
-            grid_level = max(1, policy.home_level - level)
-            record(
-                session,
-                case,
+        while level() < target:
+            up = level() + 1
+            code = escalation_code(case, up, policy.home_level)
+            grid_level = max(1, policy.home_level - up)
+            yield _Entry(
                 "escalate",
-                actor=SLA_ACTOR,
-                role=Role.SYSTEM,
-                at=now,
-                note=f"督办: {row.stage} clock overdue {mark.round} limit(s); to grid level "
+                f"督办: {row.stage} clock overdue {mark.round} limit(s); to grid level "
                 f"{grid_level} ({code})",
-                detail={
+                {
                     **detail,
                     "round": mark.round,
-                    "level": level,
+                    "level": up,
                     "grid_level": grid_level,
                     "to": code,
                 },
-                values={"escalated_to": code},
-                guards=[col(Case.escalation_level) == case.escalation_level],
-                rules=rules,
+                f"escalate:{grid_level}",
+                up,
+                code,
             )
-            fired.append(f"escalate:{grid_level}")
-    session.commit()
-    return fired
 
 
 # -- many cases at once ------------------------------------------------------------------------
@@ -299,43 +317,15 @@ def _plan_marks(
             }
         )
 
-    for row, mark in pending:
-        detail = {
-            "clock": row.stage,
-            "due_at": mark.due_at.isoformat(),
-            "deadline": row.deadline_at.isoformat(),
-            "limit": row.limit,
-        }
-        if mark.kind == "warn":
-            share = round(rules.warn_share * 100)
-            event("warn", f"{row.stage} clock at {share}% of its limit: at risk", detail, state)
-            fired.append(f"warn:{row.stage}")
-            continue
-        if mark.round == 1:
-            note = f"{row.stage} clock overdue since {mark.due_at.isoformat()}"
-            event("overdue", note, detail, state)
-            fired.append(f"overdue:{row.stage}")
-        target = sla.escalation_level_for(mark.round, policy.max_escalations)
-        while level < target:
-            level += 1
-            code = escalation_code(case, level, policy.home_level)
-            grid_level = max(1, policy.home_level - level)
-            after = apply(state, "escalate", Role.SYSTEM)
-            event(
-                "escalate",
-                f"督办: {row.stage} clock overdue {mark.round} limit(s); to grid level "
-                f"{grid_level} ({code})",
-                {
-                    **detail,
-                    "round": mark.round,
-                    "level": level,
-                    "grid_level": grid_level,
-                    "to": code,
-                },
-                after,
-            )
-            state, escalated_to = after, code
-            fired.append(f"escalate:{grid_level}")
+    def current_level() -> int:
+        return level  # as the escalations decided so far leave it
+
+    for entry in _entries(case, pending, current_level, policy=policy):
+        after = apply(state, "escalate", Role.SYSTEM) if entry.level is not None else state
+        event(entry.action, entry.note, entry.detail, after)
+        if entry.level is not None:
+            state, level, escalated_to = after, entry.level, entry.escalated_to
+        fired.append(entry.fired)
     columns = {
         "id": case.id,
         "old_state": case.state,
