@@ -28,7 +28,14 @@ from urbangrid.core.grids import ActiveGrid
 from urbangrid.core.tables import Case, CaseEvent, SlaClock
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import Role
-from workers.routing import SYSTEM_ACTOR, RouteOutcome, boundary_detail, placed, route_case
+from workers.routing import (
+    SYSTEM_ACTOR,
+    RouteOutcome,
+    dispatch_detail,
+    first_step,
+    placed,
+    route_case,
+)
 
 log = logging.getLogger(__name__)
 
@@ -308,58 +315,22 @@ def _plan(
     values |= dict.fromkeys(_CASE_COLUMNS[5:], None)
     if inside:
         values |= placed(session, grid, version_id, waiting.lon, waiting.lat, cells)
-    boundary = boundary_detail(values)
+    step = first_step(category, inside=inside, version_id=version_id, cells=cells, located=values)
     by = (SYSTEM_ACTOR, str(Role.SYSTEM))
     latest, clocks = clocks_move(
         [], "submit", case_id=case_id, at=waiting.created_at, rules=rules, limits=limits, detail={}
     )
-    events: list[dict[str, Any]]
-    if not inside or category.needs_verification:
-        note = (
-            "located; the category needs an on-site verification before filing"
-            if inside
-            else "outside the service area of the active grid; needs manual placement"
-        )
-        events = [
-            _event(
-                case_id,
-                "locate",
-                CaseState.REPORTED,
-                at=now,
-                note=note,
-                detail={"grid_version_id": version_id, "cells": cells, **boundary},
-            )
-        ]
-    else:
+    after = CaseState.REPORTED if step.action == "locate" else CaseState.FILED
+    events = [_event(case_id, step.action, after, at=now, note=step.note, detail=step.detail)]
+    if step.action == "file":
         values |= {"state": CaseState.FILED, "filed_at": now}
-        events = [
-            _event(
-                case_id,
-                "file",
-                CaseState.FILED,
-                at=now,
-                note="filed automatically: the category needs no verification"
-                + ("" if category.auto_dispatch else "; dispatch by a dispatcher"),
-                detail={
-                    "cells": cells,
-                    "grid_version_id": version_id,
-                    "time_limit": category.time_limit,
-                    **boundary,
-                },
-            )
-        ]
         latest, added = clocks_move(
             latest, "file", case_id=case_id, at=now, rules=rules, limits=limits, detail={}, by=by
         )
         clocks += added
         decision = reference.suggest(waiting.category_code, cells)
         if decision is not None and category.auto_dispatch:
-            detail = {
-                "department": decision.department_code,
-                "suggested": decision.department_code,
-                "rule_id": decision.rule_id,
-                "scope": decision.scope_code,
-            }
+            detail = dispatch_detail(decision)
             values |= {
                 "state": CaseState.DISPATCHED,
                 "dispatched_at": now,

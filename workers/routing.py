@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Literal, Protocol
 
 import numpy as np
 from sqlmodel import Session, col
@@ -25,6 +26,7 @@ from urbangrid.cases.lifecycle import ConcurrentChange, record
 from urbangrid.core.columns import utcnow
 from urbangrid.core.grids import ActiveGrid
 from urbangrid.core.tables import Case, Category
+from urbangrid.domain.routing import RoutingDecision
 from urbangrid.domain.sla import ClockRules
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import Role
@@ -74,49 +76,26 @@ def route_case(
     located = {"grid_version_id": version_id, "routed_at": now}
     if inside:
         located |= placed(session, grid, version_id, case.lon, case.lat, cells)
+    step = first_step(category, inside=inside, version_id=version_id, cells=cells, located=located)
     try:
-        if not inside or category.needs_verification:
-            # Outside the active grid (it changed under the report): a dispatcher places it by
-            # hand. A category that needs verification waits for the operator and a supervisor.
-            note = (
-                "located; the category needs an on-site verification before filing"
-                if inside
-                else "outside the service area of the active grid; needs manual placement"
-            )
-            record(
-                session,
-                case,
-                "locate",
-                actor=SYSTEM_ACTOR,
-                role=Role.SYSTEM,
-                at=now,
-                note=note,
-                detail={"grid_version_id": version_id, "cells": cells, **boundary_detail(located)},
-                values=located,
-                guards=unrouted,
-            )
-            clocks.ensure_started(session, case, rules=rules)
-            session.commit()
-            return RouteOutcome(case_id, True, case.state)
+        # ``locate`` moves no clock, so it ignores the rules; a waiting report's clocks start below.
         record(
             session,
             case,
-            "file",
+            step.action,
             actor=SYSTEM_ACTOR,
             role=Role.SYSTEM,
             at=now,
-            note="filed automatically: the category needs no verification"
-            + ("" if category.auto_dispatch else "; dispatch by a dispatcher"),
-            detail={
-                "cells": cells,
-                "grid_version_id": version_id,
-                "time_limit": category.time_limit,
-                **boundary_detail(located),
-            },
+            note=step.note,
+            detail=step.detail,
             values=located,
             guards=unrouted,
             rules=rules,
         )
+        if step.action == "locate":
+            clocks.ensure_started(session, case, rules=rules)
+            session.commit()
+            return RouteOutcome(case_id, True, case.state)
     except ConcurrentChange:
         session.rollback()  # another worker routed it first
         return RouteOutcome(case_id, False, case.state, case.department_code)
@@ -131,12 +110,7 @@ def route_case(
             role=Role.SYSTEM,
             at=now,
             note=f"dispatched by rule to {decision.department_code}",
-            detail={
-                "department": decision.department_code,
-                "suggested": decision.department_code,
-                "rule_id": decision.rule_id,
-                "scope": decision.scope_code,
-            },
+            detail=dispatch_detail(decision),
             values={
                 "department_code": decision.department_code,
                 "routing_rule_id": decision.rule_id,
@@ -168,3 +142,64 @@ def placed(
 def boundary_detail(located: dict[str, object]) -> dict[str, object]:
     neighbour = located.get("near_boundary")
     return {"near_boundary": neighbour} if neighbour else {}
+
+
+class Filing(Protocol):
+    """What the router reads of a report's category to take its first step."""
+
+    @property
+    def needs_verification(self) -> bool: ...
+    @property
+    def auto_dispatch(self) -> bool: ...
+    @property
+    def time_limit(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class FirstStep:
+    action: Literal["locate", "file"]
+    note: str
+    detail: dict[str, object]
+
+
+def first_step(
+    category: Filing,
+    *,
+    inside: bool,
+    version_id: int,
+    cells: list[str],
+    located: dict[str, object],
+) -> FirstStep:
+    """The router's step once it has located a report: the report waits (``locate``) when it
+    lies outside the active grid (it changed under the report: a dispatcher places it by hand)
+    or its category needs verification (by the operator and a supervisor); else it is filed."""
+    boundary = boundary_detail(located)
+    if not inside or category.needs_verification:
+        note = (
+            "located; the category needs an on-site verification before filing"
+            if inside
+            else "outside the service area of the active grid; needs manual placement"
+        )
+        return FirstStep(
+            "locate", note, {"grid_version_id": version_id, "cells": cells, **boundary}
+        )
+    note = "filed automatically: the category needs no verification" + (
+        "" if category.auto_dispatch else "; dispatch by a dispatcher"
+    )
+    detail = {
+        "cells": cells,
+        "grid_version_id": version_id,
+        "time_limit": category.time_limit,
+        **boundary,
+    }
+    return FirstStep("file", note, detail)
+
+
+def dispatch_detail(decision: RoutingDecision) -> dict[str, object]:
+    """What a dispatch by the rule table records: the department, the rule and its scope."""
+    return {
+        "department": decision.department_code,
+        "suggested": decision.department_code,
+        "rule_id": decision.rule_id,
+        "scope": decision.scope_code,
+    }
