@@ -114,33 +114,26 @@ def public_step(event: EventLike) -> PublicStep | None:
     ('Another resident reported the same problem', '')
     """
     detail = detail_dict(event.detail)
-    changed = event.from_state != event.to_state
+    changed = event.from_state != event.to_state or event.action == "submit"
     public_note = str(detail.get("public_note") or "")
-    resident = event.role == "citizen" and event.action in RESIDENT_STEPS
-    if resident:
-        report = detail.get("report")
+    report = detail.get("report")
+    transfer_to: str | None = None
+    if event.role == "citizen" and event.action in RESIDENT_STEPS:
+        # A resident's own step, shown to that resident only, with what they wrote.
         zh, en = status_text(event.to_state, "zh"), status_text(event.to_state, "en")
-        return PublicStep(
-            event_id=event.id or 0,
-            at=event.at,
-            action=event.action,
-            from_state=event.from_state,
-            state=event.to_state,
-            text_zh=zh,
-            text_en=en,
-            public_note=event.note,
-            changed=False,
-            transfer_to=None,
-            resident_report=int(report) if isinstance(report, int) else None,
-        )
-    mark = PUBLIC_MARKS.get(event.action)
-    if not (changed or event.action == "submit" or public_note or mark):
-        return None
-    if changed or event.action == "submit":
-        zh, en = status_text(event.to_state, "zh"), status_text(event.to_state, "en")
+        public_note, changed = event.note, False
+        resident_report = int(report) if isinstance(report, int) else None
     else:
-        zh, en = mark or NOTE_TEXT
-    department = detail.get("department") if event.action in TRANSFERS else None
+        mark = PUBLIC_MARKS.get(event.action)
+        if not (changed or public_note or mark):
+            return None
+        if changed:
+            zh, en = status_text(event.to_state, "zh"), status_text(event.to_state, "en")
+        else:
+            zh, en = mark or NOTE_TEXT
+        department = detail.get("department") if event.action in TRANSFERS else None
+        transfer_to = str(department) if department else None
+        resident_report = None
     return PublicStep(
         event_id=event.id or 0,
         at=event.at,
@@ -150,9 +143,9 @@ def public_step(event: EventLike) -> PublicStep | None:
         text_zh=zh,
         text_en=en,
         public_note=public_note,
-        changed=changed or event.action == "submit",
-        transfer_to=str(department) if department else None,
-        resident_report=None,
+        changed=changed,
+        transfer_to=transfer_to,
+        resident_report=resident_report,
     )
 
 
