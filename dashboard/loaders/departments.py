@@ -11,11 +11,11 @@ import pandas as pd
 from sqlmodel import Session
 
 from dashboard.i18n import t
-from dashboard.loaders.figures import Filters, evaluate_frame, period_of
+from dashboard.loaders.figures import Filters, evaluate_frame, period_of, quarter_ranking
 from urbangrid.core.settings import Settings
 from urbangrid.evaluation.formulas import quarter_of
-from urbangrid.evaluation.report import STEP_COLUMNS, all_department_codes, evaluate_steps
-from urbangrid.evaluation.scope import Dimension, Scope
+from urbangrid.evaluation.report import STEP_COLUMNS, evaluate_steps
+from urbangrid.evaluation.scope import Dimension
 
 
 @dataclass(frozen=True)
@@ -67,18 +67,7 @@ def departments_data(
     # Biggest first: the table is for reading across departments; the ranking orders by score.
     table = table.sort_values(["due", "key"], ascending=[False, True]).reset_index(drop=True)
     quarter = ranking_quarter(settings, filters.period, now)
-    ranking = evaluate_frame(
-        session,
-        settings,
-        filters,
-        Dimension.DEPARTMENTS,
-        now,
-        period=period_of(settings, quarter, now),
-        scope=Scope(),  # the published ranking is city-wide
-        include=all_department_codes(session),
-        min_cases=settings.ranking_min_cases,
-    )
-    ranking = ranking[ranking["key"].notna()].reset_index(drop=True)  # not yet any department's
+    ranking = quarter_ranking(session, settings, filters, period_of(settings, quarter, now), now)
     return DepartmentsData(
         table=table,
         ranking=ranking,

@@ -13,8 +13,20 @@ from sqlmodel import Session
 from urbangrid.core.settings import Settings
 from urbangrid.evaluation.formulas import Period, parse_period
 from urbangrid.evaluation.queue import open_now
-from urbangrid.evaluation.report import FLAT_COLUMNS, evaluate
+from urbangrid.evaluation.report import FLAT_COLUMNS, all_department_codes, evaluate
 from urbangrid.evaluation.scope import Dimension, Scope
+
+# The first columns of every page's table of areas or categories: what the row is, and its
+# headline figures for the period.
+HEADLINE_COLUMNS = [
+    "key",
+    "name",
+    "received",
+    "due",
+    "closed",
+    "closure_rate",
+    "on_time_closure_rate",
+]
 
 
 @dataclass(frozen=True)
@@ -64,6 +76,25 @@ def evaluate_frame(
         min_cases=min_cases,
     )
     return pd.DataFrame([e.flat() for e in rows], columns=list(FLAT_COLUMNS))
+
+
+def quarter_ranking(
+    session: Session, settings: Settings, filters: Filters, period: Period, now: datetime
+) -> pd.DataFrame:
+    """The city-wide ranking of every department for ``period`` (a quarter), a row each; a
+    department with too few cases due is listed unranked."""
+    ranking = evaluate_frame(
+        session,
+        settings,
+        filters,
+        Dimension.DEPARTMENTS,
+        now,
+        period=period,
+        scope=Scope(),
+        include=all_department_codes(session),
+        min_cases=settings.ranking_min_cases,
+    )
+    return ranking[ranking["key"].notna()].reset_index(drop=True)  # not yet any department's
 
 
 def open_frame(

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from dashboard.loaders.figures import (
+    HEADLINE_COLUMNS,
     Filters,
     active_version,
     evaluate_frame,
@@ -23,18 +24,7 @@ from urbangrid.core.settings import Settings
 from urbangrid.evaluation.scope import AREA_DIMENSION, AREAS, Scope, area_level
 
 # The columns of the map's table, for the loader and the page alike.
-MAP_COLUMNS = [
-    "key",
-    "name",
-    "received",
-    "due",
-    "closed",
-    "closure_rate",
-    "on_time_closure_rate",
-    "open",
-    "overdue_now",
-    "at_risk",
-]
+MAP_COLUMNS = [*HEADLINE_COLUMNS, "open", "overdue_now", "at_risk"]
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,15 @@ from typing import Any
 import pandas as pd
 from sqlmodel import Session
 
-from dashboard.loaders.figures import Filters, evaluate_frame, open_frame, period_of
+from dashboard.loaders.figures import (
+    Filters,
+    evaluate_frame,
+    open_frame,
+    period_of,
+    quarter_ranking,
+)
 from urbangrid.core.settings import Settings
-from urbangrid.evaluation.report import FLAT_COLUMNS, all_department_codes
+from urbangrid.evaluation.report import FLAT_COLUMNS
 from urbangrid.evaluation.scope import Dimension, Scope
 
 
@@ -33,21 +39,11 @@ def published_data(
     period = period_of(settings, quarter, now)
     total = evaluate_frame(session, settings, filters, Dimension.TOTAL, now, period=period)
     snapshot = open_frame(session, settings, Scope(), Dimension.TOTAL, now)
-    ranking = evaluate_frame(
-        session,
-        settings,
-        filters,
-        Dimension.DEPARTMENTS,
-        now,
-        period=period,
-        scope=Scope(),
-        include=all_department_codes(session),
-        min_cases=settings.ranking_min_cases,
-    )
+    ranking = quarter_ranking(session, settings, filters, period, now)
     counts = snapshot.iloc[0].to_dict() if len(snapshot) else {}
     return PublishedData(
         quarter=quarter,
         total=total.iloc[0].to_dict() if len(total) else {**dict.fromkeys(FLAT_COLUMNS)},
         open_now={k: int(counts.get(k, 0)) for k in ("open", "suspended", "overdue", "at_risk")},
-        ranking=ranking[ranking["key"].notna()].reset_index(drop=True),
+        ranking=ranking,
     )

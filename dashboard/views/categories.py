@@ -11,17 +11,12 @@ import streamlit as st
 from dashboard import data
 from dashboard.filters import current
 from dashboard.i18n import t, title
+from dashboard.loaders.figures import HEADLINE_COLUMNS
 from dashboard.show import summary, table, trend_chart
 from urbangrid.evaluation.scope import UnknownFilter
 
 COLUMNS = [
-    "key",
-    "name",
-    "received",
-    "due",
-    "closed",
-    "closure_rate",
-    "on_time_closure_rate",
+    *HEADLINE_COLUMNS,
     "on_time_handling_rate",
     "rework_rate",
     "satisfaction_rate",
