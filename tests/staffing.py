@@ -3,20 +3,43 @@
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 import shapely
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlmodel import Session
 
 from geo.layer import Grid
+from intake.app import create_app
 from urbangrid.cases.staff import create_staff, issue_token
 from urbangrid.cases.workdays import clock_rules
 from urbangrid.core.grids import ActiveGrid
 from urbangrid.core.settings import Settings
 from urbangrid.core.tables import Case, Category
 from workers.routing import route_case
+
+
+@pytest.fixture(scope="module", name="settings")
+def staff_settings(sqlite_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    """A module's ``settings`` fixture for staff steps on reports of its own making: none may
+    join another as a duplicate, and many reports from one test client are not abuse."""
+    return Settings(
+        database_url=sqlite_url,
+        var_dir=tmp_path_factory.mktemp("var"),
+        duplicate_radius_m=0,
+        rate_limit_per_minute=0,
+    )
+
+
+@pytest.fixture(scope="module", name="client")
+def staff_client(settings: Settings) -> Iterator[TestClient]:
+    """A module's ``client`` fixture: the API on those settings, started once for the module."""
+    with TestClient(create_app(settings)) as test_client:
+        yield test_client
+
 
 # A category that needs an on-site verification and is dispatched by hand, so that every step
 # of the loop is a person's (the starter taxonomy files and dispatches everything by rule).

@@ -12,14 +12,15 @@ from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
 from geo.layer import Grid
-from intake.app import create_app
-from tests.staffing import (
+from tests.staffing import (  # noqa: F401 (the settings and client fixtures)
     act,
     act_with_photos,
     auth,
     case_row,
     ensure_verify_category,
     report_and_route,
+    staff_client,
+    staff_settings,
     staff_token,
 )
 from urbangrid.core.db import make_engine
@@ -38,24 +39,6 @@ def engine(sqlite_url: str) -> Iterator[Engine]:
     ensure_verify_category(engine)
     yield engine
     engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def settings(sqlite_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    # Staff steps on reports of our own making: none may join another as a duplicate, and
-    # many reports from one test client are not abuse.
-    return Settings(
-        database_url=sqlite_url,
-        var_dir=tmp_path_factory.mktemp("var"),
-        duplicate_radius_m=0,
-        rate_limit_per_minute=0,
-    )
-
-
-@pytest.fixture(scope="module")
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
 
 
 def event_count(engine: Engine, case_id: int) -> int:

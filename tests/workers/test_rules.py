@@ -13,8 +13,15 @@ from sqlalchemy import Engine
 from sqlmodel import Session, select
 
 from geo.layer import Grid
-from intake.app import create_app
-from tests.staffing import act, auth, case_row, report_and_route, staff_token
+from tests.staffing import (  # noqa: F401 (the settings and client fixtures)
+    act,
+    auth,
+    case_row,
+    report_and_route,
+    staff_client,
+    staff_settings,
+    staff_token,
+)
 from urbangrid.commands.main import main
 from urbangrid.core.db import dispose_engines, make_engine
 from urbangrid.core.settings import Settings, get_settings
@@ -26,24 +33,6 @@ def engine(sqlite_url: str) -> Iterator[Engine]:
     engine = make_engine(sqlite_url)
     yield engine
     engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def settings(sqlite_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
-    # Staff steps on reports of our own making: none may join another as a duplicate, and
-    # many reports from one test client are not abuse.
-    return Settings(
-        database_url=sqlite_url,
-        var_dir=tmp_path_factory.mktemp("var"),
-        duplicate_radius_m=0,
-        rate_limit_per_minute=0,
-    )
-
-
-@pytest.fixture(scope="module")
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
 
 
 def test_returns_go_back_to_dispatch_and_three_flag_ping_pong(
