@@ -14,12 +14,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import Session
 
+from tests.reports import report_at, store_submitted
 from tests.services import postgres_database
 from tests.urbangrid.small_city import AREA1, AREA2, seed_small_city
 from urbangrid.cases.lifecycle import record
 from urbangrid.cases.seed import upsert_department
 from urbangrid.core.db import make_engine
-from urbangrid.core.tables import Case, CaseEvent
 from urbangrid.domain.routing import Rule
 from urbangrid.domain.sla import ClockRules
 from urbangrid.domain.states import CaseState
@@ -156,30 +156,15 @@ def test_record_keeps_the_same_columns_as_the_season(small_city: str) -> None:
     with Session(engine) as session:
         for synthetic in cases:
             first = synthetic.events[0]
-            case = Case(
-                tracking_token=synthetic.case["tracking_token"],
-                category_code=synthetic.case["category_code"],
-                input_crs="wgs84",
-                input_lat=31.2,
-                input_lon=121.2,
-                lat=31.2,
-                lon=121.2,
+            report = report_at(
+                121.2,
+                31.2,
+                token=synthetic.case["tracking_token"],
+                category=synthetic.case["category_code"],
                 created_at=first["at"],
                 updated_at=first["at"],
             )
-            session.add(case)
-            session.flush()
-            assert case.id is not None
-            session.add(
-                CaseEvent(
-                    case_id=case.id,
-                    at=first["at"],
-                    action="submit",
-                    to_state="REPORTED",
-                    actor=first["actor"],
-                    role=first["role"],
-                )
-            )
+            case = store_submitted(session, report, actor=first["actor"], role=first["role"])
             for event in synthetic.events[1:]:
                 recorded = record(
                     session,

@@ -21,12 +21,13 @@ import pytest
 import shapely
 from sqlmodel import Session
 
+from tests.reports import report_at, store_submitted
 from tests.services import postgres_database
 from urbangrid.cases.lifecycle import record
 from urbangrid.cases.seed import upsert_department, upsert_taxonomy
 from urbangrid.core.db import make_engine
 from urbangrid.core.migrate import upgrade
-from urbangrid.core.tables import Case, CaseEvent, Category, GridArea, GridVersion
+from urbangrid.core.tables import Case, Category, GridArea, GridVersion
 from urbangrid.domain.sla import ClockRules
 from urbangrid.domain.taxonomy import load_taxonomy
 from urbangrid.domain.timelimits import WeekendCalendar
@@ -315,31 +316,15 @@ STORIES = [
 
 
 def tell(session: Session, story: Story) -> Case:
-    case = Case(
-        tracking_token=f"story-{story.name}",
-        category_code=story.category,
-        input_crs="wgs84",
-        input_lat=31.2,
-        input_lon=121.2,
-        lat=31.2,
-        lon=121.2,
+    report = report_at(
+        121.2,
+        31.2,
+        token=f"story-{story.name}",
+        category=story.category,
         created_at=story.created,
         updated_at=story.created,
     )
-    session.add(case)
-    session.flush()
-    assert case.id is not None
-    # As intake stores a report: the case and its first event, before any step is recorded.
-    session.add(
-        CaseEvent(
-            case_id=case.id,
-            at=story.created,
-            action="submit",
-            to_state="REPORTED",
-            actor="citizen",
-            role="citizen",
-        )
-    )
+    case = store_submitted(session, report, actor="citizen", role="citizen")
     for action, at, extra in story.steps:
         values: dict[str, Any] = {}
         detail: dict[str, Any] = {}

@@ -15,11 +15,11 @@ from sqlmodel import Session
 
 from geo.layer import Grid
 from tests.intake.helpers import cell_points, jpeg
+from tests.reports import report_at
 from urbangrid.core.columns import utcnow
-from urbangrid.core.db import make_engine
 from urbangrid.core.settings import Settings
 from urbangrid.core.storage import DirectoryStorage, S3Storage, Storage, object_key, open_storage
-from urbangrid.core.tables import Case, Photo
+from urbangrid.core.tables import Photo
 from workers.media import claim_unprocessed, process_photo
 
 SETTINGS = Settings(var_dir=Path("/nonexistent"))
@@ -27,15 +27,8 @@ SETTINGS = Settings(var_dir=Path("/nonexistent"))
 
 def _case(session: Session, grid: Grid, seed: int) -> int:
     lon, lat = cell_points(grid, 1, seed=seed)[0]
-    case = Case(
-        tracking_token=hashlib.sha256(str(seed).encode()).hexdigest()[:40],
-        category_code="E0102",
-        input_crs="wgs84",
-        input_lat=lat,
-        input_lon=lon,
-        lat=lat,
-        lon=lon,
-    )
+    token = hashlib.sha256(str(seed).encode()).hexdigest()[:40]
+    case = report_at(lon, lat, token=token, category="E0102")
     session.add(case)
     session.commit()
     assert case.id is not None
@@ -56,14 +49,6 @@ def _upload(session: Session, storage: Storage, case_id: int, data: bytes) -> in
     session.commit()
     assert photo.id is not None
     return photo.id
-
-
-@pytest.fixture
-def session(sqlite_url: str) -> Iterator[Session]:
-    engine = make_engine(sqlite_url)
-    with Session(engine, expire_on_commit=False) as opened:
-        yield opened
-    engine.dispose()
 
 
 def test_processing_is_idempotent_and_keeps_a_shared_raw_until_both_are_done(

@@ -18,6 +18,7 @@ from sqlmodel import Session, col, select
 
 from geo.layer import Grid
 from tests.conftest import seed_database
+from tests.reports import report_at
 from tests.services import postgres_database
 from urbangrid.cases.reference import ReferenceCache
 from urbangrid.core.columns import utcnow
@@ -90,14 +91,11 @@ def _twins(session: Session, grid: Grid, codes: list[str], count: int) -> list[t
         code = codes[int(rng.integers(len(codes)))]
         for twin in ("alone", "batch"):
             rows.append(
-                Case(
-                    tracking_token=f"{twin}-{n}",
-                    category_code=code,
-                    input_crs="wgs84",
-                    input_lat=lat,
-                    input_lon=lon,
-                    lat=lat,
-                    lon=lon,
+                report_at(
+                    lon,
+                    lat,
+                    token=f"{twin}-{n}",
+                    category=code,
                     created_at=created,
                     updated_at=created,
                 )

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from geo.layer import Grid
+from tests.reports import report_at
 from urbangrid.cases.relay import claim_unrouted
 from urbangrid.core.columns import utcnow
 from urbangrid.core.db import make_engine
@@ -25,16 +26,8 @@ TZ = ZoneInfo("Asia/Shanghai")
 
 def new_case(session: Session, grid: Grid, category: str = "E0506", index: int = 3) -> int:
     point = shapely.point_on_surface(grid[max(grid)].geoms[index])
-    case = Case(
-        tracking_token=f"t-{utcnow().timestamp()}-{index}",
-        category_code=category,
-        input_crs="wgs84",
-        input_lat=point.y,
-        input_lon=point.x,
-        lat=point.y,
-        lon=point.x,
-        location=point,
-    )
+    token = f"t-{utcnow().timestamp()}-{index}"
+    case = report_at(point.x, point.y, token=token, category=category, location=point)
     session.add(case)
     session.commit()
     assert case.id is not None

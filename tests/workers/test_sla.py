@@ -21,6 +21,7 @@ from sqlmodel import Session
 
 from geo.layer import Grid
 from tests.processes import urbangrid_process, wait_until
+from tests.reports import report_at
 from urbangrid.cases.lifecycle import ConcurrentChange, record
 from urbangrid.cases.workdays import case_policy, clock_rules
 from urbangrid.core.columns import utcnow
@@ -67,14 +68,11 @@ def dispatched_case(engine: Engine, grid: Grid, settings: Settings, *, cell: int
         codes.insert(0, layer.parents[layer.codes.index(codes[0])])
     point = shapely.point_on_surface(grid[4].geoms[cell])
     with Session(engine, expire_on_commit=False) as session:
-        case = Case(
-            tracking_token=f"sla-{utcnow().timestamp()}-{cell}",
-            category_code="E0102",
-            input_crs="wgs84",
-            input_lat=point.y,
-            input_lon=point.x,
-            lat=point.y,
-            lon=point.x,
+        case = report_at(
+            point.x,
+            point.y,
+            token=f"sla-{utcnow().timestamp()}-{cell}",
+            category="E0102",
             location=point,
             l1_code=codes[0],
             l2_code=codes[1],
@@ -243,16 +241,8 @@ def test_real_sweeps_fire_each_mark_within_one_interval(
         urbangrid_process(["scheduler"], second, tmp_path / "scheduler-2.log"),
     ):
         with Session(engine, expire_on_commit=False) as session:
-            case = Case(
-                tracking_token=f"quick-{utcnow().timestamp()}",
-                category_code=quick_category,
-                input_crs="wgs84",
-                input_lat=point.y,
-                input_lon=point.x,
-                lat=point.y,
-                lon=point.x,
-                location=point,
-            )
+            token = f"quick-{utcnow().timestamp()}"
+            case = report_at(point.x, point.y, token=token, category=quick_category, location=point)
             session.add(case)
             session.commit()
             case_id = case.id
