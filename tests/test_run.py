@@ -3,33 +3,19 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.ports import answers, free_port
 from tests.processes import urbangrid_process, wait_until
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def get_json(url: str) -> dict[str, object]:
     with urllib.request.urlopen(url, timeout=5) as answer:
         return json.loads(answer.read())  # type: ignore[no-any-return]
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as answer:
-            return bool(answer.status == 200)
-    except OSError:
-        return False
 
 
 @pytest.mark.slow

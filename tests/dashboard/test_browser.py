@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import re
-import socket
 import sqlite3
 import urllib.parse
 import urllib.request
@@ -23,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from tests.dashboard.test_pages import past_period
+from tests.ports import answers, free_port
 from tests.processes import ROOT, urbangrid_process, wait_until
 from tests.services import services_required
 from urbangrid.cases.staff import create_staff
@@ -50,20 +50,6 @@ ACCOUNTS = {
     "lead": ("shift_lead", "city"),
 }
 PASSWORD = "correct horse battery"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as answer:
-            return bool(answer.status == 200)
-    except OSError:
-        return False
 
 
 def need_chromium() -> None:

@@ -11,16 +11,17 @@ import json
 import sqlite3
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import streamlit as st
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, col
 
-from tests.dashboard.test_browser import answers, free_port
 from tests.dashboard.test_pages import open_page
+from tests.ports import answers, free_port
 from tests.processes import urbangrid_process, wait_until
 from tests.staffing import case_row, staff_token
 from urbangrid.core.db import make_engine
@@ -58,19 +59,48 @@ def staff_api(own_season: str, tmp_path: Path) -> Iterator[str]:
         yield url
 
 
-@pytest.mark.slow
-def test_a_department_acts_on_a_case_page_through_the_staff_api(
-    own_season: str, staff_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    engine = make_engine(own_season)
-    token = staff_token(engine, "department", f"department:{DEPARTMENT}", name="dept-clerk")
-    monkeypatch.setenv("URBANGRID_DATABASE_URL", own_season)
+@contextmanager
+def dashboard_as(
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    url: str,
+    staff_api: str,
+    role: str,
+    scope: str,
+    name: str | None = None,
+) -> Iterator[Engine]:
+    """The dashboard's pages on the database at ``url``, run under AppTest by a new member of
+    staff (``role`` within ``scope``) acting through the staff API at ``staff_api``; settings
+    and caches are fresh before and after. Yields an engine on that database."""
+    engine = make_engine(url)
+    token = staff_token(engine, role, scope, name=name)
+    monkeypatch.setenv("URBANGRID_DATABASE_URL", url)
     monkeypatch.setenv("URBANGRID_VAR_DIR", str(tmp_path / "var"))
     monkeypatch.setenv("URBANGRID_DASHBOARD_STAFF_API_URL", staff_api)
     monkeypatch.setattr("dashboard.viewer.cookie_token", lambda: token)
     get_settings.cache_clear()
     st.cache_data.clear()
     try:
+        yield engine
+    finally:
+        engine.dispose()
+        get_settings.cache_clear()
+        st.cache_data.clear()
+
+
+@pytest.mark.slow
+def test_a_department_acts_on_a_case_page_through_the_staff_api(
+    own_season: str, staff_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with dashboard_as(
+        monkeypatch,
+        tmp_path,
+        own_season,
+        staff_api,
+        "department",
+        f"department:{DEPARTMENT}",
+        name="dept-clerk",
+    ) as engine:
         with Session(engine) as session:
             working = session.execute(
                 select(Case.id)  # type: ignore[call-overload]
@@ -112,10 +142,6 @@ def test_a_department_acts_on_a_case_page_through_the_staff_api(
             ).scalar_one()
         at = open_page("case", lang="en", id=str(other))
         assert any("404" in e.value for e in at.error) and not at.get("form")
-    finally:
-        engine.dispose()
-        get_settings.cache_clear()
-        st.cache_data.clear()
 
 
 def test_without_a_staff_api_a_case_page_says_so_and_offers_nothing(
@@ -124,25 +150,15 @@ def test_without_a_staff_api_a_case_page_says_so_and_offers_nothing(
     nobody = f"http://127.0.0.1:{free_port()}"
     with pytest.raises(OSError):
         urllib.request.urlopen(f"{nobody}/healthz", timeout=1)
-    engine = make_engine(season_url)
-    token = staff_token(engine, "department", f"department:{DEPARTMENT}")
-    engine.dispose()
-    monkeypatch.setenv("URBANGRID_DATABASE_URL", season_url)
-    monkeypatch.setenv("URBANGRID_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("URBANGRID_DASHBOARD_STAFF_API_URL", nobody)
-    monkeypatch.setattr("dashboard.viewer.cookie_token", lambda: token)
-    get_settings.cache_clear()
-    st.cache_data.clear()
-    try:
+    with dashboard_as(
+        monkeypatch, tmp_path, season_url, nobody, "department", f"department:{DEPARTMENT}"
+    ):
         at = open_page("queue", lang="en")
         assert at.main.caption, "the queue reads the database: it works without the API"
         at = open_page("case", lang="en", id="1")
         assert not at.exception
         assert any("Read-only" in w.value for w in at.warning)
         assert not at.get("form")
-    finally:
-        get_settings.cache_clear()
-        st.cache_data.clear()
 
 
 def flag_near_boundary(url: str) -> tuple[int, str, str]:
@@ -186,15 +202,9 @@ def test_a_dispatcher_sees_a_boundary_report_and_moves_it_to_the_neighbour(
     own_season: str, staff_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     case_id, street, neighbour = flag_near_boundary(own_season)
-    engine = make_engine(own_season)
-    token = staff_token(engine, "dispatcher", "city", name="dispatcher-7")
-    monkeypatch.setenv("URBANGRID_DATABASE_URL", own_season)
-    monkeypatch.setenv("URBANGRID_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("URBANGRID_DASHBOARD_STAFF_API_URL", staff_api)
-    monkeypatch.setattr("dashboard.viewer.cookie_token", lambda: token)
-    get_settings.cache_clear()
-    st.cache_data.clear()
-    try:
+    with dashboard_as(
+        monkeypatch, tmp_path, own_season, staff_api, "dispatcher", "city", name="dispatcher-7"
+    ) as engine:
         with Session(engine) as session:
             names = area_names(
                 session, case_row(engine, case_id).grid_version_id or 0, [street, neighbour]
@@ -247,10 +257,6 @@ def test_a_dispatcher_sees_a_boundary_report_and_moves_it_to_the_neighbour(
             reroute.action == "reroute"
             and json.loads(reroute.detail)["because"] == "move_to_neighbour"
         )
-    finally:
-        engine.dispose()
-        get_settings.cache_clear()
-        st.cache_data.clear()
 
 
 def join_with_a_photo(api: str, url: str, *, within: str = "") -> tuple[int, int]:
@@ -297,25 +303,13 @@ def test_a_case_page_shows_the_photos_of_the_reports_that_joined_it(
     own_season: str, staff_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     case_id, report = join_with_a_photo(staff_api, own_season)
-    engine = make_engine(own_season)
-    token = staff_token(engine, "shift_lead", "city")
-    engine.dispose()
-    monkeypatch.setenv("URBANGRID_DATABASE_URL", own_season)
-    monkeypatch.setenv("URBANGRID_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("URBANGRID_DASHBOARD_STAFF_API_URL", staff_api)
-    monkeypatch.setattr("dashboard.viewer.cookie_token", lambda: token)
-    get_settings.cache_clear()
-    st.cache_data.clear()
-    try:
+    with dashboard_as(monkeypatch, tmp_path, own_season, staff_api, "shift_lead", "city"):
         at = open_page("case", lang="en", id=str(case_id))
         assert at.title[0].value.startswith(f"#{case_id} · ")
         # No worker runs here: the photo waits to be processed, and says whose it is.
         assert f"photo being processed · From report #{report}, which joined this case" in [
             c.value for c in at.main.caption
         ]
-    finally:
-        get_settings.cache_clear()
-        st.cache_data.clear()
 
 
 @pytest.mark.slow
@@ -331,21 +325,21 @@ def test_staff_see_the_original_of_a_hidden_photo_on_the_case_page(
     from urbangrid.core.storage import object_key, open_storage
     from urbangrid.core.tables import Photo
 
-    engine = make_engine(own_season)
-    token = staff_token(engine, "department", f"department:{DEPARTMENT}", name="dept-viewer")
-    monkeypatch.setenv("URBANGRID_DATABASE_URL", own_season)
-    monkeypatch.setenv("URBANGRID_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("URBANGRID_DASHBOARD_STAFF_API_URL", staff_api)
-    monkeypatch.setattr("dashboard.viewer.cookie_token", lambda: token)
-    get_settings.cache_clear()
-    st.cache_data.clear()
     buffer = io.BytesIO()
     Image.new("RGB", (64, 48), (200, 30, 30)).save(buffer, "JPEG")
     original = buffer.getvalue()
     digest = hashlib.sha256(original).hexdigest()
     storage = open_storage("", var_dir=tmp_path / "var")  # the API's, as the fixture sets it
     storage.put(object_key("photos", digest, ".jpg"), original, "image/jpeg")
-    try:
+    with dashboard_as(
+        monkeypatch,
+        tmp_path,
+        own_season,
+        staff_api,
+        "department",
+        f"department:{DEPARTMENT}",
+        name="dept-viewer",
+    ) as engine:
         with Session(engine) as session:
             working = session.execute(
                 select(Case.id)  # type: ignore[call-overload]
@@ -374,7 +368,3 @@ def test_staff_see_the_original_of_a_hidden_photo_on_the_case_page(
         # Shown through Streamlit's media store (the bytes the API gave the token's holder),
         # not by a public URL, which answers 404 for a hidden photo.
         assert "/api/v1/photos/" not in str(hidden[0].proto), str(hidden[0].proto)
-    finally:
-        engine.dispose()
-        get_settings.cache_clear()
-        st.cache_data.clear()

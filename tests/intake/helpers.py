@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +14,7 @@ from PIL import Image
 from sqlmodel import Session
 
 from geo.layer import Grid
+from tests.ports import answers, free_port
 from tests.processes import urbangrid_process, wait_until
 from urbangrid.cases.addresses import import_rows, read_file
 from urbangrid.core.db import make_engine
@@ -96,22 +96,6 @@ def cell_points(grid: Grid, count: int, seed: int) -> list[tuple[float, float]]:
     cells = grid[max(grid)].geoms
     chosen = np.random.default_rng(seed).choice(len(cells), size=count, replace=False)
     return [(p.x, p.y) for p in shapely.point_on_surface(cells[chosen])]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def answers(url: str) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=2) as answer:
-            return bool(answer.status == 200)
-    except OSError:
-        return False
 
 
 @contextmanager

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
@@ -25,21 +24,12 @@ from urbangrid.cases import photoset
 from urbangrid.cases.blurring import Detection, cover, find, reblur, stored_detections
 from urbangrid.cases.detect import VERSION
 from urbangrid.cases.photos import render_public
-from urbangrid.core.db import make_engine
 from urbangrid.core.settings import Settings
 from urbangrid.core.storage import DirectoryStorage, object_key
 from urbangrid.core.tables import Photo
 from workers.media import process_photo
 
 SETTINGS = Settings(var_dir=Path("/nonexistent"))
-
-
-@pytest.fixture
-def session(sqlite_url: str) -> Iterator[Session]:
-    engine = make_engine(sqlite_url)
-    with Session(engine, expire_on_commit=False) as opened:
-        yield opened
-    engine.dispose()
 
 
 def _jpeg(rgb: np.ndarray) -> bytes:
