@@ -58,11 +58,12 @@ _UNTOUCHED: dict[str, Any] = {
 }
 
 
-def case_columns(**values: Any) -> dict[str, Any]:
-    """A case's column values for :class:`CaseRecord`: ``values`` over a case untouched yet.
+def case_columns(lon: float, lat: float, **values: Any) -> dict[str, Any]:
+    """A case's column values for :class:`CaseRecord`: reported at (``lon``, ``lat``) in WGS84,
+    ``values`` over a case untouched yet.
 
-    >>> case = case_columns(id=7, channel="api")
-    >>> case["id"], case["input_crs"], case["rework_count"], case["closed_at"]
-    (7, 'wgs84', 0, None)
+    >>> case = case_columns(121.47, 31.23, id=7, channel="api")
+    >>> case["id"], case["input_lat"], case["lat"], case["rework_count"], case["closed_at"]
+    (7, 31.23, 31.23, 0, None)
     """
-    return {**_UNTOUCHED, **values}
+    return {**_UNTOUCHED, "input_lat": lat, "input_lon": lon, "lat": lat, "lon": lon, **values}

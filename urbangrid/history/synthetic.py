@@ -107,14 +107,12 @@ class Season:
         citizen = rng.random() < 0.6
         department = self._department(kind.code, place.codes)
         case = case_columns(
+            place.lon,
+            place.lat,
             id=case_id,
             tracking_token=f"synthetic-{self.seed}-{case_id}",
             category_code=kind.code,
             description=_DESCRIPTIONS[0 if citizen else 1],
-            input_lat=place.lat,
-            input_lon=place.lon,
-            lat=place.lat,
-            lon=place.lon,
             state=None,
             created_at=created,
             updated_at=created,

@@ -56,20 +56,13 @@ class Walk:
         return self._record(action, at, role, actor, **said)
 
     def _record(
-        self,
-        action: str,
-        at: datetime,
-        role: Role,
-        actor: str,
-        *,
-        note: str = "",
-        detail: Mapping[str, Any] | None = None,
-        values: Mapping[str, Any] | None = None,
+        self, action: str, at: datetime, role: Role, actor: str, **said: Unpack[Said]
     ) -> bool:
         before = self.state
         after = apply(before, action, role) if action in TRANSITIONS else before
         assert after is not None
-        changes = dict(values or {})
+        detail = said.get("detail")
+        changes = dict(said.get("values") or {})
         department = changes.get("department_code") or self.case["department_code"]
         self.case.update(changes)
         self.case["state"] = after
@@ -86,7 +79,7 @@ class Walk:
                 "to_state": after,
                 "actor": actor,
                 "role": role,
-                "note": note,
+                "note": said.get("note", ""),
                 "detail": json.dumps(dict(detail), ensure_ascii=False) if detail else "{}",
                 "department_code": department,
             }

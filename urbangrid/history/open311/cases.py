@@ -119,14 +119,12 @@ def _import_batch(
         state = CaseState.CLOSED if row.outcome == "closed" else CaseState.VOID
         closed = row.outcome == "closed"
         case = case_columns(
+            row.lon,
+            row.lat,
             id=first + number,
             tracking_token=f"{mapping.source}:{row.source_id}"[:64],
             category_code=categories[row.kind],
             description=" · ".join(x for x in (row.kind, row.address) if x)[:4000],
-            input_lat=row.lat,
-            input_lon=row.lon,
-            lat=row.lat,
-            lon=row.lon,
             state=state,
             l1_code=l1,
             l2_code=l2,
