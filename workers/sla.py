@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -81,12 +81,7 @@ def advance_case(session: Session, case_id: int, *, now: datetime, policy: Polic
         )
     )
     pending: list[tuple[SlaClock, sla.Mark]] = []
-    for row in rows:
-        clock = to_clock(row)
-        marks = sla.due_marks(clock, now, rules)
-        if not marks:
-            continue
-        done = replace(clock, step=marks[-1].step)
+    for row, marks, done in _due(rows, now, rules):
         moved = session.execute(
             update(SlaClock)
             .where(col(SlaClock.id) == row.id)
@@ -125,6 +120,18 @@ def advance_case(session: Session, case_id: int, *, now: datetime, policy: Polic
         fired.append(entry.fired)
     session.commit()
     return fired
+
+
+def _due(
+    rows: Iterable[SlaClock], now: datetime, rules: sla.ClockRules
+) -> Iterator[tuple[SlaClock, list[sla.Mark], sla.Clock]]:
+    """Each clock row with marks due by ``now``: the row, those marks in order, and its clock as
+    it stands once they are fired."""
+    for row in rows:
+        clock = to_clock(row)
+        marks = sla.due_marks(clock, now, rules)
+        if marks:
+            yield row, marks, replace(clock, step=marks[-1].step)
 
 
 @dataclass(frozen=True)
@@ -276,12 +283,7 @@ def _plan_marks(
     rules = policy.rules
     moves: list[dict[str, Any]] = []
     pending: list[tuple[SlaClock, sla.Mark]] = []
-    for row in rows:
-        clock = to_clock(row)
-        marks = sla.due_marks(clock, now, rules)
-        if not marks:
-            continue
-        done = replace(clock, step=marks[-1].step)
+    for row, marks, done in _due(rows, now, rules):
         moves.append(
             {
                 "id": row.id,
