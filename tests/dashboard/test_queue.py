@@ -11,7 +11,7 @@ import json
 import sqlite3
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -88,26 +88,32 @@ def dashboard_as(
         st.cache_data.clear()
 
 
+def department_clerk(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, url: str, staff_api: str, name: str
+) -> AbstractContextManager[Engine]:
+    """:func:`dashboard_as` a new member of the department's staff."""
+    return dashboard_as(
+        monkeypatch, tmp_path, url, staff_api, "department", f"department:{DEPARTMENT}", name
+    )
+
+
+def working_case(engine: Engine, *, waiting_on_nothing: bool = False) -> int:
+    """A case the department is handling (with no request of its own pending, if asked)."""
+    query = select(Case.id).where(  # type: ignore[call-overload]
+        Case.department_code == DEPARTMENT, Case.state == "IN_PROGRESS"
+    )
+    if waiting_on_nothing:
+        query = query.where(Case.pending_request.is_(None))  # type: ignore[union-attr]
+    with Session(engine) as session:
+        return int(session.execute(query.limit(1)).scalar_one())
+
+
 @pytest.mark.slow
 def test_a_department_acts_on_a_case_page_through_the_staff_api(
     own_season: str, staff_api: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    with dashboard_as(
-        monkeypatch,
-        tmp_path,
-        own_season,
-        staff_api,
-        "department",
-        f"department:{DEPARTMENT}",
-        name="dept-clerk",
-    ) as engine:
-        with Session(engine) as session:
-            working = session.execute(
-                select(Case.id)  # type: ignore[call-overload]
-                .where(Case.department_code == DEPARTMENT, Case.state == "IN_PROGRESS")
-                .where(Case.pending_request.is_(None))  # type: ignore[union-attr]
-                .limit(1)
-            ).scalar_one()
+    with department_clerk(monkeypatch, tmp_path, own_season, staff_api, "dept-clerk") as engine:
+        working = working_case(engine, waiting_on_nothing=True)
         at = open_page("case", lang="en", id=str(working))
         assert at.title[0].value.startswith(f"#{working} · ")
         action = at.radio(key=f"case_action_{working}")
@@ -331,21 +337,9 @@ def test_staff_see_the_original_of_a_hidden_photo_on_the_case_page(
     digest = hashlib.sha256(original).hexdigest()
     storage = open_storage("", var_dir=tmp_path / "var")  # the API's, as the fixture sets it
     storage.put(object_key("photos", digest, ".jpg"), original, "image/jpeg")
-    with dashboard_as(
-        monkeypatch,
-        tmp_path,
-        own_season,
-        staff_api,
-        "department",
-        f"department:{DEPARTMENT}",
-        name="dept-viewer",
-    ) as engine:
+    with department_clerk(monkeypatch, tmp_path, own_season, staff_api, "dept-viewer") as engine:
+        working = working_case(engine)
         with Session(engine) as session:
-            working = session.execute(
-                select(Case.id)  # type: ignore[call-overload]
-                .where(Case.department_code == DEPARTMENT, Case.state == "IN_PROGRESS")
-                .limit(1)
-            ).scalar_one()
             session.add(
                 Photo(
                     case_id=int(working),

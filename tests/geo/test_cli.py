@@ -39,63 +39,27 @@ def test_shanghai_from_the_command_line(shared_data: Path, tmp_path: Path) -> No
     shanghai = shared_data / "shanghai"
     assert urbangrid(var, "db", "upgrade").returncode == 0
 
+    # The published files, as the command line imports them.
+    districts_args = (
+        str(shanghai / "sh_districts_datav_wgs84_derived.geojson"),
+        *("--level", "1", "--code-field", "adcode", "--name-field", "name"),
+    )
+    streets_args = (
+        str(shanghai / "sh_streets_wgs84_labelled.geojson"),
+        *("--level", "2", "--code-field", "nbs_code", "--name-field", "street_name"),
+    )
     bad = tmp_path / "broken.geojson"
     bad.write_text('{"type": "FeatureCollection", "features": [', encoding="utf-8")
-    refused = urbangrid(
-        var,
-        "grid",
-        "import",
-        str(bad),
-        "--level",
-        "1",
-        "--code-field",
-        "adcode",
-        "--name-field",
-        "name",
-    )
+    refused = urbangrid(var, "grid", "import", str(bad), *districts_args[1:])
     assert refused.returncode != 0 and "not valid JSON" in refused.stderr
-    refused = urbangrid(
-        var,
-        "grid",
-        "import",
-        str(shanghai / "sh_streets_wgs84_labelled.geojson"),
-        "--level",
-        "2",
-        "--code-field",
-        "nbs_code",
-        "--name-field",
-        "street_name",
-    )
+    refused = urbangrid(var, "grid", "import", *streets_args)
     assert refused.returncode != 0 and "needs level 1" in refused.stderr
     assert table_counts(var) == (0, 0)  # nothing half-written
 
-    districts = urbangrid(
-        var,
-        "grid",
-        "import",
-        str(shanghai / "sh_districts_datav_wgs84_derived.geojson"),
-        "--level",
-        "1",
-        "--code-field",
-        "adcode",
-        "--name-field",
-        "name",
-    )
+    districts = urbangrid(var, "grid", "import", *districts_args)
     assert districts.returncode == 0, districts.stderr
     assert "imported 16 district areas" in districts.stdout
-    streets = urbangrid(
-        var,
-        "grid",
-        "import",
-        str(shanghai / "sh_streets_wgs84_labelled.geojson"),
-        "--level",
-        "2",
-        "--code-field",
-        "nbs_code",
-        "--name-field",
-        "street_name",
-        "--create-offices",
-    )
+    streets = urbangrid(var, "grid", "import", *streets_args, "--create-offices")
     assert streets.returncode == 0, streets.stderr
     # 251 polygons, 14 names in two parts merged, 29 without a code given one.
     assert "imported 237 street areas" in streets.stdout
