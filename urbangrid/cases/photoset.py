@@ -262,13 +262,20 @@ def _paste_face(
 
 
 def _heads() -> list[Image.Image]:
-    """Head-and-shoulders photos with their face boxes (forehead to chin, ear to ear)."""
+    """Head-and-shoulders photos with their face boxes (forehead to chin, ear to ear).
+
+    Boxes are in the crop's pixels, x1 and y1 exclusive. A forehead under hair runs to where the
+    hairline would be (the astronaut's fringe, the cameraman's forelock); one under a cap stops
+    at its brim (Grace Hopper). Checked against the pixels: the astronaut's chin ends at row 177
+    (the shadow under it, then her neck down to the collar at 187); the cameraman's ear starts
+    at column 9 and his nose ends at 84, the background after it.
+    """
     heads = []
     astronaut = Image.fromarray(_sample("astronaut")).crop((120, 0, 340, 260))
-    astronaut.info["face_box"] = (52, 50, 158, 185)  # labelled by eye on the 512-px original
+    astronaut.info["face_box"] = (52, 50, 158, 178)  # on the 512-px original
     heads.append(astronaut)
     camera = Image.fromarray(_sample("camera")).convert("RGB").crop((170, 20, 330, 200))
-    camera.info["face_box"] = (15, 95, 88, 180)
+    camera.info["face_box"] = (9, 95, 85, 180)  # in profile: ear to nose tip
     heads.append(camera)
     hopper = Image.open(_hopper_path()).convert("RGB").crop((30, 20, 498, 460))
     hopper.info["face_box"] = (125, 117, 345, 310)  # labelled by eye on the 512 × 600 original
