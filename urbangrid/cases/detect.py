@@ -35,7 +35,7 @@ from urbangrid.cases.blurring import Detection
 
 # Bump whenever a change could find different boxes: the reblur command re-runs every photo
 # whose stored detections name another version.
-VERSION = "centerface-1024-ort+plates-hsv-6"
+VERSION = "centerface-1024-ort+plates-hsv-7"
 
 FACE_SIDE = 1024  # the longest side CenterFace sees; a 2048-px photo's 40-px face is 20 px there
 
@@ -207,22 +207,31 @@ def detect_plates(rgb: Image, *, min_score: float = 0.4) -> list[Detection]:
 
 
 # A new-energy plate's green fades to near white towards its bottom edge, where no colour mask
-# can follow it: the green found is the plate's upper part, so the blurred box runs on below it,
-# by a fifth of the height found. (On the rendered plates the search, whose closing reaches a
-# little into the pale band, finds about five sixths of the plate; 35 % overshot by 15-20 % of
-# the plate's height on every large green plate.)
+# can follow it: the green found is the plate's upper part, so the blurred box runs on below it
+# until it has a new-energy plate's proportions (480 × 140 mm), and never by more than a fifth
+# of the height found. How much of the pale band the search takes in varies with the light and
+# the plate's size (from three quarters of the plate to all of it): a fixed fifth overshot by
+# 5-10 % of the height below most large plates. (A fixed 35 % overshot by 15-20 %.)
+_GREEN_ASPECT = 480 / 140
 _GREEN_FOOT = 0.2
 
 
 def _with_white_foot(rect: Any) -> Any:
-    """A green plate's rotated rectangle grown down across its pale lower edge."""
+    """A green plate's rotated rectangle grown down across its pale lower edge, to at most a
+    new-energy plate's proportions.
+
+    >>> _with_white_foot(((100.0, 50.0), (240.0, 60.0), 0.0))
+    ((100.0, 55.0), (240.0, 70.0), 0.0)
+    >>> _with_white_foot(((100.0, 50.0), (240.0, 70.0), 0.0))
+    ((100.0, 50.0), (240.0, 70.0), 0.0)
+    """
     (cx, cy), (rw, rh), angle = rect
     turn = np.radians(angle)
     # "Down" on the plate, perpendicular to its long side, pointing down the photo.
-    dx, dy = -np.sin(turn), np.cos(turn)
+    dx, dy = -float(np.sin(turn)), float(np.cos(turn))
     if dy < 0:
         dx, dy = -dx, -dy
-    grow = rh * _GREEN_FOOT
+    grow = min(max(0.0, rw / _GREEN_ASPECT - rh), rh * _GREEN_FOOT)
     return ((cx + dx * grow / 2, cy + dy * grow / 2), (rw, rh + grow), angle)
 
 
