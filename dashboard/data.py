@@ -22,6 +22,7 @@ from dashboard.loaders.map import MapData, map_data
 from dashboard.loaders.overview import OverviewData, overview_data
 from dashboard.loaders.published import PublishedData, published_data
 from dashboard.loaders.queue import queue_data
+from dashboard.staff_client import StaffClient
 from urbangrid.core.columns import utcnow
 from urbangrid.core.db import get_engine
 from urbangrid.core.settings import Settings, get_settings
@@ -86,6 +87,13 @@ def names(lang: str) -> Names:
 def case_photos(case_id: int) -> list[CasePhoto]:
     with _session() as session:
         return case.case_photos(session, case_id)
+
+
+@st.cache_data(ttl=300, max_entries=64, show_spinner=False)
+def photo_as_taken(base_url: str, token: str, case_id: int, photo_id: int) -> bytes:
+    """A case's stored photo, fetched with a staff token once, not on every rerun of the page
+    (a stored photo never changes; the token in the key keeps each person's scope)."""
+    return StaffClient(base_url, token).photo(case_id, photo_id)
 
 
 @st.cache_data(ttl=max(TTL, 300), show_spinner=False)

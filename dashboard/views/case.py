@@ -137,7 +137,8 @@ for column, kind, heading in ((left, "before", "before_photos"), (right, "after"
             continue
         # Staff judge a report by the photo as taken: the original, with the staff token.
         try:
-            column.image(client.photo(photo.report, photo.id), caption=caption, width="stretch")
+            original = data.photo_as_taken(client.base_url, client.token, photo.report, photo.id)
+            column.image(original, caption=caption, width="stretch")
         except (StaffApiRefused, StaffApiUnavailable):
             if photo.hidden:
                 column.caption(caption or "")
