@@ -20,6 +20,8 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
 from limits.storage import storage_from_string
 
+from intake.windows import LocalWindows
+
 log = logging.getLogger(__name__)
 
 
@@ -65,18 +67,22 @@ def burst(count: int, seconds: int = 10) -> list[RateLimitItem]:
 
 
 class Limiter:
-    """Counts requests against named limits in the shared store."""
+    """Counts requests against named limits in the store ``url`` names."""
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self.store = open_store(url)
-        self._limiter = MovingWindowRateLimiter(self.store)
+        # One process's counts stay in the process (see intake.windows for why not limits' own).
+        self._local = LocalWindows() if url.startswith("memory") else None
+        self._limiter = None if self._local else MovingWindowRateLimiter(open_store(url))
 
     async def admit(self, limits: Sequence[RateLimitItem], *key: str) -> int:
         """Count one request of ``key``: 0 when it may go ahead, else the whole seconds to wait.
 
         Raises :class:`StoreAway` when the store does not answer.
         """
+        if self._local is not None:
+            return self._local.admit(list(limits), *key)
+        assert self._limiter is not None
         try:
             # A refused request is not counted, and its wait is that of the longest window
             # exceeded: a client past the hour's limit is told the hour, not the minute.
@@ -93,6 +99,10 @@ class Limiter:
 
     async def clear(self, limits: Sequence[RateLimitItem], *key: str) -> None:
         """Forget ``key``'s counts (a member of staff who signed in is no longer guessing)."""
+        if self._local is not None:
+            self._local.clear(list(limits), *key)
+            return
+        assert self._limiter is not None
         try:
             for item in limits:
                 await self._limiter.clear(item, *key)
