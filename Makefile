@@ -39,7 +39,7 @@ typecheck: setup
 
 test: setup services lint typecheck
 	$(BIN)/pytest --doctest-modules --ignore=urbangrid/migrations --ignore=intake/main.py urbangrid geo intake workers
-	$(BIN)/pytest -n auto --dist loadfile --durations=20
+	$(BIN)/pytest -n auto --dist worksteal --durations=20
 
 # PostGIS to compare with: a scratch database on the local server, created when missing.
 BENCH_POSTGIS_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/urbangrid_bench

@@ -38,6 +38,22 @@ def shared_data() -> Path:
     return folder
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_grid_index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One grid index folder for the session's APIs and workers, as production's processes
+    share one (``URBANGRID_GRID_INDEX_DIR``): the session's seeded databases have their index
+    built once per test worker, not once per test (three seconds each). Tests of the index
+    itself give their own folder, and child processes are started without the setting
+    (``tests.processes.service_env``)."""
+    previous = os.environ.get("URBANGRID_GRID_INDEX_DIR")
+    os.environ["URBANGRID_GRID_INDEX_DIR"] = str(tmp_path_factory.mktemp("grid-index"))
+    yield
+    if previous is None:
+        os.environ.pop("URBANGRID_GRID_INDEX_DIR", None)
+    else:
+        os.environ["URBANGRID_GRID_INDEX_DIR"] = previous
+
+
 @pytest.fixture(scope="session")
 def demo_grid() -> Grid:
     from geo.demo import demo_city
