@@ -38,8 +38,8 @@ typecheck: setup
 	$(BIN)/mypy urbangrid geo intake workers dashboard
 
 test: setup services lint typecheck
-	$(BIN)/pytest --doctest-modules --ignore=urbangrid/migrations --ignore=intake/main.py urbangrid geo intake workers
-	$(BIN)/pytest -n auto --dist worksteal --durations=20
+	$(BIN)/pytest -n auto --dist worksteal --durations=20 --doctest-modules \
+	  --ignore=urbangrid/migrations --ignore=intake/main.py tests urbangrid geo intake workers
 
 # PostGIS to compare with: a scratch database on the local server, created when missing.
 BENCH_POSTGIS_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/urbangrid_bench
