@@ -11,8 +11,11 @@ whatever the broker missed.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
+from collections.abc import Awaitable
+from typing import TypeVar
 
 import psycopg
 import sqlalchemy.exc
@@ -21,7 +24,14 @@ from fastapi.responses import JSONResponse, Response
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 RETRY_AFTER_S = 5
+# Longest a request waits on the database before the answer is 503: a database that hangs (a
+# stalled server or proxy, a link that swallows packets while the kernel still acknowledges
+# them) must not hold a resident's request open. libpq's own timeouts cover connecting and
+# unacknowledged sends, not a peer that accepts and never answers.
+ANSWER_WITHIN_S = 4.0
 MESSAGE = "the city's database is unavailable for a moment; try again shortly"
 
 # What a database that is away raises, through SQLAlchemy or psycopg (the fast path's pool
@@ -35,6 +45,20 @@ UNAVAILABLE: tuple[type[Exception], ...] = (
 )
 
 _last_logged = [0.0]
+
+
+def hanging() -> psycopg.OperationalError:
+    """What a wait past :data:`ANSWER_WITHIN_S` raises: answered as the database away (503)."""
+    return psycopg.OperationalError(f"the database did not answer within {ANSWER_WITHIN_S:.0f} s")
+
+
+async def within_deadline(waiting: Awaitable[T]) -> T:
+    """``waiting``, or :func:`hanging` after :data:`ANSWER_WITHIN_S` (it is cancelled; work
+    already in a thread finishes there when the database answers)."""
+    try:
+        return await asyncio.wait_for(waiting, ANSWER_WITHIN_S)
+    except TimeoutError:
+        raise hanging() from None
 
 
 async def database_unavailable(request: Request, exc: Exception) -> Response:

@@ -27,11 +27,12 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from psycopg import errors
+from psycopg import OperationalError, errors
 from psycopg_pool import AsyncConnectionPool
 from psycopg_pool.base import AttemptWithBackoff
 from sqlalchemy.engine import make_url
 
+from intake.outages import within_deadline
 from urbangrid.core.db import PG_CONNECT_ARGS, POOL_TIMEOUT_S
 from urbangrid.core.tables.cases import OPEN_NOT_DUPLICATE
 
@@ -176,22 +177,37 @@ class FastStore:
         done: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait((values, done))
         # Shielded: a resident who hangs up does not take the report out of a batch half sent.
-        return await asyncio.shield(done)
+        try:
+            return await within_deadline(asyncio.shield(done))
+        except OperationalError:
+            # Withdrawn unless a writer has sent it already: the writers skip it. One already
+            # sent may still be stored when the database answers, and the resident's retry with
+            # the same Idempotency-Key then gets that case, not a second one.
+            done.cancel()
+            raise
 
     async def candidates(self, values: dict[str, Any]) -> list[tuple[int, float, float]]:
         """Open cases of the category in the box: (id, lat, lon) for the exact measure."""
-        async with self.pool.connection() as conn:
-            cursor = await conn.execute(_CANDIDATES, values)
-            return [(int(r[0]), float(r[1]), float(r[2])) for r in await cursor.fetchall()]
+
+        async def read() -> list[tuple[int, float, float]]:
+            async with self.pool.connection() as conn:
+                cursor = await conn.execute(_CANDIDATES, values)
+                return [(int(r[0]), float(r[1]), float(r[2])) for r in await cursor.fetchall()]
+
+        return await within_deadline(read())
 
     # -- the writers ----------------------------------------------------------------------
 
     async def _write_loop(self) -> None:
         while True:
-            batch = [await self._queue.get()]
-            while len(batch) < MAX_BATCH and not self._queue.empty():
-                batch.append(self._queue.get_nowait())
+            taken = [await self._queue.get()]
+            while len(taken) < MAX_BATCH and not self._queue.empty():
+                taken.append(self._queue.get_nowait())
+            # Reports whose resident was already told 503 (the database hung) are not sent.
+            batch = [pending for pending in taken if not pending[1].done()]
             try:
+                if not batch:
+                    continue
                 if len(batch) == 1:
                     await self._write_one(*batch[0])
                 else:
@@ -202,7 +218,7 @@ class FastStore:
                     if not done.done():
                         done.set_exception(RuntimeError("the report could not be stored"))
             finally:
-                for _ in batch:
+                for _ in taken:
                     self._queue.task_done()
 
     async def _write_one(self, values: dict[str, Any], done: asyncio.Future[int | None]) -> None:

@@ -9,6 +9,7 @@ first event, its idempotency key and its photos → after the commit, publish th
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import secrets
@@ -32,6 +33,7 @@ from intake import idempotency
 from intake.duplicates import nearest, search_area
 from intake.errors import FieldError
 from intake.location import Placed, locate
+from intake.outages import within_deadline
 from intake.pgfast import FastStore, KeyTaken
 from intake.publisher import Publisher
 from intake.rows import case_row, event_row, insert_report, read_accepted
@@ -89,6 +91,7 @@ class Intake:
         self._grid = grid
         self._reference = _Reference()
         self._misses: dict[str, float] = {}
+        self._refreshing: asyncio.Future[None] | None = None
 
     # -- reference data -------------------------------------------------------------------
 
@@ -145,7 +148,12 @@ class Intake:
 
     async def reference(self) -> _Reference:
         if time.monotonic() - self._reference.read_at > self.REFERENCE_TTL_S:
-            await run_in_threadpool(self.refresh_reference)
+            # One read at a time, shared by every request waiting on it: with the database
+            # hanging, requests answer 503 on time and do not each tie up a thread.
+            if self._refreshing is None or self._refreshing.done():
+                self._refreshing = asyncio.ensure_future(run_in_threadpool(self.refresh_reference))
+                self._refreshing.add_done_callback(_collect)
+            await within_deadline(asyncio.shield(self._refreshing))
         return self._reference
 
     # -- the steps ------------------------------------------------------------------------
@@ -255,7 +263,7 @@ class Intake:
             with self.engine.begin() as conn:
                 return step(conn, *args)
 
-        return await run_in_threadpool(in_thread)
+        return await within_deadline(run_in_threadpool(in_thread))
 
     async def _replay(self, sub: Submission, earlier: tuple[int, str], print_: str) -> Accepted:
         case_id, earlier_print = earlier
@@ -287,3 +295,9 @@ class Intake:
 
 # An empty box: the fast statement then finds nothing near and inserts.
 _NO_AREA = {"min_lat": 1.0, "max_lat": 0.0, "min_lon": 1.0, "max_lon": 0.0}
+
+
+def _collect(done: asyncio.Future[None]) -> None:
+    """Take a finished reference read's error, if any: every request may have stopped waiting."""
+    if not done.cancelled():
+        done.exception()

@@ -93,3 +93,55 @@ def test_database_away_answers_503_then_reports_are_stored_again(
     finally:
         proxy.stop()
         dispose_engines()
+
+
+def test_a_database_that_hangs_answers_503_instead_of_holding_the_resident(
+    pg_url: str, demo_grid: Grid, tmp_path: Path
+) -> None:
+    parts = urlsplit(pg_url.replace("postgresql+psycopg", "postgresql"))
+    proxy = TcpProxy((parts.hostname or "127.0.0.1", parts.port or 5432))
+    proxy.start()
+    settings = settings_for(
+        {
+            "URBANGRID_DATABASE_URL": _through(proxy, pg_url),
+            "URBANGRID_BROKER_URL": "amqp://guest:guest@127.0.0.1:1//",
+            "URBANGRID_VAR_DIR": str(tmp_path / "var"),
+            "URBANGRID_RATE_LIMIT_PER_MINUTE": "0",
+            "URBANGRID_DUPLICATE_RADIUS_M": "0",
+        }
+    )
+    points = inside_points(demo_grid, 50, seed=78)
+
+    def submit(client: TestClient, key: str) -> tuple[int, dict[str, str], float, int | None]:
+        lon, lat = points[int(key.rsplit("-", 1)[-1]) if key[-1].isdigit() else 49]
+        started = time.monotonic()
+        answer = client.post(
+            "/api/v1/reports",
+            json={"category": "E0102", "lat": lat, "lon": lon},
+            headers={"Idempotency-Key": key},
+        )
+        case = answer.json().get("id") if answer.status_code in (200, 201) else None
+        return answer.status_code, dict(answer.headers), time.monotonic() - started, case
+
+    try:
+        with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+            assert submit(client, "before")[0] == 201
+            proxy.hang()
+            hung = [submit(client, f"hung-{n}") for n in range(3)]
+            print("while hung:", [(status, round(s, 2)) for status, _, s, _ in hung])
+            assert [status for status, _, _, _ in hung] == [503] * 3
+            assert all(headers.get("retry-after") == "5" for _, headers, _, _ in hung)
+            assert all(seconds < 15 for _, _, seconds, _ in hung)  # answered, not held open
+            proxy.resume()
+            # The residents send the same reports again with their keys: each is stored once
+            # (one sent before the hang may have been stored when the database answered).
+            again = [submit(client, f"hung-{n}") for n in range(3)]
+            # 200: the report sent before the hang, stored when the database answered.
+            assert {status for status, _, _, _ in again} <= {200, 201}
+            assert len({case for _, _, _, case in again}) == 3
+            assert [submit(client, f"hung-{n}")[3] for n in range(3)] == [
+                case for _, _, _, case in again
+            ]
+    finally:
+        proxy.stop()
+        dispose_engines()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import selectors
 import socket
 import threading
+import time
 from contextlib import suppress
 
 
@@ -27,6 +28,7 @@ class TcpProxy:
         self._thread: threading.Thread | None = None
         self._sockets: list[socket.socket] = []
         self._running = threading.Event()
+        self._hung = threading.Event()
 
     @property
     def up(self) -> bool:
@@ -41,6 +43,15 @@ class TcpProxy:
         self._running.set()
         self._thread = threading.Thread(target=self._serve, daemon=True, name="soak-proxy")
         self._thread.start()
+
+    def hang(self) -> None:
+        """Keep every connection open but pass nothing on, and answer no new one: a server
+        or a link that hangs rather than refuses (the kernel still acknowledges what is sent,
+        so no TCP timeout fires)."""
+        self._hung.set()
+
+    def resume(self) -> None:
+        self._hung.clear()
 
     def stop(self) -> None:
         self._running.clear()
@@ -62,6 +73,9 @@ class TcpProxy:
         listener.setblocking(False)
         selector.register(listener, selectors.EVENT_READ, None)
         while self._running.is_set():
+            if self._hung.is_set():
+                time.sleep(0.05)
+                continue
             try:
                 events = selector.select(0.2)
             except (OSError, ValueError):
