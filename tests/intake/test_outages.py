@@ -21,6 +21,7 @@ from tests.processes import wait_until
 from tests.test_pipeline import inside_points, settings_for
 from urbangrid.commands.soak.proxy import TcpProxy
 from urbangrid.core.db import dispose_engines
+from urbangrid.core.settings import Settings
 
 pytestmark = [pytest.mark.postgres]
 
@@ -29,26 +30,35 @@ def _through(proxy: TcpProxy, url: str) -> str:
     return make_url(url).set(host="127.0.0.1", port=proxy.port).render_as_string(False)
 
 
-def test_database_away_answers_503_then_reports_are_stored_again(
-    pg_url: str, demo_grid: Grid, tmp_path: Path
-) -> None:
+def _behind_proxy(
+    pg_url: str, tmp_path: Path, extra: dict[str, str] | None = None
+) -> tuple[TcpProxy, Settings]:
+    """A started proxy in front of the test database, and the API's settings through it."""
     parts = urlsplit(pg_url.replace("postgresql+psycopg", "postgresql"))
     proxy = TcpProxy((parts.hostname or "127.0.0.1", parts.port or 5432))
     proxy.start()
     settings = settings_for(
         {
             "URBANGRID_DATABASE_URL": _through(proxy, pg_url),
-            # The broker is not what this test is about: publishing fails and the relay would
-            # cover it; the reports are committed either way.
+            # The broker is not what these tests are about: publishing fails and the relay
+            # would cover it; the reports are committed either way.
             "URBANGRID_BROKER_URL": "amqp://guest:guest@127.0.0.1:1//",
             "URBANGRID_VAR_DIR": str(tmp_path / "var"),
             "URBANGRID_RATE_LIMIT_PER_MINUTE": "0",
             "URBANGRID_DUPLICATE_RADIUS_M": "0",
-            # One connection: one chain of reconnection tries, as a pool whose connections all
-            # died at once has.
-            "URBANGRID_API_POOL_SIZE": "1",
-            "URBANGRID_API_WRITERS": "1",
+            **(extra or {}),
         }
+    )
+    return proxy, settings
+
+
+def test_database_away_answers_503_then_reports_are_stored_again(
+    pg_url: str, demo_grid: Grid, tmp_path: Path
+) -> None:
+    # One connection: one chain of reconnection tries, as a pool whose connections all died
+    # at once has.
+    proxy, settings = _behind_proxy(
+        pg_url, tmp_path, {"URBANGRID_API_POOL_SIZE": "1", "URBANGRID_API_WRITERS": "1"}
     )
     points = iter(inside_points(demo_grid, 200, seed=77))
 
@@ -98,18 +108,7 @@ def test_database_away_answers_503_then_reports_are_stored_again(
 def test_a_database_that_hangs_answers_503_instead_of_holding_the_resident(
     pg_url: str, demo_grid: Grid, tmp_path: Path
 ) -> None:
-    parts = urlsplit(pg_url.replace("postgresql+psycopg", "postgresql"))
-    proxy = TcpProxy((parts.hostname or "127.0.0.1", parts.port or 5432))
-    proxy.start()
-    settings = settings_for(
-        {
-            "URBANGRID_DATABASE_URL": _through(proxy, pg_url),
-            "URBANGRID_BROKER_URL": "amqp://guest:guest@127.0.0.1:1//",
-            "URBANGRID_VAR_DIR": str(tmp_path / "var"),
-            "URBANGRID_RATE_LIMIT_PER_MINUTE": "0",
-            "URBANGRID_DUPLICATE_RADIUS_M": "0",
-        }
-    )
+    proxy, settings = _behind_proxy(pg_url, tmp_path)
     points = inside_points(demo_grid, 50, seed=78)
 
     def submit(client: TestClient, key: str) -> tuple[int, dict[str, str], float, int | None]:
