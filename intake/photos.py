@@ -132,6 +132,21 @@ async def upload_case_photos(
     return StaffPhotos(photos=[StaffPhoto(id=i, ref=f"photo:{i}") for i in ids])
 
 
+def case_photo(session: Session, case_id: int, photo_id: int) -> Photo:
+    """One of the photos staff judge a case by: its own, or one sent with a resident's report
+    that joined it as a duplicate (the case page lists both, under the case's own address, and
+    the staff who may see the case may see all its evidence, whoever's scope the joined
+    report's place fell in)."""
+    photo = session.get(Photo, photo_id)
+    if photo is not None and photo.case_id != case_id:
+        sent_with = session.get(Case, photo.case_id)
+        if sent_with is None or sent_with.duplicate_of != case_id:
+            photo = None
+    if photo is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"case {case_id} has no photo {photo_id}")
+    return photo
+
+
 @staff_router.get(
     "/api/v1/cases/{case_id}/photos/{photo_id}.jpg",
     response_class=Response,
@@ -143,9 +158,9 @@ def get_case_photo(
 ) -> Response:
     """A photo of a case as stored, uncovered and even when hidden: for staff in scope."""
     visible_case(session, principal, case_id)
-    photo = session.get(Photo, photo_id)
-    if photo is None or photo.case_id != case_id or photo.digest is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"case {case_id} has no photo {photo_id}")
+    photo = case_photo(session, case_id, photo_id)
+    if photo.digest is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"photo {photo_id} is not stored yet")
     storage: Storage = request.app.state.storage
     try:
         data = storage.get(object_key("photos", photo.digest, ".jpg"))
@@ -187,9 +202,7 @@ def _moderate(
     case = visible_case(session, principal, case_id)
     if principal.role not in MODERATORS:
         raise HTTPException(status.HTTP_403_FORBIDDEN, "only a shift lead moderates photos")
-    photo = session.get(Photo, photo_id)
-    if photo is None or photo.case_id != case_id:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"case {case_id} has no photo {photo_id}")
+    photo = case_photo(session, case_id, photo_id)
     try:
         event = step(case, photo)
     except NotReady as exc:

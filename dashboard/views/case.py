@@ -135,9 +135,10 @@ for column, kind, heading in ((left, "before", "before_photos"), (right, "after"
         if not (photo.ready and photo.digest):
             column.caption(" · ".join([t("photo_pending", lang), *notes]))
             continue
-        # Staff judge a report by the photo as taken: the original, with the staff token.
+        # Staff judge a report by the photo as taken: the original, with the staff token,
+        # asked for under this case (a joined report's own case may lie outside their scope).
         try:
-            original = data.photo_as_taken(client.base_url, client.token, photo.report, photo.id)
+            original = data.photo_as_taken(client.base_url, client.token, case_id, photo.id)
             column.image(original, caption=caption, width="stretch")
         except (StaffApiRefused, StaffApiUnavailable):
             if photo.hidden:

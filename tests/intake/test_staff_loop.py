@@ -214,6 +214,59 @@ def test_a_resident_who_joined_sees_the_public_timeline_only(
     assert "Crew on the way." in [e["note"] for e in view["timeline"]]
 
 
+def test_staff_open_and_moderate_the_photo_of_a_report_that_joined_the_case(
+    make_client: MakeClient, engine: Engine, sqlite_url: str, demo_grid: Grid, tmp_path: Path
+) -> None:
+    """The case page lists a joined report's photo under the case's own address: that address
+    serves the original to the staff of the case, and the shift lead moderates it there."""
+    client = make_client(duplicate_radius_m=50)  # type: ignore[no-redef]
+    first = photo_report(client, engine, demo_grid, seed=1111)
+    stranger = photo_report(client, engine, demo_grid, seed=1112)
+    lon, lat = cell_points(demo_grid, 1, seed=1111)[0]
+    answer = client.post(
+        "/api/v1/reports",
+        data={"category": "E0102", "lat": str(lat), "lon": str(lon)},
+        files=[("photos", ("same.jpg", jpeg((700, 500), colour=(40, 160, 60)), "image/jpeg"))],
+    )
+    assert answer.status_code == 201, answer.text
+    joined = answer.json()
+    assert joined["duplicate_of"] == first["id"]
+    (joined_photo,) = joined["photos"]
+    for case_id in (first["id"], joined["id"], stranger["id"]):
+        process_all(sqlite_url, tmp_path / "var", case_id)
+
+    case = case_row(engine, first["id"])
+    department = staff_token(engine, "department", f"department:{case.department_code}")
+    listed = client.get(f"/api/v1/cases/{first['id']}", headers=auth(department)).json()["photos"]
+    (entry,) = [p for p in listed if p["id"] == joined_photo]
+    original = client.get(entry["url"], headers=auth(department))
+    assert original.status_code == 200, original.text
+    as_taken = Image.open(io.BytesIO(original.content)).convert("RGB")
+    assert as_taken.getpixel((350, 250))[1] > 120  # the joined report's green, not the case's red
+
+    lead = staff_token(engine, "shift_lead", "city")
+    hidden = client.post(
+        f"/api/v1/cases/{first['id']}/photos/{joined_photo}/hide",
+        json={"reason": "a neighbour's window"},
+        headers=auth(lead),
+    )
+    assert hidden.status_code == 200, hidden.text
+    with Session(engine) as session:
+        photo = session.get(Photo, joined_photo)
+        assert photo is not None and photo.hidden
+    # Another case's photo is not this case's, under its address or moderated through it.
+    (other_photo,) = stranger["photos"]
+    for answer in (
+        client.get(f"/api/v1/cases/{first['id']}/photos/{other_photo}.jpg", headers=auth(lead)),
+        client.post(
+            f"/api/v1/cases/{first['id']}/photos/{other_photo}/hide",
+            json={"reason": "wrong case"},
+            headers=auth(lead),
+        ),
+    ):
+        assert answer.status_code == 404, answer.text
+
+
 def test_photo_references_must_be_this_cases_photos(
     client: TestClient, engine: Engine, demo_grid: Grid
 ) -> None:
