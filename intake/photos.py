@@ -23,7 +23,7 @@ from intake.rows import store_photo_rows
 from intake.staff_auth import StaffDep
 from intake.uploads import multipart_body, read_form, require_multipart
 from urbangrid.cases.lifecycle import ConcurrentChange
-from urbangrid.cases.moderation import MODERATORS, NotReady, redact, set_hidden
+from urbangrid.cases.moderation import MODERATORS, HiddenElsewhere, NotReady, redact, set_hidden
 from urbangrid.cases.public import photo_url, public_url_digest, served_photo
 from urbangrid.cases.staff import Principal
 from urbangrid.core.columns import utcnow
@@ -205,7 +205,7 @@ def _moderate(
     photo = case_photo(session, case_id, photo_id)
     try:
         event = step(case, photo)
-    except NotReady as exc:
+    except (NotReady, HiddenElsewhere) as exc:
         session.rollback()
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
     except ValueError as exc:
@@ -250,6 +250,7 @@ def _visibility(
             actor=principal.name,
             role=principal.role,
             reason=body.reason,
+            scope=principal.scope,
         ),
     )
 

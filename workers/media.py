@@ -11,6 +11,7 @@ are named by their content and the row is guarded on pending.
 
 from __future__ import annotations
 
+import json
 import logging
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +22,8 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from urbangrid.cases.blurring import detections_json, find, publish
-from urbangrid.cases.photos import PhotoRejected, normalise
+from urbangrid.cases.moderation import carried_over
+from urbangrid.cases.photos import Box, PhotoRejected, normalise
 from urbangrid.core.columns import utcnow
 from urbangrid.core.db import get_engine
 from urbangrid.core.messages import PROCESS_PHOTO, RELAY_PHOTOS
@@ -67,14 +69,30 @@ def process_photo(photo_id: int, *, session: Session, storage: Storage, settings
     else:
         storage.put(object_key("photos", made.digest, ".jpg"), made.image, "image/jpeg")
         storage.put(object_key("thumbs", made.digest, ".jpg"), made.thumbnail, "image/jpeg")
+        # The same picture moderated before (sent again, by anyone) stays taken down or
+        # covered: its copies share their public address.
+        hidden, covered = carried_over(session, photo_id, made.digest)
         values = {
             "state": "ready",
             "digest": made.digest,
             "width": made.width,
             "height": made.height,
         }
+        if hidden:  # never shown by this step: a shift lead may have hidden it while pending
+            values["hidden"] = True
+        if covered:
+            values["redactions"] = json.dumps([list(b) for b in covered])
         if settings.photo_blur:
-            values |= _blur(made.image, storage=storage, settings=settings)
+            values |= _blur(made.image, covered, storage=storage, settings=settings)
+        elif covered:
+            values["public_digest"] = publish(
+                storage,
+                made.image,
+                redactions=covered,
+                detections=[],
+                min_score=settings.photo_blur_min_score,
+                thumb_side=settings.photo_thumb_side,
+            )
     session.execute(
         update(Photo)
         .where(col(Photo.id) == photo_id)
@@ -87,15 +105,17 @@ def process_photo(photo_id: int, *, session: Session, storage: Storage, settings
     return photo.state
 
 
-def _blur(stored: bytes, *, storage: Storage, settings: Settings) -> dict[str, Any]:
-    """Find faces and plates on the stored copy and write the public copy with them blurred;
-    the row's values that record it. A detector that fails raises, and the photo stays pending
-    (the task retries): it is never published unblurred."""
+def _blur(
+    stored: bytes, covered: list[Box], *, storage: Storage, settings: Settings
+) -> dict[str, Any]:
+    """Find faces and plates on the stored copy and write the public copy with them blurred
+    (and ``covered`` filled); the row's values that record it. A detector that fails raises,
+    and the photo stays pending (the task retries): it is never published unblurred."""
     detections, version = find(stored)
     public = publish(
         storage,
         stored,
-        redactions=[],
+        redactions=covered,
         detections=detections,
         min_score=settings.photo_blur_min_score,
         thumb_side=settings.photo_thumb_side,

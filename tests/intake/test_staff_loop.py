@@ -424,3 +424,73 @@ def test_moderation_covers_the_same_picture_sent_with_another_report(
     other = client.get(f"/api/v1/cases/{second['id']}", headers=auth(lead)).json()
     (event,) = [e for e in other["timeline"] if e["action"] == "moderate"]
     assert event["detail"]["of_case"] == first["id"] and event["detail"]["hidden"] is True
+
+
+def test_a_takedown_stays_with_the_picture_across_scopes_and_new_uploads(
+    client: TestClient, engine: Engine, sqlite_url: str, demo_grid: Grid, tmp_path: Path
+) -> None:
+    """Copies of one picture share their public address: a shift lead elsewhere cannot show a
+    copy another took down, and the picture sent again arrives hidden or covered as before."""
+    picture = jpeg((701, 433), colour=(200, 200, 10))
+    first = photo_report(client, engine, demo_grid, seed=1113, photo=picture)
+    second = photo_report(client, engine, demo_grid, seed=1114, photo=picture)
+    for accepted in (first, second):
+        assert process_all(sqlite_url, tmp_path / "var", accepted["id"]) == ["ready"]
+    here, there = case_row(engine, first["id"]), case_row(engine, second["id"])
+    assert here.l4_code != there.l4_code
+    lead_here = staff_token(engine, "shift_lead", f"grid:{here.l4_code}")
+    lead_there = staff_token(engine, "shift_lead", f"grid:{there.l4_code}")
+    url = client.get(f"/api/v1/track/{second['tracking_token']}").json()["photos"][0]["url"]
+
+    hidden = client.post(
+        f"/api/v1/cases/{first['id']}/photos/{first['photos'][0]}/hide",
+        json={"reason": "a bystander asked"},
+        headers=auth(lead_here),
+    )
+    assert hidden.status_code == 200, hidden.text
+    assert client.get(url).status_code == 404
+    # The other district's shift lead shows its own copy: refused, naming the case.
+    shown = client.post(
+        f"/api/v1/cases/{second['id']}/photos/{second['photos'][0]}/show",
+        json={"reason": "looks fine to me"},
+        headers=auth(lead_there),
+    )
+    assert shown.status_code == 409, shown.text
+    assert f"case {first['id']}" in shown.json()["detail"]
+    assert client.get(url).status_code == 404
+    with Session(engine) as session:
+        rows = [session.get(Photo, p) for p in (first["photos"][0], second["photos"][0])]
+        assert all(row is not None and row.hidden for row in rows)
+
+    # The same file sent again, with a new report: it arrives hidden.
+    third = photo_report(client, engine, demo_grid, seed=1115, photo=picture)
+    assert process_all(sqlite_url, tmp_path / "var", third["id"]) == ["ready"]
+    assert client.get(f"/api/v1/track/{third['tracking_token']}").json()["photos"] == []
+    assert client.get(url).status_code == 404
+
+    # A city-wide shift lead holds every copy's case and shows the picture again.
+    city = staff_token(engine, "shift_lead", "city")
+    shown = client.post(
+        f"/api/v1/cases/{second['id']}/photos/{second['photos'][0]}/show",
+        json={"reason": "the bystander is not recognisable"},
+        headers=auth(city),
+    )
+    assert shown.status_code == 200, shown.text
+    assert client.get(url).status_code == 200
+
+    # A covered rectangle stays covered on the picture sent again.
+    other_picture = jpeg((655, 377), colour=(30, 90, 220))
+    fourth = photo_report(client, engine, demo_grid, seed=1116, photo=other_picture)
+    assert process_all(sqlite_url, tmp_path / "var", fourth["id"]) == ["ready"]
+    uncovered = client.get(f"/api/v1/track/{fourth['tracking_token']}").json()["photos"][0]
+    covered = client.post(
+        f"/api/v1/cases/{fourth['id']}/photos/{fourth['photos'][0]}/redact",
+        json={"rectangles": [[10, 10, 200, 150]], "reason": "a phone number"},
+        headers=auth(city),
+    )
+    assert covered.status_code == 200, covered.text
+    fifth = photo_report(client, engine, demo_grid, seed=1117, photo=other_picture)
+    assert process_all(sqlite_url, tmp_path / "var", fifth["id"]) == ["ready"]
+    again = client.get(f"/api/v1/track/{fifth['tracking_token']}").json()["photos"]
+    assert [p["url"] for p in again] == [covered.json()["public_url"]]
+    assert client.get(uncovered["url"]).status_code == 404

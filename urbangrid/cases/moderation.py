@@ -19,6 +19,7 @@ from urbangrid.cases.lifecycle import record
 from urbangrid.cases.photos import Box, clip_boxes
 from urbangrid.core.storage import Storage, object_key
 from urbangrid.core.tables import Case, CaseEvent, Photo
+from urbangrid.domain.access import Scope, can_see
 from urbangrid.domain.workflow import Role
 
 MODERATE = "moderate"
@@ -28,6 +29,18 @@ MODERATORS = frozenset({Role.SHIFT_LEAD})
 
 class NotReady(ValueError):
     """The photo has no stored copy yet (still being processed, or refused)."""
+
+
+class HiddenElsewhere(ValueError):
+    """The same picture is hidden on a case outside the shift lead's scope: showing it here
+    would serve it again at the one public address all its copies share."""
+
+    def __init__(self, case_id: int) -> None:
+        super().__init__(
+            f"the same picture is hidden on case {case_id}, outside your scope: a shift lead"
+            " whose scope holds that case shows it again"
+        )
+        self.case_id = case_id
 
 
 def twins(session: Session, photo: Photo) -> list[Photo]:
@@ -43,12 +56,53 @@ def twins(session: Session, photo: Photo) -> list[Photo]:
 
 
 def set_hidden(
-    session: Session, case: Case, photo: Photo, *, hidden: bool, actor: str, role: Role, reason: str
+    session: Session,
+    case: Case,
+    photo: Photo,
+    *,
+    hidden: bool,
+    actor: str,
+    role: Role,
+    reason: str,
+    scope: Scope,
 ) -> CaseEvent:
-    """Hide a photo from the public, or show it again; nothing is committed here."""
+    """Hide a photo from the public, or show it again; nothing is committed here.
+
+    A takedown reaches every copy of the picture, whatever case it came with: they share one
+    public address. Showing one again is for a shift lead whose ``scope`` holds every case where
+    a copy is hidden (raises :class:`HiddenElsewhere`), so a takedown in one district is not
+    undone from another by sending the same file there and showing it.
+    """
+    if not hidden:
+        for twin in twins(session, photo):
+            other = session.get(Case, twin.case_id)
+            if twin.hidden and other is not None and not _in_scope(scope, other):
+                raise HiddenElsewhere(other.id or 0)
     return _moderate(
         session, case, photo, {"hidden": hidden}, {"hidden": hidden}, actor, role, reason
     )
+
+
+def _in_scope(scope: Scope, case: Case) -> bool:
+    codes = [case.l1_code, case.l2_code, case.l3_code, case.l4_code]
+    return can_see(scope, department_code=case.department_code, grid_codes=codes)
+
+
+def carried_over(session: Session, photo_id: int, digest: str) -> tuple[bool, list[Box]]:
+    """What a new copy of an already moderated picture takes on from the copies before it:
+    hidden if any is hidden, and every rectangle any of them has covered. A file sent again
+    (by the same resident, another one, or as a department's after-photo) does not bring back
+    what a shift lead took down."""
+    hidden = False
+    covered: list[Box] = []
+    for twin in session.exec(
+        select(Photo).where(col(Photo.digest) == digest).where(col(Photo.id) != photo_id)
+    ):
+        hidden = hidden or twin.hidden
+        for box in json.loads(twin.redactions or "[]"):
+            if tuple(box) not in covered:
+                covered.append((int(box[0]), int(box[1]), int(box[2]), int(box[3])))
+    return hidden, covered
 
 
 def _moderate(
