@@ -17,7 +17,8 @@ const TEXT = {
     s5: "非常满意", s4: "满意", s3: "一般", s2: "不满意", s1: "非常不满意",
     reopen: "问题没有解决？申请重新处理", newReport: "再报告一个问题",
     locating: "正在定位…", noGeo: "无法获取位置：", tooMany: "最多 6 张照片",
-    processing: "处理中", network: "网络不稳定，请重试（不会重复提交）。",
+    processing: "处理中", photosBefore: "上报时", photosAfter: "处置后", noPhotos: "暂无公开的照片",
+    network: "网络不稳定，请重试（不会重复提交）。",
     duplicate: "附近已有相同问题的案件，您的报告已并入案件 ", yourReport: "您的报告编号 ",
     notFound: "没有找到这个报告。", rateLimited: "提交过于频繁，请稍后再试：",
     pending: "待定", component: "部件", event: "事件", thanks: "已收到，谢谢！",
@@ -38,7 +39,8 @@ const TEXT = {
     s3: "Neutral", s2: "Dissatisfied", s1: "Very dissatisfied",
     reopen: "Not fixed? Ask for it to be reopened", newReport: "Report another problem",
     locating: "Finding you…", noGeo: "Location unavailable: ", tooMany: "At most 6 photos",
-    processing: "processing", network: "Network trouble; try again (it will not be sent twice).",
+    processing: "processing", photosBefore: "As reported", photosAfter: "After handling",
+    noPhotos: "No photos to show", network: "Network trouble; try again (it will not be sent twice).",
     duplicate: "The same problem was already reported nearby; your report joined case ",
     yourReport: "Your report number ", notFound: "No report has this link.",
     rateLimited: "Too many reports; try again in ", pending: "pending", component: "Component",
@@ -429,23 +431,41 @@ function renderTrack({ token, view }) {
   $("t-department").textContent = department || t("pending");
   $("t-deadline").textContent = when(view.deadline);
   $("t-created").textContent = when(view.created_at);
+  // The photos as reported, then those the department sent when it handled the problem:
+  // the resident sees the closed loop's evidence side by side, each row named.
   const photos = $("t-photos");
   photos.replaceChildren();
-  for (const photo of view.photos) {
-    if (photo.ready && photo.thumb_url) {
-      const link = document.createElement("a");
-      link.href = photo.url;
-      const img = document.createElement("img");
-      img.src = photo.thumb_url;
-      img.alt = photo.kind;
-      link.append(img);
-      photos.append(link);
-    } else {
-      const box = document.createElement("div");
-      box.className = "pending";
-      box.textContent = t("processing");
-      photos.append(box);
+  for (const kind of ["before", "after"]) {
+    const mine = view.photos.filter((photo) => photo.kind === kind);
+    if (mine.length === 0) continue;
+    const heading = document.createElement("h3");
+    heading.textContent = t(kind === "before" ? "photosBefore" : "photosAfter");
+    const row = document.createElement("div");
+    row.className = "previews";
+    row.dataset.kind = kind;
+    for (const photo of mine) {
+      if (photo.ready && photo.thumb_url) {
+        const link = document.createElement("a");
+        link.href = photo.url;
+        const img = document.createElement("img");
+        img.src = photo.thumb_url;
+        img.alt = heading.textContent;
+        link.append(img);
+        row.append(link);
+      } else {
+        const box = document.createElement("div");
+        box.className = "pending";
+        box.textContent = t("processing");
+        row.append(box);
+      }
     }
+    photos.append(heading, row);
+  }
+  if (view.photos.length === 0) {
+    const none = document.createElement("p");
+    none.className = "hint";
+    none.textContent = t("noPhotos");
+    photos.append(none);
   }
   const timeline = $("t-timeline");
   timeline.replaceChildren();

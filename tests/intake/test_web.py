@@ -93,7 +93,8 @@ def test_report_with_a_photo_then_follow_it(
         # The worker routes the report and processes its photo; the page follows by itself.
         expect(page.locator("#t-status")).to_have_text("已派遣至责任部门", timeout=60_000)
         expect(page.locator("#t-department")).to_contain_text("公安交警")
-        expect(page.locator("#t-photos img")).to_have_count(1, timeout=60_000)
+        expect(page.locator("#t-photos [data-kind=before] img")).to_have_count(1, timeout=60_000)
+        expect(page.locator("#t-photos h3")).to_have_text(["上报时"])
         thumb = page.locator("#t-photos img").first.get_attribute("src") or ""
         assert thumb.startswith("/api/v1/photos/") and thumb.endswith("/thumb.jpg")
         assert "13800001111" not in page.content()
@@ -101,6 +102,8 @@ def test_report_with_a_photo_then_follow_it(
         # The same page in English, and the report remembered on the form page.
         page.click("#lang")
         expect(page.locator("#t-status")).to_have_text("Sent to the responsible department")
+        expect(page.locator("#t-photos h3")).to_have_text(["As reported"])
+        page.screenshot(path=str(tmp_path / "track-en.png"), full_page=True)
         expect(page.locator("#track-view h1")).to_contain_text("Case")
         page.click("a[href='#/']")
         expect(page.locator("#mine-list li")).to_have_count(1)
