@@ -93,6 +93,10 @@ def process_photo(photo_id: int, *, session: Session, storage: Storage, settings
                 min_score=settings.photo_blur_min_score,
                 thumb_side=settings.photo_thumb_side,
             )
+    if values["state"] == "rejected":
+        # The intake refuses what it can see is broken; what gets past it is gone from the
+        # resident's photos with no word to them, so say so where an operator looks.
+        log.warning("photo %s of case %s rejected: %s", photo_id, photo.case_id, values["error"])
     session.execute(
         update(Photo)
         .where(col(Photo.id) == photo_id)

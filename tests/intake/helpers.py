@@ -69,6 +69,33 @@ def webp(size: tuple[int, int] = (300, 200)) -> bytes:
     return out.getvalue()
 
 
+def grained(size: tuple[int, int] = (1024, 768), fmt: str = "JPEG", **options: object) -> bytes:
+    """A photo with a camera's grain in ``fmt``: nearly all of its bytes are the picture, as in a
+    phone's photo, so a cut past its first few hundred bytes lands in the picture."""
+    width, height = size
+    ramp = np.linspace(0, 200, width, dtype=np.float32)[None, :, None]
+    grain = np.random.default_rng(width * height).normal(0, 12, (height, width, 3))
+    pixels = np.clip(ramp + 30 + grain, 0, 255).astype(np.uint8)
+    out = io.BytesIO()
+    Image.fromarray(pixels, "RGB").save(out, fmt, **options)
+    return out.getvalue()
+
+
+def cut_short(data: bytes) -> bytes:
+    """The first third of a photo: what arrives when a phone loses its signal mid-upload."""
+    return data[: len(data) // 3]
+
+
+def grey16_png(size: tuple[int, int] = (1024, 256)) -> bytes:
+    """A 16-bit greyscale PNG (Pillow opens it as ``I;16``): black at the left edge to white at
+    the right, all 65,536 levels apart, mid-grey in the middle."""
+    width, height = size
+    ramp = np.linspace(0, 65535, width).round().astype(np.uint16)
+    out = io.BytesIO()
+    Image.fromarray(np.tile(ramp, (height, 1))).save(out, "PNG")
+    return out.getvalue()
+
+
 def png_bomb(side: int = 20_000) -> bytes:
     """A real decompression bomb: a side × side greyscale PNG of zeros, a few hundred KB."""
     import struct

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -12,7 +14,17 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from geo.layer import Grid
-from tests.intake.helpers import cell_points, jpeg, png, png_bomb, webp
+from intake.apikeys import create_key
+from tests.intake.helpers import (
+    cell_points,
+    cut_short,
+    grained,
+    grey16_png,
+    jpeg,
+    png,
+    png_bomb,
+    webp,
+)
 from urbangrid.core.db import make_engine
 from urbangrid.core.settings import Settings
 from urbangrid.core.storage import DirectoryStorage, object_key
@@ -207,3 +219,107 @@ def test_raw_uploads_are_never_served(client: TestClient) -> None:
     assert client.get("/api/v1/photos/" + "0" * 64 + ".jpg").status_code == 404
     assert client.get("/api/v1/photos/../incoming.jpg").status_code == 404
     assert client.get("/api/v1/photos/xyz.jpg").status_code == 422
+
+
+def raw_files(var_dir: Path) -> list[Path]:
+    """The raw uploads kept for the media worker (each test has its own var dir)."""
+    return [path for path in (var_dir / "media").rglob("*") if path.is_file()]
+
+
+# A photo a phone lost its signal sending, as a file name, its type and its bytes.
+CUT = {
+    "jpeg": ("IMG_2041.jpg", "image/jpeg", lambda: cut_short(grained(fmt="JPEG"))),
+    "png": ("Screenshot.png", "image/png", lambda: cut_short(grained(fmt="PNG"))),
+}
+
+
+@pytest.mark.parametrize("kind", CUT)
+def test_a_photo_cut_short_is_refused_and_nothing_of_the_report_is_kept(
+    client: TestClient, sqlite_url: str, demo_grid: Grid, tmp_path: Path, kind: str
+) -> None:
+    # The media worker cannot decode it: taken, it became a report whose photo vanished later
+    # with no word to the resident. Refused now, while the resident can still send it again.
+    lon, lat = cell_points(demo_grid, 1, seed=106)[0]
+    name, mime, cut = CUT[kind]
+    data = {"category": "E0102", "lat": str(lat), "lon": str(lon), "description": "井盖破损"}
+    good = ("photos", ("IMG_2040.jpg", jpeg((700, 500)), "image/jpeg"))
+    before = counts(sqlite_url)
+    files = [good, ("photos", (name, cut(), mime))]
+    answer = client.post("/api/v1/reports", data=data, files=files)
+    assert answer.status_code == 422, answer.text
+    [error] = answer.json()["detail"]
+    assert error["loc"] == ["body", "photos"]
+    assert error["msg"].startswith(f"photos[1] ({name}): incomplete or damaged {kind} image")
+    # The whole report is refused: no case, no event, no photo row, not even the good photo's
+    # raw upload.
+    assert counts(sqlite_url) == before
+    assert raw_files(tmp_path / "var") == []
+    resent = client.post("/api/v1/reports", data=data, files=[good])
+    assert resent.status_code == 201, resent.text
+
+
+def test_a_photo_cut_short_is_refused_when_added_to_a_report(
+    client: TestClient, sqlite_url: str, demo_grid: Grid, tmp_path: Path
+) -> None:
+    lon, lat = cell_points(demo_grid, 1, seed=107)[0]
+    made = client.post("/api/v1/reports", json={"category": "E0102", "lat": lat, "lon": lon})
+    assert made.status_code == 201, made.text
+    before = counts(sqlite_url)
+    answer = client.post(
+        f"/api/v1/track/{made.json()['tracking_token']}/photos",
+        data={"note": "from across the road"},
+        files=[("photos", ("IMG_2042.jpg", cut_short(grained(fmt="JPEG")), "image/jpeg"))],
+    )
+    assert answer.status_code == 422, answer.text
+    [error] = answer.json()["detail"]
+    assert error["loc"] == ["body", "photos"]
+    assert error["msg"].startswith("photos[0] (IMG_2042.jpg): incomplete or damaged jpeg image")
+    assert counts(sqlite_url) == before and raw_files(tmp_path / "var") == []
+
+
+@pytest.mark.parametrize("kind", CUT)
+def test_open311_media_cut_short_is_refused_and_nothing_is_kept(
+    client: TestClient, sqlite_url: str, demo_grid: Grid, tmp_path: Path, kind: str
+) -> None:
+    engine = make_engine(sqlite_url)
+    with Session(engine) as session:
+        key = create_key(session, f"fixmystreet-cut-{kind}-{datetime.now(UTC).timestamp()}")
+    engine.dispose()
+    lon, lat = cell_points(demo_grid, 1, seed=108)[0]
+    name, mime, cut = CUT[kind]
+    before = counts(sqlite_url)
+    answer = client.post(
+        "/open311/v2/requests.json",
+        data={"api_key": key, "service_code": "E0102", "lat": str(lat), "long": str(lon)},
+        files={"media": (name, cut(), mime)},
+    )
+    # GeoReport v2 answers a bad field 400 with its list of {code, description}.
+    assert answer.status_code == 400, answer.text
+    [error] = answer.json()
+    assert error["code"] == 400
+    assert f"media[0] ({name}): incomplete or damaged {kind} image" in error["description"]
+    assert counts(sqlite_url) == before and raw_files(tmp_path / "var") == []
+
+
+def test_a_sixteen_bit_grey_png_is_stored_looking_like_the_photo(
+    client: TestClient, sqlite_url: str, demo_grid: Grid, tmp_path: Path
+) -> None:
+    # A scanner or a camera app's 16-bit greyscale PNG: it was stored all white.
+    lon, lat = cell_points(demo_grid, 1, seed=109)[0]
+    raw = grey16_png((1024, 256))
+    answer = client.post(
+        "/api/v1/reports",
+        data={"category": "E0102", "lat": str(lat), "lon": str(lon)},
+        files=[("photos", ("scan.png", raw, "image/png"))],
+    )
+    assert answer.status_code == 201, answer.text
+    body = answer.json()
+    assert process_all(sqlite_url, tmp_path / "var", body["id"]) == ["ready"]
+    photo = client.get(f"/api/v1/track/{body['tracking_token']}").json()["photos"][0]
+    served = client.get(photo["url"])
+    assert served.status_code == 200
+    shown = np.asarray(Image.open(io.BytesIO(served.content)).convert("L"))
+    assert shown.shape == (256, 1024)
+    assert shown[128, 2] < 12  # black at the left edge
+    assert 116 < shown[128, 512] < 140  # mid-grey in the middle
+    assert shown[128, 1021] > 243  # white at the right edge

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from geo.layer import Grid
 from tests.intake.conftest import MakeClient
-from tests.intake.helpers import cell_points, jpeg
+from tests.intake.helpers import cell_points, cut_short, grained, jpeg
 from tests.intake.test_photo_reports import process_all
 from tests.staffing import (
     act,
@@ -91,6 +91,15 @@ def events_of(engine: Engine, case_id: int) -> int:
         )
 
 
+def photos_of(engine: Engine, case_id: int) -> int:
+    with Session(engine) as session:
+        return int(
+            session.execute(
+                select(func.count()).select_from(Photo).where(Photo.case_id == case_id)  # type: ignore[arg-type]
+            ).scalar_one()
+        )
+
+
 def public_texts(client: TestClient, accepted: dict[str, Any]) -> list[str]:
     """Everything the public can read of a case, as text."""
     case_id, token = accepted["id"], accepted["tracking_token"]
@@ -158,6 +167,40 @@ def test_a_photo_report_is_carried_to_closed_with_an_after_photo_and_a_public_no
     assert tracked["timeline"][-1]["state"] == "CLOSED"
     for text in public_texts(client, accepted):
         assert "invoice 4471" not in text
+
+
+def test_handling_with_an_after_photo_cut_short_is_refused_and_the_case_stays_in_progress(
+    client: TestClient, engine: Engine, demo_grid: Grid, tmp_path: Path
+) -> None:
+    # Handling needs an after-photo. One the worker cannot decode was taken as that photo: the
+    # case went to HANDLED, and the resident was shown the fix with no photo of it.
+    accepted = photo_report(client, engine, demo_grid, seed=1113)
+    case_id = accepted["id"]
+    department = staff_token(
+        engine, "department", f"department:{case_row(engine, case_id).department_code}"
+    )
+    act(client, department, case_id, "accept")
+    steps = events_of(engine, case_id)
+    photos = photos_of(engine, case_id)
+    raw_dir = tmp_path / "var" / "media"
+    raws = sorted(p for p in raw_dir.rglob("*") if p.is_file())  # the resident's, not yet processed
+    answer = client.post(
+        f"/api/v1/cases/{case_id}/actions/handle",
+        data={"note": "new cover fitted", "public_note": "The cover was replaced."},
+        files=[("photos", ("after.jpg", cut_short(grained(fmt="JPEG")), "image/jpeg"))],
+        headers=auth(department),
+    )
+    assert answer.status_code == 422, answer.text
+    [error] = answer.json()["detail"]
+    assert error["loc"] == ["body", "photos"]
+    assert error["msg"].startswith("photos[0] (after.jpg): incomplete or damaged jpeg image")
+    assert case_row(engine, case_id).state == "IN_PROGRESS"
+    assert events_of(engine, case_id) == steps
+    assert photos_of(engine, case_id) == photos
+    assert sorted(p for p in raw_dir.rglob("*") if p.is_file()) == raws
+    # Sent whole, the same step goes through.
+    handled = act_with_photos(client, department, case_id, "handle", note="new cover fitted")
+    assert handled["state"] == "HANDLED"
 
 
 def test_reasons_stay_internal_and_public_notes_are_published(

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import struct
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from tests.intake.helpers import jpeg, png, png_bomb, webp
+from tests.intake.helpers import cut_short, grained, grey16_png, jpeg, png, png_bomb, webp
 from urbangrid.cases.photos import HEIC, PhotoRejected, inspect, normalise, sniff
 
 LIMITS = {"max_bytes": 15 * 1024 * 1024, "max_pixels": 60_000_000}
@@ -136,3 +138,72 @@ def test_the_default_pixel_cap_refuses_the_7700_square_png() -> None:
     with pytest.raises(PhotoRejected, match="pixel"):
         inspect(bomb, max_bytes=LIMITS["max_bytes"], max_pixels=cap)
     assert cap >= 8064 * 6048  # a 48-megapixel phone photo is still taken
+
+
+# Each format the intake takes, as phones and apps send it (HEIC where the wheel serves).
+WHOLE = {
+    "jpeg": lambda: grained(fmt="JPEG", quality=90),
+    "progressive jpeg": lambda: grained(fmt="JPEG", quality=90, progressive=True),
+    "png": lambda: grained(fmt="PNG"),
+    "webp": lambda: grained(fmt="WEBP", quality=85),
+    "heic": lambda: grained(fmt="HEIF", quality=85),
+}
+
+
+@pytest.mark.parametrize("name", WHOLE)
+def test_a_photo_cut_short_is_refused_in_the_request(name: str) -> None:
+    # Its header is whole, so its type and size read as before: only the picture is missing.
+    if name == "heic" and not HEIC:
+        pytest.skip("pillow-heif wheel not installed")
+    whole = WHOLE[name]()
+    kind = name.split()[-1]
+    assert inspect(whole, **LIMITS).format == kind
+    for cut in (cut_short(whole), whole[:-100]):
+        with pytest.raises(PhotoRejected, match=f"incomplete or damaged {kind} image"):
+            inspect(cut, **LIMITS)
+
+
+def test_a_damaged_png_chunk_is_refused() -> None:
+    data = bytearray(grained(fmt="PNG"))
+    data[data.index(b"IDAT") + 1000] ^= 0x55  # one byte changed on the way: its CRC says so
+    with pytest.raises(PhotoRejected, match="incomplete or damaged png image"):
+        inspect(bytes(data), **LIMITS)
+
+
+def test_data_after_the_picture_is_no_reason_to_refuse() -> None:
+    # A motion photo (Pixel, Samsung) carries its video after the JPEG's end.
+    motion = grained() + b"\x00\x00\x00\x18ftypmp42" + bytes(4096)
+    assert inspect(motion, **LIMITS).format == "jpeg"
+
+
+def test_png_gps_is_read_before_or_after_the_pixels_without_decoding_them() -> None:
+    exif = Image.open(io.BytesIO(jpeg(gps=(31.230416, 121.473701)))).getexif()
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (90, 90, 90)).save(out, "PNG", exif=exif)
+    early = out.getvalue()
+    assert early.index(b"eXIf") < early.index(b"IDAT")
+    # The same chunks with eXIf moved after the pixels, as libpng may write it.
+    chunks, at = [], 8
+    while at < len(early):
+        length = struct.unpack_from(">I", early, at)[0]
+        chunks.append(early[at : at + 12 + length])
+        at += 12 + length
+    exif_chunk = next(c for c in chunks if c[4:8] == b"eXIf")
+    rest = [c for c in chunks if c is not exif_chunk]
+    late = early[:8] + b"".join(rest[:-1]) + exif_chunk + rest[-1]
+    for data in (early, late):
+        gps = inspect(data, **LIMITS).gps
+        assert gps == pytest.approx((31.230416, 121.473701), abs=1e-5)
+
+
+@pytest.mark.parametrize("size", [(1024, 256), (4400, 300)])
+def test_a_sixteen_bit_grey_png_keeps_its_grey_levels(size: tuple[int, int]) -> None:
+    # Pillow converted its 65,536 levels to RGB by clipping at 255: a white page. The wider one
+    # is shrunk first, which failed outright ("image has wrong mode").
+    made = normalise(grey16_png(size), max_side=2048, thumb_side=320, max_pixels=50_000_000)
+    stored = np.asarray(Image.open(io.BytesIO(made.image)).convert("L"))
+    assert stored.shape[1] == min(size[0], 2048)
+    row = stored[stored.shape[0] // 2]
+    assert row[2] < 12  # black at the left edge
+    assert 116 < row[len(row) // 2] < 140  # mid-grey in the middle
+    assert row[-3] > 243  # white at the right edge

@@ -77,13 +77,16 @@ def test_processing_is_idempotent_and_keeps_a_shared_raw_until_both_are_done(
 
 
 def test_undecodable_or_lost_raw_is_rejected(
-    session: Session, demo_grid: Grid, tmp_path: Path
+    session: Session, demo_grid: Grid, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     storage = DirectoryStorage(tmp_path / "media")
     case_id = _case(session, demo_grid, seed=602)
-    truncated = jpeg((800, 600))[:600]  # passes the header check, fails decoding
+    # The intake refuses a photo cut short now; one stored before that, or damaged in a way
+    # its cheap check cannot see, is still rejected here, and an operator is told.
+    truncated = jpeg((800, 600))[:600]
     broken = _upload(session, storage, case_id, truncated)
     assert process_photo(broken, session=session, storage=storage, settings=SETTINGS) == "rejected"
+    assert f"photo {broken} of case {case_id} rejected" in caplog.text
     lost = _upload(session, storage, case_id, jpeg((10, 10)))
     row = session.get(Photo, lost)
     assert row is not None and row.raw_key is not None

@@ -1,10 +1,13 @@
 """Residents' photos: checked by content, located by their EXIF, then stripped and shrunk.
 
-Two steps with different costs. :func:`inspect` runs in the request: it reads only the file's
-header (type, pixel size, EXIF GPS) so that a text file named ``.jpg`` or a 20,000 × 20,000 PNG is
-refused before anything is decoded. :func:`normalise` runs in the media worker: it decodes the
-photo, turns it upright from its EXIF orientation, shrinks it, and writes a JPEG that carries no
-metadata at all (no GPS, no camera serial), with a thumbnail.
+Two steps with different costs. :func:`inspect` runs in the request: it reads the file's header
+(type, pixel size, EXIF GPS) so that a text file named ``.jpg`` or a 20,000 × 20,000 PNG is
+refused before anything is decoded, then makes sure the file holds the whole picture, as cheaply
+as each format allows: a photo cut short by a phone's weak signal is refused while the resident
+is there to send it again, instead of being dropped later by the worker without a word.
+:func:`normalise` runs in the media worker: it decodes the photo, turns it upright from its EXIF
+orientation, shrinks it, and writes a JPEG that carries no metadata at all (no GPS, no camera
+serial), with a thumbnail.
 """
 
 from __future__ import annotations
@@ -13,7 +16,9 @@ import hashlib
 import io
 import math
 import re
+import struct
 import warnings
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -90,10 +95,11 @@ def sniff(data: bytes) -> str | None:
 
 
 def inspect(data: bytes, *, max_bytes: int, max_pixels: int) -> PhotoInfo:
-    """Check a photo by its content and read its size and EXIF GPS, without decoding it.
+    """Check a photo by its content and read its size and EXIF GPS, without decoding it at full
+    size.
 
-    Raises :class:`PhotoRejected` for anything that is not a JPEG, PNG, WebP (or HEIC) photo of
-    a sane size.
+    Raises :class:`PhotoRejected` for anything that is not a whole JPEG, PNG, WebP (or HEIC)
+    photo of a sane size.
 
     >>> inspect(b"hello", max_bytes=100, max_pixels=100)
     Traceback (most recent call last):
@@ -105,6 +111,12 @@ def inspect(data: bytes, *, max_bytes: int, max_pixels: int) -> PhotoInfo:
     kind = sniff(data)
     if kind is None:
         raise PhotoRejected("not a JPEG, PNG, WebP or HEIC image")
+    # The containers whose every part says how long it is are checked from the bytes alone.
+    late_exif = _whole_png(data) if kind == "png" else None
+    if kind == "webp":
+        _whole_riff(data)
+    elif kind == "heic":
+        _whole_isobmff(data)
     try:
         with warnings.catch_warnings():
             # Pillow's own bomb warning is ours to decide on, from the header's size below.
@@ -112,8 +124,27 @@ def inspect(data: bytes, *, max_bytes: int, max_pixels: int) -> PhotoInfo:
             with Image.open(io.BytesIO(data)) as image:
                 found = _PIL_FORMATS.get(image.format or "")
                 width, height = image.size
-                exif = image.getexif()
+                if found != kind:
+                    raise PhotoRejected(f"content looks like {kind} but does not read as one")
+                if width < 1 or height < 1:
+                    raise PhotoRejected("image has no pixels")
+                if width * height > max_pixels:
+                    raise PhotoRejected(
+                        f"{width} × {height} pixels is more than the {max_pixels:,}-pixel limit"
+                    )
+                if kind == "png":
+                    if late_exif is not None and "exif" not in image.info:
+                        image.info["exif"] = late_exif
+                    # Not PngImageFile.getexif: that one decodes every pixel to look for an
+                    # eXIf chunk after them, which _whole_png has already found.
+                    exif = Image.Image.getexif(image)
+                else:
+                    exif = image.getexif()
                 gps = gps_position(exif.get_ifd(_GPS_IFD)) if exif else None
+                if kind == "jpeg":
+                    _whole_jpeg(image)
+    except PhotoRejected:
+        raise
     except Image.DecompressionBombError as exc:
         # Pillow refuses far past its own limit before we see the size: say it our way.
         found_pixels = re.search(r"\((\d+) pixels\)", str(exc))
@@ -121,15 +152,82 @@ def inspect(data: bytes, *, max_bytes: int, max_pixels: int) -> PhotoInfo:
         raise PhotoRejected(f"image of {size} is more than the {max_pixels:,}-pixel limit") from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise PhotoRejected(f"unreadable {kind} image") from exc
-    if found != kind:
-        raise PhotoRejected(f"content looks like {kind} but does not read as one")
-    if width < 1 or height < 1:
-        raise PhotoRejected("image has no pixels")
-    if width * height > max_pixels:
-        raise PhotoRejected(
-            f"{width} × {height} pixels is more than the {max_pixels:,}-pixel limit"
-        )
     return PhotoInfo(kind, width, height, gps)
+
+
+def _cut_short(kind: str) -> PhotoRejected:
+    return PhotoRejected(f"incomplete or damaged {kind} image; send the whole photo again")
+
+
+def _whole_jpeg(image: Image.Image) -> None:
+    """Decode the JPEG at 1/8 scale: libjpeg still reads every byte of the compressed picture,
+    so a file that stops early fails, but makes one pixel of each 8 × 8 block, which costs a
+    fraction of a full decode (and of its memory, for a baseline JPEG)."""
+    image.draft(image.mode, (1, 1))  # the smallest scale libjpeg offers: 1/8
+    try:
+        image.load()
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise _cut_short("jpeg") from exc
+
+
+def _whole_png(data: bytes) -> bytes | None:
+    """Walk every chunk of a PNG up to IEND and check its CRC, without inflating the pixels;
+    the EXIF of an eXIf chunk, wherever it stands (Pillow finds one after the pixels only by
+    decoding them all).
+
+    >>> _whole_png(b"\\x89PNG\\r\\n\\x1a\\n" + bytes(20))  # the signature, then nothing whole
+    Traceback (most recent call last):
+    ...
+    urbangrid.cases.photos.PhotoRejected: incomplete or damaged png image; send the whole ...
+    """
+    view = memoryview(data)
+    exif = None
+    at = 8  # after the signature
+    while True:
+        if at + 12 > len(data):
+            raise _cut_short("png")
+        length, name = struct.unpack_from(">I4s", data, at)
+        end = at + 12 + length
+        if end > len(data):
+            raise _cut_short("png")
+        if zlib.crc32(view[at + 4 : end - 4]) != struct.unpack_from(">I", data, end - 4)[0]:
+            raise _cut_short("png")
+        if name == b"eXIf":
+            exif = b"Exif\x00\x00" + bytes(view[at + 8 : end - 4])
+        if name == b"IEND":
+            return exif
+        at = end
+
+
+def _whole_riff(data: bytes) -> None:
+    """A WebP holds as many bytes as its RIFF header says (Pillow's opener reads the whole
+    container too; this says why, in the resident's words)."""
+    if len(data) < 12 or struct.unpack_from("<I", data, 4)[0] + 8 > len(data):
+        raise _cut_short("webp")
+
+
+def _whole_isobmff(data: bytes) -> None:
+    """Every top-level box of a HEIC lies within the file. The coded picture is in the ``mdat``
+    box, usually the last one: a file cut short ends inside it, which libheif would only find
+    when decoding, at several times the cost of a JPEG's full decode."""
+    at = 0
+    while at < len(data):
+        rest = len(data) - at
+        if rest < 8:
+            if any(data[at:]):  # a few zero bytes of padding are harmless
+                raise _cut_short("heic")
+            return
+        size = struct.unpack_from(">I", data, at)[0]
+        header = 8
+        if size == 1:  # a 64-bit size follows the box's type
+            if rest < 16:
+                raise _cut_short("heic")
+            size, header = struct.unpack_from(">Q", data, at + 8)[0], 16
+        elif size == 0:  # the box runs to the end of the file
+            return
+        if size < header or size > rest:
+            raise _cut_short("heic")
+        at += size
 
 
 def gps_position(gps: Mapping[int, Any]) -> tuple[float, float] | None:
@@ -184,6 +282,7 @@ def normalise(
             source: Image.Image = opened
             if source.mode in ("1", "P"):  # palette images would be shrunk by nearest pixel
                 source = source.convert("RGBA" if "transparency" in source.info else "RGB")
+            source = _eight_bit(source)  # Pillow shrinks no 16-bit greyscale
             factor = max(source.size) // max_side
             if factor >= 2:  # a box average, the cheapest shrink, before the careful one
                 source = source.reduce(factor)
@@ -205,8 +304,25 @@ def _upright(image: Image.Image, orientation: object) -> Image.Image:
     return image.transpose(method) if method is not None else image
 
 
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """A 16-bit greyscale picture (how Pillow opens a 16-bit greyscale PNG: ``I;16``, or ``I``)
+    scaled to 8 bits. Pillow's own conversion clips instead, so all but the darkest 256 of the
+    65,536 grey levels came out white. Pillow opens every other 16-bit PNG (colour, or with
+    alpha) at 8 bits already, and pillow-heif a 10- or 12-bit HEIC.
+
+    >>> _eight_bit(Image.new("I;16", (1, 1), 32768)).getpixel((0, 0))
+    128
+    """
+    if image.mode == "I" or image.mode.startswith("I;16"):
+        if image.mode not in ("I", "I;16"):  # the byte orders Pillow's point() does not take
+            image = image.convert("I")
+        return image.point(lambda value: value / 256).convert("L")
+    return image
+
+
 def _flatten(image: Image.Image) -> Image.Image:
     """An RGB copy with no metadata attached; transparency is laid on white."""
+    image = _eight_bit(image)
     if image.mode in ("RGBA", "LA") or (image.mode == "P" and "transparency" in image.info):
         rgba = image.convert("RGBA")
         flat = Image.new("RGB", rgba.size, (255, 255, 255))
