@@ -286,11 +286,14 @@ class Intake:
         )
 
     def store_raw(self, uploads: tuple[Upload, ...]) -> None:
-        """Keep the raw uploads (blocking; from a thread) until the media worker has run."""
+        """Keep the raw uploads (blocking; from a thread) until the media worker has run.
+
+        Written even when the same file is already there: that marks it as just written, so
+        the sweep of raw uploads no photo needs (workers/housekeeping.py) leaves it alone until
+        this request's photo row is stored."""
         for upload in uploads:
             key = object_key("incoming", upload.sha256)
-            if not self.storage.exists(key):
-                self.storage.put(key, upload.data, f"image/{upload.info.format}")
+            self.storage.put(key, upload.data, f"image/{upload.info.format}")
 
 
 # An empty box: the fast statement then finds nothing near and inserts.

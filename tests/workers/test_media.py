@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from urbangrid.core.columns import utcnow
 from urbangrid.core.settings import Settings
 from urbangrid.core.storage import DirectoryStorage, S3Storage, Storage, object_key, open_storage
 from urbangrid.core.tables import Photo
+from workers.housekeeping import sweep_raw
 from workers.media import claim_unprocessed, process_photo
 
 SETTINGS = Settings(var_dir=Path("/nonexistent"))
@@ -171,3 +173,52 @@ def test_unreachable_bucket_is_an_oserror(monkeypatch: pytest.MonkeyPatch) -> No
     storage = S3Storage("b", endpoint_url="http://127.0.0.1:9", region="us-east-1")
     with pytest.raises(OSError, match="unreachable: Could not connect"):
         storage.put(object_key("photos", "a" * 64, ".jpg"), b"x", "image/jpeg")
+
+
+def _sweep_scene(session: Session, storage: Storage, case_id: int) -> tuple[str, str, str]:
+    """Three raw uploads: one a pending photo still needs, one no photo needs (a refused
+    request's), and one just written (a request on its way); the first two an hour and more
+    old. Returns their keys."""
+    needed = _upload(session, storage, case_id, jpeg((640, 480), colour=(1, 2, 3)))
+    row = session.get(Photo, needed)
+    assert row is not None and row.raw_key is not None
+    left, fresh = jpeg((641, 480), colour=(4, 5, 6)), jpeg((642, 480), colour=(7, 8, 9))
+    keys = []
+    for data in (left, fresh):
+        keys.append(object_key("incoming", hashlib.sha256(data).hexdigest()))
+        storage.put(keys[-1], data, "image/jpeg")
+    return row.raw_key, keys[0], keys[1]
+
+
+def test_raw_uploads_no_photo_needs_are_swept_after_an_hour(
+    session: Session, demo_grid: Grid, tmp_path: Path
+) -> None:
+    storage = DirectoryStorage(tmp_path / "media")
+    needed, left, fresh = _sweep_scene(session, storage, _case(session, demo_grid, seed=605))
+    stored = object_key("photos", "c" * 64, ".jpg")
+    storage.put(stored, b"a stored copy", "image/jpeg")
+    two_hours_ago = (utcnow() - timedelta(hours=2)).timestamp()
+    for key in (needed, left, stored):
+        os.utime(storage.root / key, (two_hours_ago, two_hours_ago))
+    (storage.root / "incoming" / ".upload-unfinished").write_bytes(b"x")
+
+    with session.connection() as conn:
+        assert sweep_raw(conn, storage, now=utcnow()) == 1
+    assert not storage.exists(left)
+    assert storage.exists(needed) and storage.exists(fresh) and storage.exists(stored)
+    # The raw upload of a photo being taken in is written again, not skipped: it is fresh.
+    assert list(storage.written_before("incoming", utcnow() - timedelta(hours=1))) == [needed]
+
+
+def test_raw_uploads_in_an_s3_bucket_are_listed_by_age(
+    bucket: S3Storage, session: Session, demo_grid: Grid
+) -> None:
+    needed, left, fresh = _sweep_scene(session, bucket, _case(session, demo_grid, seed=606))
+    assert sorted(bucket.written_before("incoming", utcnow() + timedelta(minutes=1))) == sorted(
+        [needed, left, fresh]
+    )
+    assert list(bucket.written_before("incoming", utcnow() - timedelta(hours=1))) == []
+    # Two hours on, neither file without a photo is on its way any more: both go.
+    with session.connection() as conn:
+        assert sweep_raw(conn, bucket, now=utcnow() + timedelta(hours=2)) == 2
+    assert bucket.exists(needed) and not bucket.exists(left) and not bucket.exists(fresh)

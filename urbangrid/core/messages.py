@@ -43,6 +43,8 @@ RELAY_PHOTOS = "urbangrid.relay_photos"
 SEND_NOTIFICATIONS = "urbangrid.send_notifications"
 # Housekeeping: idempotency keys forgotten once their lifetime is over.
 EXPIRE_IDEMPOTENCY_KEYS = "urbangrid.expire_idempotency_keys"
+# Raw uploads left by refused requests, deleted (they carry the photo's EXIF and GPS).
+SWEEP_RAW_UPLOADS = "urbangrid.sweep_raw_uploads"
 # The evaluation's rollups.
 REFRESH_METRICS = "urbangrid.refresh_metrics"
 
@@ -71,6 +73,7 @@ ROUTES = {
     RELAY_PHOTOS: {"queue": "media"},
     SEND_NOTIFICATIONS: {"queue": "notify"},
     EXPIRE_IDEMPOTENCY_KEYS: {"queue": "periodic"},
+    SWEEP_RAW_UPLOADS: {"queue": "media"},
     # The evaluation's rollups: a queue of their own, so a long first build delays no deadline.
     REFRESH_METRICS: {"queue": "metrics"},
 }
@@ -95,6 +98,7 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "send-notifications": (SEND_NOTIFICATIONS, settings.notify_interval_s),
         "refresh-metrics": (REFRESH_METRICS, settings.metrics_refresh_interval_s),
         "expire-idempotency-keys": (EXPIRE_IDEMPOTENCY_KEYS, 3600.0),
+        "sweep-raw-uploads": (SWEEP_RAW_UPLOADS, 3600.0),
     }
     return {
         entry: {"task": task, "schedule": seconds, "options": {LIFETIME: seconds}}

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, urlsplit
@@ -28,6 +30,10 @@ class Storage(Protocol):
 
     def delete(self, key: str) -> None:
         """Remove the object; nothing happens when it is already gone."""
+        ...
+
+    def written_before(self, prefix: str, moment: datetime) -> Iterator[str]:
+        """The keys under ``prefix`` whose object was last written before ``moment``."""
         ...
 
 
@@ -89,6 +95,15 @@ class DirectoryStorage:
 
     def delete(self, key: str) -> None:
         self._path(key).unlink(missing_ok=True)
+
+    def written_before(self, prefix: str, moment: datetime) -> Iterator[str]:
+        """Files under ``prefix`` last modified before ``moment`` (unfinished writes, named
+        ``.upload-*``, are not objects)."""
+        limit = moment.timestamp()
+        for path in sorted((self.root / prefix).rglob("*")):
+            key = path.relative_to(self.root).as_posix()
+            if _KEY.match(key) and path.is_file() and path.stat().st_mtime < limit:
+                yield key
 
 
 class S3Storage:
@@ -158,6 +173,23 @@ class S3Storage:
 
     def delete(self, key: str) -> None:
         self._call("delete_object", key)
+
+    def written_before(self, prefix: str, moment: datetime) -> Iterator[str]:
+        from botocore.exceptions import BotoCoreError
+
+        start = f"{self.prefix}/{prefix}/" if self.prefix else f"{prefix}/"
+        pages = self.client.get_paginator("list_objects_v2").paginate(
+            Bucket=self.bucket, Prefix=start
+        )
+        try:
+            for page in pages:
+                for item in page.get("Contents", []):
+                    name = str(item["Key"])
+                    key = name[len(self.prefix) + 1 :] if self.prefix else name
+                    if _KEY.match(key) and item["LastModified"] < moment:
+                        yield key
+        except BotoCoreError as exc:
+            raise OSError(f"S3 bucket {self.bucket} unreachable: {exc}") from exc
 
 
 def open_storage(url: str, *, var_dir: Path) -> Storage:
