@@ -35,7 +35,7 @@ from urbangrid.cases.blurring import Detection
 
 # Bump whenever a change could find different boxes: the reblur command re-runs every photo
 # whose stored detections name another version.
-VERSION = "centerface-1024-ort+plates-hsv-7"
+VERSION = "centerface-1024-ort+plates-hsv-8"
 
 FACE_SIDE = 1024  # the longest side CenterFace sees; a 2048-px photo's 40-px face is 20 px there
 
@@ -163,15 +163,18 @@ def detect_plates(rgb: Image, *, min_score: float = 0.4) -> list[Detection]:
     kernel_w = max(3, width // 200) | 1
     wide = cv2.getStructuringElement(cv2.MORPH_RECT, (kernel_w, 3))
     found: list[Detection] = []
-    inks = _inks(hsv)
+    _, saturation, value = cv2.split(hsv)
+    bright = cv2.inRange(value, 140, 255)  # white ink is bright as well as pale
     for _name, low, high, light_text in _PLATE_COLOURS:
         colour = cv2.inRange(hsv, np.array(low, np.uint8), np.array(high, np.uint8))
-        ink = inks[light_text]
         # The panel: fill the characters (a wide, short closing matches their strokes).
         panel = cv2.morphologyEx(colour, cv2.MORPH_CLOSE, wide)
         # The characters: ink with the plate's colour close around it, merged into a row.
-        near = cv2.dilate(colour, cv2.getStructuringElement(cv2.MORPH_RECT, (5, 5)))
-        row = cv2.morphologyEx(cv2.bitwise_and(ink, near), cv2.MORPH_CLOSE, wide)
+        if light_text:
+            ink = cv2.bitwise_and(_ink_near(saturation, colour, True), bright)
+        else:
+            ink = _ink_near(value, colour, False)
+        row = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, wide)
         # A row of characters is the plate's middle, or the whole plate when its frame
         # (white on blue) closed up with the characters: try it both ways.
         for mask, grows in ((panel, ((1.0, 1.0),)), (row, ((1.0, 1.0), (1.12, 1.6)))):
@@ -235,13 +238,58 @@ def _with_white_foot(rect: Any) -> Any:
     return ((cx + dx * grow / 2, cy + dy * grow / 2), (rw, rh + grow), angle)
 
 
-def _inks(hsv: Image) -> dict[bool, Image]:
-    """Pixels in a plate's character colour, keyed by ``light_text``: white (pale and bright) on
-    blue plates, black (dark) on the others. Any hue: thresholds on saturation and value alone,
-    once per photo."""
-    _, saturation, value = cv2.split(hsv)
-    light = cv2.bitwise_and(cv2.inRange(saturation, 0, 100), cv2.inRange(value, 140, 255))
-    return {True: light, False: cv2.inRange(value, 0, 100)}
+# The characters' ink, and the plate's frame drawn in it, as the search for a row of characters
+# sees it: pixels in the ink's colour with the plate's colour within _NEAR px, judged either
+# against fixed levels (white: saturation 100 or under and value 140 or over; black: value 100 or
+# under) or against the plate's own ground within reach (white: saturation under
+# _WHITE_OF_GROUND of the most saturated plate colour; black: value under _BLACK_OF_GROUND of
+# the brightest). The fixed levels alone left plates sharp in photos sent at 1024-1280 px
+# (WeChat sends 1280-px JPEGs): a plate's 3-mm frame is a pixel or two wide there, and a JPEG
+# keeps colour at half the resolution, so the frame takes on the plate's colour. On the example
+# photos' 320-px plates brought down to 1024, 1280 and 2048 px (JPEG quality 75), the frame's
+# palest pixel across its top edge had a saturation of 79, 52 and 24 in the median (white on
+# blue), and its darkest a value of 92, 66 and 32 (black on yellow): over the fixed level in one
+# column in four at 1024 px and one in twenty to a hundred at 1280, never at 2048. One such
+# column opens the frame, which at 2048 px closes round the plate, so that the row search finds
+# the whole plate, as it must on a car of the plate's own colour; what is left at 1280 px is a
+# row of characters in pieces too ragged for _plate_score's solidity. Of 24 example photos per
+# colour, 20-22 plates were found at 1024-1280 px and all 24 at 2048. Against their ground the
+# same pixels are ink at every size (the ground itself never is: it is its own most saturated
+# or brightest neighbour, give or take its noise), and all 24 of each colour are found at
+# 1024-2048 px. White at 0.6 of the ground is _plate_score's level for white ink; at 0.75 the
+# white stars of the flag behind Grace Hopper came out as a small plate at 2048 px. Black at
+# 0.6 still lost two green plates in 24 at 1024 px; 0.75 lost none and found no false plate.
+_NEAR = 5
+_FIXED_INK = 100
+_WHITE_OF_GROUND = 0.6
+_BLACK_OF_GROUND = 0.75
+
+
+def _ink_levels(share: float) -> npt.NDArray[np.uint8]:
+    """A lookup table from the ground's level (0-255) to the first level that is not ink: past
+    the fixed level, and at least ``share`` of the ground; 0 where there is no ground.
+
+    >>> table = _ink_levels(0.6)
+    >>> int(table[0]), int(table[90]), int(table[240])
+    (0, 101, 144)
+    """
+    levels = [max(_FIXED_INK + 1, round(share * ground)) for ground in range(1, 256)]
+    return np.array([0, *levels], np.uint8)
+
+
+_INK_UNDER = {True: _ink_levels(_WHITE_OF_GROUND), False: _ink_levels(_BLACK_OF_GROUND)}
+
+
+def _ink_near(channel: Image, colour: Image, light_text: bool) -> Image:
+    """Pixels with the plate's ``colour`` (a mask) within reach whose ``channel`` (saturation for
+    white ink, value for black) is at or under the fixed level, or under a share of the most
+    saturated (brightest) plate colour within reach; any hue."""
+    reach = cv2.getStructuringElement(cv2.MORPH_RECT, (_NEAR, _NEAR))
+    ground = cv2.dilate(cv2.bitwise_and(channel, colour), reach)
+    # Every plate colour's mask starts above zero saturation and value, so the ground is zero
+    # exactly where no plate colour is within reach, and no pixel is under zero.
+    ink: Image = cv2.compare(channel, cv2.LUT(ground, _INK_UNDER[light_text]), cv2.CMP_LT)
+    return ink
 
 
 def _bounds(rect: Any) -> tuple[float, float, float, float]:
