@@ -252,11 +252,22 @@ def test_plates_in_photos_sent_at_1024_or_1280_px_are_found_as_at_2048(kind: str
     assert found[1024] >= found[2048] and found[1280] >= found[2048], found
 
 
+def test_a_small_plate_on_a_car_of_its_own_colour_is_found() -> None:
+    """A 46-px yellow plate on a yellow car (draw 23, photo 34): against its ground, the car's
+    dark edge reads as ink and closes round the whole car, so the plate is found only by the
+    search at the fixed ink levels."""
+    from urbangrid.cases.detect import detect_plates
+
+    sample = list(photoset.build(seed=23, count=35))[34]
+    boxes = [d.box for d in detect_plates(sample.rgb, min_score=0.4)]
+    assert photoset.score(sample, boxes).plates_found == len(sample.plates) == 2, boxes
+
+
 @pytest.mark.slow
 def test_the_detectors_on_the_evaluation_set() -> None:
     """The figures ``urbangrid bench photos`` prints for its first 40 photos (three people: the
     astronaut, the cameraman and Grace Hopper): never worse than this detector's latest
-    measurement (faces 97 %, plates 96 %, 5.4 % of the blurred area outside the labels,
+    measurement (faces 97 %, plates 98 %, 5.4 % of the blurred area outside the labels,
     docs/benchmarks.md), and marked as falling short, with the figures, while below the issue's
     bar: plates ≥ 95 %, faces ≥ 90 %, ≤ 5 % outside."""
     from urbangrid.cases.blurring import blurs

@@ -170,14 +170,24 @@ def detect_plates(rgb: Image, *, min_score: float = 0.4) -> list[Detection]:
         # The panel: fill the characters (a wide, short closing matches their strokes).
         panel = cv2.morphologyEx(colour, cv2.MORPH_CLOSE, wide)
         # The characters: ink with the plate's colour close around it, merged into a row.
+        # Ink at the fixed levels and ink against its ground are searched apart: judged against
+        # the ground, the dark edge of a car of the plate's own colour is ink too, and closes
+        # round the whole car with the plate's characters inside it (a 46-px yellow plate on a
+        # yellow car, found at the fixed levels alone).
+        near = cv2.dilate(colour, cv2.getStructuringElement(cv2.MORPH_RECT, (_NEAR, _NEAR)))
         if light_text:
+            fixed = cv2.bitwise_and(cv2.inRange(saturation, 0, _FIXED_INK), bright)
             ink = cv2.bitwise_and(_ink_near(saturation, colour, True), bright)
         else:
+            fixed = cv2.inRange(value, 0, _FIXED_INK)
             ink = _ink_near(value, colour, False)
-        row = cv2.morphologyEx(ink, cv2.MORPH_CLOSE, wide)
+        rows = [
+            cv2.morphologyEx(m, cv2.MORPH_CLOSE, wide) for m in (cv2.bitwise_and(fixed, near), ink)
+        ]
         # A row of characters is the plate's middle, or the whole plate when its frame
         # (white on blue) closed up with the characters: try it both ways.
-        for mask, grows in ((panel, ((1.0, 1.0),)), (row, ((1.0, 1.0), (1.12, 1.6)))):
+        searches = [(panel, ((1.0, 1.0),))] + [(row, ((1.0, 1.0), (1.12, 1.6))) for row in rows]
+        for mask, grows in searches:
             contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
             for contour in contours:
                 _, _, w, h = cv2.boundingRect(contour)
