@@ -3,7 +3,6 @@ words, photo moderation, and what the public may read of it all."""
 
 from __future__ import annotations
 
-import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +10,6 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from PIL import Image
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
@@ -257,59 +255,6 @@ def test_a_resident_who_joined_sees_the_public_timeline_only(
     assert "Crew on the way." in [e["note"] for e in view["timeline"]]
 
 
-def test_staff_open_and_moderate_the_photo_of_a_report_that_joined_the_case(
-    make_client: MakeClient, engine: Engine, sqlite_url: str, demo_grid: Grid, tmp_path: Path
-) -> None:
-    """The case page lists a joined report's photo under the case's own address: that address
-    serves the original to the staff of the case, and the shift lead moderates it there."""
-    client = make_client(duplicate_radius_m=50)  # type: ignore[no-redef]
-    first = photo_report(client, engine, demo_grid, seed=1111)
-    stranger = photo_report(client, engine, demo_grid, seed=1112)
-    lon, lat = cell_points(demo_grid, 1, seed=1111)[0]
-    answer = client.post(
-        "/api/v1/reports",
-        data={"category": "E0102", "lat": str(lat), "lon": str(lon)},
-        files=[("photos", ("same.jpg", jpeg((700, 500), colour=(40, 160, 60)), "image/jpeg"))],
-    )
-    assert answer.status_code == 201, answer.text
-    joined = answer.json()
-    assert joined["duplicate_of"] == first["id"]
-    (joined_photo,) = joined["photos"]
-    for case_id in (first["id"], joined["id"], stranger["id"]):
-        process_all(sqlite_url, tmp_path / "var", case_id)
-
-    case = case_row(engine, first["id"])
-    department = staff_token(engine, "department", f"department:{case.department_code}")
-    listed = client.get(f"/api/v1/cases/{first['id']}", headers=auth(department)).json()["photos"]
-    (entry,) = [p for p in listed if p["id"] == joined_photo]
-    original = client.get(entry["url"], headers=auth(department))
-    assert original.status_code == 200, original.text
-    as_taken = Image.open(io.BytesIO(original.content)).convert("RGB")
-    assert as_taken.getpixel((350, 250))[1] > 120  # the joined report's green, not the case's red
-
-    lead = staff_token(engine, "shift_lead", "city")
-    hidden = client.post(
-        f"/api/v1/cases/{first['id']}/photos/{joined_photo}/hide",
-        json={"reason": "a neighbour's window"},
-        headers=auth(lead),
-    )
-    assert hidden.status_code == 200, hidden.text
-    with Session(engine) as session:
-        photo = session.get(Photo, joined_photo)
-        assert photo is not None and photo.hidden
-    # Another case's photo is not this case's, under its address or moderated through it.
-    (other_photo,) = stranger["photos"]
-    for answer in (
-        client.get(f"/api/v1/cases/{first['id']}/photos/{other_photo}.jpg", headers=auth(lead)),
-        client.post(
-            f"/api/v1/cases/{first['id']}/photos/{other_photo}/hide",
-            json={"reason": "wrong case"},
-            headers=auth(lead),
-        ),
-    ):
-        assert answer.status_code == 404, answer.text
-
-
 def test_photo_references_must_be_this_cases_photos(
     client: TestClient, engine: Engine, demo_grid: Grid
 ) -> None:
@@ -372,168 +317,3 @@ def test_readers_attach_no_photos_and_binary_bodies_get_a_422(
         files=[("text", ("x.jpg", b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x80\x81", "image/jpeg"))],
     )
     assert answer.status_code == 422, answer.text
-
-
-def test_a_shift_lead_hides_and_redacts_photos(
-    client: TestClient, engine: Engine, sqlite_url: str, demo_grid: Grid, tmp_path: Path
-) -> None:
-    accepted = photo_report(client, engine, demo_grid, seed=1108)
-    case_id, (photo_id,) = accepted["id"], accepted["photos"]
-    assert process_all(sqlite_url, tmp_path / "var", case_id) == ["ready"]
-    lead = staff_token(engine, "shift_lead", "city")
-    department = staff_token(
-        engine, "department", f"department:{case_row(engine, case_id).department_code}"
-    )
-    token = accepted["tracking_token"]
-    public_url = client.get(f"/api/v1/track/{token}").json()["photos"][0]["url"]
-    assert client.get(public_url).status_code == 200
-
-    # Only the shift lead moderates.
-    refused = client.post(
-        f"/api/v1/cases/{case_id}/photos/{photo_id}/hide",
-        json={"reason": "face"},
-        headers=auth(department),
-    )
-    assert refused.status_code == 403
-
-    # Redact the left half's top corner: the public copy has it filled, the stored copy not.
-    box = [10, 10, 110, 90]
-    redacted = client.post(
-        f"/api/v1/cases/{case_id}/photos/{photo_id}/redact",
-        json={"rectangles": [box], "reason": "a passer-by's face"},
-        headers=auth(lead),
-    )
-    assert redacted.status_code == 200, redacted.text
-    covered_url = redacted.json()["public_url"]
-    assert covered_url != public_url
-    assert client.get(public_url).status_code == 404  # the uncovered copy is no longer public
-    covered = Image.open(io.BytesIO(client.get(covered_url).content)).convert("RGB")
-    assert covered.getpixel((60, 50)) == pytest.approx((0, 0, 0), abs=12)  # type: ignore[arg-type]
-    assert covered.getpixel((200, 200))[0] > 150  # the red outside the box is still red
-    tracked = client.get(f"/api/v1/track/{token}").json()["photos"]
-    assert [p["url"] for p in tracked] == [covered_url]
-    original = client.get(f"/api/v1/cases/{case_id}/photos/{photo_id}.jpg", headers=auth(lead))
-    assert original.status_code == 200
-    stored = Image.open(io.BytesIO(original.content)).convert("RGB")
-    assert stored.getpixel((60, 50))[0] > 150
-    assert client.get(f"/api/v1/cases/{case_id}/photos/{photo_id}.jpg").status_code == 401
-
-    hidden = client.post(
-        f"/api/v1/cases/{case_id}/photos/{photo_id}/hide",
-        json={"reason": "a child's face"},
-        headers=auth(lead),
-    )
-    assert hidden.status_code == 200 and hidden.json()["public_url"] is None
-    assert client.get(covered_url).status_code == 404
-    assert client.get(f"/api/v1/track/{token}").json()["photos"] == []
-    ext = client.get(f"{OPEN311}/requests/{case_id}.json?extensions=true").json()[0]
-    assert ext.get("media_url") is None and ext["extended_attributes"]["photos"] == []
-    detail = client.get(f"/api/v1/cases/{case_id}", headers=auth(lead)).json()
-    (staff_photo,) = detail["photos"]
-    assert staff_photo["hidden"] is True and staff_photo["redactions"] == [box]
-    moderations = [e for e in detail["timeline"] if e["action"] == "moderate"]
-    assert [(e["detail"].get("redacted"), e["detail"].get("hidden")) for e in moderations] == [
-        ([box], None),
-        (None, True),
-    ]
-    assert "a child's face" not in client.get(f"/api/v1/track/{token}").text
-
-    bad = client.post(
-        f"/api/v1/cases/{case_id}/photos/{photo_id}/redact",
-        json={"rectangles": [[50, 50, 10, 10]], "reason": "x"},
-        headers=auth(lead),
-    )
-    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "rectangles"
-
-
-def test_moderation_covers_the_same_picture_sent_with_another_report(
-    client: TestClient, engine: Engine, sqlite_url: str, demo_grid: Grid, tmp_path: Path
-) -> None:
-    picture = jpeg((777, 333), colour=(10, 200, 200))
-    first = photo_report(client, engine, demo_grid, seed=1109, photo=picture)
-    second = photo_report(client, engine, demo_grid, seed=1110, photo=picture)
-    for accepted in (first, second):
-        assert process_all(sqlite_url, tmp_path / "var", accepted["id"]) == ["ready"]
-    url = client.get(f"/api/v1/track/{second['tracking_token']}").json()["photos"][0]["url"]
-    lead = staff_token(engine, "shift_lead", "city")
-    hidden = client.post(
-        f"/api/v1/cases/{first['id']}/photos/{first['photos'][0]}/hide",
-        json={"reason": "a licence plate"},
-        headers=auth(lead),
-    )
-    assert hidden.status_code == 200, hidden.text
-    assert client.get(url).status_code == 404
-    assert client.get(f"/api/v1/track/{second['tracking_token']}").json()["photos"] == []
-    other = client.get(f"/api/v1/cases/{second['id']}", headers=auth(lead)).json()
-    (event,) = [e for e in other["timeline"] if e["action"] == "moderate"]
-    assert event["detail"]["of_case"] == first["id"] and event["detail"]["hidden"] is True
-
-
-def test_a_takedown_stays_with_the_picture_across_scopes_and_new_uploads(
-    client: TestClient, engine: Engine, sqlite_url: str, demo_grid: Grid, tmp_path: Path
-) -> None:
-    """Copies of one picture share their public address: a shift lead elsewhere cannot show a
-    copy another took down, and the picture sent again arrives hidden or covered as before."""
-    picture = jpeg((701, 433), colour=(200, 200, 10))
-    first = photo_report(client, engine, demo_grid, seed=1113, photo=picture)
-    second = photo_report(client, engine, demo_grid, seed=1114, photo=picture)
-    for accepted in (first, second):
-        assert process_all(sqlite_url, tmp_path / "var", accepted["id"]) == ["ready"]
-    here, there = case_row(engine, first["id"]), case_row(engine, second["id"])
-    assert here.l4_code != there.l4_code
-    lead_here = staff_token(engine, "shift_lead", f"grid:{here.l4_code}")
-    lead_there = staff_token(engine, "shift_lead", f"grid:{there.l4_code}")
-    url = client.get(f"/api/v1/track/{second['tracking_token']}").json()["photos"][0]["url"]
-
-    hidden = client.post(
-        f"/api/v1/cases/{first['id']}/photos/{first['photos'][0]}/hide",
-        json={"reason": "a bystander asked"},
-        headers=auth(lead_here),
-    )
-    assert hidden.status_code == 200, hidden.text
-    assert client.get(url).status_code == 404
-    # The other district's shift lead shows its own copy: refused, naming the case.
-    shown = client.post(
-        f"/api/v1/cases/{second['id']}/photos/{second['photos'][0]}/show",
-        json={"reason": "looks fine to me"},
-        headers=auth(lead_there),
-    )
-    assert shown.status_code == 409, shown.text
-    assert f"case {first['id']}" in shown.json()["detail"]
-    assert client.get(url).status_code == 404
-    with Session(engine) as session:
-        rows = [session.get(Photo, p) for p in (first["photos"][0], second["photos"][0])]
-        assert all(row is not None and row.hidden for row in rows)
-
-    # The same file sent again, with a new report: it arrives hidden.
-    third = photo_report(client, engine, demo_grid, seed=1115, photo=picture)
-    assert process_all(sqlite_url, tmp_path / "var", third["id"]) == ["ready"]
-    assert client.get(f"/api/v1/track/{third['tracking_token']}").json()["photos"] == []
-    assert client.get(url).status_code == 404
-
-    # A city-wide shift lead holds every copy's case and shows the picture again.
-    city = staff_token(engine, "shift_lead", "city")
-    shown = client.post(
-        f"/api/v1/cases/{second['id']}/photos/{second['photos'][0]}/show",
-        json={"reason": "the bystander is not recognisable"},
-        headers=auth(city),
-    )
-    assert shown.status_code == 200, shown.text
-    assert client.get(url).status_code == 200
-
-    # A covered rectangle stays covered on the picture sent again.
-    other_picture = jpeg((655, 377), colour=(30, 90, 220))
-    fourth = photo_report(client, engine, demo_grid, seed=1116, photo=other_picture)
-    assert process_all(sqlite_url, tmp_path / "var", fourth["id"]) == ["ready"]
-    uncovered = client.get(f"/api/v1/track/{fourth['tracking_token']}").json()["photos"][0]
-    covered = client.post(
-        f"/api/v1/cases/{fourth['id']}/photos/{fourth['photos'][0]}/redact",
-        json={"rectangles": [[10, 10, 200, 150]], "reason": "a phone number"},
-        headers=auth(city),
-    )
-    assert covered.status_code == 200, covered.text
-    fifth = photo_report(client, engine, demo_grid, seed=1117, photo=other_picture)
-    assert process_all(sqlite_url, tmp_path / "var", fifth["id"]) == ["ready"]
-    again = client.get(f"/api/v1/track/{fifth['tracking_token']}").json()["photos"]
-    assert [p["url"] for p in again] == [covered.json()["public_url"]]
-    assert client.get(uncovered["url"]).status_code == 404
