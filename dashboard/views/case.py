@@ -7,6 +7,7 @@ decides what this person may see and do; the page only adds names, the map and t
 
 from __future__ import annotations
 
+import base64
 from typing import Any
 
 import pydeck as pdk
@@ -139,7 +140,10 @@ for column, kind, heading in ((left, "before", "before_photos"), (right, "after"
         # asked for under this case (a joined report's own case may lie outside their scope).
         try:
             original = data.photo_as_taken(client.base_url, client.token, case_id, photo.id)
-            column.image(original, caption=caption, width="stretch")
+            # Inline in the page, not handed to Streamlit's media store: that serves what it
+            # holds at /media/<hash>.jpg to anyone, signed in or not, for minutes after.
+            inline = "data:image/jpeg;base64," + base64.b64encode(original).decode()
+            column.image(inline, caption=caption, width="stretch")
         except (StaffApiRefused, StaffApiUnavailable):
             if photo.hidden:
                 column.caption(caption or "")

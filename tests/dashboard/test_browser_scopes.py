@@ -125,6 +125,10 @@ def test_a_case_link_grid_staff_and_a_boundary_report_in_chromium(
     image = page.locator("[data-testid='stImage']", has_text=caption).first
     image.wait_for(timeout=10_000)
     assert image.locator("img").evaluate("img => img.complete && img.naturalWidth > 0")
+    # The photo as taken, fetched with the staff token and put in the page itself: no address
+    # of Streamlit's media store serves it to someone not signed in.
+    source = image.locator("img").get_attribute("src") or ""
+    assert source.startswith("data:image/jpeg;base64,"), source[:80]
     page.screenshot(path=str(ARTIFACTS / "case-joined-photo-en.png"))
     sign_out(page, base)
 
