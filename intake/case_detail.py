@@ -21,11 +21,11 @@ from intake.refs import case_refs
 from intake.schemas import AreaRef
 from urbangrid.cases.casework import available_actions, detail_of, events_of, returned_by, suggest
 from urbangrid.cases.public import photo_url, public_photos, public_url_digest
-from urbangrid.cases.staff import Principal
+from urbangrid.cases.staff import Principal, sees
 from urbangrid.core.columns import utcnow
 from urbangrid.core.grids import area_names
 from urbangrid.core.tables import Case, Photo, SlaClock
-from urbangrid.domain.access import can_see, may_act
+from urbangrid.domain.access import may_act
 from urbangrid.domain.states import CaseState
 from urbangrid.domain.workflow import Role
 
@@ -33,10 +33,7 @@ from urbangrid.domain.workflow import Role
 def visible_case(session: Session, principal: Principal, case_id: int) -> Case:
     """The case, or 404 when it does not exist or lies outside the caller's scope."""
     case = session.get(Case, case_id)
-    codes = [case.l1_code, case.l2_code, case.l3_code, case.l4_code] if case else []
-    if case is None or not can_see(
-        principal.scope, department_code=case.department_code, grid_codes=codes
-    ):
+    if case is None or not sees(principal.scope, case):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"case {case_id} not found")
     return case
 

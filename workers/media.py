@@ -21,9 +21,9 @@ from sqlalchemy import or_, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
-from urbangrid.cases.blurring import detections_json, find, publish
+from urbangrid.cases.blurring import Detection, detections_json, find, publish
 from urbangrid.cases.moderation import carried_over
-from urbangrid.cases.photos import Box, PhotoRejected, normalise
+from urbangrid.cases.photos import PhotoRejected, normalise
 from urbangrid.core.columns import utcnow
 from urbangrid.core.db import get_engine
 from urbangrid.core.messages import PROCESS_PHOTO, RELAY_PHOTOS
@@ -82,17 +82,24 @@ def process_photo(photo_id: int, *, session: Session, storage: Storage, settings
             values["hidden"] = True
         if covered:
             values["redactions"] = json.dumps([list(b) for b in covered])
+        # Faces and plates blurred, rectangles covered: a detector that fails raises, and the
+        # photo stays pending (the task retries), so it is never published unblurred.
+        detections: list[Detection] = []
         if settings.photo_blur:
-            values |= _blur(made.image, covered, storage=storage, settings=settings)
-        elif covered:
-            values["public_digest"] = publish(
-                storage,
-                made.image,
-                redactions=covered,
-                detections=[],
-                min_score=settings.photo_blur_min_score,
-                thumb_side=settings.photo_thumb_side,
-            )
+            detections, version = find(made.image)
+            values |= {
+                "detections": detections_json(detections),
+                "detector": version,
+                "detected_at": utcnow(),
+            }
+        values["public_digest"] = publish(
+            storage,
+            made.image,
+            redactions=covered,
+            detections=detections,
+            min_score=settings.photo_blur_min_score,
+            thumb_side=settings.photo_thumb_side,
+        )
     if values["state"] == "rejected":
         # The intake refuses what it can see is broken; what gets past it is gone from the
         # resident's photos with no word to them, so say so where an operator looks.
@@ -107,29 +114,6 @@ def process_photo(photo_id: int, *, session: Session, storage: Storage, settings
     session.refresh(photo)
     _drop_raw(session, storage, photo)
     return photo.state
-
-
-def _blur(
-    stored: bytes, covered: list[Box], *, storage: Storage, settings: Settings
-) -> dict[str, Any]:
-    """Find faces and plates on the stored copy and write the public copy with them blurred
-    (and ``covered`` filled); the row's values that record it. A detector that fails raises,
-    and the photo stays pending (the task retries): it is never published unblurred."""
-    detections, version = find(stored)
-    public = publish(
-        storage,
-        stored,
-        redactions=covered,
-        detections=detections,
-        min_score=settings.photo_blur_min_score,
-        thumb_side=settings.photo_thumb_side,
-    )
-    return {
-        "detections": detections_json(detections),
-        "detector": version,
-        "detected_at": utcnow(),
-        "public_digest": public,
-    }
 
 
 def _drop_raw(session: Session, storage: Storage, photo: Photo) -> None:

@@ -17,9 +17,10 @@ from sqlmodel import Session, col, select
 from urbangrid.cases.blurring import publish, stored_detections
 from urbangrid.cases.lifecycle import record
 from urbangrid.cases.photos import Box, clip_boxes
+from urbangrid.cases.staff import sees
 from urbangrid.core.storage import Storage, object_key
 from urbangrid.core.tables import Case, CaseEvent, Photo
-from urbangrid.domain.access import Scope, can_see
+from urbangrid.domain.access import Scope
 from urbangrid.domain.workflow import Role
 
 MODERATE = "moderate"
@@ -46,11 +47,15 @@ class HiddenElsewhere(ValueError):
 def twins(session: Session, photo: Photo) -> list[Photo]:
     """Other photos with the very same stored copy (photos are kept by content: the same file
     sent with two reports): what is taken down on one must not stay up on the other."""
-    if photo.digest is None:
+    if photo.digest is None or photo.id is None:
         return []
+    return _copies(session, photo.digest, photo.id)
+
+
+def _copies(session: Session, digest: str, photo_id: int) -> list[Photo]:
     return list(
         session.exec(
-            select(Photo).where(col(Photo.digest) == photo.digest).where(col(Photo.id) != photo.id)
+            select(Photo).where(col(Photo.digest) == digest).where(col(Photo.id) != photo_id)
         )
     )
 
@@ -76,16 +81,11 @@ def set_hidden(
     if not hidden:
         for twin in twins(session, photo):
             other = session.get(Case, twin.case_id)
-            if twin.hidden and other is not None and not _in_scope(scope, other):
+            if twin.hidden and other is not None and not sees(scope, other):
                 raise HiddenElsewhere(other.id or 0)
     return _moderate(
         session, case, photo, {"hidden": hidden}, {"hidden": hidden}, actor, role, reason
     )
-
-
-def _in_scope(scope: Scope, case: Case) -> bool:
-    codes = [case.l1_code, case.l2_code, case.l3_code, case.l4_code]
-    return can_see(scope, department_code=case.department_code, grid_codes=codes)
 
 
 def carried_over(session: Session, photo_id: int, digest: str) -> tuple[bool, list[Box]]:
@@ -95,9 +95,7 @@ def carried_over(session: Session, photo_id: int, digest: str) -> tuple[bool, li
     what a shift lead took down."""
     hidden = False
     covered: list[Box] = []
-    for twin in session.exec(
-        select(Photo).where(col(Photo.digest) == digest).where(col(Photo.id) != photo_id)
-    ):
+    for twin in _copies(session, digest, photo_id):
         hidden = hidden or twin.hidden
         for box in json.loads(twin.redactions or "[]"):
             if tuple(box) not in covered:

@@ -16,8 +16,8 @@ from functools import lru_cache
 from sqlmodel import Session, select
 
 from urbangrid.core.columns import utcnow
-from urbangrid.core.tables import Department, Staff, StaffToken
-from urbangrid.domain.access import Scope, check_role_scope, parse_scope
+from urbangrid.core.tables import Case, Department, Staff, StaffToken
+from urbangrid.domain.access import Scope, can_see, check_role_scope, parse_scope
 from urbangrid.domain.workflow import Role
 
 TOKEN_PREFIX = "ugs_"
@@ -32,6 +32,13 @@ class Principal:
     name: str
     role: Role
     scope: Scope
+
+
+def sees(scope: Scope, case: Case) -> bool:
+    """Whether a case lies in a staff member's scope: its department's, or one of its four
+    grid levels'."""
+    codes = [case.l1_code, case.l2_code, case.l3_code, case.l4_code]
+    return can_see(scope, department_code=case.department_code, grid_codes=codes)
 
 
 def hash_token(token: str) -> str:
