@@ -23,9 +23,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
-from fastapi import HTTPException, status
 from limits import RateLimitItem, parse_many
 
+from intake.errors import unavailable as away
 from intake.ratelimit import Limiter, StoreAway, too_many
 
 log = logging.getLogger(__name__)
@@ -96,11 +96,3 @@ def _lowest_priority() -> None:
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
         except OSError as exc:  # pragma: no cover - a container forbidding it
             log.warning("sign-in hashing left at normal priority: %s", exc)
-
-
-def away(message: str, retry_after: int) -> HTTPException:
-    return HTTPException(
-        status.HTTP_503_SERVICE_UNAVAILABLE,
-        f"{message}; try again in {retry_after} s",
-        headers={"Retry-After": str(retry_after)},
-    )

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, TypeVar
 
 from fastapi import Request, status
 from pydantic import BaseModel, ValidationError
-from starlette.concurrency import run_in_threadpool
 
-from intake.errors import FieldError, body_errors
+from intake.errors import FieldError, body_errors, unavailable
 from intake.multipart import Part, PartRule, read_multipart
 from urbangrid.cases.photos import PhotoInfo, PhotoRejected, inspect
 from urbangrid.core.settings import Settings
@@ -107,19 +108,50 @@ async def read_form(
     return form, await check_photos(photos, settings)
 
 
+class PhotoChecks:
+    """The checks of one API process's incoming photos, ``workers`` at a time.
+
+    A check reads the whole photo (:func:`urbangrid.cases.photos.inspect`), which for a
+    progressive JPEG near the pixel limit holds about 150 MB while it runs: unbounded, a burst
+    of such uploads would take the process's memory with it. Checks beyond ``workers`` wait
+    their turn, holding only the bytes they arrived with; past ``queue`` waiting, the upload
+    answers 503 with Retry-After before anything of it is kept.
+    """
+
+    def __init__(self, workers: int, queue: int) -> None:
+        self.limit = workers + queue
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="photo-check")
+        self._in_flight = 0
+
+    async def inspect(self, data: bytes, *, max_bytes: int, max_pixels: int) -> PhotoInfo:
+        if self._in_flight >= self.limit:
+            raise unavailable("photo checks are busy", 2)
+        self._in_flight += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._pool, lambda: inspect(data, max_bytes=max_bytes, max_pixels=max_pixels)
+            )
+        finally:
+            self._in_flight -= 1
+
+
+@lru_cache(maxsize=4)
+def photo_checks(workers: int, queue: int) -> PhotoChecks:
+    """The process's gate for these settings: every route that takes photos shares it."""
+    return PhotoChecks(workers, queue)
+
+
 async def check_photos(
     parts: list[Part], settings: Settings, *, field: str = PHOTOS
 ) -> tuple[Upload, ...]:
     """Each photo checked by its content (format, size, pixels), named ``field[i]`` if not."""
+    checks = photo_checks(settings.photo_check_workers, settings.photo_check_queue)
     uploads = []
     for index, part in enumerate(parts):
         data = bytes(part.data)
         try:
-            info = await run_in_threadpool(
-                inspect,
-                data,
-                max_bytes=settings.photo_max_bytes,
-                max_pixels=settings.photo_max_pixels,
+            info = await checks.inspect(
+                data, max_bytes=settings.photo_max_bytes, max_pixels=settings.photo_max_pixels
             )
         except PhotoRejected as exc:
             name = f" ({part.filename})" if part.filename else ""

@@ -22,6 +22,8 @@ const TEXT = {
     duplicate: "附近已有相同问题的案件，您的报告已并入案件 ", yourReport: "您的报告编号 ",
     notFound: "没有找到这个报告。", rateLimited: "提交过于频繁，请稍后再试：",
     pending: "待定", component: "部件", event: "事件", thanks: "已收到，谢谢！",
+    busy: "系统繁忙，正在重试…", busyLater: "系统繁忙，未能发送，请稍后再试。",
+    stillBusy: "系统繁忙，报告尚未提交。请稍后再试（不会重复提交）。",
   },
   en: {
     title: "Report it", reportHeading: "Report a street problem", photosLegend: "Photos (1 to 6)",
@@ -45,6 +47,8 @@ const TEXT = {
     yourReport: "Your report number ", notFound: "No report has this link.",
     rateLimited: "Too many reports; try again in ", pending: "pending", component: "Component",
     event: "Event", thanks: "Received, thank you!",
+    busy: "Busy; trying again…", busyLater: "The service is busy and nothing was sent; try again in a moment.",
+    stillBusy: "The service is busy and your report is not sent yet. Try again in a moment (it will not be sent twice).",
   },
 };
 
@@ -327,6 +331,18 @@ function newKey() {
 
 $("report").addEventListener("input", () => { idempotencyKey = null; });
 
+// 503 means busy or briefly away and nothing was kept: wait as told and send again, a few
+// times, before asking the resident to.
+async function post(url, options, onBusy) {
+  for (let attempt = 0; ; attempt++) {
+    const answer = await fetch(url, { method: "POST", ...options });
+    if (answer.status !== 503 || attempt === 3) return answer;
+    onBusy();
+    const wait = Math.min(30, Number(answer.headers.get("Retry-After")) || 2);
+    await new Promise((done) => setTimeout(done, wait * 1000));
+  }
+}
+
 $("report").addEventListener("submit", async (event) => {
   event.preventDefault();
   clearErrors();
@@ -343,11 +359,10 @@ $("report").addEventListener("submit", async (event) => {
   button.disabled = true;
   button.textContent = t("sending");
   try {
-    const answer = await fetch("/api/v1/reports", {
-      method: "POST",
+    const answer = await post("/api/v1/reports", {
       body: data,
       headers: { "Idempotency-Key": idempotencyKey, "X-Urbangrid-Client": "web" },
-    });
+    }, () => { button.textContent = t("busy"); });
     const body = await answer.json().catch(() => ({}));
     if (answer.ok) {
       remember(body);
@@ -356,6 +371,10 @@ $("report").addEventListener("submit", async (event) => {
       renderPreviews();
       $("report").reset();
       location.hash = `#/t/${body.tracking_token}`;
+      return;
+    }
+    if (answer.status === 503) {
+      showError("form", t("stillBusy"));  // the key stays: sending again cannot store it twice
       return;
     }
     idempotencyKey = null;
@@ -494,8 +513,15 @@ function renderTrack({ token, view }) {
 
 async function act(path, options) {
   $("t-error").textContent = "";
-  const answer = await fetch(`/api/v1/track/${tracked.token}/${path}`, { method: "POST", ...options });
+  const answer = await post(`/api/v1/track/${tracked.token}/${path}`, options, () => {
+    $("t-error").textContent = t("busy");
+  });
   const body = await answer.json().catch(() => ({}));
+  $("t-error").textContent = "";
+  if (answer.status === 503) {
+    $("t-error").textContent = t("busyLater");
+    return;
+  }
   if (!answer.ok) {
     const detail = Array.isArray(body.detail) ? body.detail.map((e) => e.msg).join("; ") : body.detail;
     $("t-error").textContent = detail || answer.statusText;

@@ -115,3 +115,50 @@ def test_report_with_a_photo_then_follow_it(
         url for url in requested if not url.startswith((base, "blob:", "data:"))
     ]
     assert "Traceback" not in (tmp_path / "api.log").read_text()
+
+
+def test_a_busy_intake_is_sent_again_with_the_same_key(
+    browser: object, sqlite_url: str, demo_grid: Grid, tmp_path: Path
+) -> None:
+    # A burst of large photos fills the intake's checks and it answers 503 with Retry-After,
+    # keeping nothing: the page waits as told and sends the report again under the same key,
+    # rather than leaving the resident an English error on a Chinese page.
+    from playwright.sync_api import Browser, Route, expect
+
+    assert isinstance(browser, Browser)
+    lon, lat = _free_point(sqlite_url, demo_grid, "E0505", seed=702)
+    photo = tmp_path / "IMG_2043.jpg"
+    photo.write_bytes(jpeg((800, 600)))
+    values = {"URBANGRID_DATABASE_URL": sqlite_url, "URBANGRID_VAR_DIR": str(tmp_path / "var")}
+    keys: list[str | None] = []
+    busy = {"left": 2}
+
+    def intake(route: Route) -> None:
+        keys.append(route.request.headers.get("idempotency-key"))
+        if busy["left"]:
+            busy["left"] -= 1
+            route.fulfill(
+                status=503,
+                headers={"Retry-After": "1", "Content-Type": "application/json"},
+                body='{"detail": "photo checks are busy; try again in 1 s"}',
+            )
+        else:
+            route.continue_()
+
+    with api_process(values, tmp_path / "api.log") as base:
+        context = browser.new_context(locale="zh-CN", viewport={"width": 390, "height": 844})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.route("**/api/v1/reports", intake)
+        page.goto(base + "/")
+        expect(page.locator("#category option[value=E0505]")).to_have_count(1)
+        page.fill("#lat", f"{lat:.6f}")
+        page.fill("#lon", f"{lon:.6f}")
+        page.set_input_files("#photos", str(photo))
+        page.select_option("#category", "E0505")
+        page.click("#submit")
+        expect(page.locator("#submit")).to_have_text("系统繁忙，正在重试…")
+        page.wait_for_url(re.compile(r".*#/t/[A-Za-z0-9_-]{32}$"))
+        expect(page.locator("#t-category")).to_have_text("机动车乱停放")
+        context.close()
+    assert len(keys) == 3 and keys[0] and len(set(keys)) == 1, keys

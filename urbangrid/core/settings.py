@@ -61,6 +61,11 @@ class Settings(BaseSettings):
     # decodes at reduced size, costs the media worker about 2-4 s and 300-400 MB at worst
     # (docs/benchmarks.md).
     photo_max_pixels: int = Field(default=50_000_000, gt=0)
+    # The intake's check of a photo reads every byte of it (a photo cut short is refused at
+    # once): about 150 MB for a 50 MP progressive JPEG, so checks run this many at a time per
+    # API process, and past this many waiting a photo upload answers 503 with Retry-After.
+    photo_check_workers: int = Field(default=2, ge=1, le=32)
+    photo_check_queue: int = Field(default=32, ge=0)
     photo_max_side: int = Field(default=2048, ge=64)
     photo_thumb_side: int = Field(default=320, ge=32)
     # Faces and licence plates blurred on every public copy (the staff see the original); off
