@@ -96,6 +96,12 @@ def photo_as_taken(base_url: str, token: str, case_id: int, photo_id: int) -> by
     return StaffClient(base_url, token).photo(case_id, photo_id)
 
 
+@st.cache_data(ttl=300, max_entries=64, show_spinner=False)
+def public_copy(base_url: str, digest: str) -> bytes:
+    """A public copy, named by its content, so it never changes under its digest."""
+    return StaffClient(base_url, "").public_copy(digest)
+
+
 @st.cache_data(ttl=max(TTL, 300), show_spinner=False)
 def place_shapes(codes: tuple[str, ...]) -> dict[str, object]:
     with _session() as session:

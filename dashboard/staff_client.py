@@ -85,7 +85,8 @@ class StaffClient:
         *,
         listing: bool = False,
     ) -> bytes:
-        headers = {**headers, "Authorization": f"Bearer {self.token}"}
+        if self.token:  # a public copy is fetched as anyone fetches it
+            headers = {**headers, "Authorization": f"Bearer {self.token}"}
         request = urllib.request.Request(
             self.base_url.rstrip("/") + path, method=method, data=data, headers=headers
         )
@@ -173,6 +174,14 @@ class StaffClient:
         return self._send(
             "GET", f"/api/v1/cases/{case_id}/photos/{photo_id}.jpg", None, {"Accept": "image/jpeg"}
         )
+
+    def public_copy(self, digest: str) -> bytes:
+        """A photo's public copy (faces and plates blurred, parts covered), as anyone sees it."""
+        return self._send("GET", f"/api/v1/photos/{digest}.jpg", None, {"Accept": "image/jpeg"})
+
+    def moderate(self, case_id: int, photo_id: int, step: str, body: dict[str, Any]) -> Any:
+        """A shift lead's step on a photo's public copy: ``hide``, ``show`` or ``redact``."""
+        return self._call("POST", f"/api/v1/cases/{case_id}/photos/{photo_id}/{step}", body)
 
     def act(self, case_id: int, action: str, body: dict[str, Any]) -> Any:
         """Take one step of the closed loop on a case, as the token's holder."""

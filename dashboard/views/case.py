@@ -7,19 +7,19 @@ decides what this person may see and do; the page only adds names, the map and t
 
 from __future__ import annotations
 
-import base64
 from typing import Any
 
 import pydeck as pdk
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, moderation
 from dashboard.clock import badge, instant, local, span, stage_clock, words
 from dashboard.deck import names_layer
 from dashboard.filters import current
 from dashboard.i18n import label, t
 from dashboard.staff_client import StaffApiRefused, StaffApiUnavailable, StaffClient, Upload
 from dashboard.viewer import Viewer
+from urbangrid.cases.moderation import MODERATORS
 from urbangrid.core.columns import utcnow
 from urbangrid.domain.workflow import REQUIRED_FIELDS
 
@@ -119,7 +119,14 @@ if neighbour:
 if case.get("description"):
     st.markdown(f"**{t('description', lang)}**: {case['description']}")
 
+
 # ---- photos: before and after -----------------------------------------------------------------
+def said(words: str) -> None:
+    """A step just taken on the case: said once, after the page reloads with it."""
+    st.session_state["case_done"] = words
+    st.rerun()
+
+
 photos = data.case_photos(case_id)
 base = settings.staff_api_url.rstrip("/")
 left, right = st.columns(2)
@@ -140,10 +147,10 @@ for column, kind, heading in ((left, "before", "before_photos"), (right, "after"
         # asked for under this case (a joined report's own case may lie outside their scope).
         try:
             original = data.photo_as_taken(client.base_url, client.token, case_id, photo.id)
-            # Inline in the page, not handed to Streamlit's media store: that serves what it
-            # holds at /media/<hash>.jpg to anyone, signed in or not, for minutes after.
-            inline = "data:image/jpeg;base64," + base64.b64encode(original).decode()
-            column.image(inline, caption=caption, width="stretch")
+            column.image(moderation.inline(original), caption=caption, width="stretch")
+            if viewer.role in MODERATORS:
+                with column:
+                    moderation.panel(client, case_id, photo, original, lang, said)
         except (StaffApiRefused, StaffApiUnavailable):
             if photo.hidden:
                 column.caption(caption or "")
