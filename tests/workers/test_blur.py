@@ -263,11 +263,47 @@ def test_a_small_plate_on_a_car_of_its_own_colour_is_found() -> None:
     assert photoset.score(sample, boxes).plates_found == len(sample.plates) == 2, boxes
 
 
+# Photos of other draws of the evaluation set whose plates "plates-hsv-8" left sharp, every one
+# legible: a blue plate on a blue car at dusk, its white characters too dim for the fixed level
+# (draw 21 photo 6, draw 24 photo 0, draw 18 photo 36, draw 21 photo 3), and large plates on
+# cars of their own colour whose characters stand further apart than the row's closing reaches
+# (draw 25 photos 15 and 21, draw 20 photo 27).
+_LEFT_SHARP_BY_HSV_8 = ((21, 6), (24, 0), (18, 36), (21, 3), (25, 15), (25, 21), (20, 27))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("seed", "index"), _LEFT_SHARP_BY_HSV_8)
+def test_plates_at_dusk_and_large_plates_on_cars_of_their_colour_are_found(
+    seed: int, index: int
+) -> None:
+    from urbangrid.cases.detect import detect_plates
+
+    sample = list(photoset.build(seed=seed, count=index + 1))[index]
+    boxes = [d.box for d in detect_plates(sample.rgb, min_score=0.4)]
+    assert photoset.score(sample, boxes).plates_found == len(sample.plates), boxes
+
+
+def test_a_facades_windows_are_not_a_plate() -> None:
+    """Blue-grey windows in a light facade (draw 16, photo 37): closed as wide as a large
+    plate's characters need, the facade between them reads as a row of white characters on
+    the windows' blue; each window is a ground of its own, which no plate is."""
+    from urbangrid.cases.detect import detect_plates
+
+    sample = list(photoset.build(seed=16, count=38))[37]
+    windows = (840, 612, 1114, 656)
+    found = [d.box for d in detect_plates(sample.rgb, min_score=0.4)]
+    assert not [
+        b
+        for b in found
+        if b[0] < windows[2] and windows[0] < b[2] and b[1] < windows[3] and windows[1] < b[3]
+    ], found
+
+
 @pytest.mark.slow
 def test_the_detectors_on_the_evaluation_set() -> None:
     """The figures ``urbangrid bench photos`` prints for its first 40 photos (three people: the
     astronaut, the cameraman and Grace Hopper): never worse than this detector's latest
-    measurement (faces 97 %, plates 98 %, 5.4 % of the blurred area outside the labels,
+    measurement (faces 97 %, plates 100 %, 5.4 % of the blurred area outside the labels,
     docs/benchmarks.md), and marked as falling short, with the figures, while below the issue's
     bar: plates ≥ 95 %, faces ≥ 90 %, ≤ 5 % outside."""
     from urbangrid.cases.blurring import blurs
@@ -289,7 +325,7 @@ def test_the_detectors_on_the_evaluation_set() -> None:
             "outside_share": total.outside_share,
         }
     )
-    assert total.plate_recall >= 0.95, summary
+    assert total.plate_recall >= 0.98, summary
     assert total.face_recall >= 0.95, summary
     assert total.outside_share <= 0.06, summary
     bar = total.plate_recall >= 0.95 and total.face_recall >= 0.90 and total.outside_share <= 0.05
