@@ -188,6 +188,10 @@ LABELS: dict[str, tuple[str, str]] = {
         "A cover cannot be undone; staff in scope keep the photo as taken.",
     ),
     "cover_photo": ("遮挡此区域", "Cover this area"),
+    "cover_choose_area": (
+        "请用两个滑块选出要遮挡的区域。",
+        "Choose the area to cover with the two sliders.",
+    ),
     "photo_hide_done": ("照片已对公众隐藏", "The photo is hidden from the public"),
     "photo_show_done": ("照片已重新公开", "The photo is public again"),
     "photo_redact_done": ("已在公开版本中遮挡", "The area is covered on the public copy"),

@@ -83,7 +83,12 @@ def panel(
             except (StaffApiRefused, StaffApiUnavailable):
                 st.caption(t("public_copy_unavailable", lang))
 
-        reason = st.text_input(t("moderation_reason", lang), key=f"{key}_reason", max_chars=2000)
+        # The field is made anew after each step (its key counts the steps), so a reason is
+        # never sent again with the next step unless it is typed again.
+        steps = int(st.session_state.get(f"{key}_steps", 0))
+        reason = st.text_input(
+            t("moderation_reason", lang), key=f"{key}_reason_{steps}", max_chars=2000
+        )
         step = "show" if photo.hidden else "hide"
         if st.button(t(f"{step}_photo", lang), key=f"{key}_{step}"):
             _send(client, case_id, photo, step, {"reason": reason}, lang, done)
@@ -94,9 +99,10 @@ def panel(
         across = st.slider(t("cover_across", lang), 0, 100, (40, 60), key=f"{key}_across")
         down = st.slider(t("cover_down", lang), 0, 100, (40, 60), key=f"{key}_down")
         box = cover_box(width, height, across, down)
+        empty = across[0] == across[1] or down[0] == down[1]
         st.image(inline(preview(original, box)), caption=t("cover_preview", lang), width="stretch")
-        st.caption(t("cover_is_final", lang))
-        if st.button(t("cover_photo", lang), key=f"{key}_cover", type="primary"):
+        st.caption(t("cover_choose_area", lang) if empty else t("cover_is_final", lang))
+        if st.button(t("cover_photo", lang), key=f"{key}_cover", type="primary", disabled=empty):
             _send(
                 client,
                 case_id,
@@ -128,6 +134,6 @@ def _send(
     except StaffApiUnavailable:
         st.warning(t("read_only", lang))
     else:
-        # The reason went with this step: it must not wait in the form for the next one.
-        st.session_state.pop(f"moderate_{case_id}_{photo.id}_reason", None)
+        key = f"moderate_{case_id}_{photo.id}_steps"
+        st.session_state[key] = int(st.session_state.get(key, 0)) + 1
         done(t(f"photo_{step}_done", lang))

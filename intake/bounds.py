@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import Path, Query
-from pydantic import AfterValidator
+from pydantic import AfterValidator, StringConstraints
 
 from intake.errors import FieldError
 from urbangrid.domain import bounds
@@ -37,6 +37,12 @@ def storable(value: str) -> str:
 
 # Free text a resident or member of staff writes, and every text filter of a query.
 Text = Annotated[str, AfterValidator(storable)]
+# Why a member of staff took a step, kept on the case's timeline: words, not blanks.
+Reason = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=2000),
+    AfterValidator(storable),
+]
 
 CaseId = Annotated[int, Path(ge=1, le=MAX_CASE_ID, description="The case's id")]
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip")]

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from intake.bounds import CaseId
+from intake.bounds import CaseId, Reason
 from intake.case_detail import visible_case
 from intake.deps import IntakeDep, SessionDep, SettingsDep
 from intake.errors import FieldError
@@ -171,7 +171,7 @@ def get_case_photo(
 
 class HideBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    reason: str = Field(min_length=1, max_length=2000, description="Internal: why")
+    reason: Reason = Field(description="Internal: why")
 
 
 class RedactBody(BaseModel):
@@ -181,7 +181,7 @@ class RedactBody(BaseModel):
         max_length=50,
         description="[left, top, right, bottom] in the stored photo's pixels (see width, height)",
     )
-    reason: str = Field(min_length=1, max_length=2000, description="Internal: why")
+    reason: Reason = Field(description="Internal: why")
 
 
 class Moderated(BaseModel):

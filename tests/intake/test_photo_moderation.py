@@ -160,6 +160,18 @@ def test_a_shift_lead_hides_and_redacts_photos(
         headers=auth(lead),
     )
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "rectangles"
+    # A reason is words: blanks or a control character are refused, naming the field, and the
+    # timeline is left as it was.
+    for blank in ("   ", "\n\t", "a\u0007b"):
+        refused = client.post(
+            f"/api/v1/cases/{case_id}/photos/{photo_id}/show",
+            json={"reason": blank},
+            headers=auth(lead),
+        )
+        assert refused.status_code == 422, (blank, refused.text)
+        assert refused.json()["detail"][0]["loc"][-1] == "reason"
+    after = client.get(f"/api/v1/cases/{case_id}", headers=auth(lead)).json()
+    assert [e for e in after["timeline"] if e["action"] == "moderate"] == moderations
 
 
 def test_moderation_covers_the_same_picture_sent_with_another_report(
@@ -215,7 +227,9 @@ def test_a_takedown_stays_with_the_picture_across_scopes_and_new_uploads(
         headers=auth(lead_there),
     )
     assert shown.status_code == 409, shown.text
-    assert f"case {first['id']}" in shown.json()["detail"]
+    # Refused without naming the case: it lies outside this lead's scope.
+    assert "hidden on another case, outside your scope" in shown.json()["detail"]
+    assert str(first["id"]) not in shown.json()["detail"]
     assert client.get(url).status_code == 404
     with Session(engine) as session:
         rows = [session.get(Photo, p) for p in (first["photos"][0], second["photos"][0])]

@@ -38,7 +38,7 @@ class HiddenElsewhere(ValueError):
 
     def __init__(self, case_id: int) -> None:
         super().__init__(
-            f"the same picture is hidden on case {case_id}, outside your scope: a shift lead"
+            "the same picture is hidden on another case, outside your scope: a shift lead"
             " whose scope holds that case shows it again"
         )
         self.case_id = case_id
