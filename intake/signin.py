@@ -14,18 +14,17 @@ so neither the time nor the throttle tells which exist.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from limits import RateLimitItem, parse_many
 
 from intake.errors import unavailable as away
+from intake.pools import BoundedPool
 from intake.ratelimit import Limiter, StoreAway, too_many
 
 log = logging.getLogger(__name__)
@@ -45,10 +44,14 @@ class SignInGuard:
     def __init__(self, limiter: Limiter, *, workers: int, queue: int) -> None:
         self.limiter = limiter
         self.queue = queue
-        self._pool = ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="signin", initializer=_lowest_priority
+        self._pool = BoundedPool(
+            workers,
+            queue,
+            name="signin",
+            busy="sign-in is busy",
+            retry_after=1,
+            initializer=_lowest_priority,
         )
-        self._waiting = 0
 
     async def admit(self, name: str, address: str) -> None:
         """Count an attempt; 429 with Retry-After past either limit, 503 when the store is away.
@@ -74,16 +77,10 @@ class SignInGuard:
 
     async def run(self, work: Callable[[], T]) -> T:
         """``work`` (the hashing and its database reads) in the pool; 503 when it is full."""
-        if self._waiting >= self.queue:
-            raise away("sign-in is busy", 1)
-        self._waiting += 1
-        try:
-            return await asyncio.get_running_loop().run_in_executor(self._pool, work)
-        finally:
-            self._waiting -= 1
+        return await self._pool.run(work)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.close()
 
 
 def _lowest_priority() -> None:

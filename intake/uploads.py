@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from typing import Any, TypeVar
@@ -13,8 +11,9 @@ from typing import Any, TypeVar
 from fastapi import Request, status
 from pydantic import BaseModel, ValidationError
 
-from intake.errors import FieldError, body_errors, unavailable
+from intake.errors import FieldError, body_errors
 from intake.multipart import Part, PartRule, read_multipart
+from intake.pools import BoundedPool
 from urbangrid.cases.photos import PhotoInfo, PhotoRejected, inspect
 from urbangrid.core.settings import Settings
 
@@ -108,7 +107,7 @@ async def read_form(
     return form, await check_photos(photos, settings)
 
 
-class PhotoChecks:
+class PhotoChecks(BoundedPool):
     """The checks of one API process's incoming photos, ``workers`` at a time.
 
     A check reads the whole photo (:func:`urbangrid.cases.photos.inspect`), which for a
@@ -119,20 +118,16 @@ class PhotoChecks:
     """
 
     def __init__(self, workers: int, queue: int) -> None:
-        self.limit = workers + queue
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="photo-check")
-        self._in_flight = 0
+        super().__init__(
+            workers,
+            workers + queue,
+            name="photo-check",
+            busy="photo checks are busy",
+            retry_after=2,
+        )
 
     async def inspect(self, data: bytes, *, max_bytes: int, max_pixels: int) -> PhotoInfo:
-        if self._in_flight >= self.limit:
-            raise unavailable("photo checks are busy", 2)
-        self._in_flight += 1
-        try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self._pool, lambda: inspect(data, max_bytes=max_bytes, max_pixels=max_pixels)
-            )
-        finally:
-            self._in_flight -= 1
+        return await self.run(lambda: inspect(data, max_bytes=max_bytes, max_pixels=max_pixels))
 
 
 @lru_cache(maxsize=4)
