@@ -83,12 +83,12 @@ def panel(
             except (StaffApiRefused, StaffApiUnavailable):
                 st.caption(t("public_copy_unavailable", lang))
 
-        # The field is made anew after each step (its key counts the steps), so a reason is
-        # never sent again with the next step unless it is typed again.
-        steps = int(st.session_state.get(f"{key}_steps", 0))
-        reason = st.text_input(
-            t("moderation_reason", lang), key=f"{key}_reason_{steps}", max_chars=2000
-        )
+        # A step that went through empties the field before it is drawn again, so a reason is
+        # never sent with the next step unless it is typed again. One field under one key: a
+        # new key per step showed the old field beside the new one until the rerun finished.
+        if st.session_state.pop(f"{key}_sent", False):
+            st.session_state[f"{key}_reason"] = ""
+        reason = st.text_input(t("moderation_reason", lang), key=f"{key}_reason", max_chars=2000)
         step = "show" if photo.hidden else "hide"
         if st.button(t(f"{step}_photo", lang), key=f"{key}_{step}"):
             _send(client, case_id, photo, step, {"reason": reason}, lang, done)
@@ -134,6 +134,5 @@ def _send(
     except StaffApiUnavailable:
         st.warning(t("read_only", lang))
     else:
-        key = f"moderate_{case_id}_{photo.id}_steps"
-        st.session_state[key] = int(st.session_state.get(key, 0)) + 1
+        st.session_state[f"moderate_{case_id}_{photo.id}_sent"] = True
         done(t(f"photo_{step}_done", lang))

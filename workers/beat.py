@@ -2,7 +2,8 @@
 
 The relay, the sweep and the other periodic tasks find their work in the database, so a run
 that comes late is worth nothing once the next one is sent: each is sent to live for one
-interval. Celery's ``expires`` option would say so twice, in the message's header (the worker
+interval, or half a minute when the interval is shorter (a tick must outlive its trip to a busy
+worker). Celery's ``expires`` option would say so twice, in the message's header (the worker
 discards a late task and acknowledges it) and as RabbitMQ's per-message TTL, and RabbitMQ
 dead-letters a message whose TTL runs out: 117 stale relays filled the dead-letter queue in an
 hour with a busy worker, hiding the letters someone has to read. Here the lifetime goes in the

@@ -52,9 +52,9 @@ def test_reports_are_published_once_until_their_lease_runs_out(
         # Far longer than the test: on a busy machine posting alone may take half a minute.
         "URBANGRID_RELAY_GRACE_S": "600",
     }
-    # The other periodic tasks keep their own intervals: each lives one interval, and at one
-    # second apiece they kept the single housekeeping process busy enough that every relay
-    # arrived after its one-second life and was discarded, so the relay never ran at all.
+    # One housekeeping process for all the periodic tasks, as on a small deployment: each
+    # tick must outlive its wait there (urbangrid.core.messages.MIN_LIFETIME_S) or the relay
+    # never runs and nothing here is published a second time.
     housekeeping = ["worker", "-Q", ",".join(HOUSEKEEPING_QUEUES), "-c", "1"]
     ids: list[int] = []
     with (

@@ -86,10 +86,16 @@ DEAD_LETTER_QUEUE = "urbangrid.dead"
 # in the message's header, not in a broker TTL that would dead-letter every stale tick.
 LIFETIME = "urbangrid_lifetime_s"
 
+# The shortest life of a periodic task, whatever its interval. A tick lives one interval so a
+# stalled worker does not come back to an hour of them; but a tick must also outlive the trip
+# to a busy worker. At one-second intervals every relay reached a single housekeeping process
+# that had just loaded its first task a moment after its life ran out, and the relay never ran.
+MIN_LIFETIME_S = 30.0
+
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
     """What the scheduler sends, and how often; each lives one interval (the next run does the
-    same work)."""
+    same work), and never less than ``MIN_LIFETIME_S``."""
     every = {
         "relay-unrouted": (RELAY_UNROUTED, settings.relay_interval_s),
         "sla-sweep": (SLA_SWEEP, settings.sla_sweep_interval_s),
@@ -101,7 +107,11 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
         "sweep-raw-uploads": (SWEEP_RAW_UPLOADS, 3600.0),
     }
     return {
-        entry: {"task": task, "schedule": seconds, "options": {LIFETIME: seconds}}
+        entry: {
+            "task": task,
+            "schedule": seconds,
+            "options": {LIFETIME: max(seconds, MIN_LIFETIME_S)},
+        }
         for entry, (task, seconds) in every.items()
     }
 
