@@ -73,6 +73,13 @@ class _Reader:
                 name, f"at most {rule.max_count} allowed, got more", kind="too_many_parts"
             )
         filename = options.get(b"filename")
+        if filename and not rule.is_file:
+            # A photo under a name of the client's own would otherwise be read as text and
+            # dropped, and the report filed without it while the client believed it sent. (An
+            # empty filename is a browser's file input left empty: nothing was meant to go.)
+            takes = [field for field, r in self.rules.items() if r.is_file]
+            where = f"send photos as {_either(takes)}" if takes else "this form takes no files"
+            raise FieldError(name, f"{name} is a file; {where}", kind="unexpected_file")
         self._rule = rule
         self._current = Part(
             name=name,
@@ -94,6 +101,16 @@ class _Reader:
                 status=413,
             )
         self._current.data += data[start:end]
+
+
+def _either(names: list[str]) -> str:
+    """
+    >>> _either(["media", "photo1", "photo2"])
+    'media, photo1 or photo2'
+    >>> _either(["photos"])
+    'photos'
+    """
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 async def read_multipart(

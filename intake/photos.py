@@ -22,6 +22,7 @@ from intake.errors import FieldError
 from intake.rows import store_photo_rows
 from intake.staff_auth import StaffDep
 from intake.uploads import multipart_body, read_form, require_multipart
+from urbangrid.cases.blurring import drop_unused_copy
 from urbangrid.cases.lifecycle import ConcurrentChange
 from urbangrid.cases.moderation import MODERATORS, HiddenElsewhere, NotReady, redact, set_hidden
 from urbangrid.cases.public import photo_url, public_url_digest, served_photo
@@ -189,7 +190,9 @@ class Moderated(BaseModel):
     hidden: bool
     redactions: list[list[int]]
     public_url: str | None = Field(description="Where the public sees it; none while hidden")
-    event_id: int
+    event_id: int | None = Field(
+        description="The step on the case's timeline; none when the photo already was so"
+    )
 
 
 def _moderate(
@@ -197,7 +200,7 @@ def _moderate(
     principal: Principal,
     case_id: int,
     photo_id: int,
-    step: Callable[[Case, Photo], CaseEvent],
+    step: Callable[[Case, Photo], CaseEvent | None],
 ) -> Moderated:
     case = visible_case(session, principal, case_id)
     if principal.role not in MODERATORS:
@@ -223,7 +226,7 @@ def _moderate(
         hidden=photo.hidden,
         redactions=json.loads(photo.redactions or "[]"),
         public_url=photo_url(digest) if digest and shown is not None else None,
-        event_id=event.id or 0,
+        event_id=event.id if event is not None else None,
     )
 
 
@@ -289,12 +292,11 @@ def redact_photo(
 ) -> Moderated:
     """Cover rectangles of a photo in its public copy (shift lead); the stored copy is kept."""
     storage: Storage = request.app.state.storage
-    return _moderate(
-        session,
-        principal,
-        case_id,
-        photo_id,
-        lambda case, photo: redact(
+    replaced: list[str | None] = []
+
+    def step(case: Case, photo: Photo) -> CaseEvent | None:
+        replaced.append(photo.public_digest)
+        return redact(
             session,
             storage,
             case,
@@ -305,5 +307,10 @@ def redact_photo(
             reason=body.reason,
             thumb_side=settings.photo_thumb_side,
             min_score=settings.photo_blur_min_score,
-        ),
-    )
+        )
+
+    moderated = _moderate(session, principal, case_id, photo_id, step)
+    # The copy it replaced still shows what was just covered: not kept once nothing names it.
+    for digest in replaced:
+        drop_unused_copy(session, storage, digest)
+    return moderated

@@ -134,22 +134,53 @@ def test_a_shift_lead_hides_and_redacts_photos(
     assert stored.getpixel((60, 50))[0] > 150
     assert client.get(f"/api/v1/cases/{case_id}/photos/{photo_id}.jpg").status_code == 401
 
-    hidden = client.post(
-        f"/api/v1/cases/{case_id}/photos/{photo_id}/hide",
-        json={"reason": "a child's face"},
+    # The same rectangle again (a second click, a retry) changes nothing and records nothing.
+    again = client.post(
+        f"/api/v1/cases/{case_id}/photos/{photo_id}/redact",
+        json={"rectangles": [box], "reason": "a passer-by's face"},
         headers=auth(lead),
     )
-    assert hidden.status_code == 200 and hidden.json()["public_url"] is None
+    assert again.status_code == 200, again.text
+    assert again.json()["event_id"] is None and again.json()["public_url"] == covered_url
+    # A second rectangle: the copy it replaces showed that part, and is deleted, thumbnail and
+    # all; the stored copy, which staff still open, is kept.
+    media = tmp_path / "var" / "media"
+    first_copy = covered_url.rsplit("/", 1)[1]
+    assert len(list(media.rglob(first_copy))) == 2  # the copy and its thumbnail
+    second = client.post(
+        f"/api/v1/cases/{case_id}/photos/{photo_id}/redact",
+        json={"rectangles": [[400, 10, 500, 90]], "reason": "a number on a door"},
+        headers=auth(lead),
+    )
+    assert second.status_code == 200, second.text
+    assert second.json()["redactions"] == [box, [400, 10, 500, 90]]
+    covered_url = second.json()["public_url"]
+    assert not list(media.rglob(first_copy))
+    assert len(list(media.rglob(covered_url.rsplit("/", 1)[1]))) == 2
+    assert (
+        client.get(f"/api/v1/cases/{case_id}/photos/{photo_id}.jpg", headers=auth(lead)).status_code
+        == 200
+    )
+
+    for _ in range(2):  # hidden once; the second click finds it hidden and records nothing
+        hidden = client.post(
+            f"/api/v1/cases/{case_id}/photos/{photo_id}/hide",
+            json={"reason": "a child's face"},
+            headers=auth(lead),
+        )
+        assert hidden.status_code == 200 and hidden.json()["public_url"] is None
     assert client.get(covered_url).status_code == 404
     assert client.get(f"/api/v1/track/{token}").json()["photos"] == []
     ext = client.get(f"{OPEN311}/requests/{case_id}.json?extensions=true").json()[0]
     assert ext.get("media_url") is None and ext["extended_attributes"]["photos"] == []
     detail = client.get(f"/api/v1/cases/{case_id}", headers=auth(lead)).json()
     (staff_photo,) = detail["photos"]
-    assert staff_photo["hidden"] is True and staff_photo["redactions"] == [box]
+    assert staff_photo["hidden"] is True
+    assert staff_photo["redactions"] == [box, [400, 10, 500, 90]]
     moderations = [e for e in detail["timeline"] if e["action"] == "moderate"]
     assert [(e["detail"].get("redacted"), e["detail"].get("hidden")) for e in moderations] == [
         ([box], None),
+        ([[400, 10, 500, 90]], None),
         (None, True),
     ]
     assert "a child's face" not in client.get(f"/api/v1/track/{token}").text

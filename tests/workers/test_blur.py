@@ -157,8 +157,12 @@ def test_a_newer_detector_re_runs_over_stored_copies_and_records_it(
     assert _spread(public, sample.plates[0]) < 0.3 * _spread(stored, sample.plates[0])
     sky_face = (1500, 100, 1600, 220)
     assert _spread(public, sky_face) <= _spread(stored, sky_face) + 0.5
-    # The stored copy is untouched, for staff.
+    # The stored copy is untouched, for staff; the public copy the newer one replaced, which
+    # left the sky's face sharp, is deleted with its thumbnail.
     assert hashlib.sha256(stored).hexdigest() == photo.digest
+    for prefix in ("photos", "thumbs"):
+        assert not storage.exists(object_key(prefix, first_public, ".jpg"))
+        assert storage.exists(object_key(prefix, photo.public_digest or "", ".jpg"))
 
     # Run again with the same version: nothing left to do for this photo.
     again, _ = reblur(

@@ -187,6 +187,27 @@ def publish(
     return made.digest
 
 
+def drop_unused_copy(session: Session, storage: Storage, digest: str | None) -> bool:
+    """Delete a public copy (and its thumbnail) that a newer one replaced, once no photo names
+    it; whether it was deleted. Called after the new copy is committed.
+
+    A superseded copy is no longer served, but it still shows what a shift lead covered or a
+    newer detector blurred; it is not kept. A digest some photo still names (its stored copy,
+    or a twin's public copy) is left alone."""
+    if digest is None:
+        return False
+    named = session.exec(
+        select(col(Photo.id))
+        .where((col(Photo.digest) == digest) | (col(Photo.public_digest) == digest))
+        .limit(1)
+    ).first()
+    if named is not None:
+        return False
+    storage.delete(object_key("photos", digest, ".jpg"))
+    storage.delete(object_key("thumbs", digest, ".jpg"))
+    return True
+
+
 def redactions_of(photo: Photo) -> list[Box]:
     return [(int(a), int(b), int(c), int(d)) for a, b, c, d in json.loads(photo.redactions or "[]")]
 
@@ -259,3 +280,4 @@ def reblur(
             seen += 1
             if getattr(result, "rowcount", 0) and public != before:
                 changed += 1
+                drop_unused_copy(session, storage, before)

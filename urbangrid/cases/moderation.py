@@ -70,16 +70,20 @@ def set_hidden(
     role: Role,
     reason: str,
     scope: Scope,
-) -> CaseEvent:
-    """Hide a photo from the public, or show it again; nothing is committed here.
+) -> CaseEvent | None:
+    """Hide a photo from the public, or show it again; nothing is committed here. None when
+    every copy already is as asked: nothing changes and the timeline records nothing.
 
     A takedown reaches every copy of the picture, whatever case it came with: they share one
     public address. Showing one again is for a shift lead whose ``scope`` holds every case where
     a copy is hidden (raises :class:`HiddenElsewhere`), so a takedown in one district is not
     undone from another by sending the same file there and showing it.
     """
+    copies = [photo, *twins(session, photo)]
+    if all(copy.hidden == hidden for copy in copies):
+        return None  # already so everywhere: a second click, or a retry, is no new step
     if not hidden:
-        for twin in twins(session, photo):
+        for twin in copies[1:]:
             other = session.get(Case, twin.case_id)
             if twin.hidden and other is not None and not sees(scope, other):
                 raise HiddenElsewhere(other.id or 0)
@@ -167,8 +171,9 @@ def redact(
     reason: str,
     thumb_side: int,
     min_score: float = 0.5,
-) -> CaseEvent:
-    """Cover ``boxes`` (added to those covered before) on the photo's public copy.
+) -> CaseEvent | None:
+    """Cover ``boxes`` (added to those covered before) on the photo's public copy; None when
+    every one of them is covered already (nothing changes, the timeline records nothing).
 
     The new public copy is written to storage first (named by its content, so a copy left by a
     rolled-back transaction is harmless); the row and the event follow in the caller's
@@ -180,7 +185,10 @@ def redact(
     if not added:
         raise ValueError("no rectangle lies on the photo")
     covered: list[Box] = [tuple(b) for b in json.loads(photo.redactions or "[]")]
-    covered += [b for b in added if b not in covered]
+    added = [b for b in added if b not in covered]
+    if not added:
+        return None  # every rectangle is covered already: a retry, or a second click
+    covered += added
     # The detector's blurs stay on the new public copy beside the shift lead's rectangles.
     public = publish(
         storage,
