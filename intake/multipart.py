@@ -7,6 +7,7 @@ saying which one; residents' uploads need a refusal that names the field (``desc
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 
@@ -21,6 +22,16 @@ class Part:
     filename: str | None
     content_type: str
     data: bytearray = field(default_factory=bytearray)
+    # Sent as a file: with a filename (even an empty one, or only RFC 5987's filename*), or
+    # typed as an image or as bytes. Text fields come with neither.
+    file_like: bool = False
+    # Read under a rule for photos.
+    for_files: bool = False
+
+    @property
+    def left_empty(self) -> bool:
+        """A file input the resident left empty (no name, no bytes): nothing was meant to go."""
+        return (self.file_like or self.for_files) and not self.filename and not self.data
 
     def text(self) -> str:
         return self.data.decode("utf-8", errors="replace")
@@ -31,6 +42,11 @@ class PartRule:
     max_bytes: int
     max_count: int = 1
     is_file: bool = False
+
+
+# A filename in a part's Content-Disposition, plain or RFC 5987's filename*= (which the parser
+# of options drops).
+_FILENAME = re.compile(rb";\s*filename\*?\s*=", re.IGNORECASE)
 
 
 class _Reader:
@@ -60,7 +76,8 @@ class _Reader:
         self._header_name = self._header_value = b""
 
     def on_headers_finished(self) -> None:
-        _, options = parse_options_header(self._headers.get(b"content-disposition", b""))
+        disposition = self._headers.get(b"content-disposition", b"")
+        _, options = parse_options_header(disposition)
         if b"name" not in options:
             raise FieldError("body", "a multipart part has no name", kind="multipart")
         name = options[b"name"].decode("utf-8", errors="replace")
@@ -73,23 +90,34 @@ class _Reader:
                 name, f"at most {rule.max_count} allowed, got more", kind="too_many_parts"
             )
         filename = options.get(b"filename")
-        if filename and not rule.is_file:
-            # A photo under a name of the client's own would otherwise be read as text and
-            # dropped, and the report filed without it while the client believed it sent. (An
-            # empty filename is a browser's file input left empty: nothing was meant to go.)
-            takes = [field for field, r in self.rules.items() if r.is_file]
-            where = f"send photos as {_either(takes)}" if takes else "this form takes no files"
-            raise FieldError(name, f"{name} is a file; {where}", kind="unexpected_file")
+        content_type = self._headers.get(b"content-type", b"").decode("latin-1")
+        kind = content_type.split(";")[0].strip().lower()
         self._rule = rule
         self._current = Part(
             name=name,
             filename=filename.decode("utf-8", errors="replace") if filename is not None else None,
-            content_type=self._headers.get(b"content-type", b"").decode("latin-1"),
+            content_type=content_type,
+            file_like=filename is not None
+            or _FILENAME.search(disposition) is not None
+            or kind.startswith("image/")
+            or kind == "application/octet-stream",
+            for_files=rule.is_file,
         )
         self.parts.append(self._current)
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         assert self._current is not None and self._rule is not None
+        if self._current.file_like and not self._rule.is_file and end > start:
+            # A photo under a name of the client's own would otherwise be read as text and
+            # dropped, and the report filed without it while the client believed it sent. Said
+            # at its first byte: a file input left empty sends none and is let pass.
+            takes = [name for name, rule in self.rules.items() if rule.is_file]
+            where = f"send photos as {_either(takes)}" if takes else "this form takes no files"
+            raise FieldError(
+                self._current.name,
+                f"{self._current.name} is a file; {where}",
+                kind="unexpected_file",
+            )
         if len(self._current.data) + (end - start) > self._rule.max_bytes:
             label = self._current.name
             if self._rule.max_count > 1:
@@ -150,5 +178,6 @@ async def read_multipart(
         raise FieldError("body", f"malformed multipart body: {exc}", kind="multipart") from exc
     found: dict[str, list[Part]] = {}
     for part in reader.parts:
-        found.setdefault(part.name, []).append(part)
+        if not part.left_empty:
+            found.setdefault(part.name, []).append(part)
     return found

@@ -216,7 +216,9 @@ def _moderate(
         raise FieldError("rectangles", str(exc)) from exc
     except ConcurrentChange as exc:
         session.rollback()
-        raise HTTPException(status.HTTP_409_CONFLICT, "the case just changed; try again") from exc
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "the case or its photo just changed; look again and retry"
+        ) from exc
     session.commit()
     session.refresh(photo)
     digest = public_url_digest(photo)

@@ -97,8 +97,12 @@ if case.get("case_deadline_at"):
     if due is not None and due < utcnow() and case.get("state") not in ("CLOSED", "VOID"):
         whole += " · " + t("late_by", lang).format(t=span((utcnow() - due).total_seconds(), lang))
     st.caption(whole)
-if st.session_state.get("case_done"):  # the step just taken, said once after the reload
-    st.success(st.session_state.pop("case_done"))
+# The step just taken, said once after the reload, in a slot that is there whether or not it
+# speaks: a message that came and went moved everything below it, and while the page reran
+# Streamlit showed the photo's controls twice, old place and new.
+done_slot = st.empty()
+if st.session_state.get("case_done"):
+    done_slot.success(st.session_state.pop("case_done"))
 
 
 def area_name(ref: Any) -> str | None:

@@ -395,7 +395,62 @@ def test_every_clients_request_shape(
         assert elsewhere.status_code == 400, elsewhere.text
         code, description = error_of(elsewhere)
         assert code == 400 and "image is a file" in description and "media" in description
+    # Nor when the part carries no filename, an empty one, or only RFC 5987's filename*: its
+    # type or its disposition still says it is a file.
+    for disposition, kind in (
+        ('name="image"', "image/jpeg"),
+        ('name="image"; filename=""', "image/jpeg"),
+        ("name=\"image\"; filename*=UTF-8''IMG_1.jpg", "application/octet-stream"),
+    ):
+        body, boundary = _multipart(
+            {"api_key": api_key, "service_code": "E0102", "lat": str(lat), "long": str(lon)},
+            disposition,
+            kind,
+            jpeg(),
+        )
+        hidden = client.post(
+            f"{BASE}/requests.json",
+            content=body,
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        assert hidden.status_code == 400, (disposition, hidden.text)
+        assert "image is a file" in error_of(hidden)[1]
     assert _cases(sqlite_url) == before
+    # A browser's file input left empty (an empty filename, no bytes) sends nothing: under
+    # media or under a name of its own, the report goes without a photo.
+    for disposition in ('name="media"; filename=""', 'name="image"; filename=""'):
+        body, boundary = _multipart(
+            {"api_key": api_key, "service_code": "E0102", "lat": str(lat), "long": str(lon)},
+            disposition,
+            "application/octet-stream",
+            b"",
+        )
+        empty = client.post(
+            f"{BASE}/requests.json",
+            content=body,
+            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+        )
+        assert empty.status_code == 201, (disposition, empty.text)
+
+
+def _multipart(
+    fields: dict[str, str], disposition: str, kind: str, data: bytes
+) -> tuple[bytes, str]:
+    """A multipart body of text fields and one part as given, written out by hand: HTTP
+    libraries always name a file part's file."""
+    boundary = "urbangrid-test-boundary"
+    chunks = [
+        f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
+        for name, value in fields.items()
+    ]
+    chunks.append(
+        f"--{boundary}\r\nContent-Disposition: form-data; {disposition}\r\n"
+        f"Content-Type: {kind}\r\n\r\n".encode()
+        + data
+        + b"\r\n"
+    )
+    chunks.append(f"--{boundary}--\r\n".encode())
+    return b"".join(chunks), boundary
 
 
 def _cases(url: str) -> int:

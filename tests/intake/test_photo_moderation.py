@@ -4,6 +4,7 @@ copies of one picture and the reports that joined a case; what the public and st
 from __future__ import annotations
 
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,8 +20,12 @@ from tests.intake.helpers import cell_points, jpeg
 from tests.intake.test_photo_reports import process_all
 from tests.intake.test_staff_loop import photo_report
 from tests.staffing import auth, case_row, staff_token
+from urbangrid.cases.lifecycle import ConcurrentChange
+from urbangrid.cases.moderation import redact
 from urbangrid.core.db import make_engine
-from urbangrid.core.tables import Photo
+from urbangrid.core.storage import DirectoryStorage
+from urbangrid.core.tables import Case, Photo
+from urbangrid.domain.workflow import Role
 
 OPEN311 = "/open311/v2"
 
@@ -298,3 +303,58 @@ def test_a_takedown_stays_with_the_picture_across_scopes_and_new_uploads(
     again = client.get(f"/api/v1/track/{fifth['tracking_token']}").json()["photos"]
     assert [p["url"] for p in again] == [covered.json()["public_url"]]
     assert client.get(uncovered["url"]).status_code == 404
+
+
+def test_two_covers_at_once_lose_neither_rectangle(
+    client: TestClient, engine: Engine, sqlite_url: str, demo_grid: Grid, tmp_path: Path
+) -> None:
+    """Two shift leads cover parts of one photo at the same moment: the one that writes second
+    read the photo before the first one's rectangle was there, and is refused (409 at the API),
+    not allowed to write its list over the first one's. Its public copy is not left behind."""
+    accepted = photo_report(client, engine, demo_grid, seed=1113)
+    case_id, (photo_id,) = accepted["id"], accepted["photos"]
+    assert process_all(sqlite_url, tmp_path / "var", case_id) == ["ready"]
+    storage = DirectoryStorage(tmp_path / "var" / "media")
+    first_box, second_box = (10, 10, 60, 60), (100, 100, 150, 150)
+
+    def cover(session: Session, box: tuple[int, int, int, int]) -> object:
+        case, photo = session.get(Case, case_id), session.get(Photo, photo_id)
+        assert case is not None and photo is not None
+        return redact(
+            session,
+            storage,
+            case,
+            photo,
+            [box],
+            actor="lead",
+            role=Role.SHIFT_LEAD,
+            reason="a face",
+            thumb_side=320,
+        )
+
+    with Session(engine) as late, Session(engine) as early:
+        # Read before the other step writes (and held: the session keeps only what is held).
+        read = (late.get(Case, case_id), late.get(Photo, photo_id))
+        assert cover(early, first_box) is not None
+        early.commit()
+        with pytest.raises(ConcurrentChange):
+            cover(late, second_box)
+        late.rollback()
+        del read
+
+    with Session(engine) as session:
+        photo = session.get(Photo, photo_id)
+        assert photo is not None and photo.redactions == json.dumps([list(first_box)])
+        named = {photo.digest, photo.public_digest}
+    on_disk = {p.stem for p in (tmp_path / "var" / "media" / "photos").rglob("*.jpg")}
+    assert on_disk <= named, on_disk - named
+
+    # Sent again, on what is there now, the second rectangle joins the first.
+    lead = staff_token(engine, "shift_lead", "city")
+    again = client.post(
+        f"/api/v1/cases/{case_id}/photos/{photo_id}/redact",
+        json={"rectangles": [list(second_box)], "reason": "a face"},
+        headers=auth(lead),
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["redactions"] == [list(first_box), list(second_box)]

@@ -183,6 +183,22 @@ def test_bad_multipart_is_refused_naming_the_field(
     assert counts(sqlite_url) == before
 
 
+def test_a_photo_input_left_empty_sends_nothing(client: TestClient, demo_grid: Grid) -> None:
+    """The residents' page has a file input per photo; one left empty arrives as a part with an
+    empty filename and no bytes, and the report goes with the photos that were chosen."""
+    lon, lat = cell_points(demo_grid, 1, seed=105)[0]
+    answer = client.post(
+        "/api/v1/reports",
+        data={"category": "E0102", "lat": str(lat), "lon": str(lon)},
+        files=[
+            ("photos", ("ok.jpg", jpeg(), "image/jpeg")),
+            ("photos", ("", b"", "application/octet-stream")),
+        ],
+    )
+    assert answer.status_code == 201, answer.text
+    assert len(answer.json()["photos"]) == 1
+
+
 _BOUNDARY = "testboundary1234"
 _FORM_TYPE = f"multipart/form-data; boundary={_BOUNDARY}"
 

@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from urbangrid.cases.blurring import publish, stored_detections
-from urbangrid.cases.lifecycle import record
+from urbangrid.cases.blurring import drop_unused_copy, publish, stored_detections
+from urbangrid.cases.lifecycle import ConcurrentChange, record
 from urbangrid.cases.photos import Box, clip_boxes
 from urbangrid.cases.staff import sees
 from urbangrid.core.storage import Storage, object_key
@@ -117,11 +117,30 @@ def _moderate(
     role: Role,
     reason: str,
 ) -> CaseEvent:
-    """Apply ``values`` to the photo and its twins, with an event on each case concerned."""
+    """Apply ``values`` to the photo and its twins, with an event on each case concerned.
+
+    The photo is updated only if it is still as it was read: two shift leads (or one request
+    sent twice) covering at the same moment would otherwise each add to the same old list, the
+    second write dropping the first one's rectangle while its event said it was covered. The
+    later one raises :class:`ConcurrentChange` and is sent again on what is now there.
+    """
     same = twins(session, photo)
-    session.execute(
-        update(Photo).where(col(Photo.id).in_([photo.id, *(t.id for t in same)])).values(**values)
+    current = (
+        col(Photo.redactions).is_(None)
+        if photo.redactions is None
+        else col(Photo.redactions) == photo.redactions
     )
+    changed = session.execute(
+        update(Photo)
+        .where(col(Photo.id) == photo.id, col(Photo.hidden) == photo.hidden, current)
+        .values(**values)
+    )
+    if getattr(changed, "rowcount", 0) != 1:
+        raise ConcurrentChange(f"photo {photo.id} changed while it was moderated")
+    if same:
+        session.execute(
+            update(Photo).where(col(Photo.id).in_([t.id for t in same])).values(**values)
+        )
     event = record(
         session,
         case,
@@ -185,7 +204,7 @@ def redact(
     if not added:
         raise ValueError("no rectangle lies on the photo")
     covered: list[Box] = [tuple(b) for b in json.loads(photo.redactions or "[]")]
-    added = [b for b in added if b not in covered]
+    added = [b for n, b in enumerate(added) if b not in covered and b not in added[:n]]
     if not added:
         return None  # every rectangle is covered already: a retry, or a second click
     covered += added
@@ -198,13 +217,19 @@ def redact(
         min_score=min_score,
         thumb_side=thumb_side,
     )
-    return _moderate(
-        session,
-        case,
-        photo,
-        {"public_digest": public, "redactions": json.dumps([list(b) for b in covered])},
-        {"redacted": [list(b) for b in added]},
-        actor,
-        role,
-        reason,
-    )
+    try:
+        return _moderate(
+            session,
+            case,
+            photo,
+            {"public_digest": public, "redactions": json.dumps([list(b) for b in covered])},
+            {"redacted": [list(b) for b in added]},
+            actor,
+            role,
+            reason,
+        )
+    except ConcurrentChange:
+        # The copy just written lacks the other step's rectangles: nobody will name it (the
+        # other step, now committed, names its own).
+        drop_unused_copy(session, storage, public)
+        raise
