@@ -195,6 +195,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "photo_hide_done": ("照片已对公众隐藏", "The photo is hidden from the public"),
     "photo_show_done": ("照片已重新公开", "The photo is public again"),
     "photo_redact_done": ("已在公开版本中遮挡", "The area is covered on the public copy"),
+    "photo_unchanged": (
+        "未作改动：照片本已如此",
+        "Nothing changed: the photo already was so",
+    ),
     "timeline": ("办理过程", "Timeline"),
     "when": ("时间", "When"),
     "who": ("办理人", "By"),

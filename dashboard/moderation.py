@@ -128,11 +128,14 @@ def _send(
         return
     body["reason"] = str(body["reason"]).strip()
     try:
-        client.moderate(case_id, photo.id, step, body)
+        answer = client.moderate(case_id, photo.id, step, body)
     except StaffApiRefused as refused:
         st.error(str(refused))
     except StaffApiUnavailable:
         st.warning(t("read_only", lang))
     else:
         st.session_state[f"moderate_{case_id}_{photo.id}_sent"] = True
-        done(t(f"photo_{step}_done", lang))
+        # A step the API found already taken (another lead's, or this one's sent twice)
+        # records nothing, and is not reported as done.
+        unchanged = isinstance(answer, dict) and answer.get("event_id") is None
+        done(t("photo_unchanged" if unchanged else f"photo_{step}_done", lang))

@@ -24,7 +24,14 @@ from intake.staff_auth import StaffDep
 from intake.uploads import multipart_body, read_form, require_multipart
 from urbangrid.cases.blurring import drop_unused_copy
 from urbangrid.cases.lifecycle import ConcurrentChange
-from urbangrid.cases.moderation import MODERATORS, HiddenElsewhere, NotReady, redact, set_hidden
+from urbangrid.cases.moderation import (
+    MODERATORS,
+    HiddenElsewhere,
+    NotReady,
+    redact,
+    set_hidden,
+    twins,
+)
 from urbangrid.cases.public import photo_url, public_url_digest, served_photo
 from urbangrid.cases.staff import Principal
 from urbangrid.core.columns import utcnow
@@ -297,7 +304,8 @@ def redact_photo(
     replaced: list[str | None] = []
 
     def step(case: Case, photo: Photo) -> CaseEvent | None:
-        replaced.append(photo.public_digest)
+        # Its copies with other reports get the new copy too; theirs may have differed.
+        replaced.extend(p.public_digest for p in [photo, *twins(session, photo)])
         return redact(
             session,
             storage,
@@ -313,6 +321,6 @@ def redact_photo(
 
     moderated = _moderate(session, principal, case_id, photo_id, step)
     # The copy it replaced still shows what was just covered: not kept once nothing names it.
-    for digest in replaced:
+    for digest in dict.fromkeys(replaced):
         drop_unused_copy(session, storage, digest)
     return moderated

@@ -283,6 +283,14 @@ def moderate_the_after_photo(page: Any, stack: Stack, case_id: int) -> None:
     page.screenshot(path=str(ARTIFACTS / "case-moderation-en.png"), full_page=True)
     # The cover's reason went with it: the field is empty for the next step.
     assert page.get_by_label("Reason (staff only)").input_value() == ""
+    # The same area again changes nothing, and the page says so rather than "covered".
+    page.get_by_label("Reason (staff only)").fill("the same face")
+    page.get_by_label("Reason (staff only)").press("Enter")
+    settle(page)
+    page.get_by_role("button", name="Cover this area").click()
+    page.get_by_text("Nothing changed: the photo already was so").wait_for(timeout=60_000)
+    settle(page)
+    assert public_photo().redactions == covered.redactions
     page.get_by_role("button", name="Hide from the public").click()
     page.get_by_text("Please fill in: Reason (staff only)").wait_for(timeout=30_000)
     assert not public_photo().hidden

@@ -23,7 +23,7 @@ from tests.staffing import auth, case_row, staff_token
 from urbangrid.cases.lifecycle import ConcurrentChange
 from urbangrid.cases.moderation import redact
 from urbangrid.core.db import make_engine
-from urbangrid.core.storage import DirectoryStorage
+from urbangrid.core.storage import DirectoryStorage, object_key
 from urbangrid.core.tables import Case, Photo
 from urbangrid.domain.workflow import Role
 
@@ -358,3 +358,40 @@ def test_two_covers_at_once_lose_neither_rectangle(
     )
     assert again.status_code == 200, again.text
     assert again.json()["redactions"] == [list(first_box), list(second_box)]
+
+
+def test_a_cover_deletes_the_copies_it_replaces_on_every_twin(
+    client: TestClient, engine: Engine, sqlite_url: str, demo_grid: Grid, tmp_path: Path
+) -> None:
+    """Twins can hold different public copies (a blur score changed between them, a reblur
+    stopped half way): a cover gives both the new copy and deletes both old ones."""
+    picture = jpeg((640, 480), colour=(200, 120, 40))
+    first = photo_report(client, engine, demo_grid, seed=1114, photo=picture)
+    second = photo_report(client, engine, demo_grid, seed=1115, photo=picture)
+    for accepted in (first, second):
+        assert process_all(sqlite_url, tmp_path / "var", accepted["id"]) == ["ready"]
+    storage = DirectoryStorage(tmp_path / "var" / "media")
+    older = "ab" * 32  # the second twin's own earlier public copy
+    for prefix in ("photos", "thumbs"):
+        storage.put(object_key(prefix, older, ".jpg"), picture, "image/jpeg")
+    with Session(engine) as session:
+        twin = session.get(Photo, second["photos"][0])
+        assert twin is not None
+        twin.public_digest = older
+        session.add(twin)
+        session.commit()
+
+    lead = staff_token(engine, "shift_lead", "city")
+    covered = client.post(
+        f"/api/v1/cases/{first['id']}/photos/{first['photos'][0]}/redact",
+        json={"rectangles": [[10, 10, 60, 60]], "reason": "a face at a window"},
+        headers=auth(lead),
+    )
+    assert covered.status_code == 200, covered.text
+    with Session(engine) as session:
+        digests = {
+            session.get(Photo, p).public_digest for p in (*first["photos"], *second["photos"])
+        }  # type: ignore[union-attr]
+    assert len(digests) == 1 and older not in digests
+    for prefix in ("photos", "thumbs"):
+        assert not storage.exists(object_key(prefix, older, ".jpg"))
