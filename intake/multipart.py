@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from intake.errors import FieldError
+from urbangrid.cases.photos import sniff
 
 
 @dataclass
@@ -23,7 +24,8 @@ class Part:
     content_type: str
     data: bytearray = field(default_factory=bytearray)
     # Sent as a file: with a filename (even an empty one, or only RFC 5987's filename*), or
-    # typed as an image or as bytes. Text fields come with neither.
+    # typed as an image. Text fields come with neither. (A part typed only as bytes is judged
+    # by its first bytes: some clients type their text fields so.)
     file_like: bool = False
     # Read under a rule for photos.
     for_files: bool = False
@@ -99,15 +101,21 @@ class _Reader:
             content_type=content_type,
             file_like=filename is not None
             or _FILENAME.search(disposition) is not None
-            or kind.startswith("image/")
-            or kind == "application/octet-stream",
+            or kind.startswith("image/"),
             for_files=rule.is_file,
         )
         self.parts.append(self._current)
 
     def on_part_data(self, data: bytes, start: int, end: int) -> None:
         assert self._current is not None and self._rule is not None
-        if self._current.file_like and not self._rule.is_file and end > start:
+        if (
+            not self._rule.is_file
+            and end > start
+            and (
+                self._current.file_like
+                or (not self._current.data and sniff(data[start:end]) is not None)
+            )
+        ):
             # A photo under a name of the client's own would otherwise be read as text and
             # dropped, and the report filed without it while the client believed it sent. Said
             # at its first byte: a file input left empty sends none and is let pass.
@@ -115,7 +123,7 @@ class _Reader:
             where = f"send photos as {_either(takes)}" if takes else "this form takes no files"
             raise FieldError(
                 self._current.name,
-                f"{self._current.name} is a file; {where}",
+                f"a file, where text was expected; {where}",
                 kind="unexpected_file",
             )
         if len(self._current.data) + (end - start) > self._rule.max_bytes:
