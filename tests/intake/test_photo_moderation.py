@@ -305,15 +305,26 @@ def test_a_takedown_stays_with_the_picture_across_scopes_and_new_uploads(
     assert client.get(uncovered["url"]).status_code == 404
 
 
+@pytest.mark.parametrize(
+    "database", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 def test_two_covers_at_once_lose_neither_rectangle(
-    client: TestClient, engine: Engine, sqlite_url: str, demo_grid: Grid, tmp_path: Path
+    database: str,
+    request: pytest.FixtureRequest,
+    make_client: MakeClient,
+    demo_grid: Grid,
+    tmp_path: Path,
 ) -> None:
     """Two shift leads cover parts of one photo at the same moment: the one that writes second
     read the photo before the first one's rectangle was there, and is refused (409 at the API),
     not allowed to write its list over the first one's. Its public copy is not left behind."""
+    url = request.getfixturevalue("pg_url" if database == "postgres" else "sqlite_url")
+    client = make_client(database_url=url)
+    engine = make_engine(url)
+    request.addfinalizer(engine.dispose)
     accepted = photo_report(client, engine, demo_grid, seed=1113)
     case_id, (photo_id,) = accepted["id"], accepted["photos"]
-    assert process_all(sqlite_url, tmp_path / "var", case_id) == ["ready"]
+    assert process_all(url, tmp_path / "var", case_id) == ["ready"]
     storage = DirectoryStorage(tmp_path / "var" / "media")
     first_box, second_box = (10, 10, 60, 60), (100, 100, 150, 150)
 
