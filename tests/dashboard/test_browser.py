@@ -260,6 +260,13 @@ def moderate_the_after_photo(page: Any, stack: Stack, case_id: int) -> None:
         engine.dispose()
         return found
 
+    def with_reason(words: str, button: str) -> None:
+        """Type the step's reason, let the page take it, and press the step's button."""
+        page.get_by_label("Reason (staff only)").fill(words)
+        page.get_by_label("Reason (staff only)").press("Enter")
+        settle(page)
+        page.get_by_role("button", name=button).click()
+
     before = public_photo()
     assert before.redactions in (None, "[]") and not before.hidden
     page.get_by_text("What the public sees of this photo").click()
@@ -267,10 +274,7 @@ def moderate_the_after_photo(page: Any, stack: Stack, case_id: int) -> None:
     settle(page)
     page.get_by_role("button", name="Cover this area").click()
     page.get_by_text("Please fill in: Reason (staff only)").wait_for(timeout=30_000)
-    page.get_by_label("Reason (staff only)").fill("a neighbour's face at the window")
-    page.get_by_label("Reason (staff only)").press("Enter")
-    settle(page)
-    page.get_by_role("button", name="Cover this area").click()
+    with_reason("a neighbour's face at the window", "Cover this area")
     page.get_by_text("The area is covered on the public copy").wait_for(timeout=60_000)
     settle(page)
     covered = public_photo()
@@ -284,20 +288,14 @@ def moderate_the_after_photo(page: Any, stack: Stack, case_id: int) -> None:
     # The cover's reason went with it: the field is empty for the next step.
     assert page.get_by_label("Reason (staff only)").input_value() == ""
     # The same area again changes nothing, and the page says so rather than "covered".
-    page.get_by_label("Reason (staff only)").fill("the same face")
-    page.get_by_label("Reason (staff only)").press("Enter")
-    settle(page)
-    page.get_by_role("button", name="Cover this area").click()
+    with_reason("the same face", "Cover this area")
     page.get_by_text("Nothing changed: the photo already was so").wait_for(timeout=60_000)
     settle(page)
     assert public_photo().redactions == covered.redactions
     page.get_by_role("button", name="Hide from the public").click()
     page.get_by_text("Please fill in: Reason (staff only)").wait_for(timeout=30_000)
     assert not public_photo().hidden
-    page.get_by_label("Reason (staff only)").fill("shows the inside of a home")
-    page.get_by_label("Reason (staff only)").press("Enter")
-    settle(page)
-    page.get_by_role("button", name="Hide from the public").click()
+    with_reason("shows the inside of a home", "Hide from the public")
     page.get_by_text("The photo is hidden from the public").wait_for(timeout=60_000)
     assert public_photo().hidden
     with pytest.raises(urllib.error.HTTPError) as gone:

@@ -397,63 +397,36 @@ def test_every_clients_request_shape(
         assert code == 400 and description.startswith("image: a file,") and "media" in description
     # Nor when the part carries no filename, an empty one, or only RFC 5987's filename*: its
     # type or its disposition still says it is a file.
+    form = {"api_key": api_key, "service_code": "E0102", "lat": str(lat), "long": str(lon)}
     for disposition, kind in (
         ('name="image"', "image/jpeg"),
         ('name="image"; filename=""', "image/jpeg"),
         ("name=\"image\"; filename*=UTF-8''IMG_1.jpg", "application/octet-stream"),
         ('name="image"', "application/octet-stream"),  # known by its first bytes
     ):
-        body, boundary = _multipart(
-            {"api_key": api_key, "service_code": "E0102", "lat": str(lat), "long": str(lon)},
-            disposition,
-            kind,
-            jpeg(),
-        )
-        hidden = client.post(
-            f"{BASE}/requests.json",
-            content=body,
-            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-        )
+        hidden = _post_part(client, form, disposition, kind, jpeg())
         assert hidden.status_code == 400, (disposition, hidden.text)
         assert error_of(hidden)[1].startswith("image: a file,")
     assert _cases(sqlite_url) == before
     # A browser's file input left empty (an empty filename, no bytes) sends nothing: under
     # media or under a name of its own, the report goes without a photo.
     for disposition in ('name="media"; filename=""', 'name="image"; filename=""'):
-        body, boundary = _multipart(
-            {"api_key": api_key, "service_code": "E0102", "lat": str(lat), "long": str(lon)},
-            disposition,
-            "application/octet-stream",
-            b"",
-        )
-        empty = client.post(
-            f"{BASE}/requests.json",
-            content=body,
-            headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-        )
+        empty = _post_part(client, form, disposition, "application/octet-stream", b"")
         assert empty.status_code == 201, (disposition, empty.text)
     # A text field some client types as bytes is still text.
-    body, boundary = _multipart(
-        {"api_key": api_key, "service_code": "E0102", "lat": str(lat), "long": str(lon)},
-        'name="description"',
-        "application/octet-stream",
-        "路灯不亮".encode(),
-    )
-    typed = client.post(
-        f"{BASE}/requests.json",
-        content=body,
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    typed = _post_part(
+        client, form, 'name="description"', "application/octet-stream", "路灯不亮".encode()
     )
     assert typed.status_code == 201, typed.text
     got = client.get(f"{BASE}/requests/{typed.json()[0]['service_request_id']}.json").json()
     assert got[0]["description"] == "路灯不亮"
 
 
-def _multipart(
-    fields: dict[str, str], disposition: str, kind: str, data: bytes
-) -> tuple[bytes, str]:
-    """A multipart body of text fields and one part as given, written out by hand: HTTP
-    libraries always name a file part's file."""
+def _post_part(
+    client: TestClient, fields: dict[str, str], disposition: str, kind: str, data: bytes
+) -> Any:
+    """POST a request of text fields and one part as given, its multipart body written out by
+    hand: HTTP libraries always name a file part's file."""
     boundary = "urbangrid-test-boundary"
     chunks = [
         f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode()
@@ -466,7 +439,11 @@ def _multipart(
         + b"\r\n"
     )
     chunks.append(f"--{boundary}--\r\n".encode())
-    return b"".join(chunks), boundary
+    return client.post(
+        f"{BASE}/requests.json",
+        content=b"".join(chunks),
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
 
 
 def _cases(url: str) -> int:
