@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import os
+import random
 import shutil
 import subprocess
 from pathlib import Path
@@ -303,13 +304,97 @@ def test_a_facades_windows_are_not_a_plate() -> None:
     ], found
 
 
+def test_a_road_name_sign_is_not_a_plate() -> None:
+    """A blue sign reading 中山东一路 over a street (draw 24, photo 36) is kept sharp: a street's
+    name helps place the problem. Its characters stand half the panel's height; with its
+    frame's edge and the facade past it they made six plate-high shapes, and it was blurred as
+    a 679-px plate."""
+    from urbangrid.cases.detect import detect_plates
+
+    if not any(Path(font).exists() for font in photoset._CJK_FONTS):
+        pytest.skip("no CJK font draws the sign's name: apt-get install fonts-noto-cjk")
+    sample = list(photoset.build(seed=24, count=37))[36]
+    sign = (1368, 400, 1960, 531)
+    found = [d.box for d in detect_plates(sample.rgb, min_score=0.4)]
+    assert not [
+        b for b in found if b[0] < sign[2] and sign[0] < b[2] and b[1] < sign[3] and sign[1] < b[3]
+    ], found
+
+
+def _heads_at_many_sizes(head: Image.Image) -> tuple[np.ndarray, list[photoset.Box]]:
+    """One head pasted at 13 widths (36-132 px) across a grey photo, each a pixel or two off
+    the last one's grid; the photo and the labelled face boxes."""
+    canvas = Image.new("RGB", (photoset.WIDTH, photoset.HEIGHT), (128, 128, 128))
+    labels, x, y = [], 20, 20
+    for i, size in enumerate(range(36, 140, 8)):
+        at = (x + i % 3, y + (i * 2) % 5)
+        labels.append(photoset._paste_face(canvas, head, random.Random(0), size, at))
+        x += size + 40
+        if x > 1800:
+            x, y = 20, y + 260
+    return np.asarray(canvas), labels
+
+
+def _edges_in_label_widths(found: list[Detection], labels: list[photoset.Box]) -> list[list[float]]:
+    """Per labelled face, how far each edge of the face found on it lies from the label's, in
+    the label's widths; an empty list for a face not found."""
+    offsets = []
+    for label in labels:
+        on = [d.box for d in found if d.box[0] < label[2] and label[0] < d.box[2]]
+        on = [b for b in on if b[1] < label[3] and label[1] < b[3]]
+        width = label[2] - label[0]
+        offsets.append([(on[0][j] - label[j]) / width for j in range(4)] if len(on) == 1 else [])
+    return offsets
+
+
+def test_a_second_look_places_a_face_the_same_at_every_size(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A face's box from the whole photo shrunk to 1024 px moves about it as its size and place
+    change; the second look at a crop of it keeps its edges steadier, which is what lets the
+    same margins blur the face with less of the street around it. The first look alone decides
+    which faces are blurred: the second finds the same ones."""
+    from urbangrid.cases import detect
+
+    heads = photoset._heads()[:3]  # the astronaut, the cameraman in profile, Grace Hopper
+    looks: dict[str, list[list[list[float]]]] = {}
+    for name, at_most in (("second", detect.REFINE_AT_MOST), ("first", 0)):
+        monkeypatch.setattr(detect, "REFINE_AT_MOST", at_most)
+        looks[name] = []
+        for head in heads:
+            rgb, labels = _heads_at_many_sizes(head)
+            looks[name].append(_edges_in_label_widths(detect.detect_faces(rgb), labels))
+    spreads = {}
+    for name, people in looks.items():
+        assert [[bool(e) for e in p] for p in people] == [
+            [bool(e) for e in p] for p in looks["first"]
+        ]
+        spreads[name] = [float(np.std([e for e in p if e], axis=0).mean()) for p in people]
+    assert all(a < b for a, b in zip(spreads["second"], spreads["first"], strict=True)), spreads
+    assert np.mean(spreads["second"]) < 0.6 * np.mean(spreads["first"]), spreads
+
+
+def test_a_second_look_that_sees_no_face_keeps_the_first_box(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from urbangrid.cases import detect
+
+    rgb, _ = _heads_at_many_sizes(photoset._heads()[0])
+    monkeypatch.setattr(detect, "REFINE_AT_MOST", 0)
+    first = detect.detect_faces(rgb)
+    monkeypatch.setattr(detect, "REFINE_AT_MOST", 100)
+    monkeypatch.setattr(detect, "REFINE_MIN_SCORE", 1.01)  # no candidate scores that high
+    assert detect.detect_faces(rgb) == first
+    assert len(first) >= 10
+
+
 @pytest.mark.slow
 def test_the_detectors_on_the_evaluation_set() -> None:
     """The figures ``urbangrid bench photos`` prints for its first 40 photos (three people: the
-    astronaut, the cameraman and Grace Hopper): never worse than this detector's latest
-    measurement (faces 97 %, plates 100 %, 5.4 % of the blurred area outside the labels,
-    docs/benchmarks.md), and marked as falling short, with the figures, while below the issue's
-    bar: plates ≥ 95 %, faces ≥ 90 %, ≤ 5 % outside."""
+    astronaut, the cameraman and Grace Hopper): the bar a city's public photos are held to
+    (plates ≥ 95 %, faces ≥ 90 %, ≤ 5 % of the blurred area outside any face or plate), and
+    never worse than this detector's latest measurement (faces 98.5 %, plates 100 %, 4.0 %
+    outside, docs/benchmarks.md)."""
     from urbangrid.cases.blurring import blurs
     from urbangrid.cases.detect import detect
 
@@ -331,7 +416,4 @@ def test_the_detectors_on_the_evaluation_set() -> None:
     )
     assert total.plate_recall >= 0.98, summary
     assert total.face_recall >= 0.95, summary
-    assert total.outside_share <= 0.06, summary
-    bar = total.plate_recall >= 0.95 and total.face_recall >= 0.90 and total.outside_share <= 0.05
-    if not bar:
-        pytest.xfail(f"below the bar of issue 16 (plates 95 %, faces 90 %, 5 % outside): {summary}")
+    assert total.outside_share <= 0.045, summary
