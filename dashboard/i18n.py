@@ -184,9 +184,12 @@ LABELS: dict[str, tuple[str, str]] = {
         "The red area will be covered on the public copy",
     ),
     "cover_is_final": (
-        "遮挡不可撤销；原图仍保留给有权限的工作人员。",
-        "A cover cannot be undone; staff in scope keep the photo as taken.",
+        "遮挡可在下方撤除；原图仍保留给有权限的工作人员。",
+        "A cover can be taken off again below; staff in scope keep the photo as taken.",
     ),
+    "covers_on_photo": ("公开版本上的遮挡", "Covered on the public copy"),
+    "cover_at": ("遮挡 {n}：横向 {across}，纵向 {down}", "Cover {n}: across {across}, down {down}"),
+    "uncover_photo": ("撤除此遮挡", "Take this cover off"),
     "cover_photo": ("遮挡此区域", "Cover this area"),
     "cover_choose_area": (
         "请用两个滑块选出要遮挡的区域。",
@@ -195,6 +198,10 @@ LABELS: dict[str, tuple[str, str]] = {
     "photo_hide_done": ("照片已对公众隐藏", "The photo is hidden from the public"),
     "photo_show_done": ("照片已重新公开", "The photo is public again"),
     "photo_redact_done": ("已在公开版本中遮挡", "The area is covered on the public copy"),
+    "photo_uncover_done": (
+        "已撤除遮挡；自动模糊的人脸和车牌仍保持模糊",
+        "The cover is off; faces and plates the detector found stay blurred",
+    ),
     "photo_unchanged": (
         "未作改动：照片本已如此",
         "Nothing changed: the photo already was so",

@@ -1,5 +1,6 @@
 """A shift lead's controls for one photo on the case page: what the public sees of it, taking
-it down or publishing it again, and covering a part the detector left sharp.
+it down or publishing it again, covering a part the detector left sharp, and taking a cover off
+again.
 
 The detector blurs the faces and plates it finds on the public copy; what it misses (a face
 turned away, a plate on a grey photo, a phone number on a shopfront) a shift lead covers here.
@@ -41,6 +42,19 @@ def cover_box(width: int, height: int, across: tuple[int, int], down: tuple[int,
     left, right = (round(width * v / 100) for v in across)
     top, bottom = (round(height * v / 100) for v in down)
     return [left, top, max(right, left + 1), max(bottom, top + 1)]
+
+
+def shares(width: int, height: int, box: tuple[int, int, int, int]) -> tuple[str, str]:
+    """Where a cover lies, as the sliders that drew it read: shares of the width and height.
+
+    >>> shares(2048, 1536, (512, 0, 1024, 1536))
+    ('25-50 %', '0-100 %')
+    """
+    left, top, right, bottom = box
+    return (
+        f"{round(100 * left / width)}-{round(100 * right / width)} %",
+        f"{round(100 * top / height)}-{round(100 * bottom / height)} %",
+    )
 
 
 def preview(original: bytes, box: list[int], side: int = 960) -> bytes:
@@ -112,6 +126,27 @@ def panel(
                 lang,
                 done,
             )
+
+        # Covers already on the public copy, each with a way to take it off: one drawn over
+        # the problem itself leaves the public a photo of nothing.
+        if photo.covers:
+            st.markdown(f"**{t('covers_on_photo', lang)}**")
+        for n, cover in enumerate(photo.covers, start=1):
+            across_at, down_at = shares(width, height, cover)
+            line, button = st.columns([3, 1], vertical_alignment="center")
+            line.caption(t("cover_at", lang).format(n=n, across=across_at, down=down_at))
+            if button.button(
+                t("uncover_photo", lang), key=f"{key}_uncover_{'_'.join(map(str, cover))}"
+            ):
+                _send(
+                    client,
+                    case_id,
+                    photo,
+                    "uncover",
+                    {"rectangles": [list(cover)], "reason": reason},
+                    lang,
+                    done,
+                )
 
 
 def _send(

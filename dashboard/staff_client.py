@@ -180,7 +180,8 @@ class StaffClient:
         return self._send("GET", f"/api/v1/photos/{digest}.jpg", None, {"Accept": "image/jpeg"})
 
     def moderate(self, case_id: int, photo_id: int, step: str, body: dict[str, Any]) -> Any:
-        """A shift lead's step on a photo's public copy: ``hide``, ``show`` or ``redact``."""
+        """A shift lead's step on a photo's public copy: ``hide``, ``show``, ``redact`` or
+        ``uncover``."""
         return self._call("POST", f"/api/v1/cases/{case_id}/photos/{photo_id}/{step}", body)
 
     def act(self, case_id: int, action: str, body: dict[str, Any]) -> Any:

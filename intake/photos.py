@@ -35,6 +35,7 @@ from urbangrid.cases.moderation import (
 from urbangrid.cases.public import photo_url, public_url_digest, served_photo
 from urbangrid.cases.staff import Principal
 from urbangrid.core.columns import utcnow
+from urbangrid.core.settings import Settings
 from urbangrid.core.storage import Storage, object_key
 from urbangrid.core.tables import Case, CaseEvent, Photo
 from urbangrid.domain.access import may_act
@@ -300,6 +301,38 @@ def redact_photo(
     settings: SettingsDep,
 ) -> Moderated:
     """Cover rectangles of a photo in its public copy (shift lead); the stored copy is kept."""
+    return _recover(request, session, principal, settings, case_id, photo_id, body, off=False)
+
+
+@staff_router.post(
+    "/api/v1/cases/{case_id}/photos/{photo_id}/uncover", response_model=Moderated, tags=["cases"]
+)
+def uncover_photo(
+    case_id: CaseId,
+    photo_id: PhotoId,
+    body: RedactBody,
+    request: Request,
+    principal: StaffDep,
+    session: SessionDep,
+    settings: SettingsDep,
+) -> Moderated:
+    """Take covers off a photo's public copy (shift lead): ``rectangles`` as the photo lists
+    them in ``redactions``. The detector's blurs stay."""
+    return _recover(request, session, principal, settings, case_id, photo_id, body, off=True)
+
+
+def _recover(
+    request: Request,
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    case_id: int,
+    photo_id: int,
+    body: RedactBody,
+    *,
+    off: bool,
+) -> Moderated:
+    """A new public copy with rectangles covered, or with covers taken ``off``."""
     storage: Storage = request.app.state.storage
     replaced: list[str | None] = []
 
@@ -317,10 +350,11 @@ def redact_photo(
             reason=body.reason,
             thumb_side=settings.photo_thumb_side,
             min_score=settings.photo_blur_min_score,
+            off=off,
         )
 
     moderated = _moderate(session, principal, case_id, photo_id, step)
-    # The copy it replaced still shows what was just covered: not kept once nothing names it.
+    # The copy it replaced shows what was covered before: not kept once nothing names it.
     for digest in dict.fromkeys(replaced):
         drop_unused_copy(session, storage, digest)
     return moderated

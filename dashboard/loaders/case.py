@@ -3,6 +3,7 @@ cell."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,8 @@ class CasePhoto:
     digest: str | None  # the public copy's (faces blurred, parts covered)
     report: int  # the case it was sent with: this one, or a report that joined it
     hidden: bool = False  # hidden from the public by a shift lead; staff still see it
+    # Rectangles a shift lead covered on the public copy, in the stored photo's pixels.
+    covers: tuple[tuple[int, int, int, int], ...] = ()
 
 
 def case_photos(session: Session, case_id: int) -> list[CasePhoto]:
@@ -34,7 +37,9 @@ def case_photos(session: Session, case_id: int) -> list[CasePhoto]:
     # covered); the page fetches the stored original with the staff member's token.
     shown = func.coalesce(Photo.public_digest, Photo.digest)
     rows = session.execute(
-        select(Photo.id, Photo.kind, Photo.state, shown, Photo.case_id, Photo.hidden)  # type: ignore[call-overload]
+        select(  # type: ignore[call-overload]
+            Photo.id, Photo.kind, Photo.state, shown, Photo.case_id, Photo.hidden, Photo.redactions
+        )
         .where(
             (Photo.case_id == case_id) | Photo.case_id.in_(joined),  # type: ignore[attr-defined]
             Photo.state != "rejected",
@@ -49,8 +54,9 @@ def case_photos(session: Session, case_id: int) -> list[CasePhoto]:
             digest,
             int(report),
             bool(hidden),
+            tuple((int(b[0]), int(b[1]), int(b[2]), int(b[3])) for b in json.loads(covers or "[]")),
         )
-        for i, kind, state, digest, report, hidden in rows
+        for i, kind, state, digest, report, hidden, covers in rows
     ]
 
 

@@ -247,8 +247,9 @@ def check_words(text: str, where: str) -> None:
 
 
 def moderate_the_after_photo(page: Any, stack: Stack, case_id: int) -> None:
-    """The shift lead covers the middle of the after-photo on its public copy, then takes the
-    photo down: what a detector missed, caught by a person, from the case page."""
+    """The shift lead covers the middle of the after-photo on its public copy, takes the cover
+    off again, then takes the photo down: what a detector missed, caught by a person, from the
+    case page."""
     from PIL import Image
 
     def public_photo() -> Photo:
@@ -292,6 +293,21 @@ def moderate_the_after_photo(page: Any, stack: Stack, case_id: int) -> None:
     page.get_by_text("Nothing changed: the photo already was so").wait_for(timeout=60_000)
     settle(page)
     assert public_photo().redactions == covered.redactions
+    # The cover, listed under the photo, comes off again: the public copy shows the middle.
+    page.get_by_text("Cover 1: across 40-60 %, down 40-60 %").wait_for(timeout=30_000)
+    with_reason("the cover hid the broken kerb itself", "Take this cover off")
+    page.get_by_text("The cover is off; faces and plates the detector found").wait_for(
+        timeout=60_000
+    )
+    settle(page)
+    uncovered = public_photo()
+    assert uncovered.redactions == "[]", uncovered.redactions
+    # With no face, plate or cover on it, the public copy is the stored one.
+    shown = uncovered.public_digest or uncovered.digest
+    with urllib.request.urlopen(f"{stack.api}/api/v1/photos/{shown}.jpg") as got:
+        public = Image.open(io.BytesIO(got.read())).convert("RGB")
+    assert public.getpixel((320, 240))[1] > 120  # the middle is the photo again
+    assert page.get_by_role("button", name="Take this cover off").count() == 0
     page.get_by_role("button", name="Hide from the public").click()
     page.get_by_text("Please fill in: Reason (staff only)").wait_for(timeout=30_000)
     assert not public_photo().hidden
@@ -299,7 +315,7 @@ def moderate_the_after_photo(page: Any, stack: Stack, case_id: int) -> None:
     page.get_by_text("The photo is hidden from the public").wait_for(timeout=60_000)
     assert public_photo().hidden
     with pytest.raises(urllib.error.HTTPError) as gone:
-        urllib.request.urlopen(f"{stack.api}/api/v1/photos/{covered.public_digest}.jpg")
+        urllib.request.urlopen(f"{stack.api}/api/v1/photos/{shown}.jpg")
     assert gone.value.code == 404
     settle(page)
     assert "hidden from the public" in main_text(page)
@@ -395,13 +411,14 @@ def test_staff_work_a_case_through_the_loop_in_chromium(stack: Stack, browser: A
             select(CaseEvent.action, CaseEvent.actor)  # type: ignore[call-overload]
             .where(CaseEvent.case_id == case_id)
             .order_by(CaseEvent.id.desc())  # type: ignore[union-attr]
-            .limit(5)
+            .limit(6)
         ).all()
         assert [tuple(s) for s in reversed(steps)] == [
             ("handle", "clerk"),
             ("check_pass", "inspector"),
             ("close", "lead"),
             ("moderate", "lead"),  # the cover
+            ("moderate", "lead"),  # the cover taken off
             ("moderate", "lead"),  # the takedown
         ]
         kinds = session.execute(

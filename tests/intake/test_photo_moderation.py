@@ -406,3 +406,80 @@ def test_a_cover_deletes_the_copies_it_replaces_on_every_twin(
     assert len(digests) == 1 and older not in digests
     for prefix in ("photos", "thumbs"):
         assert not storage.exists(object_key(prefix, older, ".jpg"))
+
+
+def test_a_shift_lead_takes_a_cover_off_again(
+    client: TestClient, engine: Engine, sqlite_url: str, demo_grid: Grid, tmp_path: Path
+) -> None:
+    """A cover drawn over the problem itself leaves the public a photo of nothing: the shift
+    lead takes it off, on every copy of the picture, and the public copy is again as the
+    detector made it. Taking off what is not covered changes and records nothing."""
+    picture = jpeg((640, 480), colour=(200, 30, 30))
+    first = photo_report(client, engine, demo_grid, seed=1116, photo=picture)
+    second = photo_report(client, engine, demo_grid, seed=1117, photo=picture)
+    for accepted in (first, second):
+        assert process_all(sqlite_url, tmp_path / "var", accepted["id"]) == ["ready"]
+    case_id, (photo_id,) = first["id"], first["photos"]
+    steps = f"/api/v1/cases/{case_id}/photos/{photo_id}"
+    token = first["tracking_token"]
+    as_detected = client.get(f"/api/v1/track/{token}").json()["photos"][0]["url"]
+    lead = staff_token(engine, "shift_lead", "city")
+    department = staff_token(
+        engine, "department", f"department:{case_row(engine, case_id).department_code}"
+    )
+    wrong, right = [300, 200, 400, 300], [10, 10, 110, 90]
+    for box in (wrong, right):
+        covered = client.post(
+            f"{steps}/redact", json={"rectangles": [box], "reason": "x"}, headers=auth(lead)
+        )
+        assert covered.status_code == 200, covered.text
+    both_url = covered.json()["public_url"]
+
+    refused = client.post(
+        f"{steps}/uncover", json={"rectangles": [wrong], "reason": "x"}, headers=auth(department)
+    )
+    assert refused.status_code == 403
+    off = client.post(
+        f"{steps}/uncover",
+        json={"rectangles": [wrong], "reason": "covered the pothole, not the face"},
+        headers=auth(lead),
+    )
+    assert off.status_code == 200, off.text
+    assert off.json()["redactions"] == [right] and off.json()["event_id"] is not None
+    assert client.get(both_url).status_code == 404  # the copy with both covers is gone
+    shown = Image.open(io.BytesIO(client.get(off.json()["public_url"]).content)).convert("RGB")
+    assert shown.getpixel((350, 250))[0] > 150  # the pothole's red shows again
+    assert shown.getpixel((60, 50)) == pytest.approx((0, 0, 0), abs=12)  # type: ignore[arg-type]
+    twin = client.get(f"/api/v1/cases/{second['id']}", headers=auth(lead)).json()["photos"][0]
+    assert twin["redactions"] == [right]
+
+    again = client.post(
+        f"{steps}/uncover", json={"rectangles": [wrong], "reason": "x"}, headers=auth(lead)
+    )
+    assert again.status_code == 200 and again.json()["event_id"] is None
+    assert again.json()["redactions"] == [right]
+    bad = client.post(
+        f"{steps}/uncover",
+        json={"rectangles": [[50, 50, 10, 10]], "reason": "x"},
+        headers=auth(lead),
+    )
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "rectangles"
+
+    last = client.post(
+        f"{steps}/uncover", json={"rectangles": [right], "reason": "x"}, headers=auth(lead)
+    )
+    assert last.status_code == 200 and last.json()["redactions"] == []
+    assert last.json()["public_url"] == as_detected  # rendered again as before any cover
+    assert client.get(as_detected).status_code == 200
+    # The picture sent once more arrives with no cover: none is left on any copy.
+    third = photo_report(client, engine, demo_grid, seed=1118, photo=picture)
+    assert process_all(sqlite_url, tmp_path / "var", third["id"]) == ["ready"]
+    sent_again = client.get(f"/api/v1/cases/{third['id']}", headers=auth(lead)).json()
+    assert sent_again["photos"][0]["redactions"] == []
+    timeline = client.get(f"/api/v1/cases/{case_id}", headers=auth(lead)).json()["timeline"]
+    assert [e["detail"].get("uncovered") for e in timeline if e["action"] == "moderate"] == [
+        None,
+        None,
+        [wrong],
+        [right],
+    ]

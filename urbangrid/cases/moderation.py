@@ -1,8 +1,9 @@
 """Taking a photo down, or covering part of it, before the public sees it (a face, a plate).
 
 A shift lead hides a photo (it is then never served publicly, nor listed in tracking or Open311)
-or covers rectangles on it: the public copy is re-rendered with them filled, the stored copy is
-kept for staff in scope. Each moderation is an event of the case, with who, why and what.
+or covers rectangles on it, and takes a cover off again: the public copy is re-rendered with
+those covered filled, the stored copy is kept for staff in scope. Each moderation is an event
+of the case, with who, why and what.
 """
 
 from __future__ import annotations
@@ -190,9 +191,15 @@ def redact(
     reason: str,
     thumb_side: int,
     min_score: float = 0.5,
+    off: bool = False,
 ) -> CaseEvent | None:
     """Cover ``boxes`` (added to those covered before) on the photo's public copy; None when
     every one of them is covered already (nothing changes, the timeline records nothing).
+
+    With ``off``, take those covers off again (``boxes`` as the photo lists them among its
+    ``redactions``): a cover drawn in the wrong place, over the broken kerb itself, is
+    otherwise only mended by hiding the whole photo. The detector's blurs stay: what it found
+    is blurred whatever a shift lead does. None when none of them is covered.
 
     The new public copy is written to storage first (named by its content, so a copy left by a
     rolled-back transaction is harmless); the row and the event follow in the caller's
@@ -200,14 +207,20 @@ def redact(
     """
     if photo.state != "ready" or photo.digest is None or not photo.width or not photo.height:
         raise NotReady(f"photo {photo.id} has no stored copy yet ({photo.state})")
-    added = clip_boxes(boxes, photo.width, photo.height)
-    if not added:
+    asked = clip_boxes(boxes, photo.width, photo.height)
+    if not asked:
         raise ValueError("no rectangle lies on the photo")
-    covered: list[Box] = [tuple(b) for b in json.loads(photo.redactions or "[]")]
-    added = [b for n, b in enumerate(added) if b not in covered and b not in added[:n]]
-    if not added:
-        return None  # every rectangle is covered already: a retry, or a second click
-    covered += added
+    covered: list[Box] = [
+        (int(b[0]), int(b[1]), int(b[2]), int(b[3])) for b in json.loads(photo.redactions or "[]")
+    ]
+    if off:
+        changed = [b for b in covered if b in asked]
+        covered = [b for b in covered if b not in changed]
+    else:
+        changed = [b for n, b in enumerate(asked) if b not in covered and b not in asked[:n]]
+        covered += changed
+    if not changed:
+        return None  # as asked already: a retry, or a second click
     # The detector's blurs stay on the new public copy beside the shift lead's rectangles.
     public = publish(
         storage,
@@ -223,13 +236,13 @@ def redact(
             case,
             photo,
             {"public_digest": public, "redactions": json.dumps([list(b) for b in covered])},
-            {"redacted": [list(b) for b in added]},
+            {"uncovered" if off else "redacted": [list(b) for b in changed]},
             actor,
             role,
             reason,
         )
     except ConcurrentChange:
-        # The copy just written lacks the other step's rectangles: nobody will name it (the
+        # The copy just written lacks the other step's change: nobody will name it (the
         # other step, now committed, names its own).
         drop_unused_copy(session, storage, public)
         raise
