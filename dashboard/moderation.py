@@ -133,7 +133,7 @@ def panel(
             st.markdown(f"**{t('covers_on_photo', lang)}**")
         for n, cover in enumerate(photo.covers, start=1):
             across_at, down_at = shares(width, height, cover)
-            line, button = st.columns([3, 1], vertical_alignment="center")
+            line, button = st.columns([3, 2], vertical_alignment="center")
             line.caption(t("cover_at", lang).format(n=n, across=across_at, down=down_at))
             if button.button(
                 t("uncover_photo", lang), key=f"{key}_uncover_{'_'.join(map(str, cover))}"
