@@ -3,7 +3,6 @@ cell."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +29,7 @@ class CasePhoto:
 def case_photos(session: Session, case_id: int) -> list[CasePhoto]:
     """A case's photos that may be shown to staff, with those of the reports that joined it
     (all the evidence of the case): processed or on their way, none rejected."""
+    from urbangrid.cases.moderation import covers
     from urbangrid.core.tables import Case, Photo
 
     joined = select(Case.id).where(Case.duplicate_of == case_id)  # type: ignore[call-overload]
@@ -54,9 +54,9 @@ def case_photos(session: Session, case_id: int) -> list[CasePhoto]:
             digest,
             int(report),
             bool(hidden),
-            tuple((int(b[0]), int(b[1]), int(b[2]), int(b[3])) for b in json.loads(covers or "[]")),
+            tuple(covers(redactions)),
         )
-        for i, kind, state, digest, report, hidden, covers in rows
+        for i, kind, state, digest, report, hidden, redactions in rows
     ]
 
 

@@ -103,7 +103,7 @@ def detect_faces(rgb: Image, *, min_score: float = 0.4, side: int = FACE_SIDE) -
         clipped = _clip(box, width, height)
         if clipped[2] > clipped[0] and clipped[3] > clipped[1]:
             found.append(Detection("face", clipped, float(scores[i]), float(turn)))
-    return sorted(found, key=lambda d: -d.score)
+    return found  # best first, as they were looked at
 
 
 # A face's box from the whole photo shrunk to 1024 px is off by a few pixels, a large share of a
@@ -112,11 +112,11 @@ def detect_faces(rgb: Image, *, min_score: float = 0.4, side: int = FACE_SIDE) -
 # evaluation set's ten draws the spread (standard deviation) of a face's edges about its
 # labelled box fell from 2-5 % of the box to 1-3.5 % (faces under 60 px: 3-6 % to 1.5-3.5 %),
 # so the same margins blur as many faces or more with a fifth less area outside them
-# (docs/benchmarks.md). A look costs 7-9 ms on one
-# core; a crowd's faces past REFINE_AT_MOST keep their first boxes, so a photo's time stays
-# bounded. A second look that finds no face there, or one elsewhere (its box overlapping the
-# first less than REFINE_MIN_OVERLAP, intersection over union), leaves the first box as it was:
-# the first look decides whether a face is blurred, the second only where.
+# (docs/benchmarks.md). A look costs 7-9 ms on one core; a crowd's faces past REFINE_AT_MOST
+# keep their first boxes, so a photo's time stays bounded. A second look that finds no face
+# there, or one elsewhere (its box overlapping the first less than REFINE_MIN_OVERLAP,
+# intersection over union), leaves the first box as it was: the first look decides whether a
+# face is blurred, the second only where.
 REFINE_WIDTH = 96
 REFINE_CONTEXT = 0.4
 REFINE_AT_MOST = 16

@@ -102,10 +102,17 @@ def carried_over(session: Session, photo_id: int, digest: str) -> tuple[bool, li
     covered: list[Box] = []
     for twin in _copies(session, digest, photo_id):
         hidden = hidden or twin.hidden
-        for box in json.loads(twin.redactions or "[]"):
-            if tuple(box) not in covered:
-                covered.append((int(box[0]), int(box[1]), int(box[2]), int(box[3])))
+        covered += [box for box in covers(twin.redactions) if box not in covered]
     return hidden, covered
+
+
+def covers(redactions: str | None) -> list[Box]:
+    """The rectangles a shift lead covered, as a photo's row keeps them (JSON).
+
+    >>> covers("[[1, 2, 30, 40]]"), covers(None)
+    ([(1, 2, 30, 40)], [])
+    """
+    return [(int(b[0]), int(b[1]), int(b[2]), int(b[3])) for b in json.loads(redactions or "[]")]
 
 
 def _moderate(
@@ -210,9 +217,7 @@ def redact(
     asked = clip_boxes(boxes, photo.width, photo.height)
     if not asked:
         raise ValueError("no rectangle lies on the photo")
-    covered: list[Box] = [
-        (int(b[0]), int(b[1]), int(b[2]), int(b[3])) for b in json.loads(photo.redactions or "[]")
-    ]
+    covered = covers(photo.redactions)
     if off:
         changed = [b for b in covered if b in asked]
         covered = [b for b in covered if b not in changed]
